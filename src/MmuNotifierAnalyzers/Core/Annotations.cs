@@ -1,0 +1,89 @@
+using Microsoft.CodeAnalysis;
+
+namespace MmuNotifierAnalyzers.Core;
+
+/// <summary>
+/// Reads the annotation attributes by full name (namespace + type name), so a kernel that
+/// declares its own copies of the attributes is understood like one that references ours.
+/// </summary>
+internal static class Annotations
+{
+    public const string MaySleep = "MaySleepAttribute";
+    public const string NeverSleeps = "NeverSleepsAttribute";
+    public const string AtomicContext = "AtomicContextAttribute";
+    public const string AcquiresLock = "AcquiresLockAttribute";
+    public const string ReleasesLock = "ReleasesLockAttribute";
+    public const string MustHoldLock = "MustHoldLockAttribute";
+    public const string OpensInvalidationRange = "OpensInvalidationRangeAttribute";
+    public const string ClosesInvalidationRange = "ClosesInvalidationRangeAttribute";
+    public const string ReleasesPage = "ReleasesPageAttribute";
+    public const string SequenceRead = "SequenceReadAttribute";
+    public const string SequenceRetryCheck = "SequenceRetryCheckAttribute";
+    public const string EstablishesSecondaryMapping = "EstablishesSecondaryMappingAttribute";
+
+    public static bool IsAnnotation(AttributeData attribute, string name)
+    {
+        var type = attribute.AttributeClass;
+        return type is not null
+            && type.Name == name
+            && IsAnnotationsNamespace(type.ContainingNamespace);
+    }
+
+    public static bool Has(ISymbol? symbol, string name) => Find(symbol, name) is not null;
+
+    public static AttributeData? Find(ISymbol? symbol, string name)
+    {
+        if (symbol is null)
+        {
+            return null;
+        }
+
+        foreach (var attribute in symbol.GetAttributes())
+        {
+            if (IsAnnotation(attribute, name))
+            {
+                return attribute;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The value of a named property set on the attribute, or <paramref name="fallback"/>.</summary>
+    public static string? NamedString(AttributeData attribute, string property, string? fallback)
+    {
+        foreach (var pair in attribute.NamedArguments)
+        {
+            if (pair.Key == property)
+            {
+                return pair.Value.Value as string ?? fallback;
+            }
+        }
+
+        return fallback;
+    }
+
+    /// <summary>The first constructor argument as a string (the lock expression), or null.</summary>
+    public static string? CtorString(AttributeData attribute) =>
+        attribute.ConstructorArguments.Length > 0 ? attribute.ConstructorArguments[0].Value as string : null;
+
+    /// <summary>The <c>When</c> property of <c>[AcquiresLock]</c>: 0 always, 1 when the return
+    /// is not null, 2 when it is true.</summary>
+    public static int AcquisitionCondition(AttributeData attribute)
+    {
+        foreach (var pair in attribute.NamedArguments)
+        {
+            if (pair.Key == "When" && pair.Value.Value is int value)
+            {
+                return value;
+            }
+        }
+
+        return 0;
+    }
+
+    private static bool IsAnnotationsNamespace(INamespaceSymbol? ns) =>
+        ns is { Name: "Annotations" }
+        && ns.ContainingNamespace is { Name: "MmuNotifierAnalyzers" } parent
+        && parent.ContainingNamespace is { IsGlobalNamespace: true };
+}

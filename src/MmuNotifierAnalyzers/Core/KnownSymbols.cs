@@ -1,0 +1,123 @@
+using System.Collections.Immutable;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using Microsoft.CodeAnalysis;
+
+namespace MmuNotifierAnalyzers.Core;
+
+/// <summary>
+/// The <c>Kernel.Mm</c> API and the annotation attributes, resolved once per compilation.
+/// Rules match by symbol, never by name: a user's own <c>invalidate_page</c> is not ours.
+/// </summary>
+internal sealed class KnownSymbols
+{
+    public const string RuntimeNamespace = "Kernel.Mm";
+    public const string AnnotationsNamespace = "MmuNotifierAnalyzers.Annotations";
+
+    private static readonly ConditionalWeakTable<Compilation, KnownSymbols> Cache = new();
+
+    private KnownSymbols(Compilation compilation)
+    {
+        Compilation = compilation;
+        Linux = compilation.GetTypeByMetadataName("Kernel.Mm.Linux");
+        MmStruct = compilation.GetTypeByMetadataName("Kernel.Mm.mm_struct");
+        VmAreaStruct = compilation.GetTypeByMetadataName("Kernel.Mm.vm_area_struct");
+        Page = compilation.GetTypeByMetadataName("Kernel.Mm.page");
+        SpinlockT = compilation.GetTypeByMetadataName("Kernel.Mm.spinlock_t");
+        MmuNotifierOps = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_notifier_ops");
+        MmuNotifierRange = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_notifier_range");
+        MmuIntervalNotifierOps = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_interval_notifier_ops");
+        GfpT = compilation.GetTypeByMetadataName("Kernel.Mm.gfp_t");
+
+        InvalidatePage = Methods("mmu_notifier_invalidate_page");
+        RangeStart = Methods("mmu_notifier_invalidate_range_start");
+        RangeEnd = Methods("mmu_notifier_invalidate_range_end");
+        InvalidateRange = Methods("mmu_notifier_invalidate_range");
+        ClearFlushNotify = Methods("ptep_clear_flush_notify", "pmdp_huge_clear_flush_notify");
+        ChangePte = Methods("mmu_notifier_change_pte", "set_pte_at_notify");
+        RangeInit = Methods("mmu_notifier_range_init");
+        GfpAllocators = Methods("kmalloc", "alloc_page_vma", "alloc_pages", "__get_free_pages", "kzalloc");
+        PageRelease = Methods("put_page", "page_cache_release");
+
+        OpsInvalidatePage = OpsMember("invalidate_page");
+        OpsInvalidateRangeStart = OpsMember("invalidate_range_start");
+        OpsInvalidateRangeEnd = OpsMember("invalidate_range_end");
+        OpsInvalidateRange = OpsMember("invalidate_range");
+        OpsChangePte = OpsMember("change_pte");
+        OpsClearFlushYoung = OpsMember("clear_flush_young");
+        OpsTestYoung = OpsMember("test_young");
+        OpsRelease = OpsMember("release");
+
+        HasAnnotations = compilation.GetTypesByMetadataName(AnnotationsNamespace + ".MaySleepAttribute").Length > 0
+            || compilation.GetTypesByMetadataName(AnnotationsNamespace + ".AtomicContextAttribute").Length > 0
+            || compilation.GetTypesByMetadataName(AnnotationsNamespace + ".AcquiresLockAttribute").Length > 0
+            || compilation.GetTypesByMetadataName(AnnotationsNamespace + ".OpensInvalidationRangeAttribute").Length > 0;
+    }
+
+    public Compilation Compilation { get; }
+
+    /// <summary>Nothing to analyze: neither the runtime nor any annotation is referenced.
+    /// Analyzers register no further action, so projects that do not use us pay nothing.</summary>
+    public bool IsEmpty => Linux is null && !HasAnnotations;
+
+    public bool HasAnnotations { get; }
+
+    public INamedTypeSymbol? Linux { get; }
+    public INamedTypeSymbol? MmStruct { get; }
+    public INamedTypeSymbol? VmAreaStruct { get; }
+    public INamedTypeSymbol? Page { get; }
+    public INamedTypeSymbol? SpinlockT { get; }
+    public INamedTypeSymbol? MmuNotifierOps { get; }
+    public INamedTypeSymbol? MmuNotifierRange { get; }
+    public INamedTypeSymbol? MmuIntervalNotifierOps { get; }
+    public INamedTypeSymbol? GfpT { get; }
+
+    /// <summary><c>mmu_notifier_invalidate_page</c> (removed in 4.13).</summary>
+    public ImmutableHashSet<IMethodSymbol> InvalidatePage { get; }
+    /// <summary>Both forms of <c>mmu_notifier_invalidate_range_start</c>.</summary>
+    public ImmutableHashSet<IMethodSymbol> RangeStart { get; }
+    /// <summary>Both forms of <c>mmu_notifier_invalidate_range_end</c>.</summary>
+    public ImmutableHashSet<IMethodSymbol> RangeEnd { get; }
+    /// <summary><c>mmu_notifier_invalidate_range</c>.</summary>
+    public ImmutableHashSet<IMethodSymbol> InvalidateRange { get; }
+    /// <summary><c>ptep_clear_flush_notify</c>, <c>pmdp_huge_clear_flush_notify</c>.</summary>
+    public ImmutableHashSet<IMethodSymbol> ClearFlushNotify { get; }
+    /// <summary><c>mmu_notifier_change_pte</c>, <c>set_pte_at_notify</c>.</summary>
+    public ImmutableHashSet<IMethodSymbol> ChangePte { get; }
+    public ImmutableHashSet<IMethodSymbol> RangeInit { get; }
+    /// <summary>Allocators that sleep iff their gfp flags allow direct reclaim.</summary>
+    public ImmutableHashSet<IMethodSymbol> GfpAllocators { get; }
+    public ImmutableHashSet<IMethodSymbol> PageRelease { get; }
+
+    public IPropertySymbol? OpsInvalidatePage { get; }
+    public IPropertySymbol? OpsInvalidateRangeStart { get; }
+    public IPropertySymbol? OpsInvalidateRangeEnd { get; }
+    public IPropertySymbol? OpsInvalidateRange { get; }
+    public IPropertySymbol? OpsChangePte { get; }
+    public IPropertySymbol? OpsClearFlushYoung { get; }
+    public IPropertySymbol? OpsTestYoung { get; }
+    public IPropertySymbol? OpsRelease { get; }
+
+    public static KnownSymbols Get(Compilation compilation) =>
+        Cache.GetValue(compilation, static c => new KnownSymbols(c));
+
+    /// <summary>True when <paramref name="method"/> (or what it was constructed from) is in <paramref name="set"/>.</summary>
+    public static bool Is(IMethodSymbol? method, ImmutableHashSet<IMethodSymbol> set) =>
+        method is not null && set.Count > 0 && (set.Contains(method) || set.Contains(method.OriginalDefinition));
+
+    private ImmutableHashSet<IMethodSymbol> Methods(params string[] names)
+    {
+        if (Linux is null)
+        {
+            return ImmutableHashSet<IMethodSymbol>.Empty;
+        }
+
+        return names
+            .SelectMany(n => Linux.GetMembers(n))
+            .OfType<IMethodSymbol>()
+            .ToImmutableHashSet<IMethodSymbol>(SymbolEqualityComparer.Default);
+    }
+
+    private IPropertySymbol? OpsMember(string name) =>
+        MmuNotifierOps?.GetMembers(name).OfType<IPropertySymbol>().FirstOrDefault();
+}
