@@ -1,0 +1,88 @@
+using System;
+using System.Linq;
+using System.Threading.Tasks;
+using MmuNotifierAnalyzers.IntegrationTests.Infrastructure;
+using Xunit;
+
+namespace MmuNotifierAnalyzers.IntegrationTests;
+
+/// <summary>
+/// <c>dotnet build</c> of a consumer that references the packages: each rule's defect is
+/// reported as a warning with its file, line and id, and nothing fires on correct code.
+/// One consumer holds a file per rule; it is built once and every case reads that build.
+/// </summary>
+[Collection(PackageFeedCollection.Name)]
+public sealed class BuildDiagnosticsTests(PackageFeed feed)
+{
+    public static TheoryData<string, string, string> Rules => new()
+    {
+        { "MMU001", "InvalidatePage.cs", ConsumerSources.InvalidatePage },
+        { "MMU002", "UnbalancedRange.cs", ConsumerSources.UnbalancedRange },
+        { "MMU003", "RangeArgumentsChanged.cs", ConsumerSources.RangeArgumentsChanged },
+        { "MMU004", "SleepInAtomicCallback.cs", ConsumerSources.SleepInAtomicCallback },
+        { "MMU005", "SleepUnderSpinlock.cs", ConsumerSources.SleepUnderSpinlock },
+    };
+
+    [Theory]
+    [MemberData(nameof(Rules))]
+    public async Task RuleIsReportedByTheBuildWithFileLineAndId(string id, string file, string source)
+    {
+        var build = await BuildAllRulesAsync();
+        Assert.True(build.Succeeded, "Warnings must not fail the build." + Environment.NewLine + build);
+
+        var expectedLines = ConsumerSources.ExpectedLines(source, id);
+        var found = build.RuleDiagnostics.Where(d => d.Id == id && d.FileName == file).ToList();
+        Assert.True(
+            found.Count > 0,
+            $"No {id} in {file} (expected on line {string.Join(" or ", expectedLines)}).{Environment.NewLine}{Describe(build)}");
+        Assert.All(found, d =>
+        {
+            Assert.Equal("warning", d.Severity);
+            Assert.Contains(d.Line, expectedLines);
+            Assert.True(d.Column > 0);
+            Assert.StartsWith(build.Process.WorkingDirectory, d.File, StringComparison.Ordinal);
+            Assert.False(string.IsNullOrWhiteSpace(d.Message), $"{id} has no message.");
+        });
+
+        // One diagnostic per defect, and no other rule's on this rule's example.
+        var others = build.RuleDiagnostics.Where(d => d.FileName == file && d.Id != id).ToList();
+        Assert.True(others.Count == 0, $"Other rules fired on the {id} example:{Environment.NewLine}{string.Join(Environment.NewLine, others)}");
+    }
+
+    [Fact]
+    public async Task CorrectCodeGetsNoRuleDiagnostic()
+    {
+        var build = await BuildAllRulesAsync();
+
+        var found = build.RuleDiagnostics.Where(d => d.FileName == "Correct.cs").ToList();
+        Assert.True(found.Count == 0, string.Join(Environment.NewLine, found) + Environment.NewLine + build);
+    }
+
+    [Fact]
+    public async Task ConsumerCompilesAgainstThePackagedRuntime()
+    {
+        var build = await BuildAllRulesAsync();
+
+        // Every defect above is a rule finding, never a compile error: the examples use the
+        // packaged Kernel.Mm API as it is.
+        var errors = build.Diagnostics.Where(d => d.Severity == "error").ToList();
+        Assert.True(errors.Count == 0, string.Join(Environment.NewLine, errors) + Environment.NewLine + build);
+    }
+
+    private Task<BuildResult> BuildAllRulesAsync() => feed.Shared("all-rules", async () =>
+    {
+        var consumer = feed.CreateConsumer("all-rules");
+        foreach (var rule in Rules)
+        {
+            consumer.WithFile((string)rule[1], (string)rule[2]);
+        }
+
+        consumer.WithFile("Correct.cs", ConsumerSources.Correct);
+        return await consumer.BuildAsync();
+    });
+
+    private static string Describe(BuildResult build) =>
+        "Rule diagnostics:" + Environment.NewLine
+        + string.Join(Environment.NewLine, build.RuleDiagnostics.Select(d => "  " + d)) + Environment.NewLine
+        + build;
+}
