@@ -101,6 +101,7 @@ internal sealed class SleepConfiguration
     private readonly Dictionary<string, ConfigurationEntry> _exactNever = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ConfigurationEntry> _exactMay = new(StringComparer.Ordinal);
     private readonly List<ConfigurationEntry> _prefixes = new();
+    private Validated? _validated;
 
     private SleepConfiguration(ImmutableArray<ConfigurationEntry> entries, ImmutableArray<ConfigurationError> syntaxErrors)
     {
@@ -229,6 +230,21 @@ internal sealed class SleepConfiguration
             return SyntaxErrors;
         }
 
+        // One configuration belongs to one oracle, hence one compilation: validate once for
+        // all the files it merges.
+        var cached = Volatile.Read(ref _validated);
+        if (cached is not null && ReferenceEquals(cached.Compilation, compilation))
+        {
+            return cached.Errors;
+        }
+
+        var result = ValidateCore(compilation, cancellationToken);
+        Volatile.Write(ref _validated, new Validated(compilation, result));
+        return result;
+    }
+
+    private ImmutableArray<ConfigurationError> ValidateCore(Compilation compilation, CancellationToken cancellationToken)
+    {
         var errors = SyntaxErrors.ToBuilder();
         foreach (var entry in Entries)
         {
@@ -502,5 +518,18 @@ internal sealed class SleepConfiguration
         }
 
         return files;
+    }
+
+    private sealed class Validated
+    {
+        public Validated(Compilation compilation, ImmutableArray<ConfigurationError> errors)
+        {
+            Compilation = compilation;
+            Errors = errors;
+        }
+
+        public Compilation Compilation { get; }
+
+        public ImmutableArray<ConfigurationError> Errors { get; }
     }
 }

@@ -1,0 +1,350 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace MmuNotifierAnalyzers.Core.Sleep;
+
+/// <summary>One reason a method or lambda runs in atomic context.</summary>
+internal sealed class AtomicUse
+{
+    public AtomicUse(string role, IPropertySymbol? opsMember, Location? memberLocation, bool canMoveToStart)
+    {
+        Role = role;
+        OpsMember = opsMember;
+        MemberLocation = memberLocation;
+        CanMoveToStart = canMoveToStart;
+    }
+
+    /// <summary>What the message calls the callback: the ops member (<c>invalidate_range</c>),
+    /// the atomic delegate type (<c>change_pte</c> for <c>change_pte_fn</c>), or
+    /// <c>[AtomicContext]</c>.</summary>
+    public string Role { get; }
+
+    /// <summary>The <c>mmu_notifier_ops</c> member the callback is assigned to, if any.</summary>
+    public IPropertySymbol? OpsMember { get; }
+
+    /// <summary>Where the ops member is named in the initializer or assignment.</summary>
+    public Location? MemberLocation { get; }
+
+    /// <summary>An <c>invalidate_range = f</c> whose ops table sets no
+    /// <c>invalidate_range_start</c>: the code fix can rename it.</summary>
+    public bool CanMoveToStart { get; }
+}
+
+/// <summary>
+/// Which methods of the compilation run in atomic context: assigned to an atomic
+/// <c>mmu_notifier_ops</c> member (<c>invalidate_range</c>, <c>change_pte</c>,
+/// <c>clear_flush_young</c>, <c>test_young</c>) or converted to a delegate type marked
+/// <c>[AtomicContext]</c> anywhere in the compilation, or marked <c>[AtomicContext]</c>
+/// themselves (also through the method they override or implement).
+/// </summary>
+/// <remarks>
+/// The ops table is often in another file than the callback, so the method-group uses are
+/// indexed once per compilation, lazily, over the files that name an atomic member or an
+/// atomic delegate type (a syntactic pre-filter: other files are never bound). A method
+/// group converted to an atomic delegate in a file that names neither (say, passed to a
+/// parameter of an atomic delegate type) is not found; mark such a method
+/// <c>[AtomicContext]</c>. Lambdas are decided where they are written.
+/// </remarks>
+internal sealed class AtomicCallbacks
+{
+    private static readonly ConditionalWeakTable<Compilation, AtomicCallbacks> Cache = new();
+
+    private static readonly ImmutableArray<string> AtomicMemberNames =
+        ImmutableArray.Create("invalidate_range", "change_pte", "clear_flush_young", "test_young");
+
+    private readonly Compilation _compilation;
+    private readonly KnownSymbols _symbols;
+    private readonly ImmutableHashSet<IPropertySymbol> _atomicMembers;
+    private readonly object _gate = new();
+    private readonly ConcurrentDictionary<IMethodSymbol, ImmutableArray<AtomicUse>> _declared = new(SymbolEqualityComparer.Default);
+    private Dictionary<IMethodSymbol, List<AtomicUse>>? _index;
+
+    private AtomicCallbacks(Compilation compilation)
+    {
+        _compilation = compilation;
+        _symbols = KnownSymbols.Get(compilation);
+        var members = ImmutableHashSet.CreateBuilder<IPropertySymbol>(SymbolEqualityComparer.Default);
+        foreach (var member in new[] { _symbols.OpsInvalidateRange, _symbols.OpsChangePte, _symbols.OpsClearFlushYoung, _symbols.OpsTestYoung })
+        {
+            if (member is not null)
+            {
+                members.Add(member);
+            }
+        }
+
+        _atomicMembers = members.ToImmutable();
+    }
+
+    public static AtomicCallbacks Get(Compilation compilation) =>
+        Cache.GetValue(compilation, static c => new AtomicCallbacks(c));
+
+    /// <summary>Why <paramref name="method"/> (a method or local function) runs in atomic
+    /// context; empty when it does not.</summary>
+    public ImmutableArray<AtomicUse> UsesOf(IMethodSymbol method, CancellationToken cancellationToken)
+    {
+        method = method.OriginalDefinition;
+        var declared = _declared.GetOrAdd(method, m => Declared(m));
+        var index = GetIndex(cancellationToken);
+        if (!index.TryGetValue(method, out var uses))
+        {
+            return declared;
+        }
+
+        return declared.AddRange(uses);
+    }
+
+    /// <summary>Why the lambda runs in atomic context, from the delegate it is converted to.</summary>
+    public AtomicUse? UseOf(IAnonymousFunctionOperation lambda)
+    {
+        var parent = lambda.Parent;
+        while (parent is IConversionOperation or IParenthesizedOperation)
+        {
+            parent = parent.Parent;
+        }
+
+        return parent is IDelegateCreationOperation creation ? Describe(creation) : null;
+    }
+
+    /// <summary>The atomic use a delegate creation makes of its target, or null.</summary>
+    public AtomicUse? Describe(IDelegateCreationOperation creation)
+    {
+        IOperation current = creation;
+        while (current.Parent is IConversionOperation or IParenthesizedOperation)
+        {
+            current = current.Parent;
+        }
+
+        if (current.Parent is IAssignmentOperation { Target: IPropertyReferenceOperation target } assignment
+            && assignment.Value == current
+            && _atomicMembers.Contains(target.Property.OriginalDefinition))
+        {
+            var property = target.Property.OriginalDefinition;
+            var nameSyntax = target.Syntax switch
+            {
+                IdentifierNameSyntax identifier => identifier,
+                MemberAccessExpressionSyntax access => access.Name,
+                _ => null,
+            };
+            bool canMove = nameSyntax is IdentifierNameSyntax
+                && SymbolEqualityComparer.Default.Equals(property, _symbols.OpsInvalidateRange)
+                && !SetsRangeStart(assignment);
+            return new AtomicUse(property.Name, property, nameSyntax?.GetLocation(), canMove);
+        }
+
+        if (creation.Type is INamedTypeSymbol delegateType && Annotations.Has(delegateType, Annotations.AtomicContext))
+        {
+            string name = delegateType.Name;
+            if (name.EndsWith("_fn", StringComparison.Ordinal) && name.Length > 3)
+            {
+                name = name.Substring(0, name.Length - 3);
+            }
+
+            return new AtomicUse(name, null, null, false);
+        }
+
+        return null;
+    }
+
+    // The fix renames invalidate_range to invalidate_range_start: not when the same table
+    // already sets invalidate_range_start (that would set it twice).
+    private bool SetsRangeStart(IAssignmentOperation assignment)
+    {
+        if (assignment.Parent is IObjectOrCollectionInitializerOperation initializer)
+        {
+            foreach (var sibling in initializer.Initializers)
+            {
+                if (sibling is IAssignmentOperation { Target: IPropertyReferenceOperation other }
+                    && SymbolEqualityComparer.Default.Equals(other.Property.OriginalDefinition, _symbols.OpsInvalidateRangeStart))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        // A plain assignment (ops.invalidate_range = f): the rest of the table is out of sight.
+        return true;
+    }
+
+    private static ImmutableArray<AtomicUse> Declared(IMethodSymbol method)
+    {
+        if (Annotations.Has(method, Annotations.AtomicContext))
+        {
+            return ImmutableArray.Create(new AtomicUse("[AtomicContext]", null, null, false));
+        }
+
+        for (var overridden = method.OverriddenMethod; overridden is not null; overridden = overridden.OverriddenMethod)
+        {
+            if (Annotations.Has(overridden, Annotations.AtomicContext))
+            {
+                return ImmutableArray.Create(new AtomicUse("[AtomicContext]", null, null, false));
+            }
+        }
+
+        foreach (var implemented in method.ExplicitInterfaceImplementations)
+        {
+            if (Annotations.Has(implemented, Annotations.AtomicContext))
+            {
+                return ImmutableArray.Create(new AtomicUse("[AtomicContext]", null, null, false));
+            }
+        }
+
+        if (method.ContainingType is { } type && method.MethodKind == MethodKind.Ordinary)
+        {
+            foreach (var @interface in type.AllInterfaces)
+            {
+                foreach (var member in @interface.GetMembers(method.Name))
+                {
+                    if (member is IMethodSymbol candidate
+                        && Annotations.Has(candidate, Annotations.AtomicContext)
+                        && SymbolEqualityComparer.Default.Equals(type.FindImplementationForInterfaceMember(candidate), method))
+                    {
+                        return ImmutableArray.Create(new AtomicUse("[AtomicContext]", null, null, false));
+                    }
+                }
+            }
+        }
+
+        return ImmutableArray<AtomicUse>.Empty;
+    }
+
+    private Dictionary<IMethodSymbol, List<AtomicUse>> GetIndex(CancellationToken cancellationToken)
+    {
+        var index = Volatile.Read(ref _index);
+        if (index is not null)
+        {
+            return index;
+        }
+
+        lock (_gate)
+        {
+            if (_index is null)
+            {
+                var built = Build(cancellationToken);
+                Volatile.Write(ref _index, built);
+            }
+
+            return _index!;
+        }
+    }
+
+    private Dictionary<IMethodSymbol, List<AtomicUse>> Build(CancellationToken cancellationToken)
+    {
+        // Pass 1 (syntax only): the names that make a file worth binding — the atomic ops
+        // members, and delegate types marked [AtomicContext] (Kernel.Mm's *_fn and the user's).
+        var triggers = new HashSet<string>(AtomicMemberNames, StringComparer.Ordinal);
+        foreach (var member in _atomicMembers)
+        {
+            triggers.Add(member.Type.Name);
+        }
+
+        foreach (var tree in _compilation.SyntaxTrees)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            foreach (var node in tree.GetRoot(cancellationToken).DescendantNodes(n => n is CompilationUnitSyntax or BaseNamespaceDeclarationSyntax or TypeDeclarationSyntax))
+            {
+                if (node is DelegateDeclarationSyntax declaration && HasAtomicAttributeSyntax(declaration.AttributeLists))
+                {
+                    triggers.Add(declaration.Identifier.ValueText);
+                }
+            }
+        }
+
+        // Pass 2: bind the files that name a trigger and record every method group converted
+        // to an atomic delegate.
+        var index = new Dictionary<IMethodSymbol, List<AtomicUse>>(SymbolEqualityComparer.Default);
+        foreach (var tree in _compilation.SyntaxTrees)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var root = tree.GetRoot(cancellationToken);
+            if (!MentionsAny(root, triggers))
+            {
+                continue;
+            }
+
+            var model = GetModel(tree);
+            foreach (var node in root.DescendantNodes(n => n is not (BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or EqualsValueClauseSyntax or ArrowExpressionClauseSyntax or GlobalStatementSyntax)))
+            {
+                if (node is not (BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or EqualsValueClauseSyntax or ArrowExpressionClauseSyntax or GlobalStatementSyntax))
+                {
+                    continue;
+                }
+
+                var operation = model.GetOperation(node, cancellationToken);
+                if (operation is null)
+                {
+                    continue;
+                }
+
+                foreach (var descendant in operation.DescendantsAndSelf())
+                {
+                    if (descendant is IDelegateCreationOperation { Target: IMethodReferenceOperation reference } creation
+                        && Describe(creation) is { } use)
+                    {
+                        var method = reference.Method.OriginalDefinition;
+                        if (!index.TryGetValue(method, out var list))
+                        {
+                            index[method] = list = new List<AtomicUse>();
+                        }
+
+                        list.Add(use);
+                    }
+                }
+            }
+        }
+
+        return index;
+    }
+
+    private static bool HasAtomicAttributeSyntax(SyntaxList<AttributeListSyntax> lists)
+    {
+        foreach (var list in lists)
+        {
+            foreach (var attribute in list.Attributes)
+            {
+                string name = attribute.Name switch
+                {
+                    QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,
+                    AliasQualifiedNameSyntax alias => alias.Name.Identifier.ValueText,
+                    SimpleNameSyntax simple => simple.Identifier.ValueText,
+                    _ => string.Empty,
+                };
+                if (name is "AtomicContext" or "AtomicContextAttribute")
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private static bool MentionsAny(SyntaxNode root, HashSet<string> names)
+    {
+        foreach (var token in root.DescendantTokens())
+        {
+            if (token.IsKind(SyntaxKind.IdentifierToken) && names.Contains(token.ValueText))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    [SuppressMessage(
+        "MicrosoftCodeAnalysisCorrectness",
+        "RS1030:Do not invoke Compilation.GetSemanticModel() method within a diagnostic analyzer",
+        Justification = "The ops table that makes a method an atomic callback is usually in another file; only files that name an atomic ops member or delegate type are bound, once per compilation.")]
+    private SemanticModel GetModel(SyntaxTree tree) => _compilation.GetSemanticModel(tree);
+}
