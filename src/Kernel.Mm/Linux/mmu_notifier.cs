@@ -1,0 +1,808 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using MmuNotifierAnalyzers.Annotations;
+
+namespace Kernel.Mm;
+
+// include/linux/mmu_notifier.h, mm/mmu_notifier.c
+public static partial class Linux
+{
+    /// <summary>The range's callbacks may sleep (4.19+).</summary>
+    public const uint MMU_NOTIFIER_RANGE_BLOCKABLE = 1u << 0;
+
+    /// <summary>Guards the invalidation accounting of every mm (open ranges, pending PTE clears).</summary>
+    internal static readonly object s_inv_lock = new();
+
+    // ---- registration ------------------------------------------------------------------------
+
+    /// <summary>
+    /// Registers <paramref name="mn"/> on <paramref name="mm"/>: from now on every invalidation of the
+    /// mm reaches its callbacks. Takes mmap_sem for write, so it may sleep and must not be called
+    /// with mmap_sem held. Safe while invalidations run on other threads (the notifier list is
+    /// copied on write and read under SRCU). An ops table that sets <c>invalidate_page</c> is
+    /// reported (MMU001). Returns 0.
+    /// </summary>
+    [MaySleep]
+    public static int mmu_notifier_register(mmu_notifier mn, mm_struct mm)
+    {
+        ArgumentNullException.ThrowIfNull(mn);
+        ArgumentNullException.ThrowIfNull(mm);
+        might_sleep_in(nameof(mmu_notifier_register));
+        down_write(mm.mmap_sem);
+        try
+        {
+            return __mmu_notifier_register(mn, mm);
+        }
+        finally
+        {
+            up_write(mm.mmap_sem);
+        }
+    }
+
+    /// <summary><see cref="mmu_notifier_register"/> for a caller that already holds mmap_sem for write.</summary>
+    [MaySleep]
+    public static int __mmu_notifier_register(mmu_notifier mn, mm_struct mm)
+    {
+        ArgumentNullException.ThrowIfNull(mn);
+        ArgumentNullException.ThrowIfNull(mm);
+        if (mn.ops is null)
+        {
+            throw new ArgumentException("mmu_notifier_register: mn.ops is null", nameof(mn));
+        }
+
+        if (Volatile.Read(ref mm.mm_users) <= 0)
+        {
+            throw new InvalidOperationException($"mmu_notifier_register: {mm} has no users (torn down)");
+        }
+
+        if (mn.ops.invalidate_page is not null)
+        {
+            MmRuntime.Report(
+                "MMU001",
+                $"MMU001: mmu_notifier_register({mn.GetType().Name}, {mm}): the ops table sets invalidate_page, which was removed in 4.13 (it was called after the PT lock was dropped and ignored THP sizes): implement invalidate_range_start/end or invalidate_range instead");
+        }
+
+        lock (mm.notifier_lock)
+        {
+            if (mn.registered)
+            {
+                throw new InvalidOperationException($"mmu_notifier_register: the notifier is already registered on {mn.mm}");
+            }
+
+            var old = mm.notifier_list;
+            var list = new mmu_notifier[old.Length + 1];
+            // hlist_add_head_rcu: newest first, as the kernel iterates
+            list[0] = mn;
+            Array.Copy(old, 0, list, 1, old.Length);
+            mn.mm = mm;
+            mn.registered = true;
+            mn.released = false;
+            mmgrab(mm);
+            mm.notifier_list = list;
+        }
+
+        return 0;
+    }
+
+    /// <summary>
+    /// Unregisters <paramref name="mn"/>: calls its <c>-&gt;release</c> (unless <c>mmput</c> already
+    /// did), unlinks it and waits (<c>synchronize_srcu</c>) until no callback of it is still running
+    /// on another thread. May sleep; must not be called from one of its own callbacks.
+    /// </summary>
+    [MaySleep]
+    public static void mmu_notifier_unregister(mmu_notifier mn, mm_struct mm)
+    {
+        ArgumentNullException.ThrowIfNull(mn);
+        ArgumentNullException.ThrowIfNull(mm);
+        might_sleep_in(nameof(mmu_notifier_unregister));
+        if (!ReferenceEquals(mn.mm, mm) || !mn.registered)
+        {
+            throw new InvalidOperationException($"mmu_notifier_unregister: the notifier is not registered on {mm}");
+        }
+
+        bool call_release;
+        lock (mm.notifier_lock)
+        {
+            call_release = !mn.released;
+            mn.released = true;
+        }
+
+        if (call_release && mn.ops.release is { } release)
+        {
+            int id = srcu_read_lock(mm.srcu);
+            try
+            {
+                release(mn, mm);
+            }
+            finally
+            {
+                srcu_read_unlock(mm.srcu, id);
+            }
+        }
+
+        lock (mm.notifier_lock)
+        {
+            remove_notifier_locked(mm, mn);
+            mn.registered = false;
+        }
+
+        // Wait for callbacks of this notifier running on other threads.
+        synchronize_srcu(mm.srcu);
+        mmdrop(mm);
+    }
+
+    private static void remove_notifier_locked(mm_struct mm, mmu_notifier mn)
+    {
+        var old = mm.notifier_list;
+        int i = Array.IndexOf(old, mn);
+        if (i < 0)
+        {
+            return;
+        }
+
+        var list = new mmu_notifier[old.Length - 1];
+        Array.Copy(old, 0, list, 0, i);
+        Array.Copy(old, i + 1, list, i, old.Length - i - 1);
+        mm.notifier_list = list;
+    }
+
+    /// <summary>exit_mmap's notifier teardown: <c>-&gt;release</c> of every notifier, then unlink them.</summary>
+    internal static void mmu_notifier_release(mm_struct mm)
+    {
+        if (mm.subscriptions is { } subs)
+        {
+            mn_itree_release(subs, mm);
+        }
+
+        int id = srcu_read_lock(mm.srcu);
+        try
+        {
+            foreach (var mn in mm.notifier_list)
+            {
+                bool call;
+                lock (mm.notifier_lock)
+                {
+                    call = !mn.released;
+                    mn.released = true;
+                }
+
+                if (call)
+                {
+                    mn.ops.release?.Invoke(mn, mm);
+                }
+            }
+        }
+        finally
+        {
+            srcu_read_unlock(mm.srcu, id);
+        }
+
+        lock (mm.notifier_lock)
+        {
+            mm.notifier_list = Array.Empty<mmu_notifier>();
+        }
+
+        synchronize_srcu(mm.srcu);
+    }
+
+    // ---- invalidation: caller side ------------------------------------------------------------
+
+    /// <summary>Fills <paramref name="range"/> (4.20).</summary>
+    public static void mmu_notifier_range_init(mmu_notifier_range range, mmu_notifier_event @event, uint flags,
+        vm_area_struct? vma, mm_struct mm, ulong start, ulong end)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        ArgumentNullException.ThrowIfNull(mm);
+        range.@event = @event;
+        range.flags = flags;
+        range.vma = vma;
+        range.mm = mm;
+        range.start = start;
+        range.end = end;
+    }
+
+    /// <summary>True when the range's callbacks may sleep.</summary>
+    public static bool mmu_notifier_range_blockable(mmu_notifier_range range)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        return (range.flags & MMU_NOTIFIER_RANGE_BLOCKABLE) != 0;
+    }
+
+    /// <summary>
+    /// Tells every secondary MMU that [start, end) of <paramref name="mm"/> is about to change: calls
+    /// each <c>-&gt;invalidate_range_start</c> (and invalidates overlapping interval notifiers). Call it
+    /// BEFORE taking the page-table lock (it may sleep), and close it with
+    /// <see cref="mmu_notifier_invalidate_range_end(mm_struct, ulong, ulong)"/> on every path, with
+    /// the same range.
+    /// </summary>
+    [MaySleep]
+    [OpensInvalidationRange]
+    public static void mmu_notifier_invalidate_range_start(mm_struct mm, ulong start, ulong end)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        check_notifier_range(start, end, nameof(mmu_notifier_invalidate_range_start));
+        might_sleep_in(nameof(mmu_notifier_invalidate_range_start));
+        var range = new mmu_notifier_range
+        {
+            mm = mm,
+            start = start,
+            end = end,
+            @event = mmu_notifier_event.MMU_NOTIFY_CLEAR,
+            flags = MMU_NOTIFIER_RANGE_BLOCKABLE,
+        };
+        invalidate_range_start_core(range, legacy: true);
+    }
+
+    /// <summary>The 4.20 form of <see cref="mmu_notifier_invalidate_range_start(mm_struct, ulong, ulong)"/>.</summary>
+    [MaySleep]
+    [OpensInvalidationRange(Range = "range")]
+    public static void mmu_notifier_invalidate_range_start(mmu_notifier_range range)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        ArgumentNullException.ThrowIfNull(range.mm);
+        check_notifier_range(range.start, range.end, nameof(mmu_notifier_invalidate_range_start));
+        might_sleep_in(nameof(mmu_notifier_invalidate_range_start));
+        range.flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
+        invalidate_range_start_core(range, legacy: false);
+    }
+
+    /// <summary>
+    /// The non-blocking start (OOM reaper): callbacks run in atomic context and may refuse; returns 0,
+    /// or -EAGAIN when one refused (the range is then closed already: do not call end).
+    /// </summary>
+    [OpensInvalidationRange(Range = "range")]
+    public static int mmu_notifier_invalidate_range_start_nonblock(mmu_notifier_range range)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        ArgumentNullException.ThrowIfNull(range.mm);
+        check_notifier_range(range.start, range.end, nameof(mmu_notifier_invalidate_range_start_nonblock));
+        range.flags &= ~MMU_NOTIFIER_RANGE_BLOCKABLE;
+        return invalidate_range_start_core(range, legacy: false);
+    }
+
+    /// <summary>
+    /// Closes the range opened by the matching start: calls each <c>-&gt;invalidate_range</c> (atomic)
+    /// and <c>-&gt;invalidate_range_end</c>, ends the interval-notifier invalidation, then raises
+    /// <see cref="mm_struct.InvalidationEnded"/>. Call it after the page-table lock was dropped (it
+    /// may sleep). An end with no open start on the mm is MMU002; a different range is MMU003.
+    /// </summary>
+    [MaySleep]
+    [ClosesInvalidationRange]
+    public static void mmu_notifier_invalidate_range_end(mm_struct mm, ulong start, ulong end)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        check_notifier_range(start, end, nameof(mmu_notifier_invalidate_range_end));
+        might_sleep_in(nameof(mmu_notifier_invalidate_range_end));
+        invalidate_range_end_core(mm, start, end, null, only_end: false, nameof(mmu_notifier_invalidate_range_end));
+    }
+
+    /// <summary>The 4.20 form of <see cref="mmu_notifier_invalidate_range_end(mm_struct, ulong, ulong)"/>.</summary>
+    [MaySleep]
+    [ClosesInvalidationRange(Range = "range")]
+    public static void mmu_notifier_invalidate_range_end(mmu_notifier_range range)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        ArgumentNullException.ThrowIfNull(range.mm);
+        check_notifier_range(range.start, range.end, nameof(mmu_notifier_invalidate_range_end));
+        might_sleep_in(nameof(mmu_notifier_invalidate_range_end));
+        invalidate_range_end_core(range.mm, range.start, range.end, range, only_end: false, nameof(mmu_notifier_invalidate_range_end));
+    }
+
+    /// <summary>End without the implicit <c>-&gt;invalidate_range</c>: the caller already called it
+    /// under the page-table lock (<c>*_clear_flush_notify</c>).</summary>
+    [MaySleep]
+    [ClosesInvalidationRange(Range = "range")]
+    public static void mmu_notifier_invalidate_range_only_end(mmu_notifier_range range)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        ArgumentNullException.ThrowIfNull(range.mm);
+        check_notifier_range(range.start, range.end, nameof(mmu_notifier_invalidate_range_only_end));
+        might_sleep_in(nameof(mmu_notifier_invalidate_range_only_end));
+        invalidate_range_end_core(range.mm, range.start, range.end, range, only_end: true, nameof(mmu_notifier_invalidate_range_only_end));
+    }
+
+    /// <summary>
+    /// Calls each <c>-&gt;invalidate_range</c> for [start, end): for secondary MMUs that share the CPU
+    /// page table. Never sleeps: call it under the page-table lock right after the update. It must
+    /// be inside a start/end pair covering the range (MMU006): on its own it is a no-op for
+    /// start/end notifiers such as KVM.
+    /// </summary>
+    [NeverSleeps]
+    public static void mmu_notifier_invalidate_range(mm_struct mm, ulong start, ulong end) =>
+        invalidate_range_as(mm, start, end, nameof(mmu_notifier_invalidate_range));
+
+    /// <summary>
+    /// Legacy (removed in 4.13; reported as MMU001): tells each notifier's <c>-&gt;invalidate_page</c>
+    /// that the page at <paramref name="address"/> was unmapped. Called after the PT lock was
+    /// released and before the page is freed. May sleep.
+    /// </summary>
+    [MaySleep]
+    public static void mmu_notifier_invalidate_page(mm_struct mm, ulong address)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        MmRuntime.Report(
+            "MMU001",
+            $"MMU001: mmu_notifier_invalidate_page({mm}, 0x{address:x}) is the legacy API removed in 4.13: bracket the page-table update with mmu_notifier_invalidate_range_start/end (and mmu_notifier_invalidate_range under the PT lock)");
+        might_sleep_in(nameof(mmu_notifier_invalidate_page));
+        ulong start = address & PAGE_MASK;
+        int id = srcu_read_lock(mm.srcu);
+        try
+        {
+            foreach (var mn in mm.notifier_list)
+            {
+                mn.ops.invalidate_page?.Invoke(mn, mm, start);
+            }
+        }
+        finally
+        {
+            srcu_read_unlock(mm.srcu, id);
+        }
+
+        cover_pending_clears(mm, start, start + PAGE_SIZE);
+        mm.raise_invalidation_ended(start, start + PAGE_SIZE);
+    }
+
+    /// <summary>
+    /// Tells each <c>-&gt;change_pte</c> that the PTE of <paramref name="address"/> now maps another
+    /// page (atomic: under the PT lock). Must be inside a start/end covering the address (MMU009).
+    /// </summary>
+    [NeverSleeps]
+    public static void mmu_notifier_change_pte(mm_struct mm, ulong address, pte_t pte) =>
+        change_pte_as(mm, address, pte, nameof(mmu_notifier_change_pte));
+
+    /// <summary>change_pte, then set_pte_at (KSM, COW): inside start/end (MMU009).</summary>
+    [NeverSleeps]
+    public static void set_pte_at_notify(mm_struct mm, ulong address, pte_ptr ptep, pte_t pte)
+    {
+        change_pte_as(mm, address, pte, nameof(set_pte_at_notify));
+        set_pte_at(mm, address, ptep, pte);
+    }
+
+    /// <summary>ptep_clear_flush, then <c>-&gt;invalidate_range</c> of the page: under the PT lock,
+    /// inside start/end (MMU006).</summary>
+    [NeverSleeps]
+    public static pte_t ptep_clear_flush_notify(vm_area_struct vma, ulong address, pte_ptr ptep)
+    {
+        ArgumentNullException.ThrowIfNull(vma);
+        var pte = ptep_clear_flush(vma, address, ptep);
+        ulong start = address & PAGE_MASK;
+        invalidate_range_as(vma.vm_mm, start, start + PAGE_SIZE, nameof(ptep_clear_flush_notify));
+        return pte;
+    }
+
+    /// <summary>pmdp_huge_clear_flush, then <c>-&gt;invalidate_range</c> of the 2 MiB range: under the
+    /// PT lock, inside start/end (MMU006).</summary>
+    [NeverSleeps]
+    public static pmd_t pmdp_huge_clear_flush_notify(vm_area_struct vma, ulong haddr, pmd_ptr pmdp)
+    {
+        ArgumentNullException.ThrowIfNull(vma);
+        var pmd = pmdp_huge_clear_flush_as(vma, haddr, pmdp, nameof(pmdp_huge_clear_flush_notify));
+        invalidate_range_as(vma.vm_mm, haddr, haddr + HPAGE_PMD_SIZE, nameof(pmdp_huge_clear_flush_notify));
+        return pmd;
+    }
+
+    /// <summary>Clears the accessed bit in the CPU PTE and in every secondary MMU; 1 if any was young.</summary>
+    [NeverSleeps]
+    public static int ptep_clear_flush_young_notify(vm_area_struct vma, ulong address, pte_ptr ptep)
+    {
+        ArgumentNullException.ThrowIfNull(vma);
+        int young = ptep_clear_flush_young(vma, address, ptep);
+        ulong start = address & PAGE_MASK;
+        young |= mmu_notifier_clear_flush_young(vma.vm_mm, start, start + PAGE_SIZE);
+        return young;
+    }
+
+    /// <summary>Calls every <c>-&gt;clear_flush_young</c> (atomic); nonzero if any was young.</summary>
+    [NeverSleeps]
+    public static int mmu_notifier_clear_flush_young(mm_struct mm, ulong start, ulong end)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        check_range(start, end, nameof(mmu_notifier_clear_flush_young));
+        int young = 0;
+        foreach_notifier(mm, mn =>
+        {
+            if (mn.ops.clear_flush_young is { } f)
+            {
+                young |= atomic_callback(mn, "clear_flush_young", () => f(mn, mm, start, end));
+            }
+        });
+        return young;
+    }
+
+    /// <summary>Calls every <c>-&gt;clear_young</c> (atomic); nonzero if any was young.</summary>
+    [NeverSleeps]
+    public static int mmu_notifier_clear_young(mm_struct mm, ulong start, ulong end)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        check_range(start, end, nameof(mmu_notifier_clear_young));
+        int young = 0;
+        foreach_notifier(mm, mn =>
+        {
+            if (mn.ops.clear_young is { } f)
+            {
+                young |= atomic_callback(mn, "clear_young", () => f(mn, mm, start, end));
+            }
+        });
+        return young;
+    }
+
+    /// <summary>Calls every <c>-&gt;test_young</c> (atomic) until one answers young.</summary>
+    [NeverSleeps]
+    public static int mmu_notifier_test_young(mm_struct mm, ulong address)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        int young = 0;
+        foreach_notifier(mm, mn =>
+        {
+            if (young == 0 && mn.ops.test_young is { } f)
+            {
+                young = atomic_callback(mn, "test_young", () => f(mn, mm, address));
+            }
+        });
+        return young;
+    }
+
+    /// <summary>True when some notifier is registered on <paramref name="mm"/>.</summary>
+    public static bool mm_has_notifiers(mm_struct mm)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        return mm.notifier_list.Length > 0 || mm.subscriptions is { has_itree: true };
+    }
+
+    // ---- internals ----------------------------------------------------------------------------
+
+    private static void check_notifier_range(ulong start, ulong end, string function)
+    {
+        if (end < start)
+        {
+            throw new ArgumentException($"{function}: end 0x{end:x} is before start 0x{start:x}", nameof(end));
+        }
+
+        if ((start & ~PAGE_MASK) != 0 || (end & ~PAGE_MASK) != 0)
+        {
+            throw new ArgumentException($"{function}: range [0x{start:x}, 0x{end:x}) is not page aligned (a length in pages instead of bytes?)", nameof(start));
+        }
+    }
+
+    private static void foreach_notifier(mm_struct mm, Action<mmu_notifier> body)
+    {
+        int id = srcu_read_lock(mm.srcu);
+        try
+        {
+            foreach (var mn in mm.notifier_list)
+            {
+                body(mn);
+            }
+        }
+        finally
+        {
+            srcu_read_unlock(mm.srcu, id);
+        }
+    }
+
+    private static T atomic_callback<T>(mmu_notifier mn, string callback, Func<T> f)
+    {
+        AtomicContext.EnterCallback($"the atomic ->{callback} callback of notifier {mn.GetType().Name}");
+        try
+        {
+            return f();
+        }
+        finally
+        {
+            AtomicContext.LeaveCallback();
+        }
+    }
+
+    private static void atomic_callback(mmu_notifier mn, string callback, Action f)
+    {
+        AtomicContext.EnterCallback($"the atomic ->{callback} callback of notifier {mn.GetType().Name}");
+        try
+        {
+            f();
+        }
+        finally
+        {
+            AtomicContext.LeaveCallback();
+        }
+    }
+
+    private static int invalidate_range_start_core(mmu_notifier_range range, bool legacy)
+    {
+        var mm = range.mm;
+        Interlocked.Increment(ref mm.invalidate_range_start_calls);
+        var open = new OpenInvalidation(mm, range.start, range.end, legacy ? null : range, Environment.CurrentManagedThreadId);
+        lock (s_inv_lock)
+        {
+            mm.open_ranges.Add(open);
+        }
+
+        AtomicContext.State.OpenRanges.Add(open);
+        bool blockable = mmu_notifier_range_blockable(range);
+
+        if (mm.subscriptions is { has_itree: true } subs)
+        {
+            if (mn_itree_invalidate(subs, range) != 0)
+            {
+                close_open(open);
+                return -EAGAIN;
+            }
+        }
+
+        int id = srcu_read_lock(mm.srcu);
+        try
+        {
+            foreach (var mn in mm.notifier_list)
+            {
+                if (mn.ops.invalidate_range_start is not { } f)
+                {
+                    continue;
+                }
+
+                if (blockable)
+                {
+                    f(mn, mm, range.start, range.end);
+                }
+                else
+                {
+                    atomic_callback(mn, "invalidate_range_start (non-blockable range)", () => f(mn, mm, range.start, range.end));
+                }
+            }
+        }
+        finally
+        {
+            srcu_read_unlock(mm.srcu, id);
+        }
+
+        return 0;
+    }
+
+    private static void close_open(OpenInvalidation open)
+    {
+        lock (s_inv_lock)
+        {
+            open.mm.open_ranges.Remove(open);
+        }
+
+        AtomicContext.State.OpenRanges.Remove(open);
+    }
+
+    private static void invalidate_range_end_core(mm_struct mm, ulong start, ulong end, mmu_notifier_range? range, bool only_end, string function)
+    {
+        Interlocked.Increment(ref mm.invalidate_range_end_calls);
+        match_end(mm, start, end, range, function);
+
+        int id = srcu_read_lock(mm.srcu);
+        try
+        {
+            foreach (var mn in mm.notifier_list)
+            {
+                if (!only_end && mn.ops.invalidate_range is { } ir)
+                {
+                    atomic_callback(mn, "invalidate_range", () => ir(mn, mm, start, end));
+                }
+
+                mn.ops.invalidate_range_end?.Invoke(mn, mm, start, end);
+            }
+        }
+        finally
+        {
+            srcu_read_unlock(mm.srcu, id);
+        }
+
+        if (mm.subscriptions is { has_itree: true } subs)
+        {
+            mn_itree_inv_end(subs);
+        }
+
+        cover_pending_clears(mm, start, end);
+        mm.raise_invalidation_ended(start, end);
+    }
+
+    /// <summary>Pairs an end with the start it closes (MMU002 / MMU003).</summary>
+    private static void match_end(mm_struct mm, ulong start, ulong end, mmu_notifier_range? range, string function)
+    {
+        var mine = AtomicContext.State.OpenRanges;
+        OpenInvalidation? exact = null;
+        OpenInvalidation? innermost = null;
+        for (int i = mine.Count - 1; i >= 0; i--)
+        {
+            var o = mine[i];
+            if (!ReferenceEquals(o.mm, mm))
+            {
+                continue;
+            }
+
+            innermost ??= o;
+            if (range is not null && ReferenceEquals(o.range, range))
+            {
+                exact = o;
+                break;
+            }
+
+            if (range is null && o.range is null && o.start == start && o.end == end)
+            {
+                exact = o;
+                break;
+            }
+
+            if (exact is null && o.start == start && o.end == end)
+            {
+                exact = o;
+            }
+        }
+
+        if (exact is not null)
+        {
+            close_open(exact);
+            if (exact.start != start || exact.end != end)
+            {
+                MmRuntime.Report(
+                    "MMU003",
+                    $"MMU003: {function}({mm}, 0x{start:x}, 0x{end:x}) closes a range started as [0x{exact.start:x}, 0x{exact.end:x}): the mmu_notifier_range was changed between start and end; capture the range once (mmun_start/mmun_end) and pass the same values to both");
+            }
+
+            return;
+        }
+
+        if (innermost is not null)
+        {
+            close_open(innermost);
+            MmRuntime.Report(
+                "MMU003",
+                $"MMU003: {function}({mm}, 0x{start:x}, 0x{end:x}) does not match its start [0x{innermost.start:x}, 0x{innermost.end:x}): end must get the same range as start (capture it in mmun_start/mmun_end)");
+            return;
+        }
+
+        // Started on another thread (a handoff the kernel allows): accept an exact match.
+        lock (s_inv_lock)
+        {
+            foreach (var o in mm.open_ranges)
+            {
+                if (o.start == start && o.end == end && (range is null || o.range is null || ReferenceEquals(o.range, range)))
+                {
+                    mm.open_ranges.Remove(o);
+                    return;
+                }
+            }
+        }
+
+        MmRuntime.Report(
+            "MMU002",
+            $"MMU002: {function}({mm}, 0x{start:x}, 0x{end:x}) has no matching mmu_notifier_invalidate_range_start open on this mm: unbalanced start/end");
+    }
+
+    /// <summary>True when the current thread has an open start/end on <paramref name="mm"/> covering [start, end).</summary>
+    internal static bool open_range_covers(mm_struct mm, ulong start, ulong end)
+    {
+        var mine = AtomicContext.State.OpenRanges;
+        for (int i = mine.Count - 1; i >= 0; i--)
+        {
+            var o = mine[i];
+            if (ReferenceEquals(o.mm, mm) && o.start <= start && end <= o.end)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static void invalidate_range_as(mm_struct mm, ulong start, ulong end, string function)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        check_notifier_range(start, end, function);
+        Interlocked.Increment(ref mm.invalidate_range_calls);
+        if (!open_range_covers(mm, start, end))
+        {
+            MmRuntime.Report(
+                "MMU006",
+                $"MMU006: {function}({mm}, 0x{start:x}, 0x{end:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the range: ->invalidate_range alone is a no-op for start/end notifiers (KVM); bracket the update with start/end outside the PT lock");
+        }
+
+        int id = srcu_read_lock(mm.srcu);
+        try
+        {
+            foreach (var mn in mm.notifier_list)
+            {
+                if (mn.ops.invalidate_range is { } f)
+                {
+                    atomic_callback(mn, "invalidate_range", () => f(mn, mm, start, end));
+                }
+            }
+        }
+        finally
+        {
+            srcu_read_unlock(mm.srcu, id);
+        }
+
+        cover_pending_clears(mm, start, end);
+        mm.raise_invalidation_ended(start, end);
+    }
+
+    private static void change_pte_as(mm_struct mm, ulong address, pte_t pte, string function)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        ulong start = address & PAGE_MASK;
+        if (!open_range_covers(mm, start, start + PAGE_SIZE))
+        {
+            MmRuntime.Report(
+                "MMU009",
+                $"MMU009: {function}({mm}, 0x{address:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the address: bracket the PTE change with start/end (as do_wp_page does since 2014)");
+        }
+
+        foreach_notifier(mm, mn =>
+        {
+            if (mn.ops.change_pte is { } f)
+            {
+                atomic_callback(mn, "change_pte", () => f(mn, mm, address, pte));
+            }
+        });
+    }
+
+    // ---- MMU010: a page freed before the invalidation of its cleared PTE ----------------------
+
+    internal static void record_pte_clear(mm_struct mm, ulong address, ulong size, pte_t old, string function)
+    {
+        ulong pfn = pte_pfn(old);
+        if (!pfn_valid(pfn))
+        {
+            return;
+        }
+
+        var head = compound_head(pfn_to_page(pfn));
+        if (head.IsFree || (head.flags & pageflags.PG_table) != 0)
+        {
+            return;
+        }
+
+        var record = new pte_clear_record(mm, address, size, head, function);
+        lock (s_inv_lock)
+        {
+            (head.pending_clears ??= new List<pte_clear_record>()).Add(record);
+            mm.pending_clears.Add(record);
+        }
+    }
+
+    private static void cover_pending_clears(mm_struct mm, ulong start, ulong end)
+    {
+        lock (s_inv_lock)
+        {
+            var list = mm.pending_clears;
+            for (int i = list.Count - 1; i >= 0; i--)
+            {
+                var r = list[i];
+                if (start <= r.address && r.address + r.size <= end)
+                {
+                    list.RemoveAt(i);
+                    r.head.pending_clears?.Remove(r);
+                }
+            }
+        }
+    }
+
+    internal static void check_freed_page_invalidated(page head, string function)
+    {
+        pte_clear_record? first = null;
+        lock (s_inv_lock)
+        {
+            var list = head.pending_clears;
+            if (list is null || list.Count == 0)
+            {
+                return;
+            }
+
+            first = list[0];
+            foreach (var r in list)
+            {
+                r.mm.pending_clears.Remove(r);
+            }
+
+            head.pending_clears = null;
+        }
+
+        MmRuntime.Report(
+            "MMU010",
+            $"MMU010: {function}(pfn 0x{head.pfn:x}) frees the page while the PTE that mapped it ({first.mm}, address 0x{first.address:x}, cleared by {first.function}) is not yet covered by a completed invalidation (mmu_notifier_invalidate_range, invalidate_range_end or invalidate_page): a secondary MMU may still map the page; must invalidate _before_ freeing the page");
+    }
+}

@@ -1,0 +1,105 @@
+using System;
+using System.Collections.Generic;
+using System.Text;
+
+namespace Kernel.Mm;
+
+/// <summary>
+/// The current thread's atomic-context bookkeeping: the kernel's preempt count, the spinlocks
+/// held (with where each was taken, like lockdep's held_locks) and the atomic notifier callbacks
+/// running. Per thread, because a spinlock is held by a CPU, not by an async flow.
+/// </summary>
+internal static class AtomicContext
+{
+    [ThreadStatic]
+    private static ThreadState? t_state;
+
+    internal static ThreadState State => t_state ??= new ThreadState();
+
+    internal static bool InAtomic
+    {
+        get
+        {
+            var s = t_state;
+            return s is not null && (s.PreemptCount > 0 || s.HeldSpinlocks.Count > 0 || s.AtomicCallbacks.Count > 0);
+        }
+    }
+
+    internal static void EnterCallback(string description)
+    {
+        State.AtomicCallbacks.Add(description);
+    }
+
+    internal static void LeaveCallback()
+    {
+        var list = State.AtomicCallbacks;
+        list.RemoveAt(list.Count - 1);
+    }
+
+    /// <summary>The kernel's ___might_sleep: reports MMU005 under a spinlock (or with preemption
+    /// disabled), MMU004 inside an atomic callback.</summary>
+    internal static void CheckMightSleep(string function)
+    {
+        var s = t_state;
+        if (s is null)
+        {
+            return;
+        }
+
+        if (s.HeldSpinlocks.Count > 0)
+        {
+            var sb = new StringBuilder();
+            sb.Append("MMU005: might_sleep() called from ").Append(function)
+              .Append("() while holding spinlock ");
+            for (int i = s.HeldSpinlocks.Count - 1; i >= 0; i--)
+            {
+                var held = s.HeldSpinlocks[i];
+                if (i != s.HeldSpinlocks.Count - 1)
+                {
+                    sb.Append(", ");
+                }
+
+                sb.Append('\'').Append(held.Lock.name).Append('\'');
+                if (held.Site is not null)
+                {
+                    sb.Append(" (taken in ").Append(held.Site).Append(')');
+                }
+            }
+
+            if (s.AtomicCallbacks.Count > 0)
+            {
+                sb.Append(", inside ").Append(s.AtomicCallbacks[^1]);
+            }
+
+            sb.Append(": a sleeping call under a spinlock can deadlock or schedule while atomic");
+            MmRuntime.Report("MMU005", sb.ToString());
+            return;
+        }
+
+        if (s.AtomicCallbacks.Count > 0)
+        {
+            MmRuntime.Report(
+                "MMU004",
+                $"MMU004: might_sleep() called from {function}() inside {s.AtomicCallbacks[^1]}, which runs in atomic context and must not sleep");
+            return;
+        }
+
+        if (s.PreemptCount > 0)
+        {
+            MmRuntime.Report(
+                "MMU005",
+                $"MMU005: might_sleep() called from {function}() in atomic context (preempt_count={s.PreemptCount}, preemption disabled)");
+        }
+    }
+
+    internal sealed class ThreadState
+    {
+        public int PreemptCount;
+        public readonly List<HeldLock> HeldSpinlocks = new();
+        public readonly List<string> AtomicCallbacks = new();
+        public readonly List<OpenInvalidation> OpenRanges = new();
+        public string? KthreadName;
+    }
+
+    internal readonly record struct HeldLock(spinlock_t Lock, string? Site);
+}

@@ -1,0 +1,77 @@
+using System;
+using System.Collections.Generic;
+using Kernel.Mm;
+using static Kernel.Mm.Linux;
+
+namespace Kernel.Mm.Tests.Core;
+
+/// <summary>Builds small address spaces for the core tests.</summary>
+internal static class TestMm
+{
+    public const ulong Base = 0x10000000UL;
+
+    public static (mm_struct mm, vm_area_struct vma) Anon(ulong start = Base, ulong size = 16 * PAGE_SIZE, ulong extraFlags = 0)
+    {
+        var mm = mm_alloc();
+        var vma = vm_area_alloc(mm);
+        vma.vm_start = start;
+        vma.vm_end = start + size;
+        vma.vm_flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | extraFlags;
+        if (insert_vm_struct(mm, vma) != 0)
+        {
+            throw new InvalidOperationException("insert_vm_struct failed");
+        }
+
+        return (mm, vma);
+    }
+
+    public static pte_t PteOf(mm_struct mm, ulong address)
+    {
+        var pmd = mm_find_pmd(mm, address);
+        if (pmd is null || pmd_trans_huge(pmdp_get(pmd)))
+        {
+            return default;
+        }
+
+        return ptep_get(pte_offset_map(pmd, address));
+    }
+
+    public static page PageAt(mm_struct mm, ulong address) => pte_page(PteOf(mm, address));
+}
+
+/// <summary>A notifier that records every callback it receives.</summary>
+internal sealed class RecordingNotifier : mmu_notifier
+{
+    public readonly List<string> Calls = new();
+
+    public static RecordingNotifier Create(bool withInvalidateRange = false, bool startEnd = true) => new()
+    {
+        ops = new mmu_notifier_ops
+        {
+            invalidate_range_start = startEnd ? (mn, mm, s, e) => ((RecordingNotifier)mn).Add($"start {s:x}-{e:x}") : null,
+            invalidate_range_end = startEnd ? (mn, mm, s, e) => ((RecordingNotifier)mn).Add($"end {s:x}-{e:x}") : null,
+            invalidate_range = withInvalidateRange ? (mn, mm, s, e) => ((RecordingNotifier)mn).Add($"range {s:x}-{e:x}") : null,
+            change_pte = (mn, mm, a, p) => ((RecordingNotifier)mn).Add($"change_pte {a:x}"),
+            clear_flush_young = (mn, mm, s, e) => { ((RecordingNotifier)mn).Add($"clear_flush_young {s:x}-{e:x}"); return 1; },
+            clear_young = (mn, mm, s, e) => { ((RecordingNotifier)mn).Add($"clear_young {s:x}-{e:x}"); return 0; },
+            test_young = (mn, mm, a) => { ((RecordingNotifier)mn).Add($"test_young {a:x}"); return 1; },
+            release = (mn, mm) => ((RecordingNotifier)mn).Add("release"),
+        },
+    };
+
+    public void Add(string s)
+    {
+        lock (Calls)
+        {
+            Calls.Add(s);
+        }
+    }
+
+    public string[] Snapshot()
+    {
+        lock (Calls)
+        {
+            return Calls.ToArray();
+        }
+    }
+}
