@@ -81,6 +81,15 @@ internal sealed class AtomicCallbacks
             }
         }
 
+        // Members added later (clear_young) count when their delegate type says [AtomicContext].
+        foreach (var member in _symbols.MmuNotifierOps?.GetMembers() ?? ImmutableArray<ISymbol>.Empty)
+        {
+            if (member is IPropertySymbol property && Annotations.Has(property.Type, Annotations.AtomicContext))
+            {
+                members.Add(property);
+            }
+        }
+
         _atomicMembers = members.ToImmutable();
     }
 
@@ -245,6 +254,7 @@ internal sealed class AtomicCallbacks
         var triggers = new HashSet<string>(AtomicMemberNames, StringComparer.Ordinal);
         foreach (var member in _atomicMembers)
         {
+            triggers.Add(member.Name);
             triggers.Add(member.Type.Name);
         }
 

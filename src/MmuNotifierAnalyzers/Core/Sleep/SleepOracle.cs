@@ -273,7 +273,7 @@ internal sealed class SleepOracle
             return Decision.Sleeps;
         }
 
-        if (KnownSymbols.Is(method, _symbols.GfpAllocators))
+        if (IsGfpAllocator(method))
         {
             string? gfpReason = GfpReason(site);
             if (gfpReason is null)
@@ -286,6 +286,31 @@ internal sealed class SleepOracle
         }
 
         return IsSource(method) ? Decision.Source : Decision.Unknown;
+    }
+
+    // kmalloc, alloc_pages, ... and any other unannotated Kernel.Mm function that takes gfp
+    // flags (alloc_pages_vma): they sleep exactly when the flags allow direct reclaim.
+    private bool IsGfpAllocator(IMethodSymbol method)
+    {
+        if (KnownSymbols.Is(method, _symbols.GfpAllocators))
+        {
+            return true;
+        }
+
+        if (_symbols.GfpT is null || !SymbolEqualityComparer.Default.Equals(method.ContainingType, _symbols.Linux))
+        {
+            return false;
+        }
+
+        foreach (var parameter in method.Parameters)
+        {
+            if (SymbolEqualityComparer.Default.Equals(parameter.Type, _symbols.GfpT))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     // Null when the flags forbid direct reclaim (GFP_ATOMIC, GFP_NOWAIT); otherwise the reason.
@@ -623,7 +648,10 @@ internal sealed class SleepOracle
             case ILockOperation:
                 return new ChainLink("lock", null, SleepReasons.Lock);
             case IAwaitOperation:
-                return new ChainLink("await", null, SleepReasons.Await);
+                // An await inside a method does not make its callers wait: they get control back
+                // at the first await (a caller that blocks on the task, .Wait()/.Result, is caught
+                // there). The await itself is reported where it is written (Classify).
+                return null;
             case IPropertyReferenceOperation property:
                 // Both accessors that run; the first that sleeps or leads to source wins.
                 foreach (var accessor in Accessors(property))
