@@ -273,6 +273,7 @@ public static partial class Linux
 
         if (mapped != 0)
         {
+            Interlocked.Increment(ref head._refcount); // refuse: leave the page as it was
             throw new InvalidOperationException($"{function}: freeing pfn 0x{head.pfn:x} while it is still mapped (mapcount {mapped}): page_remove_rmap missing (bad_page)");
         }
 

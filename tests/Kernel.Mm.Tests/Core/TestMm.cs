@@ -37,6 +37,36 @@ internal static class TestMm
     }
 
     public static page PageAt(mm_struct mm, ulong address) => pte_page(PteOf(mm, address));
+
+    /// <summary>
+    /// The pages freed while <paramref name="action"/> ran. Tests run in parallel and a freed page
+    /// may be handed to another test at once, so "was freed" is observed, not "is free now".
+    /// </summary>
+    public static HashSet<page> Freed(Action action)
+    {
+        var freed = new HashSet<page>();
+        Action<page> onFree = p =>
+        {
+            lock (freed)
+            {
+                freed.Add(p);
+            }
+        };
+        MmRuntime.PageFreeing += onFree;
+        try
+        {
+            action();
+        }
+        finally
+        {
+            MmRuntime.PageFreeing -= onFree;
+        }
+
+        lock (freed)
+        {
+            return new HashSet<page>(freed);
+        }
+    }
 }
 
 /// <summary>A notifier that records every callback it receives.</summary>
