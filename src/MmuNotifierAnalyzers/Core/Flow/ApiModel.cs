@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+
+namespace MmuNotifierAnalyzers.Core.Flow;
+
+/// <summary>What a call does to the property state.</summary>
+internal enum RangeRole
+{
+    None,
+    Opens,
+    Closes,
+}
+
+/// <summary>Which parameters of an opener/closer carry the range.</summary>
+internal sealed class RangeSignature
+{
+    public RangeSignature(RangeRole role, int mm, int start, int end, int range)
+    {
+        Role = role;
+        Mm = mm;
+        Start = start;
+        End = end;
+        Range = range;
+    }
+
+    public RangeRole Role { get; }
+
+    /// <summary>Parameter ordinals, -1 when absent.</summary>
+    public int Mm { get; }
+
+    public int Start { get; }
+
+    public int End { get; }
+
+    /// <summary>The <c>mmu_notifier_range</c> parameter (4.20 form), -1 in the classic form.</summary>
+    public int Range { get; }
+}
+
+/// <summary>A lock a method acquires, releases, or must be entered holding.</summary>
+internal sealed class LockEffect
+{
+    public LockEffect(string expression, LockCondition condition)
+    {
+        Expression = expression;
+        Condition = condition;
+    }
+
+    /// <summary>Parameter name optionally followed by members (<c>mm.page_table_lock</c>), or <c>this.field</c>.</summary>
+    public string Expression { get; }
+
+    public LockCondition Condition { get; }
+}
+
+/// <summary>The effects of one method, read from its symbol and annotations once.</summary>
+internal sealed class MethodEffects
+{
+    public static readonly MethodEffects None = new(null, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
+
+    public MethodEffects(RangeSignature? range, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold)
+    {
+        Range = range;
+        Acquires = acquires;
+        Releases = releases;
+        MustHold = mustHold;
+    }
+
+    public RangeSignature? Range { get; }
+
+    public ImmutableArray<LockEffect> Acquires { get; }
+
+    public ImmutableArray<LockEffect> Releases { get; }
+
+    public ImmutableArray<LockEffect> MustHold { get; }
+
+    public bool IsRelevant => Range is not null || !Acquires.IsEmpty || !Releases.IsEmpty;
+}
+
+/// <summary>
+/// Recognises the range and lock API by symbol: <c>KnownSymbols.RangeStart</c>/<c>RangeEnd</c>
+/// (both forms), and any method annotated <c>[OpensInvalidationRange]</c>,
+/// <c>[ClosesInvalidationRange]</c>, <c>[AcquiresLock]</c>, <c>[ReleasesLock]</c>, <c>[MustHoldLock]</c>.
+/// One instance per compilation; effects are memoised per method.
+/// </summary>
+internal sealed class ApiModel
+{
+    private readonly ConcurrentDictionary<IMethodSymbol, MethodEffects> _effects = new(SymbolEqualityComparer.Default);
+
+    public ApiModel(KnownSymbols symbols)
+    {
+        Symbols = symbols;
+    }
+
+    public KnownSymbols Symbols { get; }
+
+    public MethodEffects Get(IMethodSymbol? method)
+    {
+        if (method is null)
+        {
+            return MethodEffects.None;
+        }
+
+        var definition = method.OriginalDefinition;
+        if (definition.MethodKind == MethodKind.ReducedExtension && definition.ReducedFrom is { } reduced)
+        {
+            definition = reduced;
+        }
+
+        return _effects.GetOrAdd(definition, Compute);
+    }
+
+    private MethodEffects Compute(IMethodSymbol method)
+    {
+        RangeSignature? range = null;
+        var acquires = ImmutableArray.CreateBuilder<LockEffect>();
+        var releases = ImmutableArray.CreateBuilder<LockEffect>();
+        var mustHold = ImmutableArray.CreateBuilder<LockEffect>();
+
+        foreach (var attribute in method.GetAttributes())
+        {
+            if (Annotations.IsAnnotation(attribute, Annotations.OpensInvalidationRange))
+            {
+                range = Signature(method, RangeRole.Opens, attribute);
+            }
+            else if (Annotations.IsAnnotation(attribute, Annotations.ClosesInvalidationRange))
+            {
+                range = Signature(method, RangeRole.Closes, attribute);
+            }
+            else if (Annotations.IsAnnotation(attribute, Annotations.AcquiresLock) && Annotations.CtorString(attribute) is { } acquired)
+            {
+                var condition = Annotations.AcquisitionCondition(attribute) switch
+                {
+                    1 => LockCondition.WhenNotNull,
+                    2 => LockCondition.WhenTrue,
+                    _ => LockCondition.None,
+                };
+                acquires.Add(new LockEffect(acquired, condition));
+            }
+            else if (Annotations.IsAnnotation(attribute, Annotations.ReleasesLock) && Annotations.CtorString(attribute) is { } released)
+            {
+                releases.Add(new LockEffect(released, LockCondition.None));
+            }
+            else if (Annotations.IsAnnotation(attribute, Annotations.MustHoldLock) && Annotations.CtorString(attribute) is { } held)
+            {
+                mustHold.Add(new LockEffect(held, LockCondition.None));
+            }
+        }
+
+        // The runtime's own start/end count even where the annotations are missing.
+        if (range is null && KnownSymbols.Is(method, Symbols.RangeStart))
+        {
+            range = Signature(method, RangeRole.Opens, null);
+        }
+        else if (range is null && KnownSymbols.Is(method, Symbols.RangeEnd))
+        {
+            range = Signature(method, RangeRole.Closes, null);
+        }
+
+        if (range is null && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0)
+        {
+            return MethodEffects.None;
+        }
+
+        return new MethodEffects(range, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable());
+    }
+
+    private RangeSignature? Signature(IMethodSymbol method, RangeRole role, AttributeData? attribute)
+    {
+        var rangeName = attribute is null ? null : Annotations.NamedString(attribute, "Range", null);
+        if (rangeName is null && Symbols.MmuNotifierRange is { } rangeType)
+        {
+            // The 4.20 form takes a single mmu_notifier_range.
+            foreach (var p in method.Parameters)
+            {
+                if (SymbolEqualityComparer.Default.Equals(p.Type, rangeType) && method.Parameters.Length == 1)
+                {
+                    rangeName = p.Name;
+                }
+            }
+        }
+
+        if (rangeName is not null)
+        {
+            var r = Ordinal(method, rangeName);
+            return r < 0 ? null : new RangeSignature(role, -1, -1, -1, r);
+        }
+
+        var mm = Ordinal(method, attribute is null ? "mm" : Annotations.NamedString(attribute, "Mm", "mm")!);
+        var start = Ordinal(method, attribute is null ? "start" : Annotations.NamedString(attribute, "Start", "start")!);
+        var end = Ordinal(method, attribute is null ? "end" : Annotations.NamedString(attribute, "End", "end")!);
+        return mm < 0 ? null : new RangeSignature(role, mm, start, end, -1);
+    }
+
+    private static int Ordinal(IMethodSymbol method, string name)
+    {
+        foreach (var p in method.Parameters)
+        {
+            if (p.Name == name)
+            {
+                return p.Ordinal;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Splits a lock expression into its root and member path.</summary>
+    public static IReadOnlyList<string> Path(string expression) => expression.Split('.');
+}

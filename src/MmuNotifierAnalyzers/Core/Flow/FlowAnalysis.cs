@@ -1,0 +1,1179 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace MmuNotifierAnalyzers.Core.Flow;
+
+/// <summary>
+/// The path-sensitive analysis over Roslyn's <see cref="ControlFlowGraph"/>: a worklist over
+/// basic blocks to a fixed point, where the state at a block is a small set of
+/// <see cref="Disjunct"/>s (ESP-style property simulation). Branches on values a disjunct
+/// knows (a constant local, a tested bool, the null-ness of a returned pointer) send it one
+/// way only, which keeps correlated branches (<c>if (is_cow) start ... if (is_cow) end</c>)
+/// and conditional locks (<c>page_check_address</c>) precise without enumerating paths.
+/// Finally regions are applied as sub-analyses on the state that enters them; catch handlers
+/// receive the states of their try region. After the fixed point, one more pass over every
+/// block records what the rules read (<see cref="FlowResult"/>).
+/// </summary>
+internal sealed class FlowAnalysis
+{
+    /// <summary>Distinct property states kept apart at a block before they are merged with "maybe" markers.</summary>
+    public const int MaxDisjuncts = 8;
+
+    /// <summary>Block visits allowed per block before the analysis gives up (never reached by real code).</summary>
+    private const int VisitsPerBlock = 64;
+
+    private readonly ApiModel _api;
+    private readonly FlowResult _result;
+    private readonly CancellationToken _cancellationToken;
+    private readonly ControlFlowGraph _graph;
+    private readonly IMethodSymbol? _method;
+    private readonly Queue<(ControlFlowGraph Graph, IMethodSymbol? Method)> _nested;
+    private readonly HashSet<SyntaxNode> _queued;
+    private bool _record;
+    private int _budget;
+
+    private FlowAnalysis(ControlFlowGraph graph, IMethodSymbol? method, ApiModel api, FlowResult result, Queue<(ControlFlowGraph, IMethodSymbol?)> nested, HashSet<SyntaxNode> queued, CancellationToken cancellationToken)
+    {
+        _queued = queued;
+        _graph = graph;
+        _method = method;
+        _api = api;
+        _result = result;
+        _nested = nested;
+        _cancellationToken = cancellationToken;
+        _budget = (graph.Blocks.Length * VisitsPerBlock) + 256;
+    }
+
+    /// <summary>Analyses <paramref name="graph"/> and every lambda and local function inside it.</summary>
+    public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? method, ApiModel api, CancellationToken cancellationToken)
+    {
+        var result = new FlowResult(true);
+        var nested = new Queue<(ControlFlowGraph, IMethodSymbol?)>();
+        var queued = new HashSet<SyntaxNode>();
+        nested.Enqueue((graph, method));
+        while (nested.Count > 0)
+        {
+            var (g, m) = nested.Dequeue();
+            foreach (var local in g.LocalFunctions)
+            {
+                if (g.GetLocalFunctionControlFlowGraph(local, cancellationToken) is { } localGraph)
+                {
+                    nested.Enqueue((localGraph, local));
+                }
+            }
+
+            var analysis = new FlowAnalysis(g, m, api, result, nested, queued, cancellationToken);
+            if (!analysis.Run())
+            {
+                result.GiveUp();
+                return result;
+            }
+        }
+
+        return result;
+    }
+
+    private bool Run()
+    {
+        var entry = EntryState();
+        _record = true;
+        return Solve(_graph.Root, 0, new List<Disjunct> { entry }, out _);
+    }
+
+    private Disjunct EntryState()
+    {
+        var d = Disjunct.Empty(Annotations.Has(_method, Annotations.AtomicContext));
+        if (_method is null)
+        {
+            return d;
+        }
+
+        var effects = _api.Get(_method);
+        var locks = d.Locks;
+        foreach (var held in effects.MustHold.Concat(effects.Releases))
+        {
+            if (ResolveEntryLock(held.Expression) is { } key)
+            {
+                locks = locks.Add(new LockFact(key, null, held.Expression, LockCondition.None, null, Certainty.Certain));
+            }
+        }
+
+        var ranges = d.Ranges;
+        if (effects.Range is { Role: RangeRole.Closes } closes)
+        {
+            // A closer is entered with its caller's range open.
+            var keyOrdinal = closes.Range >= 0 ? closes.Range : closes.Mm;
+            if (keyOrdinal >= 0 && keyOrdinal < _method.Parameters.Length)
+            {
+                var key = Value.Parameter(_method.Parameters[keyOrdinal]);
+                var start = closes.Start >= 0 ? Value.Parameter(_method.Parameters[closes.Start]) : null;
+                var end = closes.End >= 0 ? Value.Parameter(_method.Parameters[closes.End]) : null;
+                var syntax = _method.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(_cancellationToken);
+                if (syntax is not null)
+                {
+                    ranges = ranges.Add(new RangeFact(key, closes.Range >= 0, syntax, start, end, ImmutableArray<ISymbol>.Empty, ImmutableArray<ArgumentWrite>.Empty, Certainty.Certain, _method.Parameters[keyOrdinal].Name));
+                }
+            }
+        }
+
+        return d.With(ranges: ranges, locks: locks);
+    }
+
+    private Value? ResolveEntryLock(string expression)
+    {
+        var parts = ApiModel.Path(expression);
+        Value current;
+        ITypeSymbol? type;
+        if (parts[0] == "this")
+        {
+            type = _method!.ContainingType;
+            current = Value.ThisValue(type);
+        }
+        else if (_method!.Parameters.FirstOrDefault(p => p.Name == parts[0]) is { } p)
+        {
+            type = p.Type;
+            current = Value.Parameter(p);
+        }
+        else
+        {
+            return null;
+        }
+
+        return FollowMembers(current, type, parts, null);
+    }
+
+    private static Value? FollowMembers(Value current, ITypeSymbol? type, IReadOnlyList<string> parts, Disjunct? d)
+    {
+        for (var i = 1; i < parts.Count; i++)
+        {
+            var member = type?.GetMembers(parts[i]).FirstOrDefault(m => m is IFieldSymbol or IPropertySymbol);
+            if (member is null)
+            {
+                return null;
+            }
+
+            current = Value.Member(current, member, d?.VersionOf(member));
+            type = member is IFieldSymbol f ? f.Type : ((IPropertySymbol)member).Type;
+        }
+
+        return current;
+    }
+
+    // ---------------------------------------------------------------- the worklist
+
+    /// <summary>
+    /// Runs the blocks of <paramref name="region"/> from <paramref name="entryOrdinal"/> to a fixed point,
+    /// then (when recording) records observations. <paramref name="leaving"/> receives the states that
+    /// leave a finally region.
+    /// </summary>
+    private bool Solve(ControlFlowRegion region, int entryOrdinal, List<Disjunct> initial, out List<Disjunct> leaving)
+    {
+        var contributions = new Dictionary<int, Dictionary<long, List<Disjunct>>>();
+        var inStates = new Dictionary<int, List<Disjunct>>();
+        var worklist = new SortedSet<int>();
+        var outputs = new List<Disjunct>();
+        leaving = outputs;
+
+        Contribute(contributions, worklist, entryOrdinal, -1, initial);
+        var record = _record;
+        _record = false;
+        try
+        {
+            while (worklist.Count > 0)
+            {
+                _cancellationToken.ThrowIfCancellationRequested();
+                if (--_budget < 0)
+                {
+                    return false;
+                }
+
+                var ordinal = worklist.Min;
+                worklist.Remove(ordinal);
+                var block = _graph.Blocks[ordinal];
+                var input = Join(contributions[ordinal], ordinal);
+                if (inStates.TryGetValue(ordinal, out var previous) && SameSet(previous, input))
+                {
+                    continue;
+                }
+
+                inStates[ordinal] = input;
+                if (!Step(region, block, input, contributions, worklist, outputs))
+                {
+                    return false;
+                }
+            }
+
+            if (record)
+            {
+                _record = true;
+                outputs.Clear();
+                var scratch = new Dictionary<int, Dictionary<long, List<Disjunct>>>();
+                var none = new SortedSet<int>();
+                foreach (var pair in inStates.OrderBy(p => p.Key))
+                {
+                    if (!Step(region, _graph.Blocks[pair.Key], pair.Value, scratch, none, outputs))
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            _record = record;
+        }
+
+        return true;
+    }
+
+    private bool Step(
+        ControlFlowRegion region,
+        BasicBlock block,
+        List<Disjunct> input,
+        Dictionary<int, Dictionary<long, List<Disjunct>>> contributions,
+        SortedSet<int> worklist,
+        List<Disjunct> outputs)
+    {
+        var after = new List<(Disjunct State, Value? Branch)>(input.Count);
+        foreach (var d0 in input)
+        {
+            var d = d0;
+            foreach (var operation in block.Operations)
+            {
+                Evaluate(operation, ref d);
+            }
+
+            Value? branch = null;
+            if (block.BranchValue is { } branchValue)
+            {
+                branch = Evaluate(branchValue, ref d);
+            }
+
+            after.Add((d, branch));
+        }
+
+        // Anything in a try block may throw into the catch handlers: they see the states on entry and exit.
+        if (HandlerEntries(region, block) is { Count: > 0 } handlers)
+        {
+            var thrown = input.Concat(after.Select(a => a.State)).ToList();
+            foreach (var handler in handlers)
+            {
+                Contribute(contributions, worklist, handler, ((long)block.Ordinal << 2) | 3, thrown);
+            }
+        }
+
+        if (block.ConditionalSuccessor is { } conditional)
+        {
+            var taken = new List<Disjunct>();
+            var notTaken = new List<Disjunct>();
+            foreach (var (state, branch) in after)
+            {
+                var jumpOutcome = block.ConditionKind == ControlFlowConditionKind.WhenTrue;
+                if (branch is null)
+                {
+                    taken.Add(state);
+                    notTaken.Add(state);
+                    continue;
+                }
+
+                if (Refine(state, branch, jumpOutcome) is { } t)
+                {
+                    taken.Add(t);
+                }
+
+                if (Refine(state, branch, !jumpOutcome) is { } f)
+                {
+                    notTaken.Add(f);
+                }
+            }
+
+            if (!Deliver(region, block, conditional, taken, contributions, worklist, outputs, 1))
+            {
+                return false;
+            }
+
+            if (block.FallThroughSuccessor is { } fallThrough)
+            {
+                return Deliver(region, block, fallThrough, notTaken, contributions, worklist, outputs, 2);
+            }
+
+            return true;
+        }
+
+        if (block.FallThroughSuccessor is { } next)
+        {
+            return Deliver(region, block, next, after.Select(a => a.State).ToList(), contributions, worklist, outputs, 2);
+        }
+
+        return true;
+    }
+
+    private bool Deliver(
+        ControlFlowRegion region,
+        BasicBlock source,
+        ControlFlowBranch branch,
+        List<Disjunct> states,
+        Dictionary<int, Dictionary<long, List<Disjunct>>> contributions,
+        SortedSet<int> worklist,
+        List<Disjunct> outputs,
+        int edge)
+    {
+        if (states.Count == 0)
+        {
+            return true;
+        }
+
+        foreach (var finallyRegion in branch.FinallyRegions)
+        {
+            if (!RunFinally(finallyRegion, ref states))
+            {
+                return false;
+            }
+        }
+
+        switch (branch.Semantics)
+        {
+            case ControlFlowBranchSemantics.Regular:
+            case ControlFlowBranchSemantics.Return:
+                if (branch.Destination is null)
+                {
+                    return true;
+                }
+
+                if (branch.Destination.Kind == BasicBlockKind.Exit)
+                {
+                    if (_record)
+                    {
+                        RecordExit(ReturnExit(source, branch.Semantics), states);
+                    }
+
+                    return true;
+                }
+
+                Contribute(contributions, worklist, branch.Destination.Ordinal, ((long)source.Ordinal << 2) | (uint)edge, states);
+                return true;
+
+            case ControlFlowBranchSemantics.Throw:
+            case ControlFlowBranchSemantics.Rethrow:
+                return Throw(region, source, states);
+
+            case ControlFlowBranchSemantics.StructuredExceptionHandling:
+                outputs.AddRange(states);
+                return true;
+
+            default:
+                // Error, program termination: the path ends here without reaching an exit.
+                return true;
+        }
+    }
+
+    /// <summary>An explicit throw: caught by an enclosing catch (its handler already sees this block's
+    /// states), or it runs the enclosing finally blocks and leaves the method.</summary>
+    private bool Throw(ControlFlowRegion region, BasicBlock source, List<Disjunct> states)
+    {
+        for (var r = source.EnclosingRegion; r is not null && r != region; r = r.EnclosingRegion)
+        {
+            if (r.Kind == ControlFlowRegionKind.Finally)
+            {
+                return true;
+            }
+
+            if (r.Kind == ControlFlowRegionKind.Try && r.EnclosingRegion is { } parent)
+            {
+                if (parent.Kind == ControlFlowRegionKind.TryAndCatch)
+                {
+                    return true;
+                }
+
+                if (parent.Kind == ControlFlowRegionKind.TryAndFinally && parent.NestedRegions.Length > 1)
+                {
+                    if (!RunFinally(parent.NestedRegions[1], ref states))
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+
+        if (region == _graph.Root && _record)
+        {
+            var syntax = source.BranchValue?.Syntax;
+            var statement = syntax?.AncestorsAndSelf().FirstOrDefault(n => n is ThrowStatementSyntax or ThrowExpressionSyntax);
+            var at = statement ?? syntax;
+            var description = at is null ? "throws" : "throws at line " + Line(at);
+            RecordExit(new ExitPath(ExitKind.Throw, at, description), states);
+        }
+
+        return true;
+    }
+
+    private bool RunFinally(ControlFlowRegion finallyRegion, ref List<Disjunct> states)
+    {
+        if (!Solve(finallyRegion, finallyRegion.FirstBlockOrdinal, states, out var leaving))
+        {
+            return false;
+        }
+
+        states = Join(new Dictionary<long, List<Disjunct>> { [0] = leaving }, finallyRegion.FirstBlockOrdinal);
+        return true;
+    }
+
+    private List<int> HandlerEntries(ControlFlowRegion solving, BasicBlock block)
+    {
+        var handlers = new List<int>();
+        for (var r = block.EnclosingRegion; r is not null && r != solving; r = r.EnclosingRegion)
+        {
+            if (r.Kind is ControlFlowRegionKind.Finally)
+            {
+                break;
+            }
+
+            if (r.Kind == ControlFlowRegionKind.Try && r.EnclosingRegion is { Kind: ControlFlowRegionKind.TryAndCatch } tryAndCatch)
+            {
+                foreach (var handler in tryAndCatch.NestedRegions.Skip(1))
+                {
+                    handlers.Add(handler.FirstBlockOrdinal);
+                }
+
+                break;
+            }
+        }
+
+        return handlers;
+    }
+
+    private static void Contribute(
+        Dictionary<int, Dictionary<long, List<Disjunct>>> contributions,
+        SortedSet<int> worklist,
+        int target,
+        long edge,
+        List<Disjunct> states)
+    {
+        if (!contributions.TryGetValue(target, out var edges))
+        {
+            edges = new Dictionary<long, List<Disjunct>>();
+            contributions.Add(target, edges);
+        }
+
+        if (edges.TryGetValue(edge, out var existing) && SameSet(existing, states))
+        {
+            return;
+        }
+
+        edges[edge] = states;
+        worklist.Add(target);
+    }
+
+    /// <summary>The join: disjuncts with the same property state merge their data; more than
+    /// <see cref="MaxDisjuncts"/> property states are merged with "maybe" markers.</summary>
+    private static List<Disjunct> Join(Dictionary<long, List<Disjunct>> edges, int blockOrdinal)
+    {
+        var groups = new List<List<Disjunct>>();
+        foreach (var pair in edges.OrderBy(p => p.Key))
+        {
+            foreach (var d in pair.Value)
+            {
+                var group = groups.FirstOrDefault(g => g[0].SamePropertyState(d));
+                if (group is null)
+                {
+                    groups.Add(new List<Disjunct> { d });
+                }
+                else if (!group.Any(x => x.SameAs(d)))
+                {
+                    group.Add(d);
+                }
+            }
+        }
+
+        var merged = groups.Select(g => Disjunct.MergeData(g, blockOrdinal)).ToList();
+        if (merged.Count > MaxDisjuncts)
+        {
+            var keep = merged.Take(MaxDisjuncts - 1).ToList();
+            keep.Add(Disjunct.MergeProperties(merged.Skip(MaxDisjuncts - 1).ToList(), blockOrdinal));
+            merged = keep;
+        }
+
+        return merged;
+    }
+
+    private static bool SameSet(List<Disjunct> a, List<Disjunct> b) =>
+        a.Count == b.Count && a.All(x => b.Any(y => y.SameAs(x)));
+
+    // ---------------------------------------------------------------- exits
+
+    private ExitPath ReturnExit(BasicBlock source, ControlFlowBranchSemantics semantics)
+    {
+        if (semantics == ControlFlowBranchSemantics.Return)
+        {
+            var statement = source.BranchValue?.Syntax.AncestorsAndSelf().FirstOrDefault(n => n is ReturnStatementSyntax);
+            if (statement is null && source.BranchValue is { Syntax: ExpressionSyntax expression } && expression.Parent is ArrowExpressionClauseSyntax or LambdaExpressionSyntax)
+            {
+                return new ExitPath(ExitKind.Return, expression, "returns at line " + Line(expression));
+            }
+
+            if (statement is null)
+            {
+                return new ExitPath(ExitKind.Return, null, "returns early");
+            }
+
+            var label = statement.Parent is LabeledStatementSyntax labeled ? " (label '" + labeled.Identifier.ValueText + "')" : string.Empty;
+            return new ExitPath(ExitKind.Return, statement, "returns at line " + Line(statement) + label);
+        }
+
+        // A void 'return;' branches to the exit like the end of the method does; tell them
+        // apart only where the body has no such return.
+        var body = _graph.OriginalOperation.Syntax;
+        var hasBareReturn = body.DescendantNodes(n => n == body || n is not (LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax))
+            .OfType<ReturnStatementSyntax>()
+            .Any(r => r.Expression is null);
+        return new ExitPath(ExitKind.EndOfMethod, null, hasBareReturn ? "returns" : "reaches the end of the method");
+    }
+
+    private void RecordExit(ExitPath exit, List<Disjunct> states)
+    {
+        var opener = _method is not null && _api.Get(_method).Range is { Role: RangeRole.Opens };
+        if (opener)
+        {
+            // A helper annotated as opening a range leaves it open on purpose.
+            return;
+        }
+
+        foreach (var d in states)
+        {
+            foreach (var r in d.Ranges)
+            {
+                // A range the method was entered with (a closer's own parameter) is its caller's business.
+                if (r.Start is InvocationExpressionSyntax)
+                {
+                    _result.AddLeak(r, exit);
+                }
+            }
+        }
+    }
+
+    internal static string Line(SyntaxNode node) =>
+        (node.GetLocation().GetLineSpan().StartLinePosition.Line + 1).ToString(CultureInfo.InvariantCulture);
+
+    // ---------------------------------------------------------------- branches
+
+    /// <summary>The disjunct when <paramref name="condition"/> evaluates to <paramref name="outcome"/>, or null when it cannot.</summary>
+    private static Disjunct? Refine(Disjunct d, Value condition, bool outcome)
+    {
+        if (condition.IsConstant)
+        {
+            return condition.Payload is bool b ? (b == outcome ? d : null) : d;
+        }
+
+        if (condition.Kind == ValueKind.Unary && condition.Extra == (int)UnaryOperatorKind.Not && condition.Left is { } operand)
+        {
+            return Refine(d, operand, !outcome);
+        }
+
+        if (condition.Kind == ValueKind.Binary && condition.Left is { } left && condition.Right is { } right
+            && (condition.Extra == (int)BinaryOperatorKind.Equals || condition.Extra == (int)BinaryOperatorKind.NotEquals))
+        {
+            var equals = (condition.Extra == (int)BinaryOperatorKind.Equals) == outcome;
+            if (right.IsNullConstant || left.IsNullConstant)
+            {
+                return Nullness(d, right.IsNullConstant ? left : right, isNull: equals);
+            }
+
+            if (right.Payload is bool rb && right.IsConstant)
+            {
+                return Refine(d, left, equals == rb);
+            }
+
+            if (left.Payload is bool lb && left.IsConstant)
+            {
+                return Refine(d, right, equals == lb);
+            }
+        }
+
+        if (d.Facts.TryGetValue(condition, out var known) && known is Known.True or Known.False)
+        {
+            return (known == Known.True) == outcome ? d : null;
+        }
+
+        d = d.With(facts: d.Facts.SetItem(condition, outcome ? Known.True : Known.False));
+        return ResolveLocks(d, condition, LockCondition.WhenTrue, outcome);
+    }
+
+    private static Disjunct? Nullness(Disjunct d, Value value, bool isNull)
+    {
+        if (value.IsConstant)
+        {
+            return value.IsNullConstant == isNull ? d : null;
+        }
+
+        if (d.Facts.TryGetValue(value, out var known) && known is Known.Null or Known.NonNull)
+        {
+            return (known == Known.Null) == isNull ? d : null;
+        }
+
+        d = d.With(facts: d.Facts.SetItem(value, isNull ? Known.Null : Known.NonNull));
+        return ResolveLocks(d, value, LockCondition.WhenNotNull, !isNull);
+    }
+
+    /// <summary>A conditional lock whose condition is now known becomes held for sure, or is dropped.</summary>
+    private static Disjunct ResolveLocks(Disjunct d, Value condition, LockCondition kind, bool held)
+    {
+        var locks = d.Locks;
+        foreach (var l in d.Locks)
+        {
+            if (l.Condition == kind && condition.Equals(l.ConditionValue))
+            {
+                locks = locks.Remove(l);
+                if (held)
+                {
+                    locks = locks.Add(l.Unconditional());
+                }
+            }
+        }
+
+        return locks == d.Locks ? d : d.With(locks: locks);
+    }
+
+    // ---------------------------------------------------------------- operations
+
+    private Value Evaluate(IOperation operation, ref Disjunct d)
+    {
+        if (operation.ConstantValue.HasValue && operation is not IInvocationOperation)
+        {
+            return Value.Constant(operation.ConstantValue.Value);
+        }
+
+        switch (operation)
+        {
+            case ILiteralOperation:
+                return Value.Constant(null);
+
+            case IConversionOperation conversion:
+                {
+                    var v = Evaluate(conversion.Operand, ref d);
+                    return conversion.OperatorMethod is null ? v : Value.Opaque(conversion);
+                }
+
+            case ILocalReferenceOperation local:
+                return d.VariableValue(local.Local);
+
+            case IParameterReferenceOperation parameter:
+                return d.VariableValue(parameter.Parameter);
+
+            case IInstanceReferenceOperation instance:
+                return Value.ThisValue(instance.Type);
+
+            case IFieldReferenceOperation field:
+                {
+                    var receiver = field.Instance is null ? null : Evaluate(field.Instance, ref d);
+                    return Value.Member(receiver, field.Field, d.VersionOf(field.Field));
+                }
+
+            case IPropertyReferenceOperation property:
+                {
+                    var receiver = property.Instance is null ? null : Evaluate(property.Instance, ref d);
+                    foreach (var argument in property.Arguments)
+                    {
+                        Evaluate(argument.Value, ref d);
+                    }
+
+                    NoteCandidate(property, d);
+                    return property.Arguments.IsEmpty
+                        ? Value.Member(receiver, property.Property, d.VersionOf(property.Property))
+                        : Value.Opaque(property);
+                }
+
+            case IFlowCaptureOperation capture:
+                {
+                    var v = Evaluate(capture.Value, ref d);
+                    d = d.With(captures: d.Captures.SetItem(capture.Id, v));
+                    return v;
+                }
+
+            case IFlowCaptureReferenceOperation captureReference:
+                return d.Captures.TryGetValue(captureReference.Id, out var captured) ? captured : Value.Opaque(captureReference);
+
+            case IIsNullOperation isNull:
+                return Value.Binary(BinaryOperatorKind.Equals, Evaluate(isNull.Operand, ref d), Value.Null, isNull);
+
+            case IIsPatternOperation isPattern:
+                {
+                    var v = Evaluate(isPattern.Value, ref d);
+                    return isPattern.Pattern switch
+                    {
+                        IConstantPatternOperation { Value.ConstantValue: { HasValue: true } c } =>
+                            Value.Binary(BinaryOperatorKind.Equals, v, Value.Constant(c.Value), isPattern),
+                        INegatedPatternOperation { Pattern: IConstantPatternOperation { Value.ConstantValue: { HasValue: true } nc } } =>
+                            Value.Binary(BinaryOperatorKind.NotEquals, v, Value.Constant(nc.Value), isPattern),
+                        _ => Value.Opaque(isPattern),
+                    };
+                }
+
+            case IBinaryOperation binary:
+                {
+                    var left = Evaluate(binary.LeftOperand, ref d);
+                    var right = Evaluate(binary.RightOperand, ref d);
+                    if (binary.OperatorMethod is not null)
+                    {
+                        return Value.Opaque(binary);
+                    }
+
+                    if (left.IsConstant && right.IsConstant && binary.OperatorKind is BinaryOperatorKind.Equals or BinaryOperatorKind.NotEquals)
+                    {
+                        return (left.Equals(right) == (binary.OperatorKind == BinaryOperatorKind.Equals)) ? Value.True : Value.False;
+                    }
+
+                    return Value.Binary(binary.OperatorKind, left, right, binary);
+                }
+
+            case IUnaryOperation unary:
+                {
+                    var v = Evaluate(unary.Operand, ref d);
+                    if (unary.OperatorKind == UnaryOperatorKind.Not && v.IsConstant && v.Payload is bool b)
+                    {
+                        return b ? Value.False : Value.True;
+                    }
+
+                    return unary.OperatorMethod is null ? Value.Unary(unary.OperatorKind, v, unary) : Value.Opaque(unary);
+                }
+
+            case ISimpleAssignmentOperation assignment:
+                {
+                    var v = Evaluate(assignment.Value, ref d);
+                    Assign(assignment.Target, v, assignment, ref d);
+                    return v;
+                }
+
+            case ICompoundAssignmentOperation compound:
+                {
+                    var current = Evaluate(compound.Target, ref d);
+                    var v = Evaluate(compound.Value, ref d);
+                    var result = compound.OperatorMethod is null ? Value.Binary(compound.OperatorKind, current, v, compound) : Value.Opaque(compound);
+                    Assign(compound.Target, result, compound, ref d);
+                    return result;
+                }
+
+            case IIncrementOrDecrementOperation increment:
+                {
+                    var current = Evaluate(increment.Target, ref d);
+                    var op = increment.Kind == OperationKind.Increment ? BinaryOperatorKind.Add : BinaryOperatorKind.Subtract;
+                    var result = Value.Binary(op, current, Value.Constant(1), increment);
+                    Assign(increment.Target, result, increment, ref d);
+                    return increment.IsPostfix ? current : result;
+                }
+
+            case IInvocationOperation invocation:
+                return Invoke(invocation, ref d);
+
+            case IObjectCreationOperation creation:
+                {
+                    foreach (var argument in creation.Arguments)
+                    {
+                        Evaluate(argument.Value, ref d);
+                    }
+
+                    if (creation.Initializer is { } initializer)
+                    {
+                        Evaluate(initializer, ref d);
+                    }
+
+                    NoteCandidate(creation, d);
+                    var v = Value.Opaque(creation);
+                    d = d.With(facts: d.Facts.SetItem(v, Known.NonNull));
+                    return v;
+                }
+
+            case IAwaitOperation awaiting:
+                Evaluate(awaiting.Operation, ref d);
+                NoteCandidate(awaiting, d);
+                return Value.Opaque(awaiting);
+
+            case IFlowAnonymousFunctionOperation lambda:
+                if (_record && _queued.Add(lambda.Syntax) && _graph.GetAnonymousFunctionControlFlowGraph(lambda, _cancellationToken) is { } lambdaGraph)
+                {
+                    _nested.Enqueue((lambdaGraph, lambda.Symbol));
+                }
+
+                return Value.Opaque(lambda);
+
+            case IDeclarationExpressionOperation declaration:
+                return Evaluate(declaration.Expression, ref d);
+
+            default:
+                foreach (var child in operation.ChildOperations)
+                {
+                    Evaluate(child, ref d);
+                }
+
+                if (operation is ILockOperation)
+                {
+                    NoteCandidate(operation, d);
+                }
+
+                return Value.Opaque(operation);
+        }
+    }
+
+    private void Assign(IOperation target, Value value, IOperation write, ref Disjunct d)
+    {
+        switch (target)
+        {
+            case IDeclarationExpressionOperation declaration:
+                Assign(declaration.Expression, value, write, ref d);
+                return;
+
+            case ILocalReferenceOperation local:
+                SetVariable(local.Local, value, write, ref d);
+                return;
+
+            case IParameterReferenceOperation parameter:
+                SetVariable(parameter.Parameter, value, write, ref d);
+                return;
+
+            case IFieldReferenceOperation field:
+                {
+                    var receiver = field.Instance is null ? null : Evaluate(field.Instance, ref d);
+                    WriteMember(field.Field, receiver, write, ref d);
+                    return;
+                }
+
+            case IPropertyReferenceOperation property:
+                {
+                    var receiver = property.Instance is null ? null : Evaluate(property.Instance, ref d);
+                    WriteMember(property.Property, receiver, write, ref d);
+                    return;
+                }
+
+            case IFlowCaptureReferenceOperation:
+                return;
+
+            default:
+                foreach (var child in target.ChildOperations)
+                {
+                    Evaluate(child, ref d);
+                }
+
+                return;
+        }
+    }
+
+    private static void SetVariable(ISymbol variable, Value value, IOperation write, ref Disjunct d)
+    {
+        var ranges = d.Ranges;
+        var isDeclaration = write is ISimpleAssignmentOperation { Target: ILocalReferenceOperation { IsDeclaration: true } };
+        if (!isDeclaration)
+        {
+            foreach (var r in d.Ranges)
+            {
+                if (r.Watched.Contains(variable, SymbolEqualityComparer.Default))
+                {
+                    ranges = ranges.Replace(r, r.WithWrite(new ArgumentWrite(variable, write.Syntax)));
+                }
+            }
+        }
+
+        d = d.With(ranges: ranges, variables: d.Variables.SetItem(variable, value));
+    }
+
+    private void WriteMember(ISymbol member, Value? receiver, IOperation write, ref Disjunct d)
+    {
+        d = d.With(versions: d.Versions.SetItem(member, Value.Write(write)));
+        if (!_record || receiver is null || _api.Symbols.MmuNotifierRange is not { } rangeType
+            || !SymbolEqualityComparer.Default.Equals(member.ContainingType, rangeType))
+        {
+            return;
+        }
+
+        foreach (var r in d.Ranges)
+        {
+            if (r.IsRangeObject && r.Key.Equals(receiver))
+            {
+                _result.AddFieldWrite(new RangeFieldWrite(write.Syntax, member, r));
+            }
+        }
+    }
+
+    private void NoteCandidate(IOperation operation, Disjunct d)
+    {
+        if (_record && !d.Locks.IsEmpty)
+        {
+            _result.AddLocked(operation, d.Locks);
+        }
+    }
+
+    private Value Invoke(IInvocationOperation invocation, ref Disjunct d)
+    {
+        var method = invocation.TargetMethod;
+        var receiver = invocation.Instance is null ? null : Evaluate(invocation.Instance, ref d);
+        var values = new Value?[method.Parameters.Length];
+        var outTargets = new IOperation?[method.Parameters.Length];
+        var syntaxes = new IOperation?[method.Parameters.Length];
+        foreach (var argument in invocation.Arguments)
+        {
+            var ordinal = argument.Parameter?.Ordinal ?? -1;
+            if (argument.Parameter?.RefKind == RefKind.Out)
+            {
+                if (ordinal >= 0 && ordinal < outTargets.Length)
+                {
+                    outTargets[ordinal] = argument.Value;
+                    syntaxes[ordinal] = argument.Value;
+                }
+
+                continue;
+            }
+
+            var v = Evaluate(argument.Value, ref d);
+            if (ordinal >= 0 && ordinal < values.Length)
+            {
+                values[ordinal] = v;
+                syntaxes[ordinal] = argument.Value;
+                if (argument.Parameter?.RefKind == RefKind.Ref)
+                {
+                    outTargets[ordinal] = argument.Value;
+                }
+            }
+        }
+
+        var effects = _api.Get(method);
+        if (_record)
+        {
+            NoteCandidate(invocation, d);
+            if (!d.Ranges.IsEmpty)
+            {
+                _result.AddOpenRanges(invocation.Syntax, d.Ranges);
+            }
+        }
+
+        // What the call stores into its out/ref arguments is new.
+        for (var i = 0; i < outTargets.Length; i++)
+        {
+            if (outTargets[i] is { } target)
+            {
+                var stored = Value.OutArgument(invocation, i);
+                d = d.With(facts: d.Facts.Remove(stored));
+                Assign(target, stored, invocation, ref d);
+                values[i] = stored;
+            }
+        }
+
+        var result = IsPredicate(method, effects) && values.All(v => v is not null)
+            ? Value.Call(method, values.Select(v => v!).ToArray(), invocation)
+            : Value.Opaque(invocation);
+        if (result.Kind == ValueKind.Opaque)
+        {
+            d = d.With(facts: d.Facts.Remove(result));
+        }
+
+        if (!effects.IsRelevant)
+        {
+            return result;
+        }
+
+        if (effects.Range is { } range)
+        {
+            var keyOrdinal = range.Range >= 0 ? range.Range : range.Mm;
+            var key = keyOrdinal >= 0 && keyOrdinal < values.Length ? values[keyOrdinal] : null;
+            if (key is not null)
+            {
+                var start = range.Start >= 0 && range.Start < values.Length ? values[range.Start] : null;
+                var end = range.End >= 0 && range.End < values.Length ? values[range.End] : null;
+                var display = Display(syntaxes[keyOrdinal]) ?? method.Parameters[keyOrdinal].Name;
+                if (range.Role == RangeRole.Opens)
+                {
+                    Open(invocation, key, display, range.Range >= 0, start, end, syntaxes, Display(At(syntaxes, range.Start)), Display(At(syntaxes, range.End)), ref d);
+                }
+                else
+                {
+                    Close(invocation, key, display, range.Range >= 0, start, end, Display(At(syntaxes, range.Start)), Display(At(syntaxes, range.End)), ref d);
+                }
+            }
+        }
+
+        foreach (var released in effects.Releases)
+        {
+            if (ResolveLock(released.Expression, method, values, syntaxes, receiver, d) is { } key)
+            {
+                d = d.With(locks: d.Locks.RemoveAll(l => l.Key.Equals(key.Value)));
+            }
+        }
+
+        foreach (var acquired in effects.Acquires)
+        {
+            if (ResolveLock(acquired.Expression, method, values, syntaxes, receiver, d) is { } key)
+            {
+                var fact = new LockFact(key.Value, invocation.Syntax, key.Display, acquired.Condition, acquired.Condition == LockCondition.None ? null : result, Certainty.Certain);
+                d = d.With(locks: d.Locks.RemoveAll(l => l.Key.Equals(key.Value)).Add(fact));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// A static bool-returning method with no annotation and no ref/out parameter (a predicate
+    /// such as <c>is_cow_mapping(vma-&gt;vm_flags)</c>) gives the same value for the same argument
+    /// values, so two tests of it on unchanged values are correlated.
+    /// </summary>
+    private static bool IsPredicate(IMethodSymbol method, MethodEffects effects) =>
+        method.IsStatic
+        && method.ReturnType.SpecialType == SpecialType.System_Boolean
+        && effects == MethodEffects.None
+        && method.Parameters.All(p => p.RefKind == RefKind.None)
+        && !method.GetAttributes().Any(a => a.AttributeClass?.ContainingNamespace?.ToDisplayString() == KnownSymbols.AnnotationsNamespace);
+
+    private void Open(IInvocationOperation invocation, Value key, string display, bool isRangeObject, Value? start, Value? end, IOperation?[] arguments, string? startDisplay, string? endDisplay, ref Disjunct d)
+    {
+        var ranges = d.Ranges;
+        foreach (var open in d.Ranges)
+        {
+            if (open.Key.Equals(key) && open.IsRangeObject == isRangeObject)
+            {
+                if (_record)
+                {
+                    _result.AddReopened(invocation.Syntax, open);
+                }
+
+                ranges = ranges.Remove(open);
+            }
+        }
+
+        var watched = ImmutableArray.CreateBuilder<ISymbol>();
+        foreach (var argument in arguments)
+        {
+            if (argument is null)
+            {
+                continue;
+            }
+
+            foreach (var reference in argument.DescendantsAndSelf())
+            {
+                ISymbol? variable = reference switch
+                {
+                    ILocalReferenceOperation l => l.Local,
+                    IParameterReferenceOperation p => p.Parameter,
+                    _ => null,
+                };
+                if (variable is not null && !watched.Contains(variable, SymbolEqualityComparer.Default))
+                {
+                    watched.Add(variable);
+                }
+            }
+        }
+
+        var fact = new RangeFact(key, isRangeObject, invocation.Syntax, start, end, watched.ToImmutable(), ImmutableArray<ArgumentWrite>.Empty, Certainty.Certain, display, startDisplay, endDisplay);
+        d = d.With(ranges: ranges.Add(fact));
+    }
+
+    private void Close(IInvocationOperation invocation, Value key, string display, bool isRangeObject, Value? start, Value? end, string? startDisplay, string? endDisplay, ref Disjunct d)
+    {
+        RangeFact? match = null;
+        var keyDiffers = false;
+        for (var i = d.Ranges.Length - 1; i >= 0; i--)
+        {
+            var open = d.Ranges[i];
+            if (open.IsRangeObject == isRangeObject && open.Key.Equals(key))
+            {
+                match = open;
+                break;
+            }
+        }
+
+        if (match is null && !d.Ranges.IsEmpty)
+        {
+            // Different mm (or range object) than any open range: close the latest one and let
+            // MMU003 say the values are not provably the same.
+            for (var i = d.Ranges.Length - 1; i >= 0 && match is null; i--)
+            {
+                if (d.Ranges[i].IsRangeObject == isRangeObject)
+                {
+                    match = d.Ranges[i];
+                    keyDiffers = true;
+                }
+            }
+        }
+
+        if (match is null)
+        {
+            if (_record)
+            {
+                _result.AddUnmatchedEnd(invocation.Syntax, display);
+            }
+
+            return;
+        }
+
+        if (_record)
+        {
+            var startDiffers = !isRangeObject && !Equals(match.StartValue, start);
+            var endDiffers = !isRangeObject && !Equals(match.EndValue, end);
+            _result.AddClose(new RangeClose(invocation.Syntax, match, keyDiffers, startDiffers, endDiffers, display, startDisplay, endDisplay));
+        }
+
+        d = d.With(ranges: d.Ranges.Remove(match));
+    }
+
+    private static (Value Value, string Display)? ResolveLock(string expression, IMethodSymbol method, Value?[] values, IOperation?[] arguments, Value? receiver, Disjunct d)
+    {
+        var parts = ApiModel.Path(expression);
+        Value? root;
+        ITypeSymbol? type;
+        string display;
+        if (parts[0] == "this")
+        {
+            root = receiver;
+            type = method.ContainingType;
+            display = "this";
+        }
+        else
+        {
+            var parameter = method.Parameters.FirstOrDefault(p => p.Name == parts[0]);
+            if (parameter is null || parameter.Ordinal >= values.Length)
+            {
+                return null;
+            }
+
+            root = values[parameter.Ordinal];
+            type = parameter.Type;
+            display = Display(arguments[parameter.Ordinal]) ?? parameter.Name;
+        }
+
+        if (root is null || FollowMembers(root, type, parts, d) is not { } key)
+        {
+            return null;
+        }
+
+        for (var i = 1; i < parts.Count; i++)
+        {
+            display += "." + parts[i];
+        }
+
+        return (key, display);
+    }
+
+    private static IOperation? At(IOperation?[] arguments, int ordinal) =>
+        ordinal >= 0 && ordinal < arguments.Length ? arguments[ordinal] : null;
+
+    private static string? Display(IOperation? argument)
+    {
+        switch (argument)
+        {
+            case null:
+                return null;
+            case IDeclarationExpressionOperation { Expression: ILocalReferenceOperation local }:
+                return local.Local.Name;
+            case ILocalReferenceOperation local:
+                return local.Local.Name;
+            case IConversionOperation { IsImplicit: true } conversion:
+                return Display(conversion.Operand);
+            default:
+                return argument.Syntax is ArgumentSyntax a ? a.Expression.ToString() : argument.Syntax.ToString();
+        }
+    }
+}

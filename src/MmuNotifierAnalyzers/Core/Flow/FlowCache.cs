@@ -1,0 +1,88 @@
+using System.Collections.Generic;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace MmuNotifierAnalyzers.Core.Flow;
+
+/// <summary>
+/// Computes the <see cref="FlowResult"/> of an operation block once per compilation and shares
+/// it between every rule that reads it (MMU002, MMU003, MMU005 now; MMU006, MMU009, MMU010,
+/// MMU012-MMU014 later). A cheap pre-check skips blocks that call nothing the analysis models.
+/// </summary>
+internal static class FlowCache
+{
+    private static readonly ConditionalWeakTable<Compilation, PerCompilation> Caches = new();
+
+    /// <summary>The flow results for the bodies in <paramref name="context"/> (empty when nothing relevant is called).</summary>
+    public static IEnumerable<FlowResult> Get(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    {
+        var cache = Caches.GetValue(context.Compilation, c => new PerCompilation(symbols));
+        var owner = context.OwningSymbol as IMethodSymbol;
+        foreach (var block in context.OperationBlocks)
+        {
+            context.CancellationToken.ThrowIfCancellationRequested();
+            if (block is not (IMethodBodyOperation or IConstructorBodyOperation or IFieldInitializerOperation or IPropertyInitializerOperation or IBlockOperation))
+            {
+                continue;
+            }
+
+            if (!IsRelevant(block, owner, cache.Api))
+            {
+                continue;
+            }
+
+            yield return cache.Results.GetValue(block.Syntax, _ =>
+            {
+                var graph = context.GetControlFlowGraph(block);
+                return FlowAnalysis.Analyze(graph, owner, cache.Api, context.CancellationToken);
+            });
+        }
+    }
+
+    /// <summary>The API model of the compilation (recognises start/end and the lock annotations).</summary>
+    public static ApiModel Api(Compilation compilation, KnownSymbols symbols) =>
+        Caches.GetValue(compilation, c => new PerCompilation(symbols)).Api;
+
+    /// <summary>Analyses a graph directly (tests, benchmarks).</summary>
+    public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? owner, KnownSymbols symbols, CancellationToken cancellationToken) =>
+        FlowAnalysis.Analyze(graph, owner, new ApiModel(symbols), cancellationToken);
+
+    private static bool IsRelevant(IOperation block, IMethodSymbol? owner, ApiModel api)
+    {
+        if (api.Get(owner) is { } effects && (effects.IsRelevant || !effects.MustHold.IsEmpty))
+        {
+            return true;
+        }
+
+        foreach (var operation in block.Descendants())
+        {
+            switch (operation)
+            {
+                case IInvocationOperation invocation when api.Get(invocation.TargetMethod).IsRelevant:
+                    return true;
+                case ILocalFunctionOperation local when api.Get(local.Symbol) is { } e && (e.IsRelevant || !e.MustHold.IsEmpty):
+                    return true;
+                case IAnonymousFunctionOperation lambda when api.Get(lambda.Symbol) is { } l && (l.IsRelevant || !l.MustHold.IsEmpty):
+                    return true;
+            }
+        }
+
+        return false;
+    }
+
+    private sealed class PerCompilation
+    {
+        public PerCompilation(KnownSymbols symbols)
+        {
+            Api = new ApiModel(symbols);
+        }
+
+        public ApiModel Api { get; }
+
+        public ConditionalWeakTable<SyntaxNode, FlowResult> Results { get; } = new();
+    }
+}

@@ -1,0 +1,184 @@
+using System;
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+
+namespace MmuNotifierAnalyzers.Core.Flow;
+
+/// <summary>Whether a range or a lock is certainly there on the path, or only on some of the paths
+/// merged into this state (the disjunct cap was reached).</summary>
+internal enum Certainty
+{
+    Certain,
+    Maybe,
+}
+
+/// <summary>How a lock's hold depends on the value its acquiring call returned.</summary>
+internal enum LockCondition
+{
+    None,
+    WhenNotNull,
+    WhenTrue,
+}
+
+/// <summary>A local (or parameter) passed to start that was written before the end: the local and the write.</summary>
+internal readonly struct ArgumentWrite : IEquatable<ArgumentWrite>
+{
+    public ArgumentWrite(ISymbol variable, SyntaxNode write)
+    {
+        Variable = variable;
+        Write = write;
+    }
+
+    public ISymbol Variable { get; }
+
+    public SyntaxNode Write { get; }
+
+    public bool Equals(ArgumentWrite other) =>
+        SymbolEqualityComparer.Default.Equals(Variable, other.Variable) && Write == other.Write;
+
+    public override bool Equals(object? obj) => obj is ArgumentWrite w && Equals(w);
+
+    public override int GetHashCode() => Write.GetHashCode();
+}
+
+/// <summary>
+/// An invalidation range opened by a start (or an annotated opener) and not yet closed.
+/// <see cref="Key"/> is the mm value (classic form) or the <c>mmu_notifier_range</c> object (4.20 form).
+/// </summary>
+internal sealed class RangeFact : IEquatable<RangeFact>
+{
+    public RangeFact(
+        Value key,
+        bool isRangeObject,
+        SyntaxNode start,
+        Value? startValue,
+        Value? endValue,
+        ImmutableArray<ISymbol> watched,
+        ImmutableArray<ArgumentWrite> writes,
+        Certainty certainty,
+        string keyDisplay,
+        string? startDisplay = null,
+        string? endDisplay = null)
+    {
+        KeyDisplay = keyDisplay;
+        StartDisplay = startDisplay;
+        EndDisplay = endDisplay;
+        Key = key;
+        IsRangeObject = isRangeObject;
+        Start = start;
+        StartValue = startValue;
+        EndValue = endValue;
+        Watched = watched;
+        Writes = writes;
+        Certainty = certainty;
+    }
+
+    public Value Key { get; }
+
+    /// <summary>The mm (or range object) argument as written at the start.</summary>
+    public string KeyDisplay { get; }
+
+    /// <summary>Start's <c>start</c> argument as written.</summary>
+    public string? StartDisplay { get; }
+
+    /// <summary>Start's <c>end</c> argument as written.</summary>
+    public string? EndDisplay { get; }
+
+    public bool IsRangeObject { get; }
+
+    /// <summary>The start call (its syntax; stable across the CFG's copies of the operation).</summary>
+    public SyntaxNode Start { get; }
+
+    /// <summary>The value of start's <c>start</c> argument (null in the 4.20 form).</summary>
+    public Value? StartValue { get; }
+
+    /// <summary>The value of start's <c>end</c> argument (null in the 4.20 form).</summary>
+    public Value? EndValue { get; }
+
+    /// <summary>Locals and parameters read by start's arguments (a write to one before the end is MMU003).</summary>
+    public ImmutableArray<ISymbol> Watched { get; }
+
+    /// <summary>Writes to <see cref="Watched"/> variables seen since the start.</summary>
+    public ImmutableArray<ArgumentWrite> Writes { get; }
+
+    public Certainty Certainty { get; }
+
+    public RangeFact WithWrite(ArgumentWrite write) =>
+        Writes.Contains(write) ? this : new RangeFact(Key, IsRangeObject, Start, StartValue, EndValue, Watched, Writes.Add(write), Certainty, KeyDisplay, StartDisplay, EndDisplay);
+
+    public RangeFact WithCertainty(Certainty certainty) =>
+        certainty == Certainty ? this : new RangeFact(Key, IsRangeObject, Start, StartValue, EndValue, Watched, Writes, certainty, KeyDisplay, StartDisplay, EndDisplay);
+
+    public bool Equals(RangeFact? other) =>
+        other is not null
+        && Start == other.Start
+        && Certainty == other.Certainty
+        && Key.Equals(other.Key)
+        && Equals(StartValue, other.StartValue)
+        && Equals(EndValue, other.EndValue)
+        && Writes.Length == other.Writes.Length
+        && SetEquals(Writes, other.Writes);
+
+    public override bool Equals(object? obj) => Equals(obj as RangeFact);
+
+    public override int GetHashCode() => unchecked((Start.GetHashCode() * 31) + Key.GetHashCode());
+
+    private static bool SetEquals(ImmutableArray<ArgumentWrite> a, ImmutableArray<ArgumentWrite> b)
+    {
+        foreach (var w in a)
+        {
+            if (!b.Contains(w))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
+
+/// <summary>A spinlock held on the path: its identity (the symbolic value of the lock expression),
+/// where it was taken, and, for conditional acquisitions, the value the hold depends on.</summary>
+internal sealed class LockFact : IEquatable<LockFact>
+{
+    public LockFact(Value key, SyntaxNode? acquiredAt, string display, LockCondition condition, Value? conditionValue, Certainty certainty)
+    {
+        Key = key;
+        AcquiredAt = acquiredAt;
+        Display = display;
+        Condition = condition;
+        ConditionValue = conditionValue;
+        Certainty = certainty;
+    }
+
+    public Value Key { get; }
+
+    /// <summary>The acquiring call, or null when the method is entered with the lock held ([MustHoldLock]).</summary>
+    public SyntaxNode? AcquiredAt { get; }
+
+    /// <summary>The lock as written at the acquisition (<c>mm.page_table_lock</c>, <c>ptl</c>).</summary>
+    public string Display { get; }
+
+    public LockCondition Condition { get; }
+
+    public Value? ConditionValue { get; }
+
+    public Certainty Certainty { get; }
+
+    public LockFact Unconditional() => new(Key, AcquiredAt, Display, LockCondition.None, null, Certainty);
+
+    public LockFact WithCertainty(Certainty certainty) =>
+        certainty == Certainty ? this : new LockFact(Key, AcquiredAt, Display, Condition, ConditionValue, certainty);
+
+    public bool Equals(LockFact? other) =>
+        other is not null
+        && AcquiredAt == other.AcquiredAt
+        && Condition == other.Condition
+        && Certainty == other.Certainty
+        && Key.Equals(other.Key)
+        && Equals(ConditionValue, other.ConditionValue);
+
+    public override bool Equals(object? obj) => Equals(obj as LockFact);
+
+    public override int GetHashCode() => Key.GetHashCode();
+}

@@ -1,0 +1,261 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+
+namespace MmuNotifierAnalyzers.Core.Flow;
+
+/// <summary>How a path leaves the method.</summary>
+internal enum ExitKind
+{
+    /// <summary>A <c>return</c> statement.</summary>
+    Return,
+
+    /// <summary>Falls off the end of the method.</summary>
+    EndOfMethod,
+
+    /// <summary>A <c>throw</c> that no <c>catch</c> in the method handles.</summary>
+    Throw,
+}
+
+/// <summary>Where a path leaves the method: the statement (if any) and a description for messages.</summary>
+internal sealed class ExitPath
+{
+    public ExitPath(ExitKind kind, SyntaxNode? statement, string description)
+    {
+        Kind = kind;
+        Statement = statement;
+        Description = description;
+    }
+
+    public ExitKind Kind { get; }
+
+    /// <summary>The <c>return</c>/<c>throw</c> statement, or null (end of method, <c>return;</c> in a void method).</summary>
+    public SyntaxNode? Statement { get; }
+
+    /// <summary>"returns at line 12 (label 'out')", "throws at line 9", "reaches the end of the method".</summary>
+    public string Description { get; }
+}
+
+/// <summary>A range still open when a path leaves the method.</summary>
+internal sealed class RangeLeak
+{
+    public RangeLeak(RangeFact range, ExitPath exit)
+    {
+        Range = range;
+        Exit = exit;
+    }
+
+    public RangeFact Range { get; }
+
+    public ExitPath Exit { get; }
+}
+
+/// <summary>An end call matched to the start it closes, and what differs between them.</summary>
+internal sealed class RangeClose
+{
+    public RangeClose(SyntaxNode end, RangeFact range, bool keyDiffers, bool startDiffers, bool endDiffers, string keyDisplay, string? startDisplay, string? endDisplay)
+    {
+        KeyDisplay = keyDisplay;
+        StartDisplay = startDisplay;
+        EndDisplay = endDisplay;
+        End = end;
+        Range = range;
+        KeyDiffers = keyDiffers;
+        StartDiffers = startDiffers;
+        EndDiffers = endDiffers;
+    }
+
+    public SyntaxNode End { get; }
+
+    public RangeFact Range { get; }
+
+    /// <summary>End's mm (or range object) is not provably start's.</summary>
+    public bool KeyDiffers { get; }
+
+    public bool StartDiffers { get; }
+
+    public bool EndDiffers { get; }
+
+    /// <summary>End's mm (or range) argument as written.</summary>
+    public string KeyDisplay { get; }
+
+    /// <summary>End's <c>start</c> argument as written.</summary>
+    public string? StartDisplay { get; }
+
+    /// <summary>End's <c>end</c> argument as written.</summary>
+    public string? EndDisplay { get; }
+
+    public bool HasMismatch => KeyDiffers || StartDiffers || EndDiffers || !Range.Writes.IsEmpty;
+}
+
+/// <summary>A write to a field of an open 4.20 <c>mmu_notifier_range</c>.</summary>
+internal sealed class RangeFieldWrite
+{
+    public RangeFieldWrite(SyntaxNode write, ISymbol member, RangeFact range)
+    {
+        Write = write;
+        Member = member;
+        Range = range;
+    }
+
+    public SyntaxNode Write { get; }
+
+    public ISymbol Member { get; }
+
+    public RangeFact Range { get; }
+}
+
+/// <summary>An operation reached with spinlocks held on at least one path.</summary>
+internal sealed class LockedOperation
+{
+    public LockedOperation(IOperation operation, ImmutableArray<LockFact> locks)
+    {
+        Operation = operation;
+        Locks = locks;
+    }
+
+    /// <summary>The operation as it appears in the control-flow graph (its Syntax is the source's).</summary>
+    public IOperation Operation { get; }
+
+    public ImmutableArray<LockFact> Locks { get; }
+}
+
+/// <summary>
+/// The result of the path-sensitive analysis of one operation block (a method body with its
+/// lambdas and local functions, each analysed as its own method). Built once, cached, read by
+/// every rule. All keys are syntax nodes, so rules can match them to their own operations.
+/// </summary>
+internal sealed class FlowResult
+{
+    public static readonly FlowResult Empty = new(true);
+
+    private readonly Dictionary<SyntaxNode, RangeLeak> _leaks = new();
+    private readonly Dictionary<SyntaxNode, string> _unmatchedEnds = new();
+    private readonly Dictionary<SyntaxNode, RangeFact> _reopened = new();
+    private readonly Dictionary<SyntaxNode, List<RangeClose>> _closes = new();
+    private readonly Dictionary<SyntaxNode, RangeFieldWrite> _fieldWrites = new();
+    private readonly Dictionary<SyntaxNode, (IOperation Operation, List<LockFact> Locks)> _locked = new();
+    private readonly Dictionary<SyntaxNode, List<RangeFact>> _openRanges = new();
+
+    internal FlowResult(bool complete)
+    {
+        Complete = complete;
+    }
+
+    /// <summary>False when the analysis gave up (budget): rules then report nothing.</summary>
+    public bool Complete { get; private set; }
+
+    /// <summary>Starts whose range is still open when some path leaves the method (first such exit).</summary>
+    public IEnumerable<RangeLeak> LeakedRanges => Complete ? _leaks.Values : Enumerable.Empty<RangeLeak>();
+
+    /// <summary>End calls reached on some path with no start open on their mm, with the mm as written.</summary>
+    public IEnumerable<KeyValuePair<SyntaxNode, string>> UnmatchedEnds =>
+        Complete ? _unmatchedEnds : Enumerable.Empty<KeyValuePair<SyntaxNode, string>>();
+
+    /// <summary>Starts reached while a range on the same mm is still open; the value is that open range.</summary>
+    public IEnumerable<KeyValuePair<SyntaxNode, RangeFact>> ReopenedStarts =>
+        Complete ? _reopened : Enumerable.Empty<KeyValuePair<SyntaxNode, RangeFact>>();
+
+    /// <summary>Each end call with the start(s) it closes on some path.</summary>
+    public IEnumerable<RangeClose> Closes => Complete ? _closes.Values.SelectMany(l => l) : Enumerable.Empty<RangeClose>();
+
+    /// <summary>Writes to fields of an open 4.20 <c>mmu_notifier_range</c>.</summary>
+    public IEnumerable<RangeFieldWrite> RangeFieldWrites => Complete ? _fieldWrites.Values : Enumerable.Empty<RangeFieldWrite>();
+
+    /// <summary>Calls, object creations, property reads and awaits reached with a spinlock held.</summary>
+    public IEnumerable<LockedOperation> LockedOperations =>
+        Complete
+            ? _locked.Values.Select(v => new LockedOperation(v.Operation, v.Locks.ToImmutableArray()))
+            : Enumerable.Empty<LockedOperation>();
+
+    /// <summary>Spinlocks held (on some path) when the operation with this syntax runs.</summary>
+    public ImmutableArray<LockFact> LocksHeldAt(SyntaxNode operation) =>
+        Complete && _locked.TryGetValue(operation, out var v) ? v.Locks.ToImmutableArray() : ImmutableArray<LockFact>.Empty;
+
+    /// <summary>Ranges open (on some path) when the call with this syntax runs, with their argument values.</summary>
+    public ImmutableArray<RangeFact> OpenRangesAt(SyntaxNode call) =>
+        Complete && _openRanges.TryGetValue(call, out var v) ? v.ToImmutableArray() : ImmutableArray<RangeFact>.Empty;
+
+    internal void GiveUp() => Complete = false;
+
+    internal void AddLeak(RangeFact range, ExitPath exit)
+    {
+        if (!_leaks.ContainsKey(range.Start))
+        {
+            _leaks.Add(range.Start, new RangeLeak(range, exit));
+        }
+    }
+
+    internal void AddUnmatchedEnd(SyntaxNode end, string mm)
+    {
+        if (!_unmatchedEnds.ContainsKey(end))
+        {
+            _unmatchedEnds.Add(end, mm);
+        }
+    }
+
+    internal void AddReopened(SyntaxNode start, RangeFact open)
+    {
+        if (!_reopened.ContainsKey(start))
+        {
+            _reopened.Add(start, open);
+        }
+    }
+
+    internal void AddClose(RangeClose close)
+    {
+        if (!_closes.TryGetValue(close.End, out var list))
+        {
+            list = new List<RangeClose>();
+            _closes.Add(close.End, list);
+        }
+
+        if (!list.Any(c => c.Range.Start == close.Range.Start && c.HasMismatch == close.HasMismatch && c.Range.Writes.Length == close.Range.Writes.Length))
+        {
+            list.Add(close);
+        }
+    }
+
+    internal void AddFieldWrite(RangeFieldWrite write)
+    {
+        if (!_fieldWrites.ContainsKey(write.Write))
+        {
+            _fieldWrites.Add(write.Write, write);
+        }
+    }
+
+    internal void AddLocked(IOperation operation, ImmutableArray<LockFact> locks)
+    {
+        if (!_locked.TryGetValue(operation.Syntax, out var entry))
+        {
+            entry = (operation, new List<LockFact>());
+            _locked.Add(operation.Syntax, entry);
+        }
+
+        foreach (var l in locks)
+        {
+            if (!entry.Locks.Any(x => x.Key.Equals(l.Key) && x.AcquiredAt == l.AcquiredAt))
+            {
+                entry.Locks.Add(l);
+            }
+        }
+    }
+
+    internal void AddOpenRanges(SyntaxNode call, ImmutableArray<RangeFact> ranges)
+    {
+        if (!_openRanges.TryGetValue(call, out var list))
+        {
+            list = new List<RangeFact>();
+            _openRanges.Add(call, list);
+        }
+
+        foreach (var r in ranges)
+        {
+            if (!list.Contains(r))
+            {
+                list.Add(r);
+            }
+        }
+    }
+}

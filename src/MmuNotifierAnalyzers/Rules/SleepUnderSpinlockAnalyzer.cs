@@ -1,0 +1,110 @@
+using System.Collections.Immutable;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
+using MmuNotifierAnalyzers.Core;
+using MmuNotifierAnalyzers.Core.Flow;
+using MmuNotifierAnalyzers.Core.Sleep;
+
+namespace MmuNotifierAnalyzers.Rules;
+
+/// <summary>
+/// MMU005: a call that may sleep while a spinlock is held on that path (seed 004 moved every
+/// notifier call out of the page-table lock). Locks come from <see cref="FlowResult"/>, "may
+/// sleep" from <see cref="SleepOracle"/>.
+/// </summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class SleepUnderSpinlockAnalyzer : DiagnosticAnalyzer
+{
+    /// <summary>Property set to "Start" or "End" when the sleeping call is the notifier's own start/end (the fix moves it).</summary>
+    public const string RangeCallProperty = "RangeCall";
+
+    internal static readonly DiagnosticDescriptor Rule = new(
+        RuleIdentifiers.SleepUnderSpinlock,
+        title: "Call that may sleep under a spinlock",
+        messageFormat: "'{0}' may sleep{1}, but spinlock '{2}' is held here on some path ({3})",
+        category: RuleIdentifiers.Category,
+        defaultSeverity: DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "Nothing that may sleep can run while a spinlock is held. mmu_notifier_invalidate_range_start/_end may sleep: call start before taking the page-table lock and end after releasing it (seed 004).",
+        helpLinkUri: RuleIdentifiers.GetHelpUri(RuleIdentifiers.SleepUnderSpinlock));
+
+    /// <inheritdoc/>
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
+
+    /// <inheritdoc/>
+    public override void Initialize(AnalysisContext context)
+    {
+        context.EnableConcurrentExecution();
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.RegisterCompilationStartAction(start =>
+        {
+            var symbols = KnownSymbols.Get(start.Compilation);
+            if (symbols.IsEmpty)
+            {
+                return;
+            }
+
+            var options = start.Options;
+            start.RegisterOperationBlockAction(block => Analyze(block, symbols, options));
+        });
+    }
+
+    private static void Analyze(OperationBlockAnalysisContext context, KnownSymbols symbols, AnalyzerOptions options)
+    {
+        SleepOracle? oracle = null;
+        foreach (var result in FlowCache.Get(context, symbols))
+        {
+            foreach (var locked in result.LockedOperations.OrderBy(l => l.Operation.Syntax.SpanStart))
+            {
+                context.CancellationToken.ThrowIfCancellationRequested();
+                oracle ??= SleepOracle.Get(context.Compilation, options);
+                if (!oracle.MaySleep(locked.Operation, context.CancellationToken, out var witness))
+                {
+                    continue;
+                }
+
+                var held = locked.Locks.OrderBy(l => l.AcquiredAt?.SpanStart ?? -1).First();
+                var where = held.AcquiredAt is null
+                    ? "held on entry: the method is annotated [MustHoldLock(\"" + held.Display + "\")]"
+                    : "taken at line " + FlowAnalysis.Line(held.AcquiredAt);
+                var chain = witness.Methods.Length > 1
+                    ? ": " + witness.MessageChain
+                    : witness.Reason == SleepReasons.MaySleep || witness.Reason.Length == 0 ? string.Empty : " (" + witness.Reason + ")";
+
+                var properties = ImmutableDictionary<string, string?>.Empty;
+                if (locked.Operation is IInvocationOperation invocation)
+                {
+                    var role = FlowCache.Api(context.Compilation, symbols).Get(invocation.TargetMethod).Range?.Role;
+                    if (role is RangeRole.Opens)
+                    {
+                        properties = properties.Add(RangeCallProperty, "Start");
+                    }
+                    else if (role is RangeRole.Closes)
+                    {
+                        properties = properties.Add(RangeCallProperty, "End");
+                    }
+                }
+
+                var additional = held.AcquiredAt is null ? System.Array.Empty<Location>() : new[] { held.AcquiredAt.GetLocation() };
+                context.ReportDiagnostic(Diagnostic.Create(
+                    Rule,
+                    locked.Operation.Syntax.GetLocation(),
+                    additional,
+                    properties,
+                    Callee(locked.Operation, witness),
+                    chain,
+                    held.Display,
+                    where));
+            }
+        }
+    }
+
+    private static string Callee(IOperation operation, SleepWitness witness) => operation switch
+    {
+        IInvocationOperation invocation => invocation.TargetMethod.Name,
+        IAwaitOperation => "await",
+        _ => witness.Callee.Length > 0 ? witness.Callee : operation.Syntax.ToString(),
+    };
+}
