@@ -1,0 +1,461 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Editing;
+using Microsoft.CodeAnalysis.Formatting;
+using Microsoft.CodeAnalysis.Operations;
+using MmuNotifierAnalyzers.Core;
+
+namespace MmuNotifierAnalyzers.CodeFixes;
+
+/// <summary>
+/// Rewrites a <c>mmu_notifier_invalidate_page(mm, address)</c> statement the way the 4.13
+/// conversion of <c>try_to_unmap_one</c>/<c>page_mkclean_one</c> did (seed 001): start before the
+/// page-table lock is taken, end on every exit after it, <c>mmu_notifier_invalidate_range</c>
+/// under the lock. Shapes it cannot prove correct get the simple rewrite: start + end over the
+/// page range in place of the call.
+/// </summary>
+internal static class InvalidatePageCallRewriter
+{
+    // Functions that change a page-table entry: invalidate_range goes right after the last one
+    // under the lock (when invalidate_page itself was called after the unlock).
+    private static readonly string[] PageTableUpdates =
+    {
+        "ptep_clear_flush", "ptep_get_and_clear", "set_pte_at", "pmdp_clear_flush", "pmdp_huge_clear_flush",
+        "huge_ptep_clear_flush", "set_pmd_at", "set_huge_pte_at", "pmdp_splitting_flush", "pte_clear",
+    };
+
+    public static bool IsStatementContext(ExpressionStatementSyntax statement) =>
+        FunctionBody(statement) is not null
+        && statement.Parent is BlockSyntax or SwitchSectionSyntax or IfStatementSyntax or ElseClauseSyntax or LabeledStatementSyntax
+            or WhileStatementSyntax or DoStatementSyntax or ForStatementSyntax or ForEachStatementSyntax or LockStatementSyntax
+            or UsingStatementSyntax or FixedStatementSyntax;
+
+    public static async Task<Document> FixAsync(Document document, ExpressionStatementSyntax callStatement, CancellationToken cancellationToken)
+    {
+        var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
+        var body = FunctionBody(callStatement);
+        if (model is null || body is null || callStatement.Expression is not InvocationExpressionSyntax invocation
+            || model.GetOperation(invocation, cancellationToken) is not IInvocationOperation operation)
+        {
+            return document;
+        }
+
+        var mm = Argument(operation, 0);
+        var address = Argument(operation, 1);
+        if (mm is null || address is null)
+        {
+            return document;
+        }
+
+        var symbols = KnownSymbols.Get(model.Compilation);
+        var qualifier = invocation.Expression is MemberAccessExpressionSyntax access ? access.Expression.WithoutTrivia().ToString() + "." : string.Empty;
+        var taken = new HashSet<string>(FunctionNode(body)!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
+        var plan = new Plan(
+            qualifier,
+            mm.WithoutTrivia().ToString(),
+            Parenthesize(address).ToString(),
+            FindPage(model, callStatement, body, symbols, cancellationToken),
+            Fresh("mmun_start", taken),
+            Fresh("mmun_end", taken));
+
+        var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
+        var edits = new StatementEdits();
+        if (!TryBracketLock(model, symbols, body, callStatement, mm, address, plan, edits, cancellationToken))
+        {
+            edits = new StatementEdits();
+            ReplaceWithStartEnd(callStatement, plan, edits);
+        }
+
+        InsertDeclarations(body, plan, edits);
+        edits.Apply(editor);
+        return editor.GetChangedDocument();
+    }
+
+    /// <summary>The full rewrite; false when the shape is beyond it (nothing is changed then).</summary>
+    private static bool TryBracketLock(
+        SemanticModel model,
+        KnownSymbols symbols,
+        BlockSyntax body,
+        ExpressionStatementSyntax callStatement,
+        ExpressionSyntax mm,
+        ExpressionSyntax address,
+        Plan plan,
+        StatementEdits edits,
+        CancellationToken cancellationToken)
+    {
+        var function = FunctionNode(body)!;
+        var lockOps = OwnNodes(body).OfType<InvocationExpressionSyntax>()
+            .Select(i => (Node: i, Kind: LockKind(model.GetSymbolInfo(i, cancellationToken).Symbol as IMethodSymbol)))
+            .Where(p => p.Kind != 0)
+            .ToList();
+
+        // The lock taken before the call: the last acquisition textually before it whose
+        // statement sits in a block that also holds the call.
+        StatementSyntax? acquire = null;
+        InvocationExpressionSyntax? acquireCall = null;
+        foreach (var (node, kind) in lockOps.Where(p => p.Kind == 1 && p.Node.SpanStart < callStatement.SpanStart).Reverse())
+        {
+            acquire = node.Ancestors().OfType<StatementSyntax>()
+                .FirstOrDefault(s => s.Parent is BlockSyntax block && block.Span.Contains(callStatement.Span) && body.Span.Contains(block.Span));
+            if (acquire is not null)
+            {
+                acquireCall = node;
+                break;
+            }
+        }
+
+        if (acquire is null || acquireCall is null || acquire.Parent is not BlockSyntax lockBlock)
+        {
+            return false;
+        }
+
+        var region = lockBlock.Statements.Skip(lockBlock.Statements.IndexOf(acquire)).ToList();
+        var regionSpan = Microsoft.CodeAnalysis.Text.TextSpan.FromBounds(region[0].SpanStart, region[region.Count - 1].Span.End);
+        var ownStatements = OwnNodes(body).OfType<StatementSyntax>().ToList();
+
+        // Iterators, and jumps into the region from before it (they would skip the start).
+        if (ownStatements.OfType<YieldStatementSyntax>().Any())
+        {
+            return false;
+        }
+
+        foreach (var jump in ownStatements.OfType<GotoStatementSyntax>().Where(g => !regionSpan.Contains(g.Span)))
+        {
+            if (JumpTarget(jump) is { } target && regionSpan.Contains(target.Span))
+            {
+                return false;
+            }
+        }
+
+        // The range is computed before the lock: what it reads must not change in between and
+        // must already be declared there.
+        var callTop = region.First(s => s.Span.Contains(callStatement.Span));
+        var flow = model.AnalyzeDataFlow(acquire, callTop);
+        if (flow is null || !flow.Succeeded)
+        {
+            return false;
+        }
+
+        if (plan.PageSymbol is not null && (flow.WrittenInside.Contains(plan.PageSymbol, SymbolEqualityComparer.Default)
+            || plan.PageSymbol.DeclaringSyntaxReferences.Any(r => r.Span.Start >= acquire.SpanStart)))
+        {
+            return false;
+        }
+
+        foreach (var input in new SyntaxNode[] { mm, address })
+        {
+            foreach (var name in input.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>())
+            {
+                var symbol = model.GetSymbolInfo(name, cancellationToken).Symbol;
+                if (symbol is ILocalSymbol or IParameterSymbol
+                    && (flow.WrittenInside.Contains(symbol, SymbolEqualityComparer.Default)
+                        || symbol.DeclaringSyntaxReferences.Any(r => r.Span.Start >= acquire.SpanStart)))
+                {
+                    return false;
+                }
+            }
+
+            if (input.DescendantNodesAndSelf().Any(n => n is InvocationExpressionSyntax or AssignmentExpressionSyntax
+                || n.IsKind(SyntaxKind.PostIncrementExpression) || n.IsKind(SyntaxKind.PreIncrementExpression)
+                || n.IsKind(SyntaxKind.PostDecrementExpression) || n.IsKind(SyntaxKind.PreDecrementExpression)))
+            {
+                return false;
+            }
+        }
+
+        // Start right before the lock is taken.
+        edits.Before(acquire, plan.AssignStart(), plan.AssignEnd(), plan.Call("mmu_notifier_invalidate_range_start"));
+
+        // End on every way out of the region.
+        foreach (var exit in ownStatements.Where(s => regionSpan.Contains(s.Span) && LeavesRegion(s, regionSpan)))
+        {
+            edits.Before(exit, plan.Call("mmu_notifier_invalidate_range_end"));
+        }
+
+        var reachable = model.AnalyzeControlFlow(lockBlock.Statements.First(), lockBlock.Statements.Last());
+        if (reachable is not null && reachable.Succeeded && reachable.EndPointIsReachable)
+        {
+            edits.After(lockBlock.Statements.Last(), plan.Call("mmu_notifier_invalidate_range_end"));
+        }
+
+        // Under the lock or after it? The last lock operation before the call decides.
+        var last = lockOps.Where(p => p.Node.SpanStart >= acquireCall.SpanStart && p.Node.SpanStart < callStatement.SpanStart).Last();
+        if (last.Kind == 1)
+        {
+            edits.Replace(callStatement, plan.Call("mmu_notifier_invalidate_range").WithTriviaFrom(callStatement));
+        }
+        else
+        {
+            edits.Remove(RemovalTarget(callStatement));
+            var updates = new HashSet<IMethodSymbol>(
+                PageTableUpdates.SelectMany(n => symbols.Linux?.GetMembers(n) ?? ImmutableArrayEmpty).OfType<IMethodSymbol>(),
+                SymbolEqualityComparer.Default);
+            var updateStatements = OwnNodes(body).OfType<InvocationExpressionSyntax>()
+                .Where(i => i.SpanStart > acquireCall.Span.End && i.SpanStart < last.Node.SpanStart)
+                .Where(i => model.GetSymbolInfo(i, cancellationToken).Symbol is IMethodSymbol m && updates.Contains(m.OriginalDefinition))
+                .Select(i => i.FirstAncestorOrSelf<StatementSyntax>())
+                .Where(s => s is ExpressionStatementSyntax or LocalDeclarationStatementSyntax)
+                .Distinct()
+                .ToList();
+            foreach (var group in updateStatements.GroupBy(s => s!.Parent))
+            {
+                edits.After(group.Last()!, plan.Call("mmu_notifier_invalidate_range"));
+            }
+        }
+
+        return true;
+    }
+
+    private static readonly System.Collections.Immutable.ImmutableArray<ISymbol> ImmutableArrayEmpty = System.Collections.Immutable.ImmutableArray<ISymbol>.Empty;
+
+    /// <summary>The simplest correct rewrite: start + end over the page range in place of the call.</summary>
+    private static void ReplaceWithStartEnd(ExpressionStatementSyntax callStatement, Plan plan, StatementEdits edits)
+    {
+        var statements = new[]
+        {
+            plan.AssignStart().WithLeadingTrivia(callStatement.GetLeadingTrivia()),
+            plan.AssignEnd(),
+            plan.Call("mmu_notifier_invalidate_range_start"),
+            plan.Call("mmu_notifier_invalidate_range_end").WithTrailingTrivia(callStatement.GetTrailingTrivia()),
+        };
+        edits.ReplaceMany(callStatement, statements);
+    }
+
+    /// <summary><c>ulong mmun_start; /* For mmu_notifiers */</c> after the function's leading declarations.</summary>
+    private static void InsertDeclarations(BlockSyntax body, Plan plan, StatementEdits edits)
+    {
+        var declarations = new StatementSyntax[] { plan.Declare(plan.Start, 1), plan.Declare(plan.End, 3) };
+        var leading = body.Statements.TakeWhile(s => s is LocalDeclarationStatementSyntax).ToList();
+
+        // Not after a declaration that is itself rewritten (the lock taken in an initializer).
+        while (leading.Count > 0 && edits.Touches(leading[leading.Count - 1]))
+        {
+            leading.RemoveAt(leading.Count - 1);
+        }
+
+        if (leading.Count > 0)
+        {
+            edits.After(leading[leading.Count - 1], declarations, first: true);
+        }
+        else
+        {
+            edits.Before(body.Statements[0], declarations, first: true);
+        }
+    }
+
+    /// <summary>A return, goto, break or continue that leaves the region (throw is not tracked).</summary>
+    private static bool LeavesRegion(StatementSyntax statement, Microsoft.CodeAnalysis.Text.TextSpan region)
+    {
+        switch (statement)
+        {
+            case ReturnStatementSyntax:
+                return true;
+            case GotoStatementSyntax jump:
+                var target = JumpTarget(jump);
+                return target is null || !region.Contains(target.Span);
+            case BreakStatementSyntax:
+                var breakTarget = statement.Ancestors().FirstOrDefault(a => a is SwitchStatementSyntax or WhileStatementSyntax or DoStatementSyntax or ForStatementSyntax or ForEachStatementSyntax);
+                return breakTarget is null || !region.Contains(breakTarget.Span);
+            case ContinueStatementSyntax:
+                var loop = statement.Ancestors().FirstOrDefault(a => a is WhileStatementSyntax or DoStatementSyntax or ForStatementSyntax or ForEachStatementSyntax);
+                return loop is null || !region.Contains(loop.Span);
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>The labeled statement (or switch) a goto jumps to.</summary>
+    private static SyntaxNode? JumpTarget(GotoStatementSyntax jump)
+    {
+        if (!jump.IsKind(SyntaxKind.GotoStatement))
+        {
+            return jump.Ancestors().OfType<SwitchStatementSyntax>().FirstOrDefault();
+        }
+
+        var name = (jump.Expression as IdentifierNameSyntax)?.Identifier.ValueText;
+        var body = FunctionBody(jump);
+        return body is null || name is null
+            ? null
+            : OwnNodes(body).OfType<LabeledStatementSyntax>().FirstOrDefault(l => l.Identifier.ValueText == name);
+    }
+
+    /// <summary>A call after the unlock is removed; an <c>if</c> that only guarded it goes too.</summary>
+    private static StatementSyntax RemovalTarget(ExpressionStatementSyntax callStatement)
+    {
+        StatementSyntax target = callStatement;
+        if (target.Parent is BlockSyntax { Statements.Count: 1 } onlyChild && onlyChild.Parent is IfStatementSyntax)
+        {
+            target = onlyChild;
+        }
+
+        if (target.Parent is IfStatementSyntax { Else: null } guard && guard.Statement == target
+            && guard.Parent is BlockSyntax or SwitchSectionSyntax)
+        {
+            return guard;
+        }
+
+        return callStatement;
+    }
+
+    /// <summary>A <c>page</c> in scope at the call: a local or parameter named page of the
+    /// Kernel.Mm page type, else the function's only parameter of that type.</summary>
+    private static ISymbol? FindPage(SemanticModel model, StatementSyntax callStatement, BlockSyntax body, KnownSymbols symbols, CancellationToken cancellationToken)
+    {
+        if (symbols.Page is null)
+        {
+            return null;
+        }
+
+        bool IsPage(ISymbol s) => s switch
+        {
+            ILocalSymbol local => SymbolEqualityComparer.Default.Equals(local.Type, symbols.Page),
+            IParameterSymbol parameter => SymbolEqualityComparer.Default.Equals(parameter.Type, symbols.Page),
+            _ => false,
+        };
+
+        var named = model.LookupSymbols(callStatement.SpanStart, name: "page").FirstOrDefault(IsPage);
+        if (named is not null)
+        {
+            return named;
+        }
+
+        if (model.GetDeclaredSymbol(FunctionNode(body)!, cancellationToken) is IMethodSymbol method)
+        {
+            var pages = method.Parameters.Where(IsPage).ToList();
+            if (pages.Count == 1)
+            {
+                return pages[0];
+            }
+        }
+
+        return null;
+    }
+
+    private static int LockKind(IMethodSymbol? method)
+    {
+        if (method is null)
+        {
+            return 0;
+        }
+
+        if (Annotations.Has(method, Annotations.AcquiresLock) || Annotations.Has(method.OriginalDefinition, Annotations.AcquiresLock))
+        {
+            return 1;
+        }
+
+        return Annotations.Has(method, Annotations.ReleasesLock) || Annotations.Has(method.OriginalDefinition, Annotations.ReleasesLock) ? 2 : 0;
+    }
+
+    private static ExpressionSyntax? Argument(IInvocationOperation operation, int ordinal)
+    {
+        foreach (var argument in operation.Arguments)
+        {
+            if (argument.Parameter?.Ordinal == ordinal && argument.Syntax is ArgumentSyntax syntax)
+            {
+                return syntax.Expression;
+            }
+        }
+
+        return null;
+    }
+
+    private static ExpressionSyntax Parenthesize(ExpressionSyntax expression) =>
+        expression is IdentifierNameSyntax or MemberAccessExpressionSyntax or InvocationExpressionSyntax or ElementAccessExpressionSyntax
+            or LiteralExpressionSyntax or ParenthesizedExpressionSyntax
+            ? expression.WithoutTrivia()
+            : SyntaxFactory.ParenthesizedExpression(expression.WithoutTrivia());
+
+    private static string Fresh(string name, HashSet<string> taken)
+    {
+        var candidate = name;
+        for (var i = 2; taken.Contains(candidate); i++)
+        {
+            candidate = name + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        taken.Add(candidate);
+        return candidate;
+    }
+
+    internal static BlockSyntax? FunctionBody(SyntaxNode node)
+    {
+        foreach (var ancestor in node.Ancestors())
+        {
+            switch (ancestor)
+            {
+                case BaseMethodDeclarationSyntax method:
+                    return method.Body;
+                case LocalFunctionStatementSyntax local:
+                    return local.Body;
+                case AnonymousFunctionExpressionSyntax lambda:
+                    return lambda.Block;
+                case AccessorDeclarationSyntax accessor:
+                    return accessor.Body;
+            }
+        }
+
+        return null;
+    }
+
+    private static SyntaxNode? FunctionNode(BlockSyntax body) => body.Parent;
+
+    /// <summary>Nodes of the function itself, not of lambdas or local functions inside it.</summary>
+    private static IEnumerable<SyntaxNode> OwnNodes(BlockSyntax body) =>
+        body.DescendantNodes(n => n == body || n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax));
+
+    private sealed class Plan
+    {
+        public Plan(string qualifier, string mm, string address, ISymbol? page, string start, string end)
+        {
+            Qualifier = qualifier;
+            Mm = mm;
+            Address = address;
+            PageSymbol = page;
+            Start = start;
+            End = end;
+        }
+
+        public string Qualifier { get; }
+
+        public string Mm { get; }
+
+        public string Address { get; }
+
+        /// <summary>The <c>page</c> whose compound order sizes the range, or null: one small page.</summary>
+        public ISymbol? PageSymbol { get; }
+
+        public string Start { get; }
+
+        public string End { get; }
+
+        private string Size => PageSymbol is null
+            ? Qualifier + "PAGE_SIZE"
+            : "(" + Qualifier + "PAGE_SIZE << " + Qualifier + "compound_order(" + PageSymbol.Name + "))";
+
+        public StatementSyntax AssignStart() => Statement(PageSymbol is null
+            ? Start + " = " + Address + " & " + Qualifier + "PAGE_MASK;"
+            : Start + " = " + Address + " & ~(" + Size + " - 1);");
+
+        public StatementSyntax AssignEnd() => Statement(End + " = " + Start + " + " + Size + ";");
+
+        public StatementSyntax Call(string function) => Statement(Qualifier + function + "(" + Mm + ", " + Start + ", " + End + ");");
+
+        /// <summary><c>ulong mmun_start; /* For mmu_notifiers */</c>, the kernel's convention.</summary>
+        public StatementSyntax Declare(string name, int spaces) =>
+            Statement("ulong " + name + ";").WithTrailingTrivia(
+                SyntaxFactory.Whitespace(new string(' ', spaces)),
+                SyntaxFactory.Comment("/* For mmu_notifiers */"),
+                SyntaxFactory.ElasticCarriageReturnLineFeed);
+
+        private static StatementSyntax Statement(string text) =>
+            SyntaxFactory.ParseStatement(text)
+                .WithLeadingTrivia(SyntaxFactory.ElasticMarker)
+                .WithTrailingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed)
+                .WithAdditionalAnnotations(Formatter.Annotation);
+    }
+}

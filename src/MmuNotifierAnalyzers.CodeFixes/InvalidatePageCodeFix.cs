@@ -1,0 +1,75 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Composition;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Editing;
+using Microsoft.CodeAnalysis.Formatting;
+using MmuNotifierAnalyzers.Rules;
+
+namespace MmuNotifierAnalyzers.CodeFixes;
+
+/// <summary>
+/// MMU001 fixes: a call site becomes a start/end bracket around the page-table lock (with
+/// <c>mmu_notifier_invalidate_range</c> under it), an ops member is removed or becomes an
+/// <c>invalidate_range</c> callback. Which shape gets which rewrite: docs/rules/MMU001.md.
+/// </summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(InvalidatePageCodeFix)), Shared]
+public sealed class InvalidatePageCodeFix : CodeFixProvider
+{
+    public const string BracketKey = "MMU001.BracketWithRange";
+    public const string OpsKey = "MMU001.ConvertOpsToRange";
+
+    public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.InvalidatePageRemoved);
+
+    // Each fix edits one function (call site) or one initializer member; Fix All of several
+    // call sites in the same function is handled by iterating (the batch fixer merges edits
+    // of disjoint functions and the second pass picks up what a merge conflict left).
+    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root is null)
+        {
+            return;
+        }
+
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            var node = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
+            if (diagnostic.Properties.TryGetValue(InvalidatePageAnalyzer.KindProperty, out var kind) && kind == InvalidatePageAnalyzer.OpsMemberKind)
+            {
+                var assignment = node.FirstAncestorOrSelf<AssignmentExpressionSyntax>();
+                if (assignment is not null && InvalidatePageOpsRewriter.CanFix(assignment))
+                {
+                    context.RegisterCodeFix(
+                        CodeAction.Create(
+                            InvalidatePageOpsRewriter.Title(assignment),
+                            ct => InvalidatePageOpsRewriter.FixAsync(context.Document, assignment, ct),
+                            OpsKey),
+                        diagnostic);
+                }
+
+                continue;
+            }
+
+            var invocation = node.FirstAncestorOrSelf<InvocationExpressionSyntax>();
+            if (invocation?.Parent is ExpressionStatementSyntax statement && InvalidatePageCallRewriter.IsStatementContext(statement))
+            {
+                context.RegisterCodeFix(
+                    CodeAction.Create(
+                        "Bracket with mmu_notifier_invalidate_range_start/_end",
+                        ct => InvalidatePageCallRewriter.FixAsync(context.Document, statement, ct),
+                        BracketKey),
+                    diagnostic);
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
+using MmuNotifierAnalyzers.Core;
+
+namespace MmuNotifierAnalyzers.Rules;
+
+/// <summary>
+/// MMU001: <c>mmu_notifier_invalidate_page</c> and the <c>invalidate_page</c> callback were removed
+/// in 4.13 (seeds 000/001, 003). Fires on every call to the Kernel.Mm function (by symbol) and on
+/// every <c>invalidate_page = ...</c> assignment to an <c>mmu_notifier_ops</c> member (object
+/// initializer, <c>with</c> expression, or a settable member).
+/// </summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class InvalidatePageAnalyzer : DiagnosticAnalyzer
+{
+    /// <summary>Diagnostic property telling the code fix which shape it is looking at.</summary>
+    public const string KindProperty = "Kind";
+
+    public const string CallKind = "Call";
+
+    public const string OpsMemberKind = "OpsMember";
+
+    internal static readonly DiagnosticDescriptor Rule = new(
+        RuleIdentifiers.InvalidatePageRemoved,
+        title: "invalidate_page is removed: use the range API",
+        messageFormat: "'{0}' uses invalidate_page, removed in 4.13 (it ran after the page-table lock was dropped and covered one small page only): {1}",
+        category: RuleIdentifiers.Category,
+        defaultSeverity: DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "mmu_notifier_invalidate_page was called after the page-table lock was released, so a new page could be mapped "
+            + "before secondary MMUs were told, and it passed a single address, so implementations missed huge pages. "
+            + "Bracket the page-table update with mmu_notifier_invalidate_range_start/_end (and mmu_notifier_invalidate_range under the lock); "
+            + "notifiers implement invalidate_range_start/_end or invalidate_range.",
+        helpLinkUri: RuleIdentifiers.GetHelpUri(RuleIdentifiers.InvalidatePageRemoved));
+
+    private static readonly ImmutableDictionary<string, string?> CallProperties =
+        ImmutableDictionary<string, string?>.Empty.Add(KindProperty, CallKind);
+
+    private static readonly ImmutableDictionary<string, string?> OpsProperties =
+        ImmutableDictionary<string, string?>.Empty.Add(KindProperty, OpsMemberKind);
+
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(Rule);
+
+    public override void Initialize(AnalysisContext context)
+    {
+        context.EnableConcurrentExecution();
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.RegisterCompilationStartAction(start =>
+        {
+            var symbols = KnownSymbols.Get(start.Compilation);
+            if (symbols.IsEmpty)
+            {
+                return;
+            }
+
+            if (!symbols.InvalidatePage.IsEmpty)
+            {
+                start.RegisterOperationAction(c => AnalyzeInvocation(c, symbols), OperationKind.Invocation);
+            }
+
+            if (symbols.OpsInvalidatePage is not null)
+            {
+                start.RegisterOperationAction(c => AnalyzeAssignment(c, symbols), OperationKind.SimpleAssignment);
+            }
+        });
+    }
+
+    private static void AnalyzeInvocation(OperationAnalysisContext context, KnownSymbols symbols)
+    {
+        var invocation = (IInvocationOperation)context.Operation;
+        if (!KnownSymbols.Is(invocation.TargetMethod, symbols.InvalidatePage))
+        {
+            return;
+        }
+
+        var mm = ArgumentText(invocation, 0, "mm");
+        var advice = "bracket the page-table update with mmu_notifier_invalidate_range_start/_end on " + mm
+            + " outside the page-table lock, and call mmu_notifier_invalidate_range under it";
+        context.ReportDiagnostic(Diagnostic.Create(Rule, invocation.Syntax.GetLocation(), CallProperties, CallText(invocation), advice));
+    }
+
+    private static void AnalyzeAssignment(OperationAnalysisContext context, KnownSymbols symbols)
+    {
+        var assignment = (ISimpleAssignmentOperation)context.Operation;
+        if (assignment.Target is not IPropertyReferenceOperation target
+            || !SymbolEqualityComparer.Default.Equals(target.Property.OriginalDefinition, symbols.OpsInvalidatePage))
+        {
+            return;
+        }
+
+        // invalidate_page = null sets nothing.
+        if (assignment.Value.ConstantValue is { HasValue: true, Value: null })
+        {
+            return;
+        }
+
+        var advice = "no caller invokes the callback any more; implement invalidate_range_start/_end (may sleep) or invalidate_range (atomic) instead";
+        context.ReportDiagnostic(Diagnostic.Create(Rule, assignment.Syntax.GetLocation(), OpsProperties, "invalidate_page = " + Shorten(assignment.Value.Syntax.ToString()), advice));
+    }
+
+    private static string CallText(IInvocationOperation invocation) =>
+        invocation.TargetMethod.Name + "(" + ArgumentText(invocation, 0, "mm") + ", " + ArgumentText(invocation, 1, "address") + ")";
+
+    private static string ArgumentText(IInvocationOperation invocation, int ordinal, string fallback)
+    {
+        foreach (var argument in invocation.Arguments)
+        {
+            if (argument.Parameter?.Ordinal == ordinal && argument.Value is { } value && !value.IsImplicit)
+            {
+                return Shorten(value.Syntax.ToString());
+            }
+        }
+
+        return fallback;
+    }
+
+    // A message names the expression, not a page of it.
+    private static string Shorten(string text)
+    {
+        text = text.Replace("\r", " ").Replace("\n", " ");
+        return text.Length <= 60 ? text : text.Substring(0, 57) + "...";
+    }
+}

@@ -1,0 +1,505 @@
+using System.Threading.Tasks;
+using MmuNotifierAnalyzers.CodeFixes;
+using MmuNotifierAnalyzers.Rules;
+using MmuNotifierAnalyzers.Tests.Verifiers;
+using Xunit;
+using Verify = MmuNotifierAnalyzers.Tests.Verifiers.CSharpCodeFixVerifier<MmuNotifierAnalyzers.Rules.InvalidatePageAnalyzer, MmuNotifierAnalyzers.CodeFixes.InvalidatePageCodeFix>;
+
+namespace MmuNotifierAnalyzers.Tests.Rules;
+
+public sealed class MMU001InvalidatePageTests
+{
+    private const string Usings = "using Kernel.Mm;\nusing static Kernel.Mm.Linux;\n\n";
+
+    [Fact]
+    public async Task CallFiresWithMessageNamingTheCallAndTheMm()
+    {
+        await Verify.VerifyAnalyzerAsync(
+            Usings + @"static class C
+{
+    static void f(vm_area_struct vma, ulong address)
+    {
+        {|#0:mmu_notifier_invalidate_page(vma.vm_mm, address)|};
+    }
+}
+",
+            Verify.Diagnostic().WithLocation(0).WithMessage(
+                "'mmu_notifier_invalidate_page(vma.vm_mm, address)' uses invalidate_page, removed in 4.13 (it ran after the page-table lock was dropped and covered one small page only): "
+                + "bracket the page-table update with mmu_notifier_invalidate_range_start/_end on vma.vm_mm outside the page-table lock, and call mmu_notifier_invalidate_range under it"));
+    }
+
+    [Fact]
+    public async Task QualifiedCallFires()
+    {
+        await Verify.VerifyAnalyzerAsync(@"static class C
+{
+    static void f(Kernel.Mm.mm_struct mm, ulong address) => [|Kernel.Mm.Linux.mmu_notifier_invalidate_page(mm, address)|];
+}
+");
+    }
+
+    [Fact]
+    public async Task UsersOwnMethodOfTheSameNameDoesNotFire()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + @"static class Driver
+{
+    static void mmu_notifier_invalidate_page(mm_struct mm, ulong address) { }
+
+    static void f(mm_struct mm, ulong address)
+    {
+        mmu_notifier_invalidate_page(mm, address);
+        mmu_notifier_invalidate_range(mm, address, address + PAGE_SIZE);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task OpsMemberFiresAndNullDoesNot()
+    {
+        await Verify.VerifyAnalyzerAsync(
+            Usings + @"static class Driver
+{
+    static void my_invalidate_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+
+    static readonly mmu_notifier_ops ops = new()
+    {
+        {|#0:invalidate_page = my_invalidate_page|},
+    };
+
+    static readonly mmu_notifier_ops none = new mmu_notifier_ops { invalidate_page = null };
+}
+",
+            Verify.Diagnostic().WithLocation(0).WithArguments(
+                "invalidate_page = my_invalidate_page",
+                "no caller invokes the callback any more; implement invalidate_range_start/_end (may sleep) or invalidate_range (atomic) instead"));
+    }
+
+    [Fact]
+    public async Task ReadingTheOpsMemberDoesNotFire()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + @"static class Driver
+{
+    static void call(mmu_notifier mn, mm_struct mm, ulong address) => mn.ops.invalidate_page?.Invoke(mn, mm, address);
+}
+");
+    }
+
+    [Fact]
+    public async Task NothingWithoutKernelMm()
+    {
+        var test = new Verify.Test
+        {
+            TestCode = @"static class C
+{
+    static void mmu_notifier_invalidate_page(object mm, ulong address) { }
+    static void f() => mmu_notifier_invalidate_page(new object(), 0);
+}
+",
+            ReferenceKernelMm = false,
+            ReferenceAnnotations = false,
+        };
+        test.FixedCode = @"static class C
+{
+    static void mmu_notifier_invalidate_page(object mm, ulong address) { }
+    static void f() => mmu_notifier_invalidate_page(new object(), 0);
+}
+";
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task CallUnderTheLockBecomesInvalidateRangeInsideStartEnd()
+    {
+        // try_to_unmap_one after c7ab0d2 (seed 001): the notification under the PT lock.
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Rmap
+{
+    static void unmap_one(vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        ptep_clear_flush(vma, address, pte);
+        /* secondary MMUs */
+        [|mmu_notifier_invalidate_page(mm, address)|]; // still under ptl
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+",
+            Usings + @"static class Rmap
+{
+    static void unmap_one(vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        ptep_clear_flush(vma, address, pte);
+        /* secondary MMUs */
+        mmu_notifier_invalidate_range(mm, mmun_start, mmun_end); // still under ptl
+        pte_unmap_unlock(pte, ptl);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task CallAfterTheUnlockIsRemovedAndEveryExitGetsEnd()
+    {
+        // page_mkclean_one before 4.13 (seed 001): invalidate_page after pte_unmap_unlock.
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Rmap
+{
+    static int page_mkclean_one(page page, vm_area_struct vma, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        int ret = 0;
+        pte_ptr? pte = page_check_address(page, mm, address, out spinlock_t ptl, 1);
+        if (pte == null)
+            goto exit;
+
+        if (pte_dirty(ptep_get(pte)) || pte_write(ptep_get(pte)))
+        {
+            flush_cache_page(vma, address, pte_pfn(ptep_get(pte)));
+            pte_t entry = ptep_clear_flush(vma, address, pte);
+            entry = pte_wrprotect(entry);
+            entry = pte_mkclean(entry);
+            set_pte_at(mm, address, pte, entry);
+            ret = 1;
+        }
+
+        pte_unmap_unlock(pte, ptl);
+
+        if (ret != 0)
+            [|mmu_notifier_invalidate_page(mm, address)|];
+    exit:
+        return ret;
+    }
+}
+",
+            Usings + @"static class Rmap
+{
+    static int page_mkclean_one(page page, vm_area_struct vma, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        int ret = 0;
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+        mmun_end = mmun_start + (PAGE_SIZE << compound_order(page));
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        pte_ptr? pte = page_check_address(page, mm, address, out spinlock_t ptl, 1);
+        if (pte == null)
+            goto exit;
+
+        if (pte_dirty(ptep_get(pte)) || pte_write(ptep_get(pte)))
+        {
+            flush_cache_page(vma, address, pte_pfn(ptep_get(pte)));
+            pte_t entry = ptep_clear_flush(vma, address, pte);
+            entry = pte_wrprotect(entry);
+            entry = pte_mkclean(entry);
+            set_pte_at(mm, address, pte, entry);
+            mmu_notifier_invalidate_range(mm, mmun_start, mmun_end);
+            ret = 1;
+        }
+
+        pte_unmap_unlock(pte, ptl);
+    exit:
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        return ret;
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task EarlyReturnGetsEndToo()
+    {
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Rmap
+{
+    static int unmap(page page, mm_struct mm, vm_area_struct vma, ulong address)
+    {
+        pte_ptr? pte = page_check_address(page, mm, address, out spinlock_t ptl, 0);
+        if (pte == null)
+            return 0;
+        ptep_clear_flush(vma, address, pte);
+        pte_unmap_unlock(pte, ptl);
+        [|mmu_notifier_invalidate_page(mm, address)|];
+        return 1;
+    }
+}
+",
+            Usings + @"static class Rmap
+{
+    static int unmap(page page, mm_struct mm, vm_area_struct vma, ulong address)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+        mmun_end = mmun_start + (PAGE_SIZE << compound_order(page));
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        pte_ptr? pte = page_check_address(page, mm, address, out spinlock_t ptl, 0);
+        if (pte == null)
+        {
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+            return 0;
+        }
+        ptep_clear_flush(vma, address, pte);
+        mmu_notifier_invalidate_range(mm, mmun_start, mmun_end);
+        pte_unmap_unlock(pte, ptl);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        return 1;
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task NoLockFallsBackToStartEndInPlace()
+    {
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Dax
+{
+    static void notify(mm_struct mm, ulong address)
+    {
+        // tell the secondary MMUs
+        [|mmu_notifier_invalidate_page(mm, address + 1)|]; // one page
+    }
+}
+",
+            Usings + @"static class Dax
+{
+    static void notify(mm_struct mm, ulong address)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        // tell the secondary MMUs
+        mmun_start = (address + 1) & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end); // one page
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task QualifiedCallKeepsItsQualifier()
+    {
+        await Verify.VerifyCodeFixAsync(
+            @"using Kernel.Mm;
+
+static class Dax
+{
+    static void notify(mm_struct mm, ulong address)
+    {
+        [|Linux.mmu_notifier_invalidate_page(mm, address)|];
+    }
+}
+",
+            @"using Kernel.Mm;
+
+static class Dax
+{
+    static void notify(mm_struct mm, ulong address)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & Linux.PAGE_MASK;
+        mmun_end = mmun_start + Linux.PAGE_SIZE;
+        Linux.mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        Linux.mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task OpsWithStartAndEndLoseInvalidatePage()
+    {
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Kvm
+{
+    static void kvm_start(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { }
+    static void kvm_end(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { }
+    static void kvm_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+
+    static readonly mmu_notifier_ops kvm_mmu_notifier_ops = new()
+    {
+        // the KVM table
+        invalidate_range_start = kvm_start,
+        {|MMU001:invalidate_page = kvm_page|},
+        invalidate_range_end = kvm_end,
+    };
+}
+",
+            Usings + @"static class Kvm
+{
+    static void kvm_start(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { }
+    static void kvm_end(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { }
+    static void kvm_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+
+    static readonly mmu_notifier_ops kvm_mmu_notifier_ops = new()
+    {
+        // the KVM table
+        invalidate_range_start = kvm_start,
+        invalidate_range_end = kvm_end,
+    };
+}
+");
+    }
+
+    [Fact]
+    public async Task OpsWithoutStartEndGetInvalidateRangeLoopingOverPages()
+    {
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Gru
+{
+    static void gru_invalidate_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+    static void gru_release(mmu_notifier mn, mm_struct mm) { }
+
+    static readonly mmu_notifier_ops gru_mmuops = new()
+    {
+        {|MMU001:invalidate_page = gru_invalidate_page|}, // flush one page
+        release = gru_release,
+    };
+}
+",
+            Usings + @"static class Gru
+{
+    static void gru_invalidate_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+    static void gru_release(mmu_notifier mn, mm_struct mm) { }
+
+    static readonly mmu_notifier_ops gru_mmuops = new()
+    {
+        invalidate_range = (mn, mm, start, end) =>
+        {
+            for (ulong address = start; address < end; address += PAGE_SIZE)
+            {
+                gru_invalidate_page(mn, mm, address);
+            }
+        }, // flush one page
+        release = gru_release,
+    };
+}
+");
+    }
+
+    [Fact]
+    public async Task OpsLambdaIsKeptInALocal()
+    {
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Drv
+{
+    static int count;
+
+    static readonly mmu_notifier_ops ops = new mmu_notifier_ops
+    {
+        [|invalidate_page = (n, m, a) => count++|],
+    };
+}
+",
+            Usings + @"static class Drv
+{
+    static int count;
+
+    static readonly mmu_notifier_ops ops = new mmu_notifier_ops
+    {
+        invalidate_range = (mn, mm, start, end) =>
+        {
+            invalidate_page_fn invalidate_page = (n, m, a) => count++;
+            for (ulong address = start; address < end; address += PAGE_SIZE)
+            {
+                invalidate_page(mn, mm, address);
+            }
+        },
+    };
+}
+");
+    }
+
+    [Fact]
+    public async Task FixAllConvertsCallSitesAndOpsAcrossTheFile()
+    {
+        var test = new Verify.Test
+        {
+            TestCode = Usings + @"static class Mixed
+{
+    static void a(mm_struct mm, ulong address)
+    {
+        [|mmu_notifier_invalidate_page(mm, address)|];
+    }
+
+    static void b(mm_struct mm, ulong address)
+    {
+        [|mmu_notifier_invalidate_page(mm, address)|];
+    }
+}
+",
+            FixedCode = Usings + @"static class Mixed
+{
+    static void a(mm_struct mm, ulong address)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+
+    static void b(mm_struct mm, ulong address)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+}
+",
+            CodeActionEquivalenceKey = InvalidatePageCodeFix.BracketKey,
+        };
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task TwoCallsInOneFunctionGetFreshNames()
+    {
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Two
+{
+    static void f(mm_struct mm, ulong a, ulong b)
+    {
+        [|mmu_notifier_invalidate_page(mm, a)|];
+        [|mmu_notifier_invalidate_page(mm, b)|];
+    }
+}
+",
+            Usings + @"static class Two
+{
+    static void f(mm_struct mm, ulong a, ulong b)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        ulong mmun_start2; /* For mmu_notifiers */
+        ulong mmun_end2;   /* For mmu_notifiers */
+        mmun_start = a & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        mmun_start2 = b & PAGE_MASK;
+        mmun_end2 = mmun_start2 + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start2, mmun_end2);
+        mmu_notifier_invalidate_range_end(mm, mmun_start2, mmun_end2);
+    }
+}
+");
+    }
+}
