@@ -358,6 +358,10 @@ internal sealed class SleepConfiguration
             else if (c == ')')
             {
                 depth--;
+                if (depth < 0)
+                {
+                    return "unbalanced parentheses in the parameter list";
+                }
             }
 
             if (char.IsWhiteSpace(c))
