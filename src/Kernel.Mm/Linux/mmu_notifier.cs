@@ -365,7 +365,7 @@ public static partial class Linux
     public static pte_t ptep_clear_flush_notify(vm_area_struct vma, ulong address, pte_ptr ptep)
     {
         ArgumentNullException.ThrowIfNull(vma);
-        var pte = ptep_clear_flush(vma, address, ptep);
+        var pte = ptep_clear_flush_as(vma, address, ptep, nameof(ptep_clear_flush_notify));
         ulong start = address & PAGE_MASK;
         invalidate_range_as(vma.vm_mm, start, start + PAGE_SIZE, nameof(ptep_clear_flush_notify));
         return pte;

@@ -221,29 +221,35 @@ public static partial class Linux
 
     /// <summary>Clears a PTE and returns its old value (no TLB flush).</summary>
     [NeverSleeps]
-    public static pte_t ptep_get_and_clear(mm_struct mm, ulong address, pte_ptr ptep)
+    public static pte_t ptep_get_and_clear(mm_struct mm, ulong address, pte_ptr ptep) =>
+        ptep_get_and_clear_as(mm, address, ptep, nameof(ptep_get_and_clear));
+
+    internal static pte_t ptep_get_and_clear_as(mm_struct mm, ulong address, pte_ptr ptep, string function)
     {
-        check_slot(mm, address, ptep, nameof(ptep_get_and_clear));
+        check_slot(mm, address, ptep, function);
         var old = new pte_t(ptep.table.exchange(ptep.index, 0));
         if (pte_present(old))
         {
-            record_pte_clear(mm, address & PAGE_MASK, PAGE_SIZE, old, nameof(ptep_get_and_clear));
+            record_pte_clear(mm, address & PAGE_MASK, PAGE_SIZE, old, function);
         }
 
         return old;
     }
 
     [NeverSleeps]
-    public static void pte_clear(mm_struct mm, ulong address, pte_ptr ptep) => ptep_get_and_clear(mm, address, ptep);
+    public static void pte_clear(mm_struct mm, ulong address, pte_ptr ptep) => ptep_get_and_clear_as(mm, address, ptep, nameof(pte_clear));
 
     /// <summary>Clears a PTE and flushes the CPU TLB for it; returns the old value. Secondary MMUs
     /// are NOT told: bracket with start/end, or use <see cref="ptep_clear_flush_notify"/>.</summary>
     [NeverSleeps]
-    public static pte_t ptep_clear_flush(vm_area_struct vma, ulong address, pte_ptr ptep)
+    public static pte_t ptep_clear_flush(vm_area_struct vma, ulong address, pte_ptr ptep) =>
+        ptep_clear_flush_as(vma, address, ptep, nameof(ptep_clear_flush));
+
+    internal static pte_t ptep_clear_flush_as(vm_area_struct vma, ulong address, pte_ptr ptep, string function)
     {
         ArgumentNullException.ThrowIfNull(vma);
-        check_in_vma(vma, address, nameof(ptep_clear_flush));
-        var old = ptep_get_and_clear(vma.vm_mm, address, ptep);
+        check_in_vma(vma, address, function);
+        var old = ptep_get_and_clear_as(vma.vm_mm, address, ptep, function);
         if (pte_present(old))
         {
             flush_tlb_page(vma, address);

@@ -1,0 +1,130 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
+using System.Threading;
+using static Kernel.Mm.Linux;
+
+namespace Kernel.Mm.SecondaryMmu;
+
+/// <summary>
+/// A deliberately broken secondary MMU, for tests and the race demo: it implements
+/// <c>invalidate_range_start</c> only (no end, no <c>invalidate_range</c>) and its fault path
+/// has no sequence number or active-invalidation count. Exactly what seed 000 warns about:
+/// "nothing prevent[s] them to undo what was invalidated in their range_start() callback after
+/// it returns but before any CPU page table update take place". The coherence checker must
+/// catch it.
+/// </summary>
+public sealed class BrokenSecondaryMmu : ISecondaryMmu, IDisposable
+{
+    private sealed class broken_notifier : mmu_notifier
+    {
+        internal broken_notifier(BrokenSecondaryMmu mmu) => this.mmu = mmu;
+
+        internal readonly BrokenSecondaryMmu mmu;
+    }
+
+    private static readonly mmu_notifier_ops broken_ops = new()
+    {
+        invalidate_range_start = broken_invalidate_range_start,
+    };
+
+    private readonly spinlock_t table_lock;
+    private readonly ConcurrentDictionary<ulong, page> table = new();
+    private readonly broken_notifier mn;
+    private int _registered;
+
+    /// <summary>Creates the MMU and registers its (start-only) notifier on <paramref name="mm"/>.</summary>
+    public BrokenSecondaryMmu(mm_struct mm, string name = "broken")
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        Mm = mm;
+        Name = name;
+        table_lock = new spinlock_t(name + "->table_lock");
+        mn = new broken_notifier(this) { ops = broken_ops };
+        int ret = mmu_notifier_register(mn, mm);
+        if (ret != 0)
+        {
+            throw new InvalidOperationException($"BrokenSecondaryMmu: mmu_notifier_register failed with {ret}");
+        }
+
+        _registered = 1;
+    }
+
+    /// <inheritdoc/>
+    public string Name { get; }
+
+    /// <inheritdoc/>
+    public mm_struct Mm { get; }
+
+    /// <inheritdoc/>
+    public MmuStepLog Steps { get; } = new();
+
+    /// <inheritdoc/>
+    public IEnumerable<(ulong address, page page)> Translations()
+    {
+        foreach (var entry in table)
+        {
+            yield return (entry.Key, entry.Value);
+        }
+    }
+
+    /// <inheritdoc/>
+    public bool TryGetTranslation(ulong address, [NotNullWhen(true)] out page? page) =>
+        table.TryGetValue(address & PAGE_MASK, out page);
+
+    /// <summary>
+    /// The broken fault path: look the page up (with a gup reference), install, drop the
+    /// reference. No sequence read, no retry: an invalidation that runs between lookup and
+    /// install is silently undone, and the page can be freed while still mapped here.
+    /// </summary>
+    public SecondaryFaultResult Fault(ulong address, bool write)
+    {
+        ulong hva = address & PAGE_MASK;
+        page? page = secondary_walk.get_user_page(Mm, hva, write, out _);
+        if (page is null)
+        {
+            Steps.Add($"fault 0x{hva:x} -> no page, failed");
+            return SecondaryFaultResult.Failed;
+        }
+
+        // The window a correct client closes with its sequence check.
+        cond_resched();
+
+        spin_lock(table_lock);
+        table[hva] = page;
+        spin_unlock(table_lock);
+        Steps.Add($"fault 0x{hva:x} -> pfn 0x{page_to_pfn(page):x}, installed (no sequence check)");
+
+        // Like KVM, the entry keeps no reference; unlike KVM, nothing guarantees an invalidation
+        // will remove it before the page goes.
+        put_page(page);
+        return SecondaryFaultResult.Installed;
+    }
+
+    /// <summary>Unregisters the notifier. Idempotent.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _registered, 0) == 1)
+        {
+            mmu_notifier_unregister(mn, Mm);
+        }
+    }
+
+    private static void broken_invalidate_range_start(mmu_notifier mn, mm_struct mm, ulong start, ulong end)
+    {
+        BrokenSecondaryMmu mmu = ((broken_notifier)mn).mmu;
+        int zapped = 0;
+        spin_lock(mmu.table_lock);
+        foreach (var entry in mmu.table)
+        {
+            if (entry.Key >= start && entry.Key < end && mmu.table.TryRemove(entry.Key, out _))
+            {
+                zapped++;
+            }
+        }
+
+        spin_unlock(mmu.table_lock);
+        mmu.Steps.Add($"invalidate_range_start {MmuStepLog.Range(start, end)}: zapped {zapped}");
+    }
+}
