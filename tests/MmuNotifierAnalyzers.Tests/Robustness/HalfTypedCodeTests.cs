@@ -1,0 +1,294 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
+using MmuNotifierAnalyzers.Tests.Meta;
+using MmuNotifierAnalyzers.Tests.Verifiers;
+using Xunit;
+
+namespace MmuNotifierAnalyzers.Tests.Robustness;
+
+/// <summary>
+/// Every analyzer of the assembly over half-typed code: kernel ports from samples/ and the
+/// snippets below, each cut at evenly spaced tokens (the token removed, or the file truncated
+/// after it). Compile errors are expected; an analyzer exception (AD0001) is not.
+/// Deterministic: the same cuts on every run.
+/// </summary>
+public sealed class HalfTypedCodeTests
+{
+    // Cuts per file: bounded so the whole class takes ~20 s on an idle two-core machine
+    // (a cut of a seed file re-analyzes it with Seeds.Common: ~0.2-0.5 s each).
+    private const int CutsPerSampleFile = 3;
+    private const int CutsPerSnippet = 12;
+
+    [Fact]
+    public async Task SeedsBeforeSurviveCuts() => await CutProjectAsync(Path.Combine("samples", "Seeds.Before"));
+
+    [Fact]
+    public async Task SeedsAfterSurviveCuts() => await CutProjectAsync(Path.Combine("samples", "Seeds.After"));
+
+    [Fact]
+    public async Task KernelLikeSnippetsCompileAsWritten()
+    {
+        // The snippets must be valid code, or the cuts below would not start from real shapes.
+        foreach (var (name, text) in Snippets)
+        {
+            var compilation = Compile(new[] { CSharpSyntaxTree.ParseText(text, Parse, path: name) });
+            var errors = compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+            Assert.True(errors.Count == 0, name + ":\n" + string.Join("\n", errors));
+            var result = await AnalysisRunner.AnalyzeAsync(compilation, new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), RepositoryLayout.Analyzers, CancellationToken.None);
+            Assert.True(result.AnalyzerExceptions.IsEmpty, name + ":\n" + string.Join("\n", result.AnalyzerExceptions));
+        }
+    }
+
+    [Fact]
+    public async Task KernelLikeSnippetsSurviveCuts()
+    {
+        var failures = new List<string>();
+        foreach (var (name, text) in Snippets)
+        {
+            await CutFileAsync(name, text, Array.Empty<SyntaxTree>(), CutsPerSnippet, failures);
+        }
+
+        Assert.True(failures.Count == 0, Report(failures));
+    }
+
+    private static readonly CSharpParseOptions Parse = new(LanguageVersion.Latest);
+
+    private static async Task CutProjectAsync(string relativeFolder)
+    {
+        var folder = Path.Combine(RepositoryLayout.Root, relativeFolder);
+        var files = SourceFiles(folder);
+        Assert.True(files.Count > 0, "no .cs files under " + relativeFolder);
+
+        // Seeds.Common holds the helpers the seed ports share; it stays intact.
+        var common = SourceFiles(Path.Combine(RepositoryLayout.Root, "samples", "Seeds.Common"))
+            .Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), Parse, path: f))
+            .ToArray();
+        var failures = new List<string>();
+        foreach (var file in files)
+        {
+            await CutFileAsync(Path.GetRelativePath(RepositoryLayout.Root, file), File.ReadAllText(file), common, CutsPerSampleFile, failures);
+        }
+
+        Assert.True(failures.Count == 0, Report(failures));
+    }
+
+    private static async Task CutFileAsync(string name, string text, IReadOnlyList<SyntaxTree> context, int cuts, List<string> failures)
+    {
+        var tokens = CSharpSyntaxTree.ParseText(text, Parse).GetRoot().DescendantTokens().Where(t => !t.IsKind(SyntaxKind.EndOfFileToken)).ToList();
+        if (tokens.Count == 0)
+        {
+            return;
+        }
+
+        for (var k = 1; k <= cuts; k++)
+        {
+            var token = tokens[(int)((long)k * tokens.Count / (cuts + 1))];
+            var removeToken = k % 2 == 1;
+            var variant = removeToken
+                ? text.Remove(token.SpanStart, token.Span.Length)
+                : text.Substring(0, token.Span.End);
+            var what = $"{name}: {(removeToken ? "without" : "truncated after")} '{token.Text}' at {token.GetLocation().GetLineSpan().StartLinePosition}";
+            var trees = new List<SyntaxTree>(context) { CSharpSyntaxTree.ParseText(variant, Parse, path: name) };
+            try
+            {
+                var result = await AnalysisRunner.AnalyzeAsync(Compile(trees), new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), RepositoryLayout.Analyzers, CancellationToken.None);
+                failures.AddRange(result.AnalyzerExceptions.Select(e => what + "\n" + e));
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException)
+            {
+                failures.Add(what + "\n" + exception);
+            }
+        }
+    }
+
+    private static CSharpCompilation Compile(IEnumerable<SyntaxTree> trees) =>
+        CSharpCompilation.Create(
+            "HalfTyped",
+            trees,
+            TestReferences.Framework.Add(TestReferences.KernelMm).Add(TestReferences.Annotations),
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, allowUnsafe: true));
+
+    private static List<string> SourceFiles(string folder) =>
+        Directory.Exists(folder)
+            ? Directory.EnumerateFiles(folder, "*.cs", SearchOption.AllDirectories)
+                .Where(f => !f.Contains(Path.DirectorySeparatorChar + "obj" + Path.DirectorySeparatorChar, StringComparison.Ordinal)
+                    && !f.Contains(Path.DirectorySeparatorChar + "bin" + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                .OrderBy(f => f, StringComparer.Ordinal)
+                .ToList()
+            : new List<string>();
+
+    private static string Report(List<string> failures)
+    {
+        var text = new StringBuilder();
+        text.Append(failures.Count).Append(" analyzer exception(s) on half-typed code; the first ones:\n\n");
+        foreach (var failure in failures.Take(5))
+        {
+            text.Append(failure).Append("\n\n");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>Kernel-shaped code touching every rule: ranges with gotos and loops, locks,
+    /// ops tables with lambdas and method groups, atomic callbacks, interval notifiers.</summary>
+    private static readonly (string Name, string Text)[] Snippets =
+    {
+        ("ranges.cs", @"using Kernel.Mm;
+using static Kernel.Mm.Linux;
+
+public static class ranges
+{
+    public static int copy_range(mm_struct dst, mm_struct src, vm_area_struct vma, bool is_cow)
+    {
+        ulong addr = vma.vm_start, end = vma.vm_end;
+        ulong mmun_start = addr, mmun_end = end;
+        int ret = 0;
+        if (is_cow)
+            mmu_notifier_invalidate_range_start(src, mmun_start, mmun_end);
+        for (ulong a = addr; a < end; a += PAGE_SIZE)
+        {
+            pmd_ptr? pmd = mm_find_pmd(src, a);
+            if (pmd == null)
+                continue;
+            pte_ptr pte = pte_offset_map_lock(src, pmd, a, out spinlock_t ptl);
+            if (!pte_present(ptep_get(pte)))
+            {
+                pte_unmap_unlock(pte, ptl);
+                ret = -12;
+                goto out_end;
+            }
+            ptep_set_wrprotect(src, a, pte);
+            pte_unmap_unlock(pte, ptl);
+        }
+    out_end:
+        if (is_cow)
+            mmu_notifier_invalidate_range_end(src, mmun_start, mmun_end);
+        return ret;
+    }
+
+    public static void unmap_one(page page, vm_area_struct vma, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr? pte = page_check_address(page, mm, address, out spinlock_t ptl, 0);
+        if (pte == null)
+            return;
+        pte_t pteval = ptep_clear_flush(vma, address, pte);
+        mmu_notifier_invalidate_page(mm, address);
+        page_remove_rmap(page);
+        pte_unmap_unlock(pte, ptl);
+        put_page(page);
+        object? buf = kmalloc(64, GFP_KERNEL);
+        kfree(buf);
+    }
+
+    public static void range_form(vm_area_struct vma, ulong start, ulong end)
+    {
+        var range = new mmu_notifier_range();
+        mmu_notifier_range_init(range, mmu_notifier_event.MMU_NOTIFY_CLEAR, 0, vma, vma.vm_mm, start, end);
+        mmu_notifier_invalidate_range_start(range);
+        range.end = end + PAGE_SIZE;
+        mmu_notifier_invalidate_range_end(range);
+    }
+}
+"),
+        ("driver.cs", @"using System.Threading;
+using Kernel.Mm;
+using MmuNotifierAnalyzers.Annotations;
+using static Kernel.Mm.Linux;
+
+public sealed class my_driver : mmu_notifier
+{
+    public readonly mutex lock_ = new mutex();
+    public readonly spinlock_t tlb_lock = new spinlock_t();
+    public ulong seq;
+
+    [MaySleep]
+    static void flush_dev_tlb(my_driver d, ulong start, ulong end)
+    {
+        mutex_lock(d.lock_);
+        mutex_unlock(d.lock_);
+    }
+
+    static void my_invalidate_range(mmu_notifier mn, mm_struct mm, ulong start, ulong end)
+    {
+        var d = (my_driver)mn;
+        spin_lock(d.tlb_lock);
+        flush_dev_tlb(d, start, end);
+        Thread.Sleep(1);
+        spin_unlock(d.tlb_lock);
+    }
+
+    static void my_invalidate_page(mmu_notifier mn, mm_struct mm, ulong address) => my_invalidate_range(mn, mm, address, address + PAGE_SIZE);
+
+    public static readonly mmu_notifier_ops ops = new()
+    {
+        invalidate_range = my_invalidate_range,
+        invalidate_page = my_invalidate_page,
+        invalidate_range_start = (mn, mm, start, end) => { lock (mn) { } },
+        change_pte = (mn, mm, address, pte) => msleep(1),
+        clear_flush_young = (mn, mm, start, end) => { cond_resched(); return 0; },
+        release = static (mn, mm) => { },
+    };
+
+    [MustHoldLock(""ptl"")]
+    static int hugetlb_cow(mm_struct mm, vm_area_struct vma, ulong address, spinlock_t ptl)
+    {
+        spin_unlock(ptl);
+        page? new_page = alloc_page_vma(GFP_KERNEL, vma, address);
+        spin_lock(ptl);
+        mmu_notifier_invalidate_range_start(mm, address, address + HPAGE_PMD_SIZE);
+        if (new_page == null)
+            return -1;
+        mmu_notifier_invalidate_range_end(mm, address, address + (1UL << HPAGE_PMD_ORDER));
+        return 0;
+    }
+}
+"),
+        ("interval.cs", @"using Kernel.Mm;
+using static Kernel.Mm.Linux;
+
+public sealed class odp : mmu_interval_notifier
+{
+    public readonly mutex umem_mutex = new mutex();
+
+    static bool invalidate(mmu_interval_notifier sub, mmu_notifier_range range, ulong cur_seq)
+    {
+        var o = (odp)sub;
+        if (!mmu_notifier_range_blockable(range))
+            return false;
+        mutex_lock(o.umem_mutex);
+        mmu_interval_set_seq(sub, cur_seq);
+        mutex_unlock(o.umem_mutex);
+        return true;
+    }
+
+    public static readonly mmu_interval_notifier_ops ops = new() { invalidate = invalidate };
+
+    public int fault(ulong address)
+    {
+        while (true)
+        {
+            ulong seq = mmu_interval_read_begin(this);
+            mutex_lock(umem_mutex);
+            if (mmu_interval_read_retry(this, seq))
+            {
+                mutex_unlock(umem_mutex);
+                continue;
+            }
+            mutex_unlock(umem_mutex);
+            return 0;
+        }
+    }
+}
+"),
+    };
+}
