@@ -69,7 +69,14 @@ public sealed class BuildDiagnosticsTests(PackageFeed feed)
         Assert.True(errors.Count == 0, string.Join(Environment.NewLine, errors) + Environment.NewLine + build);
     }
 
-    private Task<BuildResult> BuildAllRulesAsync() => feed.Shared("all-rules", async () =>
+    /// <summary>The SARIF log of the same build (see <see cref="SarifTests"/>).</summary>
+    public const string SarifLog = "all-rules.sarif";
+
+    private Task<BuildResult> BuildAllRulesAsync() => BuildAllRulesAsync(feed);
+
+    /// <summary>The consumer with one example per rule, built once per run; the build also
+    /// writes a SARIF 2.1 log.</summary>
+    internal static Task<BuildResult> BuildAllRulesAsync(PackageFeed feed) => feed.Shared("all-rules", async () =>
     {
         var consumer = feed.CreateConsumer("all-rules");
         foreach (var rule in Rules)
@@ -78,7 +85,9 @@ public sealed class BuildDiagnosticsTests(PackageFeed feed)
         }
 
         consumer.WithFile("Correct.cs", ConsumerSources.Correct);
-        return await consumer.BuildAsync();
+
+        // %2C: the comma is MSBuild's property separator on the command line.
+        return await consumer.BuildAsync($"-p:ErrorLog={SarifLog}%2Cversion=2.1");
     });
 
     private static string Describe(BuildResult build) =>

@@ -6,8 +6,8 @@ using Xunit;
 
 namespace MmuNotifierAnalyzers.IntegrationTests;
 
-/// <summary>The ways a team raises or silences a rule: the command line, the project file,
-/// .editorconfig and .globalconfig.</summary>
+/// <summary>The ways a team raises or silences a rule: the command line, .editorconfig
+/// (per file) and .globalconfig (per project).</summary>
 [Collection(PackageFeedCollection.Name)]
 public sealed class SeverityTests(PackageFeed feed)
 {
@@ -18,64 +18,72 @@ public sealed class SeverityTests(PackageFeed feed)
     [Fact]
     public async Task WarnAsErrorSwitchFailsTheBuild()
     {
-        var consumer = feed.CreateConsumer("warnaserror-switch").WithFile(File, ConsumerSources.InvalidatePage);
+        var consumer = feed.CreateConsumer("warnaserror").WithFile(File, ConsumerSources.InvalidatePage);
 
         var build = await consumer.BuildAsync("-warnaserror:MMU001");
 
         Assert.False(build.Succeeded, build.ToString());
-        AssertReportedAs("error", build);
+        AssertReported(build, File, "error");
     }
 
     [Fact]
-    public async Task WarningsAsErrorsPropertyFailsTheBuild()
+    public async Task EditorConfigSeverityIsHonouredPerFile()
     {
-        var consumer = feed.CreateConsumer("warningsaserrors")
-            .WithFile(File, ConsumerSources.InvalidatePage)
-            .WithProperty("<WarningsAsErrors>$(WarningsAsErrors);MMU001</WarningsAsErrors>");
+        // The same defect in two files; .editorconfig silences it in one and makes it an
+        // error in the other.
+        var consumer = feed.CreateConsumer("editorconfig")
+            .WithFile("Silenced.cs", ConsumerSources.InvalidatePage.Replace("class Rmap", "class Silenced", StringComparison.Ordinal))
+            .WithFile("Raised.cs", ConsumerSources.InvalidatePage.Replace("class Rmap", "class Raised", StringComparison.Ordinal))
+            .WithFile(".editorconfig", """
+                root = true
+
+                [Silenced.cs]
+                dotnet_diagnostic.MMU001.severity = none
+
+                [Raised.cs]
+                dotnet_diagnostic.MMU001.severity = error
+                """);
 
         var build = await consumer.BuildAsync();
 
         Assert.False(build.Succeeded, build.ToString());
-        AssertReportedAs("error", build);
+        AssertReported(build, "Raised.cs", "error");
     }
 
     [Theory]
-    [InlineData(".editorconfig", "none")]
-    [InlineData(".editorconfig", "error")]
-    [InlineData(".globalconfig", "none")]
-    [InlineData(".globalconfig", "error")]
-    public async Task ConfiguredSeverityIsHonoured(string configFile, string severity)
+    [InlineData("none")]
+    [InlineData("error")]
+    public async Task GlobalConfigSeverityIsHonoured(string severity)
     {
-        var config = configFile == ".editorconfig"
-            ? $"root = true\n\n[*.cs]\ndotnet_diagnostic.MMU001.severity = {severity}\n"
-            : $"is_global = true\n\ndotnet_diagnostic.MMU001.severity = {severity}\n";
-        var consumer = feed.CreateConsumer(configFile.TrimStart('.') + "-" + severity)
+        // A .globalconfig next to the project is picked up by the SDK without being listed.
+        var consumer = feed.CreateConsumer("globalconfig-" + severity)
             .WithFile(File, ConsumerSources.InvalidatePage)
-            .WithFile(configFile, config);
+            .WithFile(".globalconfig", $"is_global = true\n\ndotnet_diagnostic.MMU001.severity = {severity}\n");
 
         var build = await consumer.BuildAsync();
 
         if (severity == "none")
         {
             Assert.True(build.Succeeded, build.ToString());
-            Assert.DoesNotContain(build.RuleDiagnostics, d => d.Id == "MMU001");
+            Assert.True(build.RuleDiagnostics.Count == 0, build.ToString());
         }
         else
         {
             Assert.False(build.Succeeded, build.ToString());
-            AssertReportedAs("error", build);
+            AssertReported(build, File, "error");
         }
     }
 
-    private static void AssertReportedAs(string severity, BuildResult build)
+    /// <summary>MMU001 is reported exactly once, in <paramref name="file"/>, at the call, with
+    /// <paramref name="severity"/>.</summary>
+    private static void AssertReported(BuildResult build, string file, string severity)
     {
         var found = build.RuleDiagnostics.Where(d => d.Id == "MMU001").ToList();
-        Assert.True(found.Count > 0, "MMU001 was not reported." + Environment.NewLine + build);
-        Assert.All(found, d =>
-        {
-            Assert.Equal(severity, d.Severity);
-            Assert.Equal(File, d.FileName);
-            Assert.Equal(ExpectedLine, d.Line);
-        });
+        Assert.True(
+            found.Count == 1,
+            $"Expected one MMU001 in {file}:{Environment.NewLine}{string.Join(Environment.NewLine, found)}{Environment.NewLine}{build}");
+        Assert.Equal(severity, found[0].Severity);
+        Assert.Equal(file, found[0].FileName);
+        Assert.Equal(ExpectedLine, found[0].Line);
     }
 }

@@ -22,7 +22,7 @@ public sealed class PackageFeed : IAsyncLifetime
     public const string RuntimePackageId = "Kernel.Mm";
     public const string AnnotationsPackageId = "MmuNotifierAnalyzers.Annotations";
 
-    private static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(10);
 
     private readonly Dictionary<string, Task> _shared = [];
     private int _consumers;
