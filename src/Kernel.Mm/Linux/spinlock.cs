@@ -16,7 +16,7 @@ public static partial class Linux
     public static void spin_lock(spinlock_t @lock)
     {
         ArgumentNullException.ThrowIfNull(@lock);
-        string? site = MmRuntime.TrackLockSites ? CallerSite() : null;
+        string? site = MmRuntime.ShouldTrackLockSites ? CallerSite() : null;
         int me = Environment.CurrentManagedThreadId;
         if (Volatile.Read(ref @lock.owner) == me)
         {
@@ -53,7 +53,7 @@ public static partial class Linux
             return false;
         }
 
-        string? site = MmRuntime.TrackLockSites ? CallerSite() : null;
+        string? site = MmRuntime.ShouldTrackLockSites ? CallerSite() : null;
         @lock.site = site;
         AtomicContext.State.HeldSpinlocks.Add(new AtomicContext.HeldLock(@lock, site));
         return true;
@@ -142,42 +142,39 @@ public static partial class Linux
         Volatile.Write(ref @lock.owner, 0);
     }
 
-    /// <summary>The method that called the public lock function (skipping Kernel.Mm's own frames).</summary>
+    /// <summary>The method that called the public lock function (naming the runtime helper too, as
+    /// in "pte_offset_map_lock &lt;- try_to_unmap_one"). Walks only the few frames it needs.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static string? CallerSite()
     {
-        var trace = new System.Diagnostics.StackTrace(2, false);
-        for (int i = 0; i < trace.FrameCount; i++)
+        // frame 0: CallerSite, 1: spin_lock/spin_trylock, 2: their caller
+        var method = new System.Diagnostics.StackFrame(2, false).GetMethod();
+        if (method is null)
         {
-            var method = trace.GetFrame(i)?.GetMethod();
-            if (method is null)
-            {
-                continue;
-            }
-
-            var type = method.DeclaringType;
-            if (type is not null && type.Assembly == typeof(Linux).Assembly && type == typeof(Linux))
-            {
-                // a runtime helper (pte_offset_map_lock, page_check_address): name it and keep going
-                return method.Name + " <- " + (FirstOutside(trace, i + 1) ?? "?");
-            }
-
-            return (type?.Name is { } tn ? tn + "." : string.Empty) + method.Name;
+            return null;
         }
 
-        return null;
-    }
-
-    private static string? FirstOutside(System.Diagnostics.StackTrace trace, int from)
-    {
-        for (int i = from; i < trace.FrameCount; i++)
+        if (method.DeclaringType == typeof(Linux))
         {
-            var method = trace.GetFrame(i)?.GetMethod();
-            if (method?.DeclaringType is { } type && type != typeof(Linux))
+            for (int i = 3; i < 8; i++)
             {
-                return type.Name + "." + method.Name;
+                var outer = new System.Diagnostics.StackFrame(i, false).GetMethod();
+                if (outer is null)
+                {
+                    break;
+                }
+
+                if (outer.DeclaringType != typeof(Linux))
+                {
+                    return method.Name + " <- " + Describe(outer);
+                }
             }
+
+            return method.Name;
         }
 
-        return null;
+        return Describe(method);
     }
+
+    private static string Describe(System.Reflection.MethodBase method) => AtomicContext.Describe(method);
 }

@@ -64,6 +64,10 @@ internal static class AtomicContext
                 {
                     sb.Append(" (taken in ").Append(held.Site).Append(')');
                 }
+                else if (HolderOnStack() is { } holder)
+                {
+                    sb.Append(" (held by ").Append(holder).Append(')');
+                }
             }
 
             if (s.AtomicCallbacks.Count > 0)
@@ -90,6 +94,43 @@ internal static class AtomicContext
                 "MMU005",
                 $"MMU005: might_sleep() called from {function}() in atomic context (preempt_count={s.PreemptCount}, preemption disabled)");
         }
+    }
+
+    /// <summary>The first method on the current stack outside Kernel.Mm: the code that holds the lock
+    /// when the exact acquisition site was not recorded (only computed when reporting).</summary>
+    private static string? HolderOnStack()
+    {
+        var trace = new System.Diagnostics.StackTrace(1, false);
+        var own = typeof(AtomicContext).Assembly;
+        for (int i = 0; i < trace.FrameCount; i++)
+        {
+            var m = trace.GetFrame(i)?.GetMethod();
+            if (m?.DeclaringType is { } t && t.Assembly != own)
+            {
+                return Describe(m);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>"Type.Method", with compiler-generated lambda and display-class names made readable.</summary>
+    internal static string Describe(System.Reflection.MethodBase method)
+    {
+        string name = method.Name;
+        int close = name.IndexOf('>');
+        if (name.StartsWith('<') && close > 1)
+        {
+            name = name.Substring(1, close - 1) + " (lambda)";
+        }
+
+        var type = method.DeclaringType;
+        while (type is not null && type.Name.StartsWith('<') && type.DeclaringType is not null)
+        {
+            type = type.DeclaringType;
+        }
+
+        return type is null ? name : type.Name + "." + name;
     }
 
     internal sealed class ThreadState

@@ -69,10 +69,24 @@ public static class MmRuntime
     public static bool InAtomicContext => AtomicContext.InAtomic;
 
     /// <summary>
-    /// Record the function that took each spinlock (one stack frame per <c>spin_lock</c>), so MMU005
-    /// can say where a held lock was taken. On by default; benchmarks may turn it off.
+    /// Record the exact function that took each spinlock, so MMU005 can say where a held lock was
+    /// taken. It costs a stack walk per <c>spin_lock</c>, so it is off by default; MMU005 then names
+    /// the function on the current stack that holds the lock instead. Process-wide; see
+    /// <see cref="TrackLockSitesInThisFlow"/> for a per-test switch.
     /// </summary>
-    public static bool TrackLockSites { get; set; } = true;
+    public static bool TrackLockSites { get; set; }
+
+    /// <summary>Turns <see cref="TrackLockSites"/> on for the current async flow until disposed.</summary>
+    public static IDisposable TrackLockSitesInThisFlow()
+    {
+        var previous = s_trackSites.Value;
+        s_trackSites.Value = true;
+        return new Restore(() => s_trackSites.Value = previous);
+    }
+
+    private static readonly AsyncLocal<bool> s_trackSites = new();
+
+    internal static bool ShouldTrackLockSites => TrackLockSites || s_trackSites.Value;
 
     internal static void PreemptionPoint(string function)
     {

@@ -91,6 +91,7 @@ public class LockTests
     public void Might_sleep_under_a_spinlock_reports_MMU005_naming_the_lock_and_where_it_was_taken()
     {
         var sink = new CollectingViolationSink();
+        using (MmRuntime.TrackLockSitesInThisFlow())
         using (MmRuntime.UseSink(sink))
         {
             var lk = new spinlock_t("mm->page_table_lock");
@@ -106,7 +107,7 @@ public class LockTests
         var v = Assert.Single(sink.Violations);
         Assert.Equal("MMU005", v.RuleId);
         Assert.StartsWith("MMU005: might_sleep() called from mutex_lock() while holding spinlock 'mm->page_table_lock'", v.Message);
-        Assert.Contains(nameof(Might_sleep_under_a_spinlock_reports_MMU005_naming_the_lock_and_where_it_was_taken), v.Message); // where taken
+        Assert.Contains("(taken in LockTests." + nameof(Might_sleep_under_a_spinlock_reports_MMU005_naming_the_lock_and_where_it_was_taken) + ")", v.Message);
         Assert.Contains(nameof(Might_sleep_under_a_spinlock_reports_MMU005_naming_the_lock_and_where_it_was_taken), v.StackTrace);
     }
 

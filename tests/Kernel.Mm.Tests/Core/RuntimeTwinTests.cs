@@ -200,7 +200,19 @@ public class RuntimeTwinTests
         Assert.Equal("MMU005", v.RuleId);
         Assert.Contains("mmu_notifier_invalidate_range_start()", v.Message);
         Assert.Contains("'ptl'", v.Message);
-        Assert.Contains("pte_offset_map_lock", v.Message);
+        Assert.Contains("(held by RuntimeTwinTests.", v.Message);   // sites untracked: the holder on the stack
+
+        using (MmRuntime.TrackLockSitesInThisFlow())
+        {
+            sink = Run(() =>
+            {
+                var pte = pte_offset_map_lock(mm, pmd, A, out var ptl);
+                might_sleep();
+                pte_unmap_unlock(pte, ptl);
+            });
+        }
+
+        Assert.Contains("(taken in pte_offset_map_lock <- RuntimeTwinTests.", Assert.Single(sink.Violations).Message);
 
         Assert.Empty(Run(() =>
         {
