@@ -117,12 +117,11 @@ public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
         var type = opener.Parameters[1].Type;
         var typeSyntax = SyntaxFactory.ParseTypeName(type.ToMinimalDisplayString(model, start.SpanStart)).WithAdditionalAnnotations(Simplifier.Annotation);
         var startStatementNow = rewritten.GetCurrentNode(startStatement)!;
-        var declarations = new[]
-        {
-            Declaration(typeSyntax, StartName, startArgument).WithLeadingTrivia(startStatementNow.GetLeadingTrivia()),
-            Declaration(typeSyntax, EndName, endArgument).WithLeadingTrivia(startStatementNow.GetLeadingTrivia()),
-        };
-        return rewritten.InsertNodesBefore(startStatementNow, declarations);
+        return UnbalancedRangeFixHelpers.InsertBefore(
+            rewritten,
+            startStatementNow,
+            Declaration(typeSyntax, StartName, startArgument),
+            Declaration(typeSyntax, EndName, endArgument));
     }
 
     private static ExpressionSyntax? Argument(InvocationExpressionSyntax call, IMethodSymbol method, int ordinal)

@@ -87,7 +87,7 @@ public sealed class UnbalancedRangeCodeFix : CodeFixProvider
                 case LabeledStatementSyntax:
                     return null;
                 case BlockSyntax:
-                    return root.InsertNodesBefore(statement, new[] { end.WithLeadingTrivia(statement.GetLeadingTrivia()) });
+                    return UnbalancedRangeFixHelpers.InsertBefore(root, statement, end);
                 default:
                     // An embedded statement (if (fail) return -1;): make it a block.
                     var block = SyntaxFactory.Block(end, statement.WithoutLeadingTrivia()).WithLeadingTrivia(statement.GetLeadingTrivia()).WithAdditionalAnnotations(Formatter.Annotation);
@@ -154,7 +154,14 @@ public sealed class UnbalancedRangeCodeFix : CodeFixProvider
         }
 
         var tracked = block.TrackNodes(region.Concat(ends));
-        var trimmed = tracked.RemoveNodes(ends.Select(e => tracked.GetCurrentNode(e)!), SyntaxRemoveOptions.KeepExteriorTrivia)!;
+        var trimmed = tracked;
+        foreach (var e in ends)
+        {
+            // Keep a comment the removed end carried; drop its blank line otherwise.
+            var options = UnbalancedRangeFixHelpers.HasComment(e) ? SyntaxRemoveOptions.KeepExteriorTrivia : SyntaxRemoveOptions.KeepNoTrivia;
+            trimmed = trimmed.RemoveNode(trimmed.GetCurrentNode(e)!, options)!;
+        }
+
         var inner = region.Select(r => trimmed.GetCurrentNode(r)).Where(r => r is not null).Select(r => r!).ToList();
         var tryStatement = SyntaxFactory.TryStatement(
             SyntaxFactory.Block(inner),

@@ -79,6 +79,46 @@ internal static class UnbalancedRangeFixHelpers
     public static bool InSameFunction(SyntaxNode node, BlockSyntax body) =>
         FunctionBody(node) == body;
 
+    /// <summary>
+    /// Inserts <paramref name="inserted"/> before <paramref name="statement"/> in its block: the
+    /// inserted statements take the statement's leading trivia (comments stay above the group),
+    /// the statement keeps only its indentation.
+    /// </summary>
+    public static SyntaxNode InsertBefore(SyntaxNode root, StatementSyntax statement, params StatementSyntax[] inserted)
+    {
+        var leading = statement.GetLeadingTrivia();
+        var indentation = Indentation(leading);
+        var nodes = inserted.Select((s, i) => s.WithLeadingTrivia(i == 0 ? leading : indentation)).ToArray();
+        var tracked = root.TrackNodes(statement);
+        var current = tracked.GetCurrentNode(statement)!;
+        tracked = tracked.ReplaceNode(current, current.WithLeadingTrivia(indentation));
+        return tracked.InsertNodesBefore(tracked.GetCurrentNode(statement)!, nodes);
+    }
+
+    /// <summary>The whitespace after the last end of line in <paramref name="leading"/>.</summary>
+    public static SyntaxTriviaList Indentation(SyntaxTriviaList leading)
+    {
+        var result = SyntaxFactory.TriviaList();
+        foreach (var trivia in leading)
+        {
+            if (trivia.IsKind(SyntaxKind.EndOfLineTrivia) || !trivia.IsKind(SyntaxKind.WhitespaceTrivia))
+            {
+                result = SyntaxFactory.TriviaList();
+            }
+            else
+            {
+                result = result.Add(trivia);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>True when the node's trivia holds a comment.</summary>
+    public static bool HasComment(SyntaxNode node) =>
+        node.GetLeadingTrivia().Concat(node.GetTrailingTrivia()).Any(t =>
+            t.IsKind(SyntaxKind.SingleLineCommentTrivia) || t.IsKind(SyntaxKind.MultiLineCommentTrivia));
+
     /// <summary>Whether two invocations call the same method with the same argument text.</summary>
     public static bool SameArguments(InvocationExpressionSyntax a, InvocationExpressionSyntax b) =>
         a.ArgumentList.Arguments.Count == b.ArgumentList.Arguments.Count

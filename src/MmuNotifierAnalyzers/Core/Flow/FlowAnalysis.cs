@@ -534,7 +534,9 @@ internal sealed class FlowAnalysis
         var hasBareReturn = body.DescendantNodes(n => n == body || n is not (LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax))
             .OfType<ReturnStatementSyntax>()
             .Any(r => r.Expression is null);
-        return new ExitPath(ExitKind.EndOfMethod, null, hasBareReturn ? "returns" : "reaches the end of the method");
+        return hasBareReturn
+            ? new ExitPath(ExitKind.Return, null, "returns")
+            : new ExitPath(ExitKind.EndOfMethod, null, "reaches the end of the method");
     }
 
     private void RecordExit(ExitPath exit, List<Disjunct> states)
@@ -720,7 +722,10 @@ internal sealed class FlowAnalysis
                 {
                     var left = Evaluate(binary.LeftOperand, ref d);
                     var right = Evaluate(binary.RightOperand, ref d);
-                    if (binary.OperatorMethod is not null)
+                    // A user-defined == against null (pte_ptr's) is still a null test.
+                    var nullTest = (left.IsNullConstant || right.IsNullConstant)
+                        && binary.OperatorKind is BinaryOperatorKind.Equals or BinaryOperatorKind.NotEquals;
+                    if (binary.OperatorMethod is not null && !nullTest)
                     {
                         return Value.Opaque(binary);
                     }
