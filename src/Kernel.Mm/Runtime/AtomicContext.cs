@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Text;
+using System.Threading;
 
 namespace Kernel.Mm;
 
@@ -14,13 +15,47 @@ internal static class AtomicContext
     [ThreadStatic]
     private static ThreadState? t_state;
 
-    internal static ThreadState State => t_state ??= new ThreadState();
+    // The async flow the thread's state belongs to. A test that fails (or expects an exception)
+    // while holding a spinlock leaves it in its thread's state; the test runner then reuses the
+    // thread for another test, in another flow, which must start clean, not "in atomic context".
+    private static readonly AsyncLocal<object?> s_flow = new();
+
+    internal static ThreadState State
+    {
+        get
+        {
+            var flow = s_flow.Value;
+            if (flow is null)
+            {
+                flow = new object();
+                s_flow.Value = flow;
+            }
+
+            var s = t_state;
+            if (s is null || !ReferenceEquals(s.Flow, flow))
+            {
+                s = new ThreadState(flow);
+                t_state = s;
+            }
+
+            return s;
+        }
+    }
+
+    private static ThreadState? Current
+    {
+        get
+        {
+            var s = t_state;
+            return s is not null && ReferenceEquals(s.Flow, s_flow.Value) ? s : null;
+        }
+    }
 
     internal static bool InAtomic
     {
         get
         {
-            var s = t_state;
+            var s = Current;
             return s is not null && (s.PreemptCount > 0 || s.HeldSpinlocks.Count > 0 || s.AtomicCallbacks.Count > 0);
         }
     }
@@ -40,7 +75,7 @@ internal static class AtomicContext
     /// disabled), MMU004 inside an atomic callback.</summary>
     internal static void CheckMightSleep(string function)
     {
-        var s = t_state;
+        var s = Current;
         if (s is null)
         {
             return;
@@ -135,6 +170,9 @@ internal static class AtomicContext
 
     internal sealed class ThreadState
     {
+        public ThreadState(object flow) => Flow = flow;
+
+        public readonly object Flow;
         public int PreemptCount;
         public readonly List<HeldLock> HeldSpinlocks = new();
         public readonly List<string> AtomicCallbacks = new();

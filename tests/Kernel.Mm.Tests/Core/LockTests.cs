@@ -302,4 +302,43 @@ public class LockTests
         spin_unlock(lk);
         Assert.Equal(new[] { "spin_unlock", "mutex_unlock", "up_read", "up_write", "cond_resched", "schedule" }, names);
     }
+
+    [Fact]
+    public void A_lock_leaked_by_one_flow_does_not_put_the_next_flow_on_that_thread_in_atomic_context()
+    {
+        var lk = new spinlock_t("leaked");
+        bool atomicInFirst = false;
+        bool atomicInSecond = true;
+        Exception? failure = null;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                var ec = ExecutionContext.Capture()!;
+                ExecutionContext.Run(ec, _ =>   // a "test" that fails while holding a spinlock
+                {
+                    spin_lock(lk);
+                    atomicInFirst = MmRuntime.InAtomicContext;
+                }, null);
+                ExecutionContext.Run(ec, _ =>   // the next "test" the runner puts on this thread
+                {
+                    atomicInSecond = MmRuntime.InAtomicContext;
+                    might_sleep();
+                }, null);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        using (ExecutionContext.SuppressFlow())
+        {
+            t.Start();
+        }
+
+        t.Join();
+        Assert.Null(failure);
+        Assert.True(atomicInFirst);
+        Assert.False(atomicInSecond);
+    }
 }
