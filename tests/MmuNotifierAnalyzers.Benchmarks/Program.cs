@@ -35,6 +35,7 @@ public static class Program
           --scales 1,2,4       corpus sizes, as multiples of --files (default 1,2,4)
           --check-only         only the corpus sanity check
           --no-bdn             skip BenchmarkDotNet (sanity check + telemetry only)
+          --pairs N            alternating compiler / compiler+analyzers pairs per size (default 6; 0 = skip)
           --telemetry-reps N   fresh runs per size for the per-analyzer times (default 3)
           --dotnet-build N     also time N interleaved real `dotnet build`s with and without analyzers
           --out FILE           write the results as markdown (default <artifacts>/results.md)
@@ -80,12 +81,14 @@ public static class Program
 
         if (!compiles)
         {
+            Console.WriteLine(report.ToString());
             Console.Error.WriteLine("The generated corpus does not compile against Kernel.Mm: nothing to measure.");
             return 1;
         }
 
         if (options.CheckOnly)
         {
+            Console.WriteLine(report.ToString());
             return 0;
         }
 
@@ -103,18 +106,27 @@ public static class Program
             Flush(report, options);
         }
 
-        // 3. Which analyzer the time goes to, and how each scales.
+        // 3. The same ratio from alternating pairs: steadier when the machine's load drifts.
+        if (options.Pairs > 0)
+        {
+            report.AppendLine("## In-process build, alternating pairs");
+            report.AppendLine();
+            report.AppendLine(PairedRatio.Measure(Scales, analyzers, options.Pairs));
+            Flush(report, options);
+        }
+
+        // 4. Which analyzer the time goes to, and how each scales.
         if (analyzers.Length > 0)
         {
             report.AppendLine("## Per-analyzer time (Roslyn telemetry)");
             report.AppendLine();
-            report.AppendLine(CultureInfo.InvariantCulture, $"`GetAnalyzerTelemetryInfoAsync(...).ExecutionTime`, median of {options.TelemetryRepetitions} fresh runs per size (concurrent analysis, so times are summed over threads).");
+            report.AppendLine(CultureInfo.InvariantCulture, $"`AnalysisResult.AnalyzerTelemetryInfo[analyzer].ExecutionTime` (`logAnalyzerExecutionTime: true`), median of {options.TelemetryRepetitions} fresh runs per size (concurrent analysis, so times are summed over threads).");
             report.AppendLine();
             report.AppendLine(AnalyzerTelemetry.Measure(Scales, analyzers, options.TelemetryRepetitions));
             Flush(report, options);
         }
 
-        // 4. Optionally, the real thing.
+        // 5. Optionally, the real thing.
         if (options.DotnetBuildRepetitions > 0)
         {
             report.AppendLine("## Real `dotnet build`");
@@ -251,6 +263,9 @@ public static class Program
                 case "--telemetry-reps" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int reps) && reps > 0:
                     options.TelemetryRepetitions = reps;
                     break;
+                case "--pairs" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int pairs) && pairs >= 0:
+                    options.Pairs = pairs;
+                    break;
                 case "--dotnet-build" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int builds) && builds > 0:
                     options.DotnetBuildRepetitions = builds;
                     break;
@@ -294,6 +309,8 @@ public static class Program
         public IReadOnlyList<int> Scales { get; set; } = new[] { 1, 2, 4 };
 
         public int TelemetryRepetitions { get; set; } = 3;
+
+        public int Pairs { get; set; } = 6;
 
         public int DotnetBuildRepetitions { get; set; }
 
