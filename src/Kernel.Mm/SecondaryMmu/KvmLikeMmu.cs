@@ -285,7 +285,7 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
         // outstanding, a later invalidation could be missed. Inside its start/end the entry was
         // already zapped, so this normally finds nothing, which is what KVM does too.
         bool updated = false;
-        if (kvm.mmu_notifier_count <= 1 && shadow_page_table_contains(kvm, hva) && pte_present(pte))
+        if (kvm.mmu_notifier_count <= 1 && kvm.shadow_page_table.ContainsKey(hva) && pte_present(pte))
         {
             kvm.shadow_page_table[hva] = new kvm_spte(pte_page(pte), pte_write(pte), accessed: true);
             updated = true;
@@ -294,8 +294,6 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
         spin_unlock(kvm.mmu_lock);
         kvm.Steps.Add($"change_pte 0x{hva:x} -> pfn 0x{pte_pfn(pte):x}, {(updated ? "updated" : "no shadow entry")}");
     }
-
-    private static bool shadow_page_table_contains(KvmLikeMmu kvm, ulong hva) => kvm.shadow_page_table.ContainsKey(hva);
 
     private static int kvm_mmu_notifier_clear_flush_young(mmu_notifier mn, mm_struct mm, ulong start, ulong end)
     {

@@ -31,8 +31,8 @@ internal static class secondary_walk
 
         if (pmd_trans_huge(pmdval))
         {
-            // follow_trans_huge_pmd: the huge pmd is stable under mm->page_table_lock.
-            spin_lock(mm.page_table_lock);
+            // follow_trans_huge_pmd: the huge pmd is stable under the pmd lock.
+            spinlock_t ptl = pmd_lock(mm, pmd);
             pmdval = pmdp_get(pmd);
             page? sub = null;
             if (pmd_present(pmdval) && pmd_trans_huge(pmdval) && (!write || pmd_write(pmdval)))
@@ -45,7 +45,7 @@ internal static class secondary_walk
                 }
             }
 
-            spin_unlock(mm.page_table_lock);
+            spin_unlock(ptl);
             if (sub is not null || (pmd_present(pmdval) && pmd_trans_huge(pmdval)))
             {
                 return sub;
@@ -54,7 +54,7 @@ internal static class secondary_walk
             // Split under us: fall through to the pte level.
         }
 
-        pte_ptr ptep = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        pte_ptr ptep = pte_offset_map_lock(mm, pmd, address, out spinlock_t pte_ptl);
         pte_t pte = ptep_get(ptep);
         page? page = null;
         if (pte_present(pte) && (!write || pte_write(pte)))
@@ -67,7 +67,7 @@ internal static class secondary_walk
             }
         }
 
-        pte_unmap_unlock(ptep, ptl);
+        pte_unmap_unlock(ptep, pte_ptl);
         return page;
     }
 
