@@ -29,9 +29,7 @@ public sealed class PackageFeed : IAsyncLifetime
 
     public PackageFeed()
     {
-        RepositoryRoot = typeof(PackageFeed).Assembly
-            .GetCustomAttributes<AssemblyMetadataAttribute>()
-            .Single(a => a.Key == "RepositoryRoot").Value!;
+        RepositoryRoot = BuildMetadata("RepositoryRoot");
         Version = "0.1.0-it." + DateTime.UtcNow.Ticks.ToString(CultureInfo.InvariantCulture);
         Root = Path.Combine(Path.GetTempPath(), "mmu-it-" + Guid.NewGuid().ToString("N")[..12]);
         FeedDirectory = Path.Combine(Root, "feed");
@@ -87,10 +85,33 @@ public sealed class PackageFeed : IAsyncLifetime
         Directory.CreateDirectory(FeedDirectory);
         Directory.CreateDirectory(PackagesDirectory);
 
-        // One `dotnet pack` for the three projects (they build in parallel), through a solution
-        // filter over the real solution, into an artifacts folder of its own: the packages are
-        // built exactly as a release would be, without touching the obj/bin folders of the build
-        // that is running these tests.
+        // One `dotnet pack` for the three projects, through a solution filter over the real
+        // solution. First without building: this test project references the three projects,
+        // so the build that produced these tests has just built them (same configuration, same
+        // artifacts folder) and packing is only zipping. If that fails (the outputs are gone,
+        // or are not where this assembly was told), build and pack them from scratch in an
+        // artifacts folder of this run's own, never touching the obj/bin of the running build.
+        var filter = await WriteSolutionFilterAsync();
+        var packed = await PackAsync(filter, noBuild: true);
+        if (!packed.Succeeded)
+        {
+            var fromScratch = await PackAsync(filter, noBuild: false);
+            if (!fromScratch.Succeeded)
+            {
+                throw new InvalidOperationException(
+                    $"Packing failed (missing: {string.Join(", ", fromScratch.Missing)}).{Environment.NewLine}"
+                    + $"Packing the existing build:{Environment.NewLine}{packed.Result}{Environment.NewLine}"
+                    + $"Building and packing from scratch:{Environment.NewLine}{fromScratch.Result}");
+            }
+
+            packed = fromScratch;
+        }
+
+        PackResult = packed.Result;
+    }
+
+    private async Task<string> WriteSolutionFilterAsync()
+    {
         var filter = Path.Combine(Root, "pack.slnf");
         var projects = new[]
         {
@@ -106,30 +127,53 @@ public sealed class PackageFeed : IAsyncLifetime
                 projects,
             },
         }));
+        return filter;
+    }
 
-        PackResult = await DotNet.RunAsync(
-            Root,
-            [
-                "pack", filter,
-                "-c", "Release",
-                "-o", FeedDirectory,
-                "-p:Version=" + Version,
-                "-nodeReuse:false",
-                "-tl:off",
-                "-v:m",
-            ],
-            PackTimeout,
-            new Dictionary<string, string> { ["MMU_ARTIFACTS"] = Path.Combine(Root, "artifacts") });
+    private async Task<(bool Succeeded, ProcessResult Result, List<string> Missing)> PackAsync(string filter, bool noBuild)
+    {
+        foreach (var stale in Directory.EnumerateFiles(FeedDirectory))
+        {
+            File.Delete(stale);
+        }
 
+        var arguments = new List<string>
+        {
+            "pack", filter,
+            "-o", FeedDirectory,
+            "-p:Version=" + Version,
+            "-nodeReuse:false",
+            "-tl:off",
+            "-v:m",
+        };
+        var environment = new Dictionary<string, string>();
+        if (noBuild)
+        {
+            arguments.AddRange(["--no-build", "-c", BuildMetadata("Configuration")]);
+            var artifacts = BuildMetadata("MmuArtifacts");
+            if (artifacts.Length > 0)
+            {
+                environment["MMU_ARTIFACTS"] = artifacts;
+            }
+        }
+        else
+        {
+            arguments.AddRange(["-c", "Release"]);
+            environment["MMU_ARTIFACTS"] = Path.Combine(Root, "artifacts");
+        }
+
+        var result = await DotNet.RunAsync(Root, arguments, PackTimeout, environment);
         var missing = new[] { AnalyzersPackageId, RuntimePackageId, AnnotationsPackageId }
             .Where(id => !File.Exists(PackagePath(id)))
             .ToList();
-        if (PackResult.ExitCode != 0 || missing.Count > 0)
-        {
-            throw new InvalidOperationException(
-                $"Packing failed (missing: {string.Join(", ", missing)}).{Environment.NewLine}{PackResult}");
-        }
+        return (result.ExitCode == 0 && missing.Count == 0, result, missing);
     }
+
+    /// <summary>How the build that produced this test assembly was run (see the .csproj).</summary>
+    private static string BuildMetadata(string key) =>
+        typeof(PackageFeed).Assembly
+            .GetCustomAttributes<AssemblyMetadataAttribute>()
+            .Single(a => a.Key == key).Value ?? string.Empty;
 
     public Task DisposeAsync()
     {
