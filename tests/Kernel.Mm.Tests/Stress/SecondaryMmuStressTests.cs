@@ -328,8 +328,10 @@ public sealed class SecondaryMmuStressTests(ITestOutputHelper output)
                 var n = new counting_notifier { ops = counting_notifier.counting_ops };
                 Assert.Equal(0, mmu_notifier_register(n, mm));
                 n.RegisteredAt = Interlocked.Increment(ref _clock);
-                // Let some invalidations happen while it is registered, without sleeping.
-                for (int spin = rng.Next(8); spin > 0; spin--)
+                // Stay registered until a few more operations began (or time is up): yields,
+                // not sleeps, and the other threads' progress is what ends the wait.
+                long until = Volatile.Read(ref _nextOp) + 1 + rng.Next(4);
+                while (Volatile.Read(ref _nextOp) < until && TimeLeft())
                 {
                     Thread.Yield();
                 }
