@@ -93,6 +93,32 @@ internal static class InvalidatePageOpsRewriter
                 .Concat<SyntaxNode>(replacement.DescendantNodes().OfType<MemberAccessExpressionSyntax>().Where(m => m.ToString().StartsWith("global::", System.StringComparison.Ordinal) && m.Parent is not MemberAccessExpressionSyntax)),
             (_, rewritten) => rewritten.WithAdditionalAnnotations(Simplifier.Annotation));
         editor.ReplaceNode(assignment, replacement);
+
+        // A one-line initializer ({ invalidate_page = f }) cannot hold the multi-line callback:
+        // give its braces elastic line breaks so the formatter lays it out on lines of its own.
+        var text0 = initializer.SyntaxTree.GetText(cancellationToken);
+        if (initializer.Parent is ExpressionSyntax creation
+            && text0.Lines.GetLineFromPosition(initializer.OpenBraceToken.SpanStart).LineNumber == text0.Lines.GetLineFromPosition(initializer.CloseBraceToken.SpanStart).LineNumber)
+        {
+            editor.ReplaceNode(creation, (current, _) =>
+            {
+                var init = current.ChildNodes().OfType<InitializerExpressionSyntax>().LastOrDefault();
+                if (init is null)
+                {
+                    return current;
+                }
+
+                var before = init.OpenBraceToken.GetPreviousToken();
+                var laidOut = init
+                    .WithOpenBraceToken(init.OpenBraceToken.WithLeadingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed).WithTrailingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed))
+                    .WithCloseBraceToken(init.CloseBraceToken.WithLeadingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed))
+                    .WithAdditionalAnnotations(Formatter.Annotation);
+                var withInit = current.ReplaceNode(init, laidOut);
+                var previous = withInit.FindToken(before.SpanStart);
+                return withInit.ReplaceToken(previous, previous.WithTrailingTrivia(SyntaxFactory.ElasticMarker)).WithAdditionalAnnotations(Formatter.Annotation);
+            });
+        }
+
         return editor.GetChangedDocument();
     }
 

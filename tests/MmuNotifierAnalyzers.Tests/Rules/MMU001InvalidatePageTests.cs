@@ -502,4 +502,196 @@ static class Dax
 }
 ");
     }
+    [Fact]
+    public async Task GotoIntoTheLockedRegionFallsBack()
+    {
+        // do_wp_page (seed 002): a goto from before the re-lock jumps to a label after it.
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Memory
+{
+    static int wp(mm_struct mm, pmd_ptr pmd, ulong address, bool reuse)
+    {
+        pte_ptr pte;
+        spinlock_t ptl;
+        if (reuse)
+            goto unlock_only;
+        pte = pte_offset_map_lock(mm, pmd, address, out ptl);
+        pte_unmap_unlock(pte, ptl);
+        [|mmu_notifier_invalidate_page(mm, address)|];
+        return 1;
+    unlock_only:
+        return 0;
+    }
+}
+",
+            Usings + @"static class Memory
+{
+    static int wp(mm_struct mm, pmd_ptr pmd, ulong address, bool reuse)
+    {
+        pte_ptr pte;
+        spinlock_t ptl;
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        if (reuse)
+            goto unlock_only;
+        pte = pte_offset_map_lock(mm, pmd, address, out ptl);
+        pte_unmap_unlock(pte, ptl);
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        return 1;
+    unlock_only:
+        return 0;
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task ExpressionBodiedCallHasNoFix()
+    {
+        const string Source = Usings + @"static class C
+{
+    static void f(mm_struct mm, ulong address) => [|mmu_notifier_invalidate_page(mm, address)|];
+}
+";
+        await Verify.VerifyCodeFixAsync(Source, Source);
+    }
+
+    [Fact]
+    public async Task OpsThatAlreadySetInvalidateRangeHaveNoFix()
+    {
+        const string Source = Usings + @"static class Drv
+{
+    static void page_cb(mmu_notifier mn, mm_struct mm, ulong address) { }
+    static void range_cb(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { }
+
+    static readonly mmu_notifier_ops ops = new() { invalidate_range = range_cb, [|invalidate_page = page_cb|] };
+}
+";
+        await Verify.VerifyCodeFixAsync(Source, Source);
+    }
+
+    [Fact]
+    public async Task OpsDelegateFieldIsInvokedWhenTheCallbackRunsAndNamesDoNotClash()
+    {
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Drv
+{
+    static mmu_notifier_ops make(invalidate_page_fn? mm)
+    {
+        ulong start = 0;
+        return new mmu_notifier_ops { [|invalidate_page = mm|] };
+    }
+}
+",
+            Usings + @"static class Drv
+{
+    static mmu_notifier_ops make(invalidate_page_fn? mm)
+    {
+        ulong start = 0;
+        return new mmu_notifier_ops
+        {
+            invalidate_range = (mn, mm2, start2, end) =>
+            {
+                for (ulong address = start2; address < end; address += PAGE_SIZE)
+                {
+                    mm?.Invoke(mn, mm2, address);
+                }
+            }
+        };
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task FixAllConvertsEveryOpsTable()
+    {
+        var test = new Verify.Test
+        {
+            CodeActionEquivalenceKey = InvalidatePageCodeFix.OpsKey,
+        };
+        test.TestState.Sources.Add(Usings + @"static class A
+{
+    static void a_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+    static void a_start(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { }
+    static void a_end(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { }
+    static readonly mmu_notifier_ops ops = new()
+    {
+        invalidate_range_start = a_start,
+        invalidate_range_end = a_end,
+        [|invalidate_page = a_page|],
+    };
+}
+");
+        test.TestState.Sources.Add(Usings + @"static class B
+{
+    static void b_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+    static readonly mmu_notifier_ops ops = new()
+    {
+        [|invalidate_page = b_page|],
+    };
+}
+");
+        test.FixedState.Sources.Add(Usings + @"static class A
+{
+    static void a_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+    static void a_start(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { }
+    static void a_end(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { }
+    static readonly mmu_notifier_ops ops = new()
+    {
+        invalidate_range_start = a_start,
+        invalidate_range_end = a_end,
+    };
+}
+");
+        test.FixedState.Sources.Add(Usings + @"static class B
+{
+    static void b_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+    static readonly mmu_notifier_ops ops = new()
+    {
+        invalidate_range = (mn, mm, start, end) =>
+        {
+            for (ulong address = start; address < end; address += PAGE_SIZE)
+            {
+                b_page(mn, mm, address);
+            }
+        },
+    };
+}
+");
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task SeverityFromEditorConfig()
+    {
+        var test = new CSharpAnalyzerVerifier<InvalidatePageAnalyzer>.Test
+        {
+            TestCode = Usings + @"static class C
+{
+    static void f(mm_struct mm, ulong address)
+    {
+        {|#0:mmu_notifier_invalidate_page(mm, address)|};
+    }
+}
+",
+        };
+        test.TestState.AnalyzerConfigFiles.Add((".editorconfig", "root = true\n\n[*.cs]\ndotnet_diagnostic.MMU001.severity = error\n"));
+        test.ExpectedDiagnostics.Add(Verify.Diagnostic().WithLocation(0).WithSeverity(Microsoft.CodeAnalysis.DiagnosticSeverity.Error));
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task SuppressMessageSilences()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + @"static class C
+{
+    [System.Diagnostics.CodeAnalysis.SuppressMessage(""MmuNotifier"", ""MMU001:invalidate_page is removed"", Justification = ""pre-4.13 port"")]
+    static void legacy(mm_struct mm, ulong address) => mmu_notifier_invalidate_page(mm, address);
+}
+");
+    }
 }
