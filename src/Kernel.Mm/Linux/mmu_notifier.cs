@@ -96,6 +96,12 @@ public static partial class Linux
         ArgumentNullException.ThrowIfNull(mn);
         ArgumentNullException.ThrowIfNull(mm);
         might_sleep_in(nameof(mmu_notifier_unregister));
+        if (AtomicContext.State.SrcuReadSections.Contains(mm.srcu))
+        {
+            throw new InvalidOperationException(
+                $"mmu_notifier_unregister: called from inside a notifier callback on {mm}: synchronize_srcu would wait for the callback itself (deadlock); unregister from outside the callbacks");
+        }
+
         if (!ReferenceEquals(mn.mm, mm) || !mn.registered)
         {
             throw new InvalidOperationException($"mmu_notifier_unregister: the notifier is not registered on {mm}");
@@ -249,9 +255,9 @@ public static partial class Linux
 
     /// <summary>
     /// The non-blocking start (OOM reaper): callbacks run in atomic context and may refuse; returns 0,
-    /// or -EAGAIN when one refused (the range is then closed already: do not call end).
+    /// or -EAGAIN when one refused (the range is then closed already: do not call end). Not
+    /// annotated as opening a range: it opens one only when it returns 0.
     /// </summary>
-    [OpensInvalidationRange(Range = "range")]
     public static int mmu_notifier_invalidate_range_start_nonblock(mmu_notifier_range range)
     {
         ArgumentNullException.ThrowIfNull(range);

@@ -123,6 +123,7 @@ public static partial class Linux
 
     /// <summary>Drops a reference to a block from <see cref="alloc_pages"/>; frees it when it was the last.</summary>
     [NeverSleeps]
+    [ReleasesPage]
     public static void __free_pages(page page, int order)
     {
         ArgumentNullException.ThrowIfNull(page);
@@ -135,6 +136,7 @@ public static partial class Linux
     }
 
     [NeverSleeps]
+    [ReleasesPage]
     public static void __free_page(page page) => __free_pages(page, 0);
 
     /// <summary>Free pages in the allocator.</summary>

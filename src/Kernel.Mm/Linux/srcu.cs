@@ -13,12 +13,15 @@ public static partial class Linux
     public static int srcu_read_lock(srcu_struct ssp)
     {
         ArgumentNullException.ThrowIfNull(ssp);
+        int idx;
         lock (ssp.gate)
         {
-            int idx = ssp.idx;
+            idx = ssp.idx;
             ssp.readers[idx]++;
-            return idx;
         }
+
+        AtomicContext.State.SrcuReadSections.Add(ssp);
+        return idx;
     }
 
     /// <summary>Leaves an SRCU read-side section entered with index <paramref name="idx"/>.</summary>
@@ -43,6 +46,8 @@ public static partial class Linux
                 Monitor.PulseAll(ssp.gate);
             }
         }
+
+        AtomicContext.State.SrcuReadSections.Remove(ssp); // absent when another thread locked it: fine
     }
 
     /// <summary>Waits (sleeps) for a grace period: every SRCU reader that was in a read-side
@@ -52,6 +57,12 @@ public static partial class Linux
     {
         ArgumentNullException.ThrowIfNull(ssp);
         might_sleep_in(nameof(synchronize_srcu));
+        if (AtomicContext.State.SrcuReadSections.Contains(ssp))
+        {
+            throw new InvalidOperationException(
+                "synchronize_srcu: called inside a read-side section of the same srcu_struct (e.g. mmu_notifier_unregister from a notifier callback): the grace period would wait for itself");
+        }
+
         lock (ssp.sync_gate)
         {
             lock (ssp.gate)

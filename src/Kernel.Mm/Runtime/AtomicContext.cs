@@ -177,6 +177,7 @@ internal static class AtomicContext
         public readonly List<HeldLock> HeldSpinlocks = new();
         public readonly List<string> AtomicCallbacks = new();
         public readonly List<OpenInvalidation> OpenRanges = new();
+        public readonly List<srcu_struct> SrcuReadSections = new();
         public string? KthreadName;
     }
 

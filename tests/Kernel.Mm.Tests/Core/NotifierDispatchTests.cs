@@ -239,4 +239,36 @@ public class NotifierDispatchTests
         Assert.Empty(mm.Notifiers);
         mmput(mm);
     }
+
+    [Fact]
+    public void Unregister_from_inside_a_callback_is_refused_instead_of_deadlocking()
+    {
+        var (mm, _) = TestMm.Anon();
+        Exception? seen = null;
+        var mn = new mmu_notifier
+        {
+            ops = new mmu_notifier_ops
+            {
+                invalidate_range_start = (self, m, _, _) =>
+                {
+                    try
+                    {
+                        mmu_notifier_unregister(self, m);
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        seen = e;
+                    }
+                },
+            },
+        };
+        mmu_notifier_register(mn, mm);
+        mmu_notifier_invalidate_range_start(mm, A, A + PAGE_SIZE);
+        mmu_notifier_invalidate_range_end(mm, A, A + PAGE_SIZE);
+        Assert.NotNull(seen);
+        Assert.StartsWith("mmu_notifier_unregister: called from inside a notifier callback", seen!.Message);
+        Assert.Single(mm.Notifiers);   // refused before anything changed
+        mmu_notifier_unregister(mn, mm);
+        mmput(mm);
+    }
 }
