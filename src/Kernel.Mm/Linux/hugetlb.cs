@@ -119,7 +119,7 @@ public static partial class Linux
         var page = alloc_pages(GFP_HIGHUSER | __GFP_COMP, h.order);
         if (page is not null)
         {
-            page.flags |= pageflags.PG_huge;
+            set_page_flags(page, pageflags.PG_huge);
         }
 
         return page;

@@ -7,6 +7,24 @@ namespace Kernel.Mm;
 // include/linux/rmap.h, mm/rmap.c, include/linux/page-flags.h
 public static partial class Linux
 {
+    // Flag updates of a page in use take the page's monitor (as trylock_page does) so concurrent
+    // updates of different bits are not lost.
+    internal static void set_page_flags(page page, pageflags f)
+    {
+        lock (page)
+        {
+            page.flags |= f;
+        }
+    }
+
+    internal static void clear_page_flags(page page, pageflags f)
+    {
+        lock (page)
+        {
+            page.flags &= ~f;
+        }
+    }
+
     public static int compound_order(page page)
     {
         ArgumentNullException.ThrowIfNull(page);
@@ -44,7 +62,7 @@ public static partial class Linux
     public static void SetPageDirty(page page)
     {
         ArgumentNullException.ThrowIfNull(page);
-        page.flags |= pageflags.PG_dirty;
+        set_page_flags(page, pageflags.PG_dirty);
     }
 
     public static int set_page_dirty(page page)
@@ -63,7 +81,7 @@ public static partial class Linux
     public static void __SetPageUptodate(page page)
     {
         ArgumentNullException.ThrowIfNull(page);
-        page.flags |= pageflags.PG_uptodate;
+        set_page_flags(page, pageflags.PG_uptodate);
     }
 
     public static bool PageLocked(page page)
@@ -241,7 +259,7 @@ public static partial class Linux
     {
         var head = page.head ?? page;
         head.mapping = vma.anon_vma;
-        head.flags |= pageflags.PG_anon | pageflags.PG_swapbacked;
+        set_page_flags(head, pageflags.PG_anon | pageflags.PG_swapbacked);
         head.index = linear_page_index(vma, address) - (page.pfn - head.pfn);
         if (!ReferenceEquals(head, page))
         {
