@@ -134,6 +134,26 @@ static class Dev
         await test.RunAsync();
     }
 
+    [Fact]
+    public async Task Severity_comes_from_a_global_config()
+    {
+        var test = new Verify.Test { TestCode = Driver };
+        test.TestState.AdditionalFiles.Add(("/0/MmuNotifier.Sleep.txt", "garbage line\n"));
+        test.TestState.AnalyzerConfigFiles.Add(("/.globalconfig", "is_global = true\ndotnet_diagnostic.MMU900.severity = none\n"));
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task Severity_can_be_raised_to_error()
+    {
+        var test = new Verify.Test { TestCode = Driver };
+        test.TestState.AdditionalFiles.Add(("/0/MmuNotifier.Sleep.txt", "{|#0:garbage line|}\n"));
+        test.TestState.AnalyzerConfigFiles.Add(("/.globalconfig", "is_global = true\ndotnet_diagnostic.MMU900.severity = error\n"));
+        test.ExpectedDiagnostics.Add(Expect(0, "garbage line", "MmuNotifier.Sleep.txt", "expected a documentation-comment id such as 'M:Driver.Dev.flush_dev_tlb(System.UInt64)' or 'T:Driver.Dev'")
+            .WithSeverity(Microsoft.CodeAnalysis.DiagnosticSeverity.Error));
+        await test.RunAsync();
+    }
+
     private sealed class BothTest : AnalyzerTest
     {
         protected override ImmutableArray<DiagnosticAnalyzer> GetDiagnosticAnalyzers() =>

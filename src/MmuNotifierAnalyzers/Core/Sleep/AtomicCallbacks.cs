@@ -167,7 +167,9 @@ internal sealed class AtomicCallbacks
     // already sets invalidate_range_start (that would set it twice).
     private bool SetsRangeStart(IAssignmentOperation assignment)
     {
-        if (assignment.Parent is IObjectOrCollectionInitializerOperation initializer)
+        // `ops with { invalidate_range = f }` copies a table whose start member is unknown here.
+        if (assignment.Parent is IObjectOrCollectionInitializerOperation initializer
+            && initializer.Parent is not IWithOperation)
         {
             foreach (var sibling in initializer.Initializers)
             {

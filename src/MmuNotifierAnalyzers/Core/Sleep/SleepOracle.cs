@@ -51,6 +51,9 @@ internal sealed class SleepOracle
     private readonly ulong _directReclaim;
     private readonly ConcurrentDictionary<IMethodSymbol, ChainLink> _results = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
+
+    // Lookup computes documentation-comment ids: once per method, not once per call site.
+    private readonly ConcurrentDictionary<IMethodSymbol, ConfiguredSleep> _configured = new(SymbolEqualityComparer.Default);
     private readonly object _gate = new();
 
     private SleepOracle(Compilation compilation, SleepConfiguration configuration)
@@ -249,7 +252,9 @@ internal sealed class SleepOracle
             return Decision.NeverSleeps;
         }
 
-        var configured = Configuration.Lookup(method);
+        var configured = Configuration.IsEmpty
+            ? ConfiguredSleep.Unknown
+            : _configured.GetOrAdd(method, m => Configuration.Lookup(m));
         if (configured == ConfiguredSleep.NeverSleeps)
         {
             return Decision.NeverSleeps;
