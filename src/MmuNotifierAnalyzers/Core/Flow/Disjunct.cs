@@ -139,6 +139,11 @@ internal sealed class Disjunct
         var facts = first.Facts;
         foreach (var d in group.Skip(1))
         {
+            if (ReferenceEquals(facts, d.Facts))
+            {
+                continue;
+            }
+
             foreach (var pair in facts)
             {
                 if (!d.Facts.TryGetValue(pair.Key, out var k) || k != pair.Value)
@@ -194,6 +199,19 @@ internal sealed class Disjunct
         ImmutableDictionary<TKey, Value> empty)
         where TKey : notnull
     {
+        // Branches rarely write variables: most joins meet the very same map.
+        var firstMap = map(group[0]);
+        var allSame = true;
+        for (var i = 1; i < group.Count && allSame; i++)
+        {
+            allSame = ReferenceEquals(firstMap, map(group[i]));
+        }
+
+        if (allSame)
+        {
+            return firstMap;
+        }
+
         var keys = new HashSet<TKey>(empty.KeyComparer);
         foreach (var d in group)
         {

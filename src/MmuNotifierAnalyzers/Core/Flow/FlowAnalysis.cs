@@ -962,7 +962,11 @@ internal sealed class FlowAnalysis
             if (outTargets[i] is { } target)
             {
                 var stored = Value.OutArgument(invocation, i);
-                d = d.With(facts: d.Facts.Remove(stored));
+                if (d.Facts.ContainsKey(stored))
+                {
+                    d = d.With(facts: d.Facts.Remove(stored));
+                }
+
                 Assign(target, stored, invocation, ref d);
                 values[i] = stored;
             }
@@ -971,7 +975,7 @@ internal sealed class FlowAnalysis
         var result = IsPredicate(method, effects) && values.All(v => v is not null)
             ? Value.Call(method, values.Select(v => v!).ToArray(), invocation)
             : Value.Opaque(invocation);
-        if (result.Kind == ValueKind.Opaque)
+        if (result.Kind == ValueKind.Opaque && d.Facts.ContainsKey(result))
         {
             d = d.With(facts: d.Facts.Remove(result));
         }
