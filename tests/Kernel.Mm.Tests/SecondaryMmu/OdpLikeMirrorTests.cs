@@ -106,6 +106,47 @@ public sealed class OdpLikeMirrorTests : IDisposable
     }
 
     [Fact]
+    public void Fault_waits_in_read_begin_while_an_invalidation_of_its_region_runs()
+    {
+        _space.Touch(Addr(3), write: true);
+        page old = _space.CpuPage(Addr(3))!;
+        bool ended = false;
+        bool endedWhenFaultReturned = false;
+        SecondaryFaultResult result = SecondaryFaultResult.Failed;
+        ulong mmun_start = Addr(3);
+        ulong mmun_end = Addr(4);
+
+        mmu_notifier_invalidate_range_start(_space.mm, mmun_start, mmun_end);
+        var device = new System.Threading.Thread(() =>
+        {
+            result = _odp.Fault(Addr(3), write: true);
+            endedWhenFaultReturned = System.Threading.Volatile.Read(ref ended);
+        });
+        device.Start();
+
+        // Give the device thread every chance to run ahead (it must not get past read_begin).
+        for (int i = 0; i < 200 && device.IsAlive; i++)
+        {
+            System.Threading.Thread.Yield();
+        }
+
+        get_page(old);
+        _space.ZapOne(Addr(3));
+        System.Threading.Volatile.Write(ref ended, true);
+        mmu_notifier_invalidate_range_end(_space.mm, mmun_start, mmun_end);
+        device.Join();
+
+        Assert.True(endedWhenFaultReturned, "the fault completed while the invalidation was still running");
+        Assert.Equal(SecondaryFaultResult.Installed, result);
+        Assert.True(_odp.TryGetTranslation(Addr(3), out page? mapped));
+        Assert.NotSame(old, mapped);
+        Assert.Same(_space.CpuPage(Addr(3)), mapped);
+        put_page(old);
+        Assert.Equal(0, _checker.CheckAll());
+        Assert.Empty(_sink.Violations);
+    }
+
+    [Fact]
     public void Non_blockable_invalidation_returns_false_when_the_driver_lock_is_busy()
     {
         _odp.Fault(Addr(1), write: true);
