@@ -228,6 +228,7 @@ public static partial class Linux
     private static void itree_insert(mmu_notifier_subscriptions subs, mmu_interval_notifier sub)
     {
         subs.itree.insert(sub.interval_tree);
+        sub.all_index = subs.all.Count;
         subs.all.Add(sub);
         sub.in_tree = true;
     }
@@ -235,7 +236,11 @@ public static partial class Linux
     private static void itree_remove(mmu_notifier_subscriptions subs, mmu_interval_notifier sub)
     {
         subs.itree.remove(sub.interval_tree);
-        subs.all.Remove(sub);
+        // O(1) swap-remove: the linear baseline must not make teardown quadratic.
+        var moved = subs.all[^1];
+        subs.all[sub.all_index] = moved;
+        moved.all_index = sub.all_index;
+        subs.all.RemoveAt(subs.all.Count - 1);
         sub.in_tree = false;
     }
 

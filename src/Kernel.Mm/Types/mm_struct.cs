@@ -61,7 +61,7 @@ public sealed class mm_struct
     public event Action<mm_struct, ulong, ulong>? InvalidationEnded;
 
     /// <summary>A snapshot of the registered notifiers.</summary>
-    public IReadOnlyList<mmu_notifier> Notifiers => notifier_list;
+    public IReadOnlyList<mmu_notifier> Notifiers => Array.AsReadOnly(notifier_list);
 
     /// <summary>A snapshot of the vmas, in address order.</summary>
     public IReadOnlyList<vm_area_struct> Vmas

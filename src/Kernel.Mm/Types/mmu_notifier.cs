@@ -77,6 +77,7 @@ public class mmu_interval_notifier
     internal bool in_tree;
     internal bool deferred_insert;
     internal bool deferred_remove;
+    internal int all_index;   // position in the mm's flat list (the linear-lookup baseline)
 
     public mmu_interval_notifier()
     {
