@@ -1,6 +1,9 @@
 using System;
+using System.IO;
 using System.Linq;
+using System.Text.Json;
 using System.Threading.Tasks;
+using System.Xml.Linq;
 using MmuNotifierAnalyzers.IntegrationTests.Infrastructure;
 using Xunit;
 
@@ -69,6 +72,37 @@ public sealed class BuildDiagnosticsTests(PackageFeed feed)
         Assert.True(errors.Count == 0, string.Join(Environment.NewLine, errors) + Environment.NewLine + build);
     }
 
+    [Fact]
+    public async Task AnalyzerPackageStaysPrivateAndOutOfTheOutput()
+    {
+        var build = await BuildAllRulesAsync();
+        var directory = build.Process.WorkingDirectory;
+
+        // A development dependency: `dotnet add package` marks the reference private, so a
+        // project referencing this consumer does not inherit the analyzers.
+        var project = XDocument.Load(Path.Combine(directory, Consumer.ProjectName + ".csproj"));
+        var reference = project.Descendants("PackageReference")
+            .Single(r => (string?)r.Attribute("Include") == PackageFeed.AnalyzersPackageId);
+        var privateAssets = (string?)reference.Attribute("PrivateAssets") ?? reference.Element("PrivateAssets")?.Value;
+        Assert.True(string.Equals(privateAssets, "all", StringComparison.OrdinalIgnoreCase), reference.ToString());
+
+        using var assets = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(directory, "obj", "project.assets.json")));
+        var dependency = assets.RootElement.GetProperty("project").GetProperty("frameworks").GetProperty("net10.0")
+            .GetProperty("dependencies").GetProperty(PackageFeed.AnalyzersPackageId);
+        Assert.Equal("All", dependency.GetProperty("suppressParent").GetString());
+
+        // What restore resolved: the runtime brings its assembly and the annotations; the
+        // analyzer package brings nothing a build would compile against or copy to the output.
+        var target = assets.RootElement.GetProperty("targets").GetProperty("net10.0");
+        var runtime = target.GetProperty($"{PackageFeed.RuntimePackageId}/{feed.Version}");
+        Assert.True(runtime.GetProperty("runtime").TryGetProperty("lib/net10.0/Kernel.Mm.dll", out _), runtime.ToString());
+        Assert.True(runtime.GetProperty("dependencies").TryGetProperty(PackageFeed.AnnotationsPackageId, out _), runtime.ToString());
+        var analyzers = target.GetProperty($"{PackageFeed.AnalyzersPackageId}/{feed.Version}");
+        Assert.False(analyzers.TryGetProperty("compile", out _), analyzers.ToString());
+        Assert.False(analyzers.TryGetProperty("runtime", out _), analyzers.ToString());
+        Assert.False(analyzers.TryGetProperty("dependencies", out _), analyzers.ToString());
+    }
+
     /// <summary>The SARIF log of the same build (see <see cref="SarifTests"/>).</summary>
     public const string SarifLog = "all-rules.sarif";
 
@@ -78,13 +112,20 @@ public sealed class BuildDiagnosticsTests(PackageFeed feed)
     /// writes a SARIF 2.1 log.</summary>
     internal static Task<BuildResult> BuildAllRulesAsync(PackageFeed feed) => feed.Shared("all-rules", async () =>
     {
-        var consumer = feed.CreateConsumer("all-rules");
+        var consumer = feed.CreateConsumer("all-rules", referenceAnalyzers: false);
         foreach (var rule in Rules)
         {
             consumer.WithFile((string)rule[1], (string)rule[2]);
         }
 
         consumer.WithFile("Correct.cs", ConsumerSources.Correct);
+
+        // This consumer gets the analyzers the way a user adds them.
+        var add = await consumer.AddAnalyzersPackageAsync();
+        if (add.ExitCode != 0)
+        {
+            throw new InvalidOperationException("dotnet add package failed." + Environment.NewLine + add);
+        }
 
         // %2C: the comma is MSBuild's property separator on the command line.
         return await consumer.BuildAsync($"-p:ErrorLog={SarifLog}%2Cversion=2.1");

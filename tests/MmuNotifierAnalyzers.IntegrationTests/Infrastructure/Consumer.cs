@@ -20,9 +20,12 @@ public sealed class Consumer
 
     private readonly PackageFeed _feed;
 
-    internal Consumer(PackageFeed feed, string directory)
+    private bool _analyzersAddedByCli;
+
+    internal Consumer(PackageFeed feed, string directory, bool referenceAnalyzers = true)
     {
         _feed = feed;
+        ReferenceAnalyzers = referenceAnalyzers;
         Directory = directory;
         System.IO.Directory.CreateDirectory(directory);
         WriteInfrastructure();
@@ -30,6 +33,10 @@ public sealed class Consumer
     }
 
     public string Directory { get; }
+
+    /// <summary>Whether the project file references the analyzer package itself; when not,
+    /// <see cref="AddAnalyzersPackageAsync"/> adds it the way a user does.</summary>
+    public bool ReferenceAnalyzers { get; }
 
     public string ProjectPath => Path.Combine(Directory, ProjectName + ".csproj");
 
@@ -64,6 +71,15 @@ public sealed class Consumer
     }
 
     public string ReadFile(string relativePath) => File.ReadAllText(PathOf(relativePath));
+
+    /// <summary><c>dotnet add package MmuNotifierAnalyzers</c>: the reference as the CLI (or an
+    /// IDE's package manager) writes it for a development dependency. The project file is the
+    /// CLI's from here on.</summary>
+    public Task<ProcessResult> AddAnalyzersPackageAsync()
+    {
+        _analyzersAddedByCli = true;
+        return RunAsync("add", ProjectName + ".csproj", "package", PackageFeed.AnalyzersPackageId, "--version", _feed.Version);
+    }
 
     public Task<ProcessResult> RestoreAsync() =>
         RunAsync("restore", "-nodeReuse:false", "-tl:off", "-v:q");
@@ -122,6 +138,14 @@ public sealed class Consumer
 
     private void WriteProject()
     {
+        if (_analyzersAddedByCli)
+        {
+            throw new InvalidOperationException("The project file was edited by 'dotnet add package'; set everything else before.");
+        }
+
+        var analyzers = ReferenceAnalyzers
+            ? $"{Environment.NewLine}    <PackageReference Include=\"{PackageFeed.AnalyzersPackageId}\" Version=\"{_feed.Version}\" />"
+            : string.Empty;
         var properties = string.Concat(ExtraProperties.Select(p => Environment.NewLine + "    " + p));
         var items = string.Concat(ExtraItems.Select(i => Environment.NewLine + "    " + i));
         File.WriteAllText(ProjectPath, $"""
@@ -134,8 +158,7 @@ public sealed class Consumer
                 <NoWarn>$(NoWarn);CS8981</NoWarn>{properties}
               </PropertyGroup>
               <ItemGroup>
-                <PackageReference Include="{PackageFeed.RuntimePackageId}" Version="{_feed.Version}" />
-                <PackageReference Include="{PackageFeed.AnalyzersPackageId}" Version="{_feed.Version}" />{items}
+                <PackageReference Include="{PackageFeed.RuntimePackageId}" Version="{_feed.Version}" />{analyzers}{items}
               </ItemGroup>
             </Project>
             """);

@@ -58,10 +58,10 @@ public sealed class PackageFeed : IAsyncLifetime
         Path.Combine(PackagesDirectory, packageId.ToLowerInvariant(), Version.ToLowerInvariant());
 
     /// <summary>A fresh, empty consumer folder that restores from this feed.</summary>
-    public Consumer CreateConsumer(string name)
+    public Consumer CreateConsumer(string name, bool referenceAnalyzers = true)
     {
         var number = System.Threading.Interlocked.Increment(ref _consumers);
-        return new Consumer(this, Path.Combine(Root, "consumers", $"{number:D2}-{name}"));
+        return new Consumer(this, Path.Combine(Root, "consumers", $"{number:D2}-{name}"), referenceAnalyzers);
     }
 
     /// <summary>One result shared by several tests of this run (one consumer build that
