@@ -18,7 +18,9 @@ namespace Kernel.Mm.SecondaryMmu;
 /// invalidate _before_ freeing the page").</item>
 /// </list>
 /// Reports go through <see cref="MmRuntime.Report"/> and are also kept in
-/// <see cref="Violations"/>; each (MMU, address, page) is reported once.
+/// <see cref="Violations"/>; each (MMU, address, page) is reported once. Where violations are
+/// expected, install a collecting sink (<see cref="MmRuntime.UseSink"/>): with the default
+/// throwing sink the exception leaves from inside <c>invalidate_range_end</c> or <c>put_page</c>.
 /// </summary>
 /// <remarks>
 /// The check runs concurrently with faults and other invalidations, so it must not call a

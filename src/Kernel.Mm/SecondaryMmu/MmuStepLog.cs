@@ -29,7 +29,9 @@ public sealed class MmuStepLog
     /// <summary>When false, nothing is recorded (stress runs turn it off).</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Called with each line as it is added (the race demo prints them live).</summary>
+    /// <summary>Called with each line as it is added (the race demo prints them live). Lines are
+    /// added from inside notifier callbacks, some of them atomic (under a page-table spinlock):
+    /// a handler must not sleep.</summary>
     public event Action<string>? StepAdded;
 
     /// <summary>How many lines were ever added, including those no longer kept.</summary>
