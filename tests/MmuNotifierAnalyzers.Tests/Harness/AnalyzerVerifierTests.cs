@@ -245,4 +245,32 @@ public sealed class AnalyzerVerifierTests
         };
         await test.RunAsync();
     }
+
+    [Fact]
+    public async Task DiagnosticThatSurvivesThePragmaFailsTheSuppressionCheck()
+    {
+        var failure = await Assert.ThrowsAsync<VerificationException>(() =>
+            CSharpAnalyzerVerifier<PragmaDefyingAnalyzer>.VerifyAnalyzerAsync("class C { " + Methods + " void M() { [|Bad|](); } }"));
+        Assert.Contains("#pragma warning disable TST001", failure.Message);
+    }
+
+    [Fact]
+    public async Task SuppressionCheckCanBeSkipped()
+    {
+        var test = new CSharpAnalyzerVerifier<PragmaDefyingAnalyzer>.Test
+        {
+            TestCode = "class C { " + Methods + " void M() { [|Bad|](); } }",
+            TestBehaviors = TestBehaviors.SkipSuppressionCheck,
+        };
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task SingleIdMarkupNeedsASingleIdAnalyzer()
+    {
+        await Assert.ThrowsAsync<System.InvalidOperationException>(() =>
+            CSharpAnalyzerVerifier<TwoIdAnalyzer>.VerifyAnalyzerAsync("class C { void M() { [|M|](); } }"));
+        Assert.Throws<System.InvalidOperationException>(() => CSharpAnalyzerVerifier<TwoIdAnalyzer>.Diagnostic());
+        Assert.Equal("TST002", CSharpAnalyzerVerifier<TwoIdAnalyzer>.Diagnostic("TST002").Id);
+    }
 }

@@ -74,6 +74,51 @@ public sealed class AnalyzesGeneratedCodeAnalyzer : DiagnosticAnalyzer
     }
 }
 
+/// <summary>Like <see cref="BadCallAnalyzer"/>, and also reports at the very start of a file
+/// that begins with a directive: position 0 is before any <c>#pragma</c> takes effect, so
+/// the diagnostic survives the suppression pass (which must then fail).</summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class PragmaDefyingAnalyzer : DiagnosticAnalyzer
+{
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(BadCallAnalyzer.Rule);
+
+    public override void Initialize(AnalysisContext context)
+    {
+        context.EnableConcurrentExecution();
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.RegisterSyntaxNodeAction(
+            c =>
+            {
+                if (c.Node is InvocationExpressionSyntax { Expression: IdentifierNameSyntax { Identifier.ValueText: "Bad" } name })
+                {
+                    c.ReportDiagnostic(Diagnostic.Create(BadCallAnalyzer.Rule, name.GetLocation(), "Bad"));
+                }
+            },
+            SyntaxKind.InvocationExpression);
+        context.RegisterSyntaxTreeAction(c =>
+        {
+            var text = c.Tree.GetText(c.CancellationToken);
+            if (text.Length > 7 && text.ToString(new TextSpan(0, 7)) == "#pragma")
+            {
+                c.ReportDiagnostic(Diagnostic.Create(BadCallAnalyzer.Rule, Location.Create(c.Tree, new TextSpan(0, 7)), "#pragma"));
+            }
+        });
+    }
+}
+
+/// <summary>Reports two ids: <c>[|..|]</c> and <c>Diagnostic()</c> are ambiguous for it.</summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class TwoIdAnalyzer : DiagnosticAnalyzer
+{
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(BadCallAnalyzer.Rule, AdditionalFileAnalyzer.Rule);
+
+    public override void Initialize(AnalysisContext context)
+    {
+        context.EnableConcurrentExecution();
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+    }
+}
+
 /// <summary>Throws on every invocation, like a rule that forgot a null check.</summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class ThrowingAnalyzer : DiagnosticAnalyzer
