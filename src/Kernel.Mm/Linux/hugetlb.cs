@@ -112,7 +112,9 @@ public static partial class Linux
         ptep.table.write(ptep.index, ptep.table.read(ptep.index) & ~_PAGE_RW);
     }
 
-    /// <summary>Allocates a hugetlb page (refcount 1) for <paramref name="vma"/>; null when none is left.</summary>
+    /// <summary>Allocates a hugetlb page (refcount 1) for <paramref name="vma"/>; null when none is
+    /// left. May sleep.</summary>
+    [MaySleep]
     public static page? alloc_huge_page(vm_area_struct vma, ulong addr, int avoid_reserve)
     {
         var h = hstate_vma(vma);

@@ -319,10 +319,22 @@ public static partial class Linux
         return vma is not null && vma.vm_start <= addr ? vma : null;
     }
 
-    /// <summary>Gives <paramref name="vma"/> an anon_vma (the reverse map of its anonymous pages).</summary>
+    /// <summary>Gives <paramref name="vma"/> an anon_vma (the reverse map of its anonymous pages).
+    /// May sleep (it allocates): call it before taking the page-table lock.</summary>
+    [MaySleep]
     public static int anon_vma_prepare(vm_area_struct vma)
     {
         ArgumentNullException.ThrowIfNull(vma);
+        if (vma.anon_vma is null)
+        {
+            might_sleep_in(nameof(anon_vma_prepare));
+        }
+
+        return __anon_vma_prepare(vma);
+    }
+
+    internal static int __anon_vma_prepare(vm_area_struct vma)
+    {
         if (vma.anon_vma is not null)
         {
             return 0;

@@ -171,7 +171,7 @@ public static partial class Linux
         check_in_vma(vma, address, nameof(page_add_new_anon_rmap));
         if (vma.anon_vma is null)
         {
-            anon_vma_prepare(vma);
+            __anon_vma_prepare(vma); // the kernel requires it prepared; do not sleep under the PT lock
         }
 
         if (compound)
