@@ -279,21 +279,54 @@ static class Driver
         kfree(a); kfree(b); kfree(c); kfree(d);
     }
 
-    static void helper(gfp_t gfp) { kfree(kmalloc(16, gfp)); }
-
-    static void my_young(mmu_notifier mn, mm_struct mm, ulong address, pte_t pte)
-    {
-        {|#2:helper(GFP_ATOMIC)|};
-    }
-
-    public static readonly mmu_notifier_ops ops = new() { invalidate_range = my_inv, change_pte = my_young };
+    public static readonly mmu_notifier_ops ops = new() { invalidate_range = my_inv };
 }
 ";
         await Verify.VerifyAnalyzerAsync(
             source,
             Expect(0, "invalidate_range", "my_inv", "kmalloc", "kmalloc (GFP_KERNEL allows direct reclaim)"),
-            Expect(1, "invalidate_range", "my_inv", "kzalloc", "kzalloc (GFP_KERNEL | __GFP_ZERO allows direct reclaim)"),
-            Expect(2, "change_pte", "my_young", "helper", "helper → kmalloc (may sleep unless the flags forbid reclaim)"));
+            Expect(1, "invalidate_range", "my_inv", "kzalloc", "kzalloc (GFP_KERNEL | __GFP_ZERO allows direct reclaim)"));
+    }
+
+    [Fact]
+    public async Task Flags_handed_down_to_alloc_helpers_decide_at_the_call()
+    {
+        var source = Usings + @"
+static class Driver
+{
+    static gfp_t pool_gfp = GFP_KERNEL;
+
+    // The kernel idiom: helpers take the caller's gfp flags.
+    static object? dev_alloc_entry(gfp_t gfp) => kmalloc(64, gfp);
+    static object? dev_alloc_zeroed(gfp_t gfp) => dev_alloc_entry(gfp | __GFP_ZERO);
+    static page? dev_alloc_page(vm_area_struct vma, ulong address, gfp_t gfp) => alloc_page_vma(gfp, vma, address);
+
+    static void my_change_pte(mmu_notifier mn, mm_struct mm, ulong address, pte_t pte)
+    {
+        dev_alloc_entry(GFP_ATOMIC);
+        dev_alloc_zeroed(GFP_NOWAIT);
+        dev_alloc_entry(GFP_KERNEL & ~__GFP_DIRECT_RECLAIM);
+        {|#0:dev_alloc_entry(GFP_KERNEL)|};
+        {|#1:dev_alloc_zeroed(GFP_KERNEL)|};
+        {|#2:dev_alloc_entry(pool_gfp)|};
+    }
+
+    static int my_test_young(mmu_notifier mn, mm_struct mm, ulong address)
+    {
+        var vma = find_vma(mm, address)!;
+        dev_alloc_page(vma, address, GFP_NOWAIT);
+        return {|#3:dev_alloc_page(vma, address, GFP_HIGHUSER_MOVABLE)|} is null ? 0 : 1;
+    }
+
+    public static readonly mmu_notifier_ops ops = new() { change_pte = my_change_pte, test_young = my_test_young };
+}
+";
+        await Verify.VerifyAnalyzerAsync(
+            source,
+            Expect(0, "change_pte", "my_change_pte", "dev_alloc_entry", "dev_alloc_entry → kmalloc (GFP_KERNEL allows direct reclaim)"),
+            Expect(1, "change_pte", "my_change_pte", "dev_alloc_zeroed", "dev_alloc_zeroed → dev_alloc_entry → kmalloc (GFP_KERNEL allows direct reclaim)"),
+            Expect(2, "change_pte", "my_change_pte", "dev_alloc_entry", "dev_alloc_entry → kmalloc (may sleep unless the flags forbid reclaim)"),
+            Expect(3, "test_young", "my_test_young", "dev_alloc_page", "dev_alloc_page → alloc_page_vma (GFP_HIGHUSER_MOVABLE allows direct reclaim)"));
     }
 
     [Fact]

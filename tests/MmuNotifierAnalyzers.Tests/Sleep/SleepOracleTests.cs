@@ -154,6 +154,59 @@ static class D
     }
 
     [Fact]
+    public void Gfp_flags_handed_down_through_recursion_are_followed()
+    {
+        var source = Usings + @"
+using System.Linq;
+static class D
+{
+    // a and b hand the caller's flags to each other; only a allocates.
+    public static object? a(int n, gfp_t gfp) => n > 0 ? b(n - 1, gfp) : kmalloc(8, gfp);
+    public static object? b(int n, gfp_t gfp) => a(n, gfp);
+    public static void atomic_caller() { b(3, GFP_ATOMIC); }
+    public static void sleeping_caller() { b(3, GFP_KERNEL); }
+}
+";
+        var compilation = Compile(source);
+        var oracle = SleepOracle.Get(compilation, Options());
+
+        // Ask about b first: its summary goes through a, which comes back to b.
+        Assert.True(oracle.MaySleep(Method(compilation, "D", "sleeping_caller"), CancellationToken.None, out var witness));
+        Assert.Equal("sleeping_caller → b → a → kmalloc (GFP_KERNEL allows direct reclaim)", witness.Chain);
+        Assert.False(oracle.MaySleep(Method(compilation, "D", "atomic_caller"), CancellationToken.None, out _));
+
+        // Without a call site the flags are unknown.
+        Assert.True(oracle.MaySleep(Method(compilation, "D", "a"), CancellationToken.None, out var unknown));
+        Assert.Equal("a → kmalloc (may sleep unless the flags forbid reclaim)", unknown.Chain);
+    }
+
+    [Fact]
+    public void Chains_of_flag_forwarding_helpers_are_followed_within_a_budget()
+    {
+        static string Chain(int depth)
+        {
+            var source = new StringBuilder(Usings + "static class D\n{\n");
+            for (var i = 0; i < depth; i++)
+            {
+                source.Append("    public static object? h").Append(i).Append("(gfp_t gfp) => h").Append(i + 1).Append("(gfp);\n");
+            }
+
+            source.Append("    public static object? h").Append(depth).Append("(gfp_t gfp) => kmalloc(8, gfp);\n");
+            source.Append("    public static void caller() { h0(GFP_KERNEL); }\n}\n");
+            return source.ToString();
+        }
+
+        var shallow = Compile(Chain(20));
+        Assert.True(SleepOracle.Get(shallow, Options()).MaySleep(Method(shallow, "D", "caller"), CancellationToken.None, out var witness));
+        Assert.Equal(23, witness.Methods.Length);
+
+        // 5000 helpers deep: past the budget the chain is cut (not reported), and nothing
+        // overflows the stack.
+        var deep = Compile(Chain(5000));
+        Assert.False(SleepOracle.Get(deep, Options()).MaySleep(Method(deep, "D", "caller"), CancellationToken.None, out _));
+    }
+
+    [Fact]
     public void Cancellation_leaves_no_half_computed_answer()
     {
         var compilation = Compile(Usings + @"

@@ -41,6 +41,9 @@ internal sealed class SleepOracle
 {
     private static readonly ConditionalWeakTable<Compilation, OracleSet> Cache = new();
 
+    // How many alloc helpers that hand gfp flags down are followed inside one another.
+    private const int MaxForwardingDepth = 32;
+
     // Marks a method whose answer is "does not sleep" in _results (ConcurrentDictionary values
     // cannot tell "absent" from a stored null otherwise).
     private static readonly ChainLink NotSleeping = new(string.Empty, null, string.Empty);
@@ -55,6 +58,8 @@ internal sealed class SleepOracle
     // Lookup computes documentation-comment ids: once per method, not once per call site.
     private readonly ConcurrentDictionary<IMethodSymbol, ConfiguredSleep> _configured = new(SymbolEqualityComparer.Default);
     private readonly object _gate = new();
+    private readonly ConcurrentDictionary<IMethodSymbol, ImmutableArray<GfpForward>> _forwarding = new(SymbolEqualityComparer.Default);
+    private readonly List<ForwardingFrame> _forwardingStack = new();
 
     private SleepOracle(Compilation compilation, SleepConfiguration configuration)
     {
@@ -237,17 +242,24 @@ internal sealed class SleepOracle
             case Decision.Source:
                 sourceCallee = method;
                 var inner = Solve(method, cancellationToken);
-                return inner is null ? null : new ChainLink(DisplayName(method), inner, inner.Reason);
+                return inner is not null
+                    ? new ChainLink(DisplayName(method), inner, inner.Reason)
+                    : ConditionalSleep(method, site, null, cancellationToken);
             default:
                 return null;
         }
     }
 
-    private Decision Decide(IMethodSymbol method, IOperation? site, out ChainLink? link)
+    private Decision Decide(IMethodSymbol method, IOperation? site, out ChainLink? link) =>
+        Decide(method, site, null, out link);
+
+    // owner: the method whose body is being summarised; a gfp argument that is one of its own
+    // parameters makes the call a Forwards (the caller's flags decide), not a sleep.
+    private Decision Decide(IMethodSymbol method, IOperation? site, IMethodSymbol? owner, out ChainLink? link)
     {
         link = null;
-        ISymbol? owner = method.MethodKind == MethodKind.DelegateInvoke ? method.ContainingType : method.AssociatedSymbol;
-        if (Annotations.Has(method, Annotations.NeverSleeps) || Annotations.Has(owner, Annotations.NeverSleeps))
+        ISymbol? associated = method.MethodKind == MethodKind.DelegateInvoke ? method.ContainingType : method.AssociatedSymbol;
+        if (Annotations.Has(method, Annotations.NeverSleeps) || Annotations.Has(associated, Annotations.NeverSleeps))
         {
             return Decision.NeverSleeps;
         }
@@ -260,7 +272,7 @@ internal sealed class SleepOracle
             return Decision.NeverSleeps;
         }
 
-        if (Annotations.Has(method, Annotations.MaySleep) || Annotations.Has(owner, Annotations.MaySleep))
+        if (Annotations.Has(method, Annotations.MaySleep) || Annotations.Has(associated, Annotations.MaySleep))
         {
             link = new ChainLink(DisplayName(method), null, SleepReasons.MaySleep);
             return Decision.Sleeps;
@@ -280,7 +292,13 @@ internal sealed class SleepOracle
 
         if (IsGfpAllocator(method))
         {
-            string? gfpReason = GfpReason(site);
+            var flags = GfpArgument(site, -1) is { } argument ? EvalGfp(argument, owner) : GfpValue.Unknown;
+            if (flags.IsParameter)
+            {
+                return Decision.Forwards;
+            }
+
+            string? gfpReason = GfpReason(flags, site);
             if (gfpReason is null)
             {
                 return Decision.NeverSleeps;
@@ -319,7 +337,21 @@ internal sealed class SleepOracle
     }
 
     // Null when the flags forbid direct reclaim (GFP_ATOMIC, GFP_NOWAIT); otherwise the reason.
-    private string? GfpReason(IOperation? site)
+    private string? GfpReason(GfpValue flags, IOperation? site)
+    {
+        if (!flags.IsConstant)
+        {
+            return SleepReasons.GfpUnknown;
+        }
+
+        return (flags.Flags & _directReclaim) == 0
+            ? null
+            : (site is not null && GfpArgument(site, -1) is { } argument ? Describe(argument) : "the gfp flags") + " allows direct reclaim";
+    }
+
+    // The gfp_t argument of a call: the one bound to parameter `ordinal`, or (-1) the first of
+    // type gfp_t. Null when the site has no such argument.
+    private IOperation? GfpArgument(IOperation? site, int ordinal)
     {
         ImmutableArray<IArgumentOperation> arguments = site switch
         {
@@ -330,24 +362,245 @@ internal sealed class SleepOracle
 
         foreach (var argument in arguments)
         {
-            var type = argument.Parameter?.Type;
-            if (type is null || _symbols.GfpT is null || !SymbolEqualityComparer.Default.Equals(type, _symbols.GfpT))
+            if (argument.Parameter is not { } parameter)
             {
                 continue;
             }
 
-            var value = argument.Value;
-            if (value.ConstantValue.HasValue && ToUInt64(value.ConstantValue.Value) is ulong flags)
+            if (ordinal >= 0 ? parameter.Ordinal == ordinal : _symbols.GfpT is not null && SymbolEqualityComparer.Default.Equals(parameter.Type, _symbols.GfpT))
             {
-                return (flags & _directReclaim) != 0
-                    ? Describe(value) + " allows direct reclaim"
-                    : null;
+                return argument.Value;
             }
-
-            return SleepReasons.GfpUnknown;
         }
 
-        return SleepReasons.GfpUnknown;
+        return null;
+    }
+
+    // What is known of a gfp value's direct-reclaim bit: a constant, "whatever parameter k of
+    // the owner says" (`gfp`, `gfp | __GFP_ZERO`), or nothing.
+    private GfpValue EvalGfp(IOperation value, IMethodSymbol? owner)
+    {
+        if (value.ConstantValue.HasValue)
+        {
+            return ToUInt64(value.ConstantValue.Value) is ulong constant ? GfpValue.Constant(constant) : GfpValue.Unknown;
+        }
+
+        switch (value)
+        {
+            case IConversionOperation { OperatorMethod: null } conversion:
+                return EvalGfp(conversion.Operand, owner);
+            case IParenthesizedOperation parenthesized:
+                return EvalGfp(parenthesized.Operand, owner);
+            case IParameterReferenceOperation reference
+                when owner is not null
+                    && reference.Parameter.RefKind == RefKind.None
+                    && SymbolEqualityComparer.Default.Equals(reference.Parameter.ContainingSymbol?.OriginalDefinition, owner):
+                return GfpValue.Parameter(reference.Parameter.Ordinal);
+            case IBinaryOperation { OperatorMethod: null } binary
+                when binary.OperatorKind is BinaryOperatorKind.Or or BinaryOperatorKind.And:
+                var left = EvalGfp(binary.LeftOperand, owner);
+                var right = EvalGfp(binary.RightOperand, owner);
+                bool or = binary.OperatorKind == BinaryOperatorKind.Or;
+                foreach (var (constant, other) in new[] { (left, right), (right, left) })
+                {
+                    if (!constant.IsConstant)
+                    {
+                        continue;
+                    }
+
+                    bool reclaim = (constant.Flags & _directReclaim) != 0;
+                    if (or == reclaim)
+                    {
+                        // x | GFP_KERNEL always allows reclaim; x & GFP_ATOMIC never does.
+                        return GfpValue.Constant(or ? _directReclaim : 0);
+                    }
+
+                    // x | __GFP_ZERO, x & ~__GFP_ZERO: the bit is x's.
+                    return other;
+                }
+
+                return GfpValue.Unknown;
+            default:
+                return GfpValue.Unknown;
+        }
+    }
+
+    // ---- gfp flags handed down: alloc helpers that take the caller's flags -----------------
+
+    /// <summary>For a source method that passes one of its own gfp_t parameters to an
+    /// allocator (directly or through other such methods): which parameter, and the chain
+    /// inside the method. Its callers then sleep according to the flags they pass.</summary>
+    private ImmutableArray<GfpForward> Forwarding(IMethodSymbol method, CancellationToken cancellationToken)
+    {
+        if (_forwarding.TryGetValue(method, out var known))
+        {
+            return known;
+        }
+
+        // Only a method with a gfp_t parameter can hand its caller's flags down.
+        if (!HasGfpParameter(method))
+        {
+            return ImmutableArray<GfpForward>.Empty;
+        }
+
+        lock (_gate)
+        {
+            if (_forwarding.TryGetValue(method, out known))
+            {
+                return known;
+            }
+
+            // A method already being summarised (recursion): what is known so far is used, and
+            // every method summarised on top of it is not cached (its answer may be incomplete).
+            int active = _forwardingStack.FindIndex(f => SymbolEqualityComparer.Default.Equals(f.Method, method));
+            if (active >= 0)
+            {
+                for (int i = active + 1; i < _forwardingStack.Count; i++)
+                {
+                    _forwardingStack[i].Tainted = true;
+                }
+
+                return _forwardingStack[active].Found.ToImmutableArray();
+            }
+
+            // Summaries nest along chains of helpers that hand flags down; past the budget the
+            // chain is cut (treated like recursion), so no code can exhaust the stack.
+            if (_forwardingStack.Count >= MaxForwardingDepth)
+            {
+                foreach (var pending in _forwardingStack)
+                {
+                    pending.Tainted = true;
+                }
+
+                return ImmutableArray<GfpForward>.Empty;
+            }
+
+            var frame = new ForwardingFrame(method);
+            _forwardingStack.Add(frame);
+            try
+            {
+                SummariseForwarding(frame, cancellationToken);
+            }
+            finally
+            {
+                _forwardingStack.RemoveAt(_forwardingStack.Count - 1);
+            }
+
+            var result = frame.Found.ToImmutableArray();
+            if (!frame.Tainted)
+            {
+                _forwarding[method] = result;
+            }
+
+            return result;
+        }
+    }
+
+    private bool HasGfpParameter(IMethodSymbol method)
+    {
+        if (_symbols.GfpT is null)
+        {
+            return false;
+        }
+
+        foreach (var parameter in method.Parameters)
+        {
+            if (SymbolEqualityComparer.Default.Equals(parameter.Type, _symbols.GfpT))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void SummariseForwarding(ForwardingFrame frame, CancellationToken cancellationToken)
+    {
+        var method = frame.Method;
+        foreach (var reference in method.DeclaringSyntaxReferences)
+        {
+            var body = GetBody(reference.GetSyntax(cancellationToken), cancellationToken);
+            if (body is null)
+            {
+                continue;
+            }
+
+            var stack = new Stack<IOperation>();
+            PushChildren(stack, body);
+            while (stack.Count > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var operation = stack.Pop();
+                if (operation is IAnonymousFunctionOperation or ILocalFunctionOperation)
+                {
+                    continue;
+                }
+
+                PushChildren(stack, operation);
+                IMethodSymbol? target = operation switch
+                {
+                    IInvocationOperation invocation => invocation.TargetMethod,
+                    IObjectCreationOperation creation => creation.Constructor,
+                    _ => null,
+                };
+                if (target is null)
+                {
+                    continue;
+                }
+
+                var callee = Normalize(target);
+                switch (Decide(callee, operation, method, out _))
+                {
+                    case Decision.Forwards when GfpArgument(operation, -1) is { } argument && EvalGfp(argument, method) is { IsParameter: true } flags:
+                        frame.Add(flags.Ordinal, ImmutableArray.Create(DisplayName(callee)));
+                        break;
+                    case Decision.Source:
+                        foreach (var forward in Forwarding(callee, cancellationToken))
+                        {
+                            if (GfpArgument(operation, forward.Ordinal) is { } passed && EvalGfp(passed, method) is { IsParameter: true } handed)
+                            {
+                                frame.Add(handed.Ordinal, forward.Names.Insert(0, DisplayName(callee)));
+                            }
+                        }
+
+                        break;
+                }
+            }
+        }
+    }
+
+    // A call to a method that hands its gfp parameter down: sleeps when the flags passed here
+    // allow reclaim (or are unknown); nothing when they are the owner's own parameter (the
+    // owner forwards them in turn).
+    private ChainLink? ConditionalSleep(IMethodSymbol callee, IOperation? site, IMethodSymbol? owner, CancellationToken cancellationToken)
+    {
+        foreach (var forward in Forwarding(callee, cancellationToken))
+        {
+            var argument = GfpArgument(site, forward.Ordinal);
+            var flags = argument is null ? GfpValue.Unknown : EvalGfp(argument, owner);
+            if (flags.IsParameter)
+            {
+                continue;
+            }
+
+            string? reason = flags.IsConstant
+                ? ((flags.Flags & _directReclaim) == 0 ? null : Describe(argument!) + " allows direct reclaim")
+                : SleepReasons.GfpUnknown;
+            if (reason is null)
+            {
+                continue;
+            }
+
+            ChainLink? link = null;
+            for (int i = forward.Names.Length - 1; i >= 0; i--)
+            {
+                link = new ChainLink(forward.Names[i], link, reason);
+            }
+
+            return new ChainLink(DisplayName(callee), link, reason);
+        }
+
+        return null;
     }
 
     private static string Describe(IOperation value)
@@ -612,7 +865,7 @@ internal sealed class SleepOracle
                     continue;
                 }
 
-                var decided = ClassifyShallow(operation, out var sourceCallee);
+                var decided = ClassifyShallow(operation, method, cancellationToken, out var sourceCallee);
                 if (decided is not null)
                 {
                     // A sleeping call of its own is the shortest witness there is: the calls
@@ -633,7 +886,7 @@ internal sealed class SleepOracle
     }
 
     // Like Classify, but never recurses into the call graph: a source callee is returned as an edge.
-    private ChainLink? ClassifyShallow(IOperation operation, out IMethodSymbol? sourceCallee)
+    private ChainLink? ClassifyShallow(IOperation operation, IMethodSymbol owner, CancellationToken cancellationToken, out IMethodSymbol? sourceCallee)
     {
         sourceCallee = null;
         IMethodSymbol? callee = operation switch
@@ -661,7 +914,7 @@ internal sealed class SleepOracle
                 // Both accessors that run; the first that sleeps or leads to source wins.
                 foreach (var accessor in Accessors(property))
                 {
-                    var link = Shallow(accessor, property, out sourceCallee);
+                    var link = Shallow(accessor, property, owner, cancellationToken, out sourceCallee);
                     if (link is not null || sourceCallee is not null)
                     {
                         return link;
@@ -671,20 +924,22 @@ internal sealed class SleepOracle
                 return null;
         }
 
-        return callee is null ? null : Shallow(callee, operation, out sourceCallee);
+        return callee is null ? null : Shallow(callee, operation, owner, cancellationToken, out sourceCallee);
     }
 
-    private ChainLink? Shallow(IMethodSymbol callee, IOperation site, out IMethodSymbol? sourceCallee)
+    private ChainLink? Shallow(IMethodSymbol callee, IOperation site, IMethodSymbol owner, CancellationToken cancellationToken, out IMethodSymbol? sourceCallee)
     {
         sourceCallee = null;
         var method = Normalize(callee);
-        switch (Decide(method, site, out var link))
+        switch (Decide(method, site, owner, out var link))
         {
             case Decision.Sleeps:
                 return link;
             case Decision.Source:
                 sourceCallee = method;
-                return null;
+
+                // Flags handed to an alloc helper decide here, at the call, not in the graph.
+                return ConditionalSleep(method, site, owner, cancellationToken);
             default:
                 return null;
         }
@@ -761,6 +1016,80 @@ internal sealed class SleepOracle
         NeverSleeps,
         Sleeps,
         Source,
+
+        /// <summary>A gfp allocator given the owner's own gfp parameter: the owner's callers decide.</summary>
+        Forwards,
+    }
+
+    private readonly struct GfpValue
+    {
+        private GfpValue(int kind, ulong flags, int ordinal)
+        {
+            Kind = kind;
+            Flags = flags;
+            Ordinal = ordinal;
+        }
+
+        public static GfpValue Unknown => default;
+
+        public int Kind { get; }
+
+        public ulong Flags { get; }
+
+        public int Ordinal { get; }
+
+        public bool IsConstant => Kind == 1;
+
+        public bool IsParameter => Kind == 2;
+
+        public static GfpValue Constant(ulong flags) => new(1, flags, -1);
+
+        public static GfpValue Parameter(int ordinal) => new(2, 0, ordinal);
+    }
+
+    private sealed class GfpForward
+    {
+        public GfpForward(int ordinal, ImmutableArray<string> names)
+        {
+            Ordinal = ordinal;
+            Names = names;
+        }
+
+        /// <summary>The gfp_t parameter whose flags reach the allocator.</summary>
+        public int Ordinal { get; }
+
+        /// <summary>The chain inside the method, from its callee to the allocator.</summary>
+        public ImmutableArray<string> Names { get; }
+    }
+
+    private sealed class ForwardingFrame
+    {
+        public ForwardingFrame(IMethodSymbol method) => Method = method;
+
+        public IMethodSymbol Method { get; }
+
+        public List<GfpForward> Found { get; } = new();
+
+        public bool Tainted { get; set; }
+
+        // One chain per parameter: the shortest (the first written, among equals).
+        public void Add(int ordinal, ImmutableArray<string> names)
+        {
+            for (int i = 0; i < Found.Count; i++)
+            {
+                if (Found[i].Ordinal == ordinal)
+                {
+                    if (names.Length < Found[i].Names.Length)
+                    {
+                        Found[i] = new GfpForward(ordinal, names);
+                    }
+
+                    return;
+                }
+            }
+
+            Found.Add(new GfpForward(ordinal, names));
+        }
     }
 
     private sealed class OracleSet
