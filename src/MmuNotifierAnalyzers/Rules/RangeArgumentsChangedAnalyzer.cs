@@ -104,14 +104,19 @@ public sealed class RangeArgumentsChangedAnalyzer : DiagnosticAnalyzer
         // Different text, or the same text over values that changed: say which argument.
         if (closes.Any(c => c.StartDiffers) && (writes.Count == 0 || close.StartDisplay != close.Range.StartDisplay))
         {
-            reasons.Add("its start '" + close.StartDisplay + "' is not provably the start's '" + close.Range.StartDisplay + "'");
+            reasons.Add(Differs("start", close.StartDisplay, close.Range.StartDisplay));
         }
 
         if (closes.Any(c => c.EndDiffers) && (writes.Count == 0 || close.EndDisplay != close.Range.EndDisplay))
         {
-            reasons.Add("its end '" + close.EndDisplay + "' is not provably the start's '" + close.Range.EndDisplay + "'");
+            reasons.Add(Differs("end", close.EndDisplay, close.Range.EndDisplay));
         }
 
         return string.Join("; ", reasons);
     }
+
+    private static string Differs(string argument, string? atEnd, string? atStart) =>
+        atEnd == atStart
+            ? "its " + argument + " '" + atEnd + "' is computed again and not provably to the same value (a call's result, or a field written since the start)"
+            : "its " + argument + " '" + atEnd + "' is not provably the start's '" + atStart + "'";
 }

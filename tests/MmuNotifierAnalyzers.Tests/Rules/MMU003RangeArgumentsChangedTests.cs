@@ -110,6 +110,24 @@ static class T
     }
 
     [Fact]
+    public async Task Hugetlb_cow_before_seed_004_recomputes_the_range_from_calls()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void hugetlb_cow(mm_struct mm, vm_area_struct vma, ulong address)
+    {
+        var h = hstate_vma(vma);
+        mmu_notifier_invalidate_range_start(mm, address & huge_page_mask(h), (address & huge_page_mask(h)) + huge_page_size(h));
+        {|#0:mmu_notifier_invalidate_range_end(mm, address & huge_page_mask(h), (address & huge_page_mask(h)) + huge_page_size(h))|};
+    }
+}
+";
+        await Verify.VerifyAnalyzerAsync(source, Verify.Diagnostic().WithLocation(0).WithMessage(
+            "'mmu_notifier_invalidate_range_end' may not end the range that 'mmu_notifier_invalidate_range_start' started at line 9: its start 'address & huge_page_mask(h)' is computed again and not provably to the same value (a call's result, or a field written since the start); its end '(address & huge_page_mask(h)) + huge_page_size(h)' is computed again and not provably to the same value (a call's result, or a field written since the start); capture the range once in mmun_start/mmun_end and pass them to both"));
+    }
+
+    [Fact]
     public async Task Argument_written_on_one_path_only_fires()
     {
         var source = Usings + @"
@@ -163,7 +181,7 @@ static class T
 }
 ";
         await Verify.VerifyAnalyzerAsync(source, Verify.Diagnostic().WithLocation(0).WithMessage(
-            "'mmu_notifier_invalidate_range_end' may not end the range that 'mmu_notifier_invalidate_range_start' started at line 8: its start 'vma.vm_start' is not provably the start's 'vma.vm_start'; capture the range once in mmun_start/mmun_end and pass them to both"));
+            "'mmu_notifier_invalidate_range_end' may not end the range that 'mmu_notifier_invalidate_range_start' started at line 8: its start 'vma.vm_start' is computed again and not provably to the same value (a call's result, or a field written since the start); capture the range once in mmun_start/mmun_end and pass them to both"));
     }
 
     [Fact]
