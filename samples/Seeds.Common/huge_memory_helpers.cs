@@ -141,7 +141,7 @@ public static partial class kernel
             release_all_pte_pages(pte);
         else
             isolated = true;
-        @out:
+    @out:
         return isolated;
     }
 
