@@ -21,7 +21,9 @@ namespace MmuNotifierAnalyzers.Core.Sleep;
 /// <c>MmuNotifier.Sleep.txt</c> &gt; <c>[MaySleep]</c> or a may-sleep line (Kernel.Mm's own
 /// functions carry the same attributes) &gt; blocking .NET APIs, by symbol &gt; gfp allocators
 /// (<c>kmalloc</c>, <c>alloc_page_vma</c>, ...) whose flags allow direct reclaim &gt; the
-/// compilation's own methods, which may sleep when any call in their body may.
+/// compilation's own methods, which may sleep when any call in their body may. A method that
+/// hands its own <c>gfp_t</c> parameter down to an allocator is judged at each call by the
+/// flags passed there (a summary per method, outside the call graph's fixed point).
 /// <para>
 /// The interprocedural part is computed lazily, on the first question that needs it, over
 /// the call graph reachable from the method asked about: Tarjan's strongly connected
