@@ -32,6 +32,7 @@ internal sealed class KnownSymbols
         InvalidatePage = Methods("mmu_notifier_invalidate_page");
         RangeStart = Methods("mmu_notifier_invalidate_range_start");
         RangeEnd = Methods("mmu_notifier_invalidate_range_end");
+        RangeStartNonblock = Methods("mmu_notifier_invalidate_range_start_nonblock");
         InvalidateRange = Methods("mmu_notifier_invalidate_range");
         ClearFlushNotify = Methods("ptep_clear_flush_notify", "pmdp_huge_clear_flush_notify");
         ChangePte = Methods("mmu_notifier_change_pte", "set_pte_at_notify");
@@ -76,6 +77,8 @@ internal sealed class KnownSymbols
     public ImmutableHashSet<IMethodSymbol> InvalidatePage { get; }
     /// <summary>Both forms of <c>mmu_notifier_invalidate_range_start</c>.</summary>
     public ImmutableHashSet<IMethodSymbol> RangeStart { get; }
+    /// <summary><c>mmu_notifier_invalidate_range_start_nonblock</c>: opens a range only when it returns 0.</summary>
+    public ImmutableHashSet<IMethodSymbol> RangeStartNonblock { get; }
     /// <summary>Both forms of <c>mmu_notifier_invalidate_range_end</c>.</summary>
     public ImmutableHashSet<IMethodSymbol> RangeEnd { get; }
     /// <summary><c>mmu_notifier_invalidate_range</c>.</summary>

@@ -532,6 +532,51 @@ static class T
     }
 
     [Fact]
+    public async Task Nonblock_start_opens_only_when_it_returned_zero()
+    {
+        // The oom reaper's pattern (4.19+): a failed _nonblock start has nothing to end.
+        var source = Usings + @"
+static class T
+{
+    static bool reap(vm_area_struct vma, mm_struct mm, ulong s, ulong e)
+    {
+        var range = new mmu_notifier_range();
+        mmu_notifier_range_init(range, mmu_notifier_event.MMU_NOTIFY_UNMAP, 0, vma, mm, s, e);
+        if (mmu_notifier_invalidate_range_start_nonblock(range) != 0)
+            return false;
+        cond_resched();
+        mmu_notifier_invalidate_range_end(range);
+        return true;
+    }
+
+    static bool reap_ret(vm_area_struct vma, mm_struct mm, ulong s, ulong e)
+    {
+        var range = new mmu_notifier_range();
+        mmu_notifier_range_init(range, mmu_notifier_event.MMU_NOTIFY_UNMAP, 0, vma, mm, s, e);
+        int ret = mmu_notifier_invalidate_range_start_nonblock(range);
+        if (ret == 0)
+            mmu_notifier_invalidate_range_end(range);
+        return ret == 0;
+    }
+
+    static void ends_a_failed_start(vm_area_struct vma, mm_struct mm, ulong s, ulong e)
+    {
+        var range = new mmu_notifier_range();
+        mmu_notifier_range_init(range, mmu_notifier_event.MMU_NOTIFY_UNMAP, 0, vma, mm, s, e);
+        if (mmu_notifier_invalidate_range_start_nonblock(range) != 0)
+        {
+            [|mmu_notifier_invalidate_range_end(range)|];
+            return;
+        }
+
+        mmu_notifier_invalidate_range_end(range);
+    }
+}
+";
+        await Verify.VerifyAnalyzerAsync(source);
+    }
+
+    [Fact]
     public async Task Name_alike_methods_outside_the_api_are_ignored()
     {
         var source = Usings + @"

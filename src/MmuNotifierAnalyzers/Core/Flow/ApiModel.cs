@@ -148,7 +148,9 @@ internal sealed class ApiModel
         }
 
         // The runtime's own start/end count even where the annotations are missing.
-        if (range is null && KnownSymbols.Is(method, Symbols.RangeStart))
+        // The non-blocking start opens a range only when it returns 0 (the analysis makes any
+        // opener that returns an int conditional on that).
+        if (range is null && (KnownSymbols.Is(method, Symbols.RangeStart) || KnownSymbols.Is(method, Symbols.RangeStartNonblock)))
         {
             range = Signature(method, RangeRole.Opens, null);
         }

@@ -13,6 +13,8 @@ internal enum Known
     False,
     Null,
     NonNull,
+    Zero,
+    NonZero,
 }
 
 /// <summary>

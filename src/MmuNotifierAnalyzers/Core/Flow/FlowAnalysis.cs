@@ -597,6 +597,11 @@ internal sealed class FlowAnalysis
             {
                 return Refine(d, right, equals == lb);
             }
+
+            if (IsZero(right) || IsZero(left))
+            {
+                return Zeroness(d, IsZero(right) ? left : right, isZero: equals);
+            }
         }
 
         if (d.Facts.TryGetValue(condition, out var known) && known is Known.True or Known.False)
@@ -622,6 +627,31 @@ internal sealed class FlowAnalysis
 
         d = d.With(facts: d.Facts.SetItem(value, isNull ? Known.Null : Known.NonNull));
         return ResolveLocks(d, value, LockCondition.WhenNotNull, !isNull);
+    }
+
+    private static Disjunct? Zeroness(Disjunct d, Value value, bool isZero)
+    {
+        if (value.IsConstant)
+        {
+            return IsZero(value) == isZero ? d : null;
+        }
+
+        if (d.Facts.TryGetValue(value, out var known) && known is Known.Zero or Known.NonZero)
+        {
+            return (known == Known.Zero) == isZero ? d : null;
+        }
+
+        d = d.With(facts: d.Facts.SetItem(value, isZero ? Known.Zero : Known.NonZero));
+        var ranges = d.Ranges;
+        foreach (var r in d.Ranges)
+        {
+            if (value.Equals(r.OpenWhenZero))
+            {
+                ranges = isZero ? ranges.Replace(r, r.Unconditional()) : ranges.Remove(r);
+            }
+        }
+
+        return ranges == d.Ranges ? d : d.With(ranges: ranges);
     }
 
     /// <summary>A conditional lock whose condition is now known becomes held for sure, or is dropped.</summary>
@@ -996,7 +1026,9 @@ internal sealed class FlowAnalysis
                 var display = Display(syntaxes[keyOrdinal]) ?? method.Parameters[keyOrdinal].Name;
                 if (range.Role == RangeRole.Opens)
                 {
-                    Open(invocation, key, display, range.Range >= 0, start, end, syntaxes, Display(At(syntaxes, range.Start)), Display(At(syntaxes, range.End)), ref d);
+                    // An opener returning an error code (_nonblock) opens only when it returned 0.
+                    var openWhenZero = IsIntegral(method.ReturnType) ? result : null;
+                    Open(invocation, key, display, range.Range >= 0, start, end, syntaxes, Display(At(syntaxes, range.Start)), Display(At(syntaxes, range.End)), openWhenZero, ref d);
                 }
                 else
                 {
@@ -1025,6 +1057,11 @@ internal sealed class FlowAnalysis
         return result;
     }
 
+    private static bool IsIntegral(ITypeSymbol type) => type.SpecialType is SpecialType.System_Int32 or SpecialType.System_Int64;
+
+    private static bool IsZero(Value value) =>
+        value.IsConstant && value.Payload is int or long or uint or ulong && System.Convert.ToDecimal(value.Payload, CultureInfo.InvariantCulture) == 0;
+
     /// <summary>
     /// A static bool-returning method with no annotation and no ref/out parameter (a predicate
     /// such as <c>is_cow_mapping(vma-&gt;vm_flags)</c>) gives the same value for the same argument
@@ -1037,7 +1074,7 @@ internal sealed class FlowAnalysis
         && method.Parameters.All(p => p.RefKind == RefKind.None)
         && !method.GetAttributes().Any(a => a.AttributeClass?.ContainingNamespace?.ToDisplayString() == KnownSymbols.AnnotationsNamespace);
 
-    private void Open(IInvocationOperation invocation, Value key, string display, bool isRangeObject, Value? start, Value? end, IOperation?[] arguments, string? startDisplay, string? endDisplay, ref Disjunct d)
+    private void Open(IInvocationOperation invocation, Value key, string display, bool isRangeObject, Value? start, Value? end, IOperation?[] arguments, string? startDisplay, string? endDisplay, Value? openWhenZero, ref Disjunct d)
     {
         var ranges = d.Ranges;
         foreach (var open in d.Ranges)
@@ -1076,7 +1113,7 @@ internal sealed class FlowAnalysis
             }
         }
 
-        var fact = new RangeFact(key, isRangeObject, invocation.Syntax, start, end, watched.ToImmutable(), ImmutableArray<ArgumentWrite>.Empty, Certainty.Certain, display, startDisplay, endDisplay);
+        var fact = new RangeFact(key, isRangeObject, invocation.Syntax, start, end, watched.ToImmutable(), ImmutableArray<ArgumentWrite>.Empty, Certainty.Certain, display, startDisplay, endDisplay, openWhenZero);
         d = d.With(ranges: ranges.Add(fact));
     }
 

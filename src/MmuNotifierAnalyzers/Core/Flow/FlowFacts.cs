@@ -58,8 +58,10 @@ internal sealed class RangeFact : IEquatable<RangeFact>
         Certainty certainty,
         string keyDisplay,
         string? startDisplay = null,
-        string? endDisplay = null)
+        string? endDisplay = null,
+        Value? openWhenZero = null)
     {
+        OpenWhenZero = openWhenZero;
         KeyDisplay = keyDisplay;
         StartDisplay = startDisplay;
         EndDisplay = endDisplay;
@@ -77,6 +79,10 @@ internal sealed class RangeFact : IEquatable<RangeFact>
 
     /// <summary>The mm (or range object) argument as written at the start.</summary>
     public string KeyDisplay { get; }
+
+    /// <summary>For an opener that reports failure (<c>_nonblock</c> returns -EAGAIN): the returned
+    /// value; the range is open only on the paths where it is zero. Null once known (or always open).</summary>
+    public Value? OpenWhenZero { get; }
 
     /// <summary>Start's <c>start</c> argument as written.</summary>
     public string? StartDisplay { get; }
@@ -104,10 +110,13 @@ internal sealed class RangeFact : IEquatable<RangeFact>
     public Certainty Certainty { get; }
 
     public RangeFact WithWrite(ArgumentWrite write) =>
-        Writes.Contains(write) ? this : new RangeFact(Key, IsRangeObject, Start, StartValue, EndValue, Watched, Writes.Add(write), Certainty, KeyDisplay, StartDisplay, EndDisplay);
+        Writes.Contains(write) ? this : new RangeFact(Key, IsRangeObject, Start, StartValue, EndValue, Watched, Writes.Add(write), Certainty, KeyDisplay, StartDisplay, EndDisplay, OpenWhenZero);
 
     public RangeFact WithCertainty(Certainty certainty) =>
-        certainty == Certainty ? this : new RangeFact(Key, IsRangeObject, Start, StartValue, EndValue, Watched, Writes, certainty, KeyDisplay, StartDisplay, EndDisplay);
+        certainty == Certainty ? this : new RangeFact(Key, IsRangeObject, Start, StartValue, EndValue, Watched, Writes, certainty, KeyDisplay, StartDisplay, EndDisplay, OpenWhenZero);
+
+    public RangeFact Unconditional() =>
+        new(Key, IsRangeObject, Start, StartValue, EndValue, Watched, Writes, Certainty, KeyDisplay, StartDisplay, EndDisplay);
 
     public bool Equals(RangeFact? other) =>
         other is not null
@@ -116,6 +125,7 @@ internal sealed class RangeFact : IEquatable<RangeFact>
         && Key.Equals(other.Key)
         && Equals(StartValue, other.StartValue)
         && Equals(EndValue, other.EndValue)
+        && Equals(OpenWhenZero, other.OpenWhenZero)
         && Writes.Length == other.Writes.Length
         && SetEquals(Writes, other.Writes);
 
