@@ -358,7 +358,9 @@ public static partial class Linux
                         continue;
                     }
 
-                    __split_huge_pmd(vma, pmd, addr, notify: false);
+                    // Partial unmap of a THP: split it inside its own (nested) 2 MiB bracket,
+                    // as __split_huge_pmd does, so the huge mapping is invalidated as a whole.
+                    __split_huge_pmd(vma, pmd, addr, notify: true);
                     v = pmdp_get(pmd);
                 }
 

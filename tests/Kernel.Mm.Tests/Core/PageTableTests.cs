@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using Kernel.Mm;
 using Xunit;
 using static Kernel.Mm.Linux;
@@ -345,5 +346,31 @@ public class PageTableTests
         Assert.NotNull(page_check_address_pmd(head, mm, start, PAGE_CHECK_ADDRESS_PMD_SPLITTING_FLAG));
         spin_unlock(mm.page_table_lock);
         mmput(mm);
+    }
+
+    [Fact]
+    public void Unmapping_part_of_a_thp_splits_it_under_its_own_bracket_and_reports_nothing()
+    {
+        ulong start = 0x1C0000000UL;
+        var (mm, vma) = TestMm.Anon(start, HPAGE_PMD_SIZE, VM_HUGEPAGE);
+        handle_mm_fault(vma, start, FAULT_FLAG_WRITE);
+        var head = pmd_page(pmdp_get(mm_find_pmd(mm, start)!));
+        var mn = RecordingNotifier.Create();
+        mmu_notifier_register(mn, mm);
+        var sink = new CollectingViolationSink();
+        HashSet<page> freed;
+        using (MmRuntime.UseSink(sink))
+        {
+            zap_page_range(vma, start + (4 * PAGE_SIZE), PAGE_SIZE);
+            Assert.Equal(HPAGE_PMD_NR - 1, total_mapcount(head));
+            mmu_notifier_unregister(mn, mm);
+            freed = TestMm.Freed(() => mmput(mm));
+        }
+
+        Assert.Empty(sink.Violations);
+        Assert.Contains(head, freed);
+        Assert.Equal(
+            new[] { "start 1c0004000-1c0005000", "start 1c0000000-1c0200000", "end 1c0000000-1c0200000", "end 1c0004000-1c0005000", "release" },
+            mn.Snapshot());
     }
 }
