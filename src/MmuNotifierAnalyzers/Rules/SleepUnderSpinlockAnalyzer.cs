@@ -59,6 +59,15 @@ public sealed class SleepUnderSpinlockAnalyzer : DiagnosticAnalyzer
             foreach (var locked in result.LockedOperations.OrderBy(l => l.Operation.Syntax.SpanStart))
             {
                 context.CancellationToken.ThrowIfCancellationRequested();
+                if (locked.Operation is IInvocationOperation { TargetMethod: var target }
+                    && !target.DeclaringSyntaxReferences.IsEmpty
+                    && !FlowCache.Api(context.Compilation, symbols).Get(target).MustHold.IsEmpty)
+                {
+                    // A callee entered with the lock held ([MustHoldLock], hugetlb_cow) drops it
+                    // itself before sleeping: its own body is checked with the lock held from entry.
+                    continue;
+                }
+
                 oracle ??= SleepOracle.Get(context.Compilation, options);
                 if (!oracle.MaySleep(locked.Operation, context.CancellationToken, out var witness))
                 {

@@ -148,6 +148,36 @@ static class T
     }
 
     [Fact]
+    public async Task Calling_a_must_hold_lock_method_with_the_lock_held_is_its_own_business()
+    {
+        var source = Usings + @"
+using MmuNotifierAnalyzers.Annotations;
+
+static class T
+{
+    [MustHoldLock(""mm.page_table_lock"")]
+    static int hugetlb_cow(mm_struct mm, ulong address)
+    {
+        spin_unlock(mm.page_table_lock);
+        msleep(1);
+        /* Caller expects lock to be held */
+        spin_lock(mm.page_table_lock);
+        return 0;
+    }
+
+    static int hugetlb_fault(mm_struct mm, ulong address)
+    {
+        spin_lock(mm.page_table_lock);
+        int ret = hugetlb_cow(mm, address);
+        spin_unlock(mm.page_table_lock);
+        return ret;
+    }
+}
+";
+        await Verify.VerifyAnalyzerAsync(source);
+    }
+
+    [Fact]
     public async Task Interprocedural_chain_is_named()
     {
         var source = Usings + @"
