@@ -154,16 +154,32 @@ public static partial class Linux
 
     private static void exit_mmap(mm_struct mm)
     {
+        string? violation = null;
         lock (s_inv_lock)
         {
             if (mm.open_ranges.Count > 0)
             {
                 var o = mm.open_ranges[^1];
-                MmRuntime.Report(
-                    "MMU002",
-                    $"MMU002: mmput({mm}) tears down the mm with mmu_notifier_invalidate_range_start(start=0x{o.start:x}, end=0x{o.end:x}) still open ({mm.open_ranges.Count} open range(s)): every start needs its invalidate_range_end");
+                violation = $"MMU002: mmput({mm}) tears down the mm with mmu_notifier_invalidate_range_start(start=0x{o.start:x}, end=0x{o.end:x}) still open ({mm.open_ranges.Count} open range(s)): every start needs its invalidate_range_end";
             }
         }
+
+        try
+        {
+            exit_mmap_teardown(mm);
+        }
+        finally
+        {
+            // Reported after the teardown, so a throwing sink does not leave a half-torn-down mm.
+            if (violation is not null)
+            {
+                MmRuntime.Report("MMU002", violation);
+            }
+        }
+    }
+
+    private static void exit_mmap_teardown(mm_struct mm)
+    {
 
         mmu_notifier_release(mm);
         foreach (var vma in mm.Vmas)

@@ -787,7 +787,8 @@ public static partial class Linux
         }
     }
 
-    internal static void check_freed_page_invalidated(page head, string function)
+    /// <summary>The MMU010 message for a page being freed, or null; forgets its pending clears.</summary>
+    internal static string? freed_page_violation(page head, string function)
     {
         pte_clear_record? first = null;
         lock (s_inv_lock)
@@ -795,7 +796,7 @@ public static partial class Linux
             var list = head.pending_clears;
             if (list is null || list.Count == 0)
             {
-                return;
+                return null;
             }
 
             first = list[0];
@@ -807,8 +808,7 @@ public static partial class Linux
             head.pending_clears = null;
         }
 
-        MmRuntime.Report(
-            "MMU010",
-            $"MMU010: {function}(pfn 0x{head.pfn:x}) frees the page while the PTE that mapped it ({first.mm}, address 0x{first.address:x}, cleared by {first.function}) is not yet covered by a completed invalidation (mmu_notifier_invalidate_range, invalidate_range_end or invalidate_page): a secondary MMU may still map the page; must invalidate _before_ freeing the page");
+        return
+            $"MMU010: {function}(pfn 0x{head.pfn:x}) frees the page while the PTE that mapped it ({first.mm}, address 0x{first.address:x}, cleared by {first.function}) is not yet covered by a completed invalidation (mmu_notifier_invalidate_range, invalidate_range_end or invalidate_page): a secondary MMU may still map the page; must invalidate _before_ freeing the page";
     }
 }

@@ -279,7 +279,8 @@ public static partial class Linux
             throw new InvalidOperationException($"{function}: freeing pfn 0x{head.pfn:x} while it is still mapped (mapcount {mapped}): page_remove_rmap missing (bad_page)");
         }
 
-        check_freed_page_invalidated(head, function);
+        // Report after the page is back on the free list, so a throwing sink leaves no half-freed page.
+        string? violation = freed_page_violation(head, function);
         MmRuntime.RaisePageFreeing(head);
 
         lock (s_zone_lock)
@@ -312,6 +313,11 @@ public static partial class Linux
 
             s_free_area[o].Add(pfn);
             s_nr_free += 1L << order;
+        }
+
+        if (violation is not null)
+        {
+            MmRuntime.Report("MMU010", violation);
         }
     }
 

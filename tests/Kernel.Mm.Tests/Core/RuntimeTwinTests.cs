@@ -385,6 +385,38 @@ public class RuntimeTwinTests
         mmput(mm);
     }
 
+    [Fact]
+    public void A_throwing_sink_still_leaves_freed_pages_and_torn_down_mms_consistent()
+    {
+        var (mm, vma) = TestMm.Anon();
+        handle_mm_fault(vma, A, FAULT_FLAG_WRITE);
+        var pmd = mm_find_pmd(mm, A)!;
+        var pte = pte_offset_map_lock(mm, pmd, A, out var ptl);
+        var page = pte_page(ptep_get(pte));
+        ptep_clear_flush(vma, A, pte);
+        page_remove_rmap(page);
+        pte_unmap_unlock(pte, ptl);
+        bool freed = false;
+        Action<page> onFree = p => freed |= ReferenceEquals(p, page);
+        MmRuntime.PageFreeing += onFree;
+        try
+        {
+            // The report is raised after the page went back to the free list.
+            var e = Assert.Throws<MmViolationException>(() => put_page(page));
+            Assert.Equal("MMU010", e.Violation.RuleId);
+        }
+        finally
+        {
+            MmRuntime.PageFreeing -= onFree;
+        }
+
+        Assert.True(freed);
+
+        mmu_notifier_invalidate_range_start(mm, A, A + PAGE_SIZE);
+        Assert.Equal("MMU002", Assert.Throws<MmViolationException>(() => mmput(mm)).Violation.RuleId);
+        Assert.Empty(mm.Vmas);   // torn down before the report was thrown
+    }
+
     private sealed class SleepyNotifier : mmu_notifier
     {
     }
