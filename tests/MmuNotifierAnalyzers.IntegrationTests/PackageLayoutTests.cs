@@ -60,7 +60,13 @@ public sealed class PackageLayoutTests(PackageFeed feed)
         }
 
         Assert.DoesNotContain("; Unshipped analyzer release", notes, StringComparison.Ordinal);
-        Assert.Contains("## " + feed.Version, notes, StringComparison.Ordinal);
+
+        // What this version adds (the unshipped rules) comes under its own version number.
+        var unshipped = File.ReadAllLines(Path.Combine(feed.RepositoryRoot, "src", "MmuNotifierAnalyzers", "AnalyzerReleases.Unshipped.md"));
+        if (unshipped.Any(l => l.StartsWith("MMU", StringComparison.Ordinal)))
+        {
+            Assert.StartsWith("## " + feed.Version, notes, StringComparison.Ordinal);
+        }
     }
 
     [Theory]
