@@ -202,7 +202,7 @@ public static partial class Linux
     {
         check_slot(mm, address, ptep, nameof(set_pte_at));
         ulong old = ptep.table.exchange(ptep.index, pte.val);
-        if ((old & _PAGE_PRESENT) != 0 && (!pte_present(pte) || pte_pfn(pte) != pte_pfn(new pte_t(old))))
+        if ((old & _PAGE_PRESENT) != 0 && (!pte_present(pte) || pte_pfn(pte) != pte_pfn(new pte_t(old))) && pte_table_reachable(mm, ptep.table))
         {
             record_pte_clear(mm, address & PAGE_MASK, PAGE_SIZE, new pte_t(old), nameof(set_pte_at));
         }
@@ -228,7 +228,7 @@ public static partial class Linux
     {
         check_slot(mm, address, ptep, function);
         var old = new pte_t(ptep.table.exchange(ptep.index, 0));
-        if (pte_present(old))
+        if (pte_present(old) && pte_table_reachable(mm, ptep.table))
         {
             record_pte_clear(mm, address & PAGE_MASK, PAGE_SIZE, old, function);
         }
@@ -764,6 +764,21 @@ public static partial class Linux
 
             return mm.pmd_huge_pte.Pop();
         }
+    }
+
+    /// <summary>Whether a CPU walk of <paramref name="mm"/> still reaches the pte table. A clear in a
+    /// table already unhooked from the mm (collapse_huge_page clears the small pages' ptes after the
+    /// bracketed pmd clear detached the table) is no pending clear: the detach was the unmapping.</summary>
+    private static bool pte_table_reachable(mm_struct mm, pt_table table)
+    {
+        var pmd = walk_to_pmd(mm, table.base_address, alloc: false);
+        if (pmd is null)
+        {
+            return false;
+        }
+
+        var v = pmdp_get(pmd);
+        return pmd_present(v) && !pmd_trans_huge(v) && pmd_pfn(v) == table.page.pfn;
     }
 
     private static void check_slot(mm_struct mm, ulong address, pte_ptr ptep, string function)
