@@ -373,4 +373,27 @@ public class PageTableTests
             new[] { "start 1c0004000-1c0005000", "start 1c0000000-1c0200000", "end 1c0000000-1c0200000", "end 1c0004000-1c0005000", "release" },
             mn.Snapshot());
     }
+
+    [Fact]
+    public void Zapping_a_thp_in_two_parts_frees_it_without_a_false_mmu010()
+    {
+        // The partial zap splits the THP; the split remaps the same pages with PTEs, so its pmd
+        // clear must not stay pending until the second zap frees the THP.
+        ulong start = 0x1C0000000UL;
+        var (mm, vma) = TestMm.Anon(start, HPAGE_PMD_SIZE, VM_HUGEPAGE);
+        handle_mm_fault(vma, start, FAULT_FLAG_WRITE);
+        var head = pmd_page(pmdp_get(mm_find_pmd(mm, start)!));
+        var sink = new CollectingViolationSink();
+        HashSet<page> freed;
+        using (MmRuntime.UseSink(sink))
+        {
+            zap_page_range(vma, start, 4 * PAGE_SIZE);
+            Assert.Equal(HPAGE_PMD_NR - 4, total_mapcount(head));
+            freed = TestMm.Freed(() => zap_page_range(vma, start + (4 * PAGE_SIZE), HPAGE_PMD_SIZE - (4 * PAGE_SIZE)));
+        }
+
+        Assert.Contains(head, freed);
+        Assert.Empty(sink.Violations);
+        mmput(mm);
+    }
 }

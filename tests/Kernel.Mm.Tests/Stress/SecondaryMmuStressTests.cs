@@ -193,19 +193,7 @@ public sealed class SecondaryMmuStressTests(ITestOutputHelper output)
                 {
                     // madvise(MADV_DONTNEED): zap under mmap_sem held for reading.
                     down_read(mm.mmap_sem);
-                    for (ulong haddr = start & HPAGE_PMD_MASK; inHuge && haddr < start + size; haddr += HPAGE_PMD_SIZE)
-                    {
-                        // Part of a THP: split it first, with its own notification. (Letting
-                        // zap_page_range split it trips a false MMU010 in the runtime today: the
-                        // split's pmd clear is recorded but never covered by the partial range.)
-                        pmd_ptr? pmd = mm_find_pmd(mm, haddr);
-                        bool partial = haddr < start || haddr + HPAGE_PMD_SIZE > start + size;
-                        if (partial && pmd is not null && pmd_trans_huge(pmdp_get(pmd)))
-                        {
-                            split_huge_pmd(vma, pmd, haddr);
-                        }
-                    }
-
+                    // A partial zap over a THP splits it inside zap_page_range's own bracket.
                     zap_page_range(vma, start, size);
                     up_read(mm.mmap_sem);
                 }));
