@@ -23,10 +23,10 @@ namespace MmuNotifierAnalyzers.Tests.Robustness;
 /// </summary>
 public sealed class HalfTypedCodeTests
 {
-    // Cuts per file: bounded so the whole class takes ~20-25 s of CPU on two cores (a cut
+    // Cuts per file: bounded so the whole class takes well under a minute on two cores (a cut
     // re-analyzes the file with Seeds.Common, ~0.35 s of CPU; the first one also JITs Roslyn).
-    private const int CutsPerSampleFile = 2;
-    private const int CutsPerSnippet = 8;
+    private const int CutsPerSampleFile = 6;
+    private const int CutsPerSnippet = 16;
 
     [Fact]
     public async Task SeedsBeforeSurviveCuts() => await CutProjectAsync(Path.Combine("samples", "Seeds.Before"));
