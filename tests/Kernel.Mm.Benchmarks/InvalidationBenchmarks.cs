@@ -20,7 +20,7 @@ public class NotifierInvalidationBenchmarks
     private mm_struct _mm = null!;
     private ulong _address;
 
-    [Params(1, 100, 10_000)]
+    [Params(1, 100, 10_000, 100_000)]
     public int Notifiers { get; set; }
 
     [GlobalSetup]
