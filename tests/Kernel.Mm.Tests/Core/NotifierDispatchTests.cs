@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Threading;
 using Kernel.Mm;
 using Xunit;
@@ -211,21 +212,36 @@ public class NotifierDispatchTests
         var (mm, _) = TestMm.Anon();
         const int PerThread = 300;
         var threads = new Thread[3];
+        var unregistered = new List<(RecordingNotifier Notifier, int CallsAtReturn)>[threads.Length];
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
         for (int t = 0; t < threads.Length; t++)
         {
+            var mine = unregistered[t] = new List<(RecordingNotifier, int)>(PerThread);
             threads[t] = new Thread(() =>
             {
-                for (int i = 0; i < PerThread; i++)
+                try
                 {
-                    var mn = RecordingNotifier.Create();
-                    mmu_notifier_register(mn, mm);
-                    mmu_notifier_invalidate_range_start(mm, A, A + PAGE_SIZE);
-                    mmu_notifier_invalidate_range_end(mm, A, A + PAGE_SIZE);
-                    mmu_notifier_unregister(mn, mm);
-                    var calls = mn.Snapshot();
-                    // Its own invalidation ran entirely while it was registered.
-                    Assert.Contains("start 10000000-10001000", calls);
-                    Assert.Equal("release", calls[^1]);
+                    for (int i = 0; i < PerThread; i++)
+                    {
+                        var mn = RecordingNotifier.Create();
+                        mmu_notifier_register(mn, mm);
+                        mmu_notifier_invalidate_range_start(mm, A, A + PAGE_SIZE);
+                        mmu_notifier_invalidate_range_end(mm, A, A + PAGE_SIZE);
+                        mmu_notifier_unregister(mn, mm);
+                        var calls = mn.Snapshot();
+                        // Its own invalidation ran entirely while it was registered, and
+                        // ->release ran once. As in the kernel, an invalidation another thread
+                        // began before the unregister may still reach the notifier after
+                        // ->release, but only until unregister returns (synchronize_srcu).
+                        Assert.Contains("start 10000000-10001000", calls);
+                        Assert.Single(calls, c => c == "release");
+                        mine.Add((mn, calls.Length));
+                    }
+                }
+                catch (Exception exception)
+                {
+                    // Reported on the test thread: an assertion thrown here would crash the host.
+                    failures.Enqueue(exception);
                 }
             });
             threads[t].Start();
@@ -234,6 +250,12 @@ public class NotifierDispatchTests
         foreach (var t in threads)
         {
             t.Join();
+        }
+
+        Assert.Empty(failures);
+        foreach (var (notifier, callsAtReturn) in unregistered.SelectMany(list => list))
+        {
+            Assert.Equal(callsAtReturn, notifier.Snapshot().Length);
         }
 
         Assert.Empty(mm.Notifiers);
