@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.IO;
 using System.Linq;
@@ -41,6 +42,17 @@ internal static class RepositoryLayout
             .Where(v => v.Length == 6 && v.StartsWith("MMU", StringComparison.Ordinal) && v.Substring(3).All(char.IsDigit))
             .OrderBy(v => v, StringComparer.Ordinal)
             .ToImmutableArray();
+
+    /// <summary>The .cs files under <paramref name="folder"/>, in ordinal order, without build
+    /// output (obj/, bin/); none when the folder does not exist.</summary>
+    public static List<string> SourceFiles(string folder) =>
+        Directory.Exists(folder)
+            ? Directory.EnumerateFiles(folder, "*.cs", SearchOption.AllDirectories)
+                .Where(f => !f.Contains(Path.DirectorySeparatorChar + "obj" + Path.DirectorySeparatorChar, StringComparison.Ordinal)
+                    && !f.Contains(Path.DirectorySeparatorChar + "bin" + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                .OrderBy(f => f, StringComparer.Ordinal)
+                .ToList()
+            : new List<string>();
 
     private static string FindRoot([CallerFilePath] string thisFile = "")
     {

@@ -65,11 +65,11 @@ public sealed class HalfTypedCodeTests
     private static async Task CutProjectAsync(string relativeFolder)
     {
         var folder = Path.Combine(RepositoryLayout.Root, relativeFolder);
-        var files = SourceFiles(folder);
+        var files = RepositoryLayout.SourceFiles(folder);
         Assert.True(files.Count > 0, "no .cs files under " + relativeFolder);
 
         // Seeds.Common holds the helpers the seed ports share; it stays intact.
-        var common = SourceFiles(Path.Combine(RepositoryLayout.Root, "samples", "Seeds.Common"))
+        var common = RepositoryLayout.SourceFiles(Path.Combine(RepositoryLayout.Root, "samples", "Seeds.Common"))
             .Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), Parse, path: f))
             .ToArray();
         var failures = new List<string>();
@@ -116,15 +116,6 @@ public sealed class HalfTypedCodeTests
             trees,
             TestReferences.Framework.Add(TestReferences.KernelMm).Add(TestReferences.Annotations),
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, allowUnsafe: true));
-
-    private static List<string> SourceFiles(string folder) =>
-        Directory.Exists(folder)
-            ? Directory.EnumerateFiles(folder, "*.cs", SearchOption.AllDirectories)
-                .Where(f => !f.Contains(Path.DirectorySeparatorChar + "obj" + Path.DirectorySeparatorChar, StringComparison.Ordinal)
-                    && !f.Contains(Path.DirectorySeparatorChar + "bin" + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                .OrderBy(f => f, StringComparer.Ordinal)
-                .ToList()
-            : new List<string>();
 
     private static string Report(List<string> failures)
     {

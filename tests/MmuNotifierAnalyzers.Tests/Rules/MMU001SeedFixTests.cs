@@ -41,8 +41,7 @@ public sealed class MMU001SeedFixTests
         var root = RepositoryLayout.Root;
         var path = Path.Combine(root, "samples", "Seeds.Before", seedFile);
         Assert.True(File.Exists(path), path + " is missing");
-        var common = Directory.EnumerateFiles(Path.Combine(root, "samples", "Seeds.Common"), "*.cs", SearchOption.AllDirectories)
-            .Where(f => !f.Contains("/obj/", StringComparison.Ordinal) && !f.Contains("/bin/", StringComparison.Ordinal))
+        var common = RepositoryLayout.SourceFiles(Path.Combine(root, "samples", "Seeds.Common"))
             .Select(f => ("/common/" + Path.GetFileName(f), File.ReadAllText(f)));
         var sources = common.Append(("/seed/" + seedFile, File.ReadAllText(path))).ToList();
         var (workspace, solution, projectId, _) = AnalysisRunner.CreateProject(

@@ -98,7 +98,9 @@ public sealed class SeedPortsTests
     private static async Task<ImmutableArray<Diagnostic>> AnalyzeAsync(string folder)
     {
         var parse = new CSharpParseOptions(LanguageVersion.Latest);
-        var files = SourceFiles(folder).Concat(SourceFiles(Path.Combine(RepositoryLayout.Root, "samples", "Seeds.Common")));
+        var ports = RepositoryLayout.SourceFiles(folder);
+        Assert.True(ports.Count > 0, "no .cs files under " + folder);
+        var files = ports.Concat(RepositoryLayout.SourceFiles(Path.Combine(RepositoryLayout.Root, "samples", "Seeds.Common")));
         var trees = files.Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), parse, path: f)).ToList();
         var compilation = CSharpCompilation.Create(
             Path.GetFileName(folder),
@@ -113,12 +115,6 @@ public sealed class SeedPortsTests
         Assert.True(result.AnalyzerExceptions.IsEmpty, string.Join("\n", result.AnalyzerExceptions));
         return result.AnalyzerDiagnostics;
     }
-
-    private static IEnumerable<string> SourceFiles(string folder) =>
-        Directory.EnumerateFiles(folder, "*.cs", SearchOption.AllDirectories)
-            .Where(f => !f.Contains(Path.DirectorySeparatorChar + "obj" + Path.DirectorySeparatorChar, StringComparison.Ordinal)
-                && !f.Contains(Path.DirectorySeparatorChar + "bin" + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            .OrderBy(f => f, StringComparer.Ordinal);
 
     /// <summary>The 1-based line of the <paramref name="occurrence"/>-th line containing <paramref name="text"/>, or 0.</summary>
     private static int LineOf(string path, string text, int occurrence)
