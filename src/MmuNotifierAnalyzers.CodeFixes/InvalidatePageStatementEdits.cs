@@ -84,9 +84,19 @@ internal sealed class StatementEdits
             {
                 var middle = entry.Remove ? Enumerable.Empty<StatementSyntax>() : entry.Replacement ?? (IEnumerable<StatementSyntax>)new[] { (StatementSyntax)current };
                 var all = entry.Before.Concat(middle).Concat(entry.After).ToList();
-                return all.Count == 1 && entry.Replacement is not null
-                    ? all[0]
-                    : SyntaxFactory.Block(all).WithTriviaFrom(current).WithAdditionalAnnotations(Microsoft.CodeAnalysis.Formatting.Formatter.Annotation);
+                if (all.Count == 1 && entry.Replacement is not null)
+                {
+                    return all[0];
+                }
+
+                // The statement's own comments already travel inside the block (on the statement, or
+                // on the replacement's first statement): the block must not repeat them.
+                var commentsInside = all.Any(s => s.GetLeadingTrivia().Any(IsComment));
+                var leading = commentsInside
+                    ? SyntaxFactory.TriviaList(current.GetLeadingTrivia().Where(t => !IsComment(t) && !t.IsKind(SyntaxKind.EndOfLineTrivia)))
+                    : current.GetLeadingTrivia();
+                return SyntaxFactory.Block(all).WithLeadingTrivia(leading).WithTrailingTrivia(current.GetTrailingTrivia())
+                    .WithAdditionalAnnotations(Microsoft.CodeAnalysis.Formatting.Formatter.Annotation);
             });
             return;
         }
@@ -151,4 +161,7 @@ internal sealed class StatementEdits
 
         public bool Remove { get; set; }
     }
+
+    private static bool IsComment(SyntaxTrivia trivia) =>
+        trivia.IsKind(SyntaxKind.SingleLineCommentTrivia) || trivia.IsKind(SyntaxKind.MultiLineCommentTrivia);
 }

@@ -288,6 +288,41 @@ public sealed class MMU001InvalidatePageTests
 ");
     }
 
+    /// <summary>do_wp_page's shape before seed 002's revert: the call is an if's only statement,
+    /// under a comment. The fallback wraps start and end in a block; the comment stays once.</summary>
+    [Fact]
+    public async Task EmbeddedCallUnderACommentKeepsTheCommentOnce()
+    {
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Cow
+{
+    static void done(mm_struct mm, ulong address, bool cowed)
+    {
+        if (cowed)
+            /* cow happened, notify before releasing old_page */
+            [|mmu_notifier_invalidate_page(mm, address)|];
+    }
+}
+",
+            Usings + @"static class Cow
+{
+    static void done(mm_struct mm, ulong address, bool cowed)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        if (cowed)
+        {
+            /* cow happened, notify before releasing old_page */
+            mmun_start = address & PAGE_MASK;
+            mmun_end = mmun_start + PAGE_SIZE;
+            mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        }
+    }
+}
+");
+    }
+
     [Fact]
     public async Task QualifiedCallKeepsItsQualifier()
     {
