@@ -97,17 +97,16 @@ public class IntervalNotifierTests
             inCallback.Set();
             release.Wait();
         };
-        var invalidator = new Thread(() =>
+        var invalidator = Worker.Start(() =>
         {
             mmu_notifier_invalidate_range_start(mm, A, A + PAGE_SIZE);
             mmu_notifier_invalidate_range_end(mm, A, A + PAGE_SIZE);
         });
-        invalidator.Start();
         Assert.True(inCallback.Wait(TimeSpan.FromSeconds(10)));
         m.DuringInvalidate = null;
 
         var order = new List<string>();
-        var reader = new Thread(() =>
+        var reader = Worker.Start(() =>
         {
             ulong s = mmu_interval_read_begin(m);
             lock (order)
@@ -117,8 +116,7 @@ public class IntervalNotifierTests
 
             Assert.False(mmu_interval_read_retry(m, s));
         });
-        reader.Start();
-        Assert.False(reader.Join(100)); // blocked while the invalidation is in progress
+        Assert.False(reader.TryJoin(TimeSpan.FromMilliseconds(100))); // blocked while the invalidation is in progress
         lock (order)
         {
             order.Add("invalidation released");
@@ -139,19 +137,18 @@ public class IntervalNotifierTests
         var first = new Mirror();
         mmu_interval_notifier_insert(first, mm, A, PAGE_SIZE, Mirror.Ops);
         var late = new Mirror();
-        Thread? remover = null;
+        Worker? remover = null;
         bool removedBeforeEnd = false;
         bool ended = false;
         first.DuringInvalidate = () =>
         {
             first.DuringInvalidate = null;
             mmu_interval_notifier_insert(late, mm, A, PAGE_SIZE, Mirror.Ops);
-            remover = new Thread(() =>
+            remover = Worker.Start(() =>
             {
                 mmu_interval_notifier_remove(first);
                 removedBeforeEnd = !Volatile.Read(ref ended);
             });
-            remover.Start();
         };
         mmu_notifier_invalidate_range_start(mm, A, A + PAGE_SIZE);
         Assert.Empty(late.Invalidations);          // not in the tree yet

@@ -221,13 +221,12 @@ public class LockTests
         var c = new completion();
         var done = new completion();
         int seen = 0;
-        var t = new Thread(() =>
+        var t = Worker.Start(() =>
         {
             wait_for_completion(c);
             seen = 1;
             complete(done);
         });
-        t.Start();
         complete(c);
         wait_for_completion(done);
         Assert.Equal(1, seen);
@@ -244,12 +243,11 @@ public class LockTests
         var s = new srcu_struct();
         int idx = srcu_read_lock(s);
         var syncDone = new ManualResetEventSlim();
-        var t = new Thread(() =>
+        var t = Worker.Start(() =>
         {
             synchronize_srcu(s);
             syncDone.Set();
         });
-        t.Start();
         // A reader that starts now (after the flip or before it) must not be needed to finish; the
         // old reader must. The grace period cannot end while idx is held.
         Assert.False(syncDone.Wait(100));
@@ -261,12 +259,11 @@ public class LockTests
         // Readers that start after a grace period began are not waited for.
         int before = srcu_read_lock(s);
         var second = new ManualResetEventSlim();
-        var t2 = new Thread(() =>
+        var t2 = Worker.Start(() =>
         {
             synchronize_srcu(s);
             second.Set();
         });
-        t2.Start();
         Assert.False(second.Wait(50));
         int after = srcu_read_lock(s);   // started while the grace period waits
         srcu_read_unlock(s, before);

@@ -135,7 +135,7 @@ public class NotifierDispatchTests
         using var stop = new CancellationTokenSource();
         var gate = new object();
         long invalidations = 0;
-        var invalidator = new Thread(() =>
+        var invalidator = Worker.Start(() =>
         {
             while (!stop.IsCancellationRequested)
             {
@@ -148,7 +148,6 @@ public class NotifierDispatchTests
                 }
             }
         });
-        invalidator.Start();
         int lateCallbacks = 0;
         try
         {
@@ -185,7 +184,13 @@ public class NotifierDispatchTests
                     long target = invalidations + 2;
                     while (invalidations < target)
                     {
-                        Monitor.Wait(gate); // a blocking wait for progress, not a timed sleep
+                        // A blocking wait for progress, not a timed sleep: the timeout only
+                        // notices an invalidator that died, whose failure Join rethrows.
+                        if (!Monitor.Wait(gate, TimeSpan.FromSeconds(1)) && !invalidator.IsAlive)
+                        {
+                            invalidator.Join();
+                            throw new InvalidOperationException("the invalidator stopped without a failure");
+                        }
                     }
                 }
 
