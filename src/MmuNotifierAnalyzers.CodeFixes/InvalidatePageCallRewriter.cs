@@ -35,21 +35,32 @@ internal static class InvalidatePageCallRewriter
             or WhileStatementSyntax or DoStatementSyntax or ForStatementSyntax or ForEachStatementSyntax or LockStatementSyntax
             or UsingStatementSyntax or FixedStatementSyntax;
 
-    public static async Task<Document> FixAsync(Document document, ExpressionStatementSyntax callStatement, CancellationToken cancellationToken)
+    public static async Task<Document> FixAsync(Document document, ExpressionStatementSyntax callStatement, CancellationToken cancellationToken) =>
+        await RewriteAsync(document, callStatement, fallback: true, cancellationToken).ConfigureAwait(false) ?? document;
+
+    /// <summary>
+    /// The full rewrite only (start before the lock, end on every exit, invalidate_range under
+    /// it); null when the shape is beyond it. MMU005's fix uses it on an inlined 2012
+    /// <c>ptep_clear_flush_notify</c>, where the in-place start/end would stay under the lock.
+    /// </summary>
+    internal static Task<Document?> TryBracketLockAsync(Document document, ExpressionStatementSyntax callStatement, CancellationToken cancellationToken) =>
+        RewriteAsync(document, callStatement, fallback: false, cancellationToken);
+
+    private static async Task<Document?> RewriteAsync(Document document, ExpressionStatementSyntax callStatement, bool fallback, CancellationToken cancellationToken)
     {
         var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
         var body = FunctionBody(callStatement);
         if (model is null || body is null || callStatement.Expression is not InvocationExpressionSyntax invocation
             || model.GetOperation(invocation, cancellationToken) is not IInvocationOperation operation)
         {
-            return document;
+            return fallback ? document : null;
         }
 
         var mm = Argument(operation, 0);
         var address = Argument(operation, 1);
         if (mm is null || address is null)
         {
-            return document;
+            return fallback ? document : null;
         }
 
         var symbols = KnownSymbols.Get(model.Compilation);
@@ -67,6 +78,11 @@ internal static class InvalidatePageCallRewriter
         var edits = new StatementEdits();
         if (!TryBracketLock(model, symbols, body, callStatement, mm, address, plan, edits, cancellationToken))
         {
+            if (!fallback)
+            {
+                return null;
+            }
+
             edits = new StatementEdits();
             ReplaceWithStartEnd(callStatement, plan, edits);
         }

@@ -7,138 +7,115 @@ using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
-using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
-using Microsoft.CodeAnalysis.Formatting;
-using MmuNotifierAnalyzers.Core;
 using MmuNotifierAnalyzers.Rules;
 
 namespace MmuNotifierAnalyzers.CodeFixes;
 
 /// <summary>
-/// MMU005 fix for the notifier's own start/end under a spinlock (seed 004): a start is hoisted
-/// to just before the statement that took the lock; an end is sunk to just after the next
-/// statement, in the same block, that releases a lock. Offered only when both statements are
-/// in the same block and the statements jumped over do not write a variable the call reads
-/// (the call must see the same values). Other sleeping calls have no mechanical fix.
+/// MMU005 fix: move the notifier calls out of the spinlock the way seed 004 did, under ONE
+/// equivalence key whatever the shape (dotnet format fixes only the first diagnostic's key):
+/// <list type="bullet">
+/// <item>the notifier's own start/end under the lock: the range moves as a unit, start before the
+/// acquisition, end after the release (<see cref="SleepUnderSpinlockRangeMove"/>);</item>
+/// <item>a call to a source wrapper of a page-table update with notifier calls (the 2012
+/// <c>ptep_clear_flush_notify</c> / <c>pmdp_clear_flush_notify</c> macros): the call becomes the
+/// update and the locked region is bracketed (<see cref="SleepUnderSpinlockWrapper"/>).</item>
+/// </list>
+/// Other sleeping calls have no mechanical fix. Fix All applies the fixes one after another on the
+/// evolving document (a start and its end are two diagnostics but one move).
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(SleepUnderSpinlockCodeFix))]
 [Shared]
 public sealed class SleepUnderSpinlockCodeFix : CodeFixProvider
 {
-    public const string HoistKey = "MMU005.HoistStart";
-    public const string SinkKey = "MMU005.SinkEnd";
+    public const string MoveKey = "MMU005.MoveOutOfLock";
+
+    private const string FixAllAnnotationKind = "MMU005.FixAll";
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.SleepUnderSpinlock);
 
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    public override FixAllProvider GetFixAllProvider() => FixAllProvider.Create(FixDocumentAsync);
 
     public override async Task RegisterCodeFixesAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
-        if (root is null || model is null)
+        if (root is null)
         {
             return;
         }
 
         foreach (var diagnostic in context.Diagnostics)
         {
-            if (!diagnostic.Properties.TryGetValue(SleepUnderSpinlockAnalyzer.RangeCallProperty, out var role)
-                || root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true)?.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } call
-                || call.Parent is not ExpressionStatementSyntax { Parent: BlockSyntax block } statement)
+            if (Call(root, diagnostic) is not { } call
+                || await FixAsync(context.Document, call, context.CancellationToken).ConfigureAwait(false) is not { } fix)
             {
                 continue;
             }
 
-            if (role == "Start" && diagnostic.AdditionalLocations.Count > 0
-                && root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true) is { } acquisition
-                && Hoist(root, block, statement, acquisition) is { } hoisted)
-            {
-                context.RegisterCodeFix(
-                    CodeAction.Create("Call " + Name(call) + " before the lock is taken", _ => Task.FromResult(context.Document.WithSyntaxRoot(hoisted)), HoistKey),
-                    diagnostic);
-            }
-            else if (role == "End" && Sink(root, model, block, statement, context.CancellationToken) is { } sunk)
-            {
-                context.RegisterCodeFix(
-                    CodeAction.Create("Call " + Name(call) + " after the lock is released", _ => Task.FromResult(context.Document.WithSyntaxRoot(sunk)), SinkKey),
-                    diagnostic);
-            }
+            var fixedDocument = fix.Document;
+            context.RegisterCodeFix(CodeAction.Create(fix.Title, _ => Task.FromResult(fixedDocument), MoveKey), diagnostic);
         }
     }
 
-    private static string Name(InvocationExpressionSyntax call) => UnbalancedRangeAnalyzer.CallName(call);
-
-    private static SyntaxNode? Hoist(SyntaxNode root, BlockSyntax block, ExpressionStatementSyntax statement, SyntaxNode acquisition)
+    /// <summary>The fix for one flagged call on the current document, or null when none is safe.</summary>
+    internal static async Task<(Document Document, string Title)?> FixAsync(Document document, InvocationExpressionSyntax call, CancellationToken cancellationToken)
     {
-        var target = block.Statements.FirstOrDefault(s => s.Span.Contains(acquisition.Span));
-        if (target is null)
+        var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
+        if (model is null)
         {
             return null;
         }
 
-        var from = block.Statements.IndexOf(target);
-        var to = block.Statements.IndexOf(statement);
-        if (from < 0 || to <= from || WritesAny(block.Statements.Skip(from).Take(to - from), statement))
-        {
-            return null;
-        }
-
-        var moved = statement.WithAdditionalAnnotations(Formatter.Annotation);
-        var statements = block.Statements.RemoveAt(to).Insert(from, moved);
-        return root.ReplaceNode(block, block.WithStatements(statements));
+        return SleepUnderSpinlockRangeMove.IsRangeCall(model, call, cancellationToken)
+            ? await SleepUnderSpinlockRangeMove.TryMoveAsync(document, call, cancellationToken).ConfigureAwait(false)
+            : await SleepUnderSpinlockWrapper.TryInlineAsync(document, call, cancellationToken).ConfigureAwait(false);
     }
 
-    private static SyntaxNode? Sink(SyntaxNode root, SemanticModel model, BlockSyntax block, ExpressionStatementSyntax statement, CancellationToken cancellationToken)
+    private static InvocationExpressionSyntax? Call(SyntaxNode root, Diagnostic diagnostic) =>
+        diagnostic.Location.IsInSource && root.FullSpan.Contains(diagnostic.Location.SourceSpan)
+            ? root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true)?.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault()
+            : null;
+
+    /// <summary>
+    /// Fix All in one document: the flagged calls are marked on the original tree, then fixed in
+    /// source order on the evolving document, each found again by its mark (a call already moved
+    /// with its partner, or inlined, simply offers nothing any more) — the same as one by one.
+    /// </summary>
+    private static async Task<Document?> FixDocumentAsync(FixAllContext context, Document document, ImmutableArray<Diagnostic> diagnostics)
     {
-        var at = block.Statements.IndexOf(statement);
-        for (var i = at + 1; i < block.Statements.Count; i++)
+        var root = await document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root is null)
         {
-            var candidate = block.Statements[i];
-            if (candidate is not ExpressionStatementSyntax { Expression: InvocationExpressionSyntax release }
-                || model.GetSymbolInfo(release, cancellationToken).Symbol is not IMethodSymbol method
-                || !Annotations.Has(method, Annotations.ReleasesLock))
+            return document;
+        }
+
+        var marks = new Dictionary<InvocationExpressionSyntax, SyntaxAnnotation>();
+        foreach (var diagnostic in diagnostics.OrderBy(d => d.Location.SourceSpan.Start))
+        {
+            if (Call(root, diagnostic) is { } call && !marks.ContainsKey(call))
+            {
+                marks.Add(call, new SyntaxAnnotation(FixAllAnnotationKind, marks.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            }
+        }
+
+        var ordered = marks.Values.ToList();
+        var current = document.WithSyntaxRoot(root.ReplaceNodes(marks.Keys, (original, rewritten) => rewritten.WithAdditionalAnnotations(marks[original])));
+        foreach (var mark in ordered)
+        {
+            context.CancellationToken.ThrowIfCancellationRequested();
+            var currentRoot = await current.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+            if (currentRoot?.GetAnnotatedNodes(mark).OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } call)
             {
                 continue;
             }
 
-            if (WritesAny(block.Statements.Skip(at + 1).Take(i - at), statement))
+            if (await FixAsync(current, call, context.CancellationToken).ConfigureAwait(false) is { } fix)
             {
-                return null;
-            }
-
-            var moved = statement.WithAdditionalAnnotations(Formatter.Annotation);
-            var statements = block.Statements.Insert(i + 1, moved).RemoveAt(at);
-            return root.ReplaceNode(block, block.WithStatements(statements));
-        }
-
-        return null;
-    }
-
-    /// <summary>True when one of <paramref name="statements"/> assigns a name <paramref name="call"/> reads (or jumps).</summary>
-    private static bool WritesAny(IEnumerable<StatementSyntax> statements, StatementSyntax call)
-    {
-        var read = new HashSet<string>(call.DescendantNodes().OfType<IdentifierNameSyntax>().Select(n => n.Identifier.ValueText));
-        foreach (var s in statements)
-        {
-            foreach (var node in s.DescendantNodesAndSelf())
-            {
-                switch (node)
-                {
-                    case AssignmentExpressionSyntax { Left: IdentifierNameSyntax left } when read.Contains(left.Identifier.ValueText):
-                    case PostfixUnaryExpressionSyntax { Operand: IdentifierNameSyntax post } when read.Contains(post.Identifier.ValueText):
-                    case PrefixUnaryExpressionSyntax { Operand: IdentifierNameSyntax pre } when read.Contains(pre.Identifier.ValueText):
-                    case VariableDeclaratorSyntax declarator when read.Contains(declarator.Identifier.ValueText):
-                    case ArgumentSyntax { RefKindKeyword.RawKind: not 0, Expression: IdentifierNameSyntax byRef } when read.Contains(byRef.Identifier.ValueText):
-                    case LabeledStatementSyntax:
-                    case GotoStatementSyntax:
-                    case ReturnStatementSyntax:
-                        return true;
-                }
+                current = fix.Document;
             }
         }
 
-        return false;
+        return current;
     }
 }

@@ -69,7 +69,66 @@ static class T
     }
 }
 ";
-        var test = new Verify.Test { TestCode = source, FixedCode = source, CodeActionEquivalenceKey = SleepUnderSpinlockCodeFix.HoistKey };
+        var test = new Verify.Test { TestCode = source, FixedCode = source, CodeActionEquivalenceKey = SleepUnderSpinlockCodeFix.MoveKey };
         await test.RunAsync();
+    }
+    [Fact]
+    public async Task A_range_inside_an_if_moves_out_as_a_unit()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void cow(mm_struct mm, vm_area_struct vma, ulong address, pte_ptr ptep, pte_t pte)
+    {
+        ulong size = PAGE_SIZE;
+
+        /*
+         * Retake the lock
+         */
+        spin_lock(mm.page_table_lock);
+        ptep = pte_offset_map(mm_find_pmd(mm, address)!, address);
+        if (pte_same(ptep_get(ptep), pte))
+        {
+            /* Break COW */
+            [|mmu_notifier_invalidate_range_start(mm,
+                address & PAGE_MASK,
+                (address & PAGE_MASK) + size)|];
+            ptep_clear_flush(vma, address, ptep);
+            [|mmu_notifier_invalidate_range_end(mm,
+                address & PAGE_MASK,
+                (address & PAGE_MASK) + size)|];
+        }
+        spin_unlock(mm.page_table_lock);
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static void cow(mm_struct mm, vm_area_struct vma, ulong address, pte_ptr ptep, pte_t pte)
+    {
+        ulong size = PAGE_SIZE;
+
+        mmu_notifier_invalidate_range_start(mm,
+            address & PAGE_MASK,
+            (address & PAGE_MASK) + size);
+        /*
+         * Retake the lock
+         */
+        spin_lock(mm.page_table_lock);
+        ptep = pte_offset_map(mm_find_pmd(mm, address)!, address);
+        if (pte_same(ptep_get(ptep), pte))
+        {
+            /* Break COW */
+            ptep_clear_flush(vma, address, ptep);
+        }
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(mm,
+            address & PAGE_MASK,
+            (address & PAGE_MASK) + size);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
     }
 }

@@ -1,0 +1,394 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Formatting;
+using MmuNotifierAnalyzers.Core;
+
+namespace MmuNotifierAnalyzers.CodeFixes;
+
+/// <summary>
+/// MMU005 for a call, under a spinlock, to a source method that wraps ONE page-table update with
+/// notifier calls — the 2012 <c>ptep_clear_flush_notify</c> (update, then
+/// <c>mmu_notifier_invalidate_page</c>) and <c>pmdp_clear_flush_notify</c> /
+/// <c>pmdp_splitting_flush_notify</c> (start, update, end) that seed 004 removed. The wrapper is
+/// recognised by its shape, not its name: locals copied from parameters, asserts
+/// (<c>VM_BUG_ON</c>-like), one Kernel.Mm update call, the notifier calls on expressions of the
+/// parameters, and a return of the update's value or nothing. The call site becomes the update
+/// (arguments substituted, the result used as before); then
+/// <list type="bullet">
+/// <item>invalidate_page kind: MMU001's rewrite of an <c>invalidate_page</c> after the update
+/// (start before the lock, <c>mmu_notifier_invalidate_range</c> under it, end on every exit);</item>
+/// <item>start/end kind: the range is captured in mmun_ locals and moved out of the lock as
+/// <see cref="SleepUnderSpinlockRangeMove"/> moves a written one.</item>
+/// </list>
+/// Not offered when an argument at the call may have side effects (the wrapper evaluated it once,
+/// the rewrite may use it several times), when the call's value is used other than as a
+/// statement or a plain assignment, or when the resulting bracket cannot be proved (then the
+/// inlined form is not produced either). The wrapper itself is left alone.
+/// </summary>
+internal static class SleepUnderSpinlockWrapper
+{
+    private static readonly string[] Asserts = { "VM_BUG_ON", "BUG_ON", "WARN_ON", "VM_WARN_ON" };
+
+    private static readonly SyntaxAnnotation Marker = new("MMU005.Inlined");
+
+    public static async Task<(Document Document, string Title)?> TryInlineAsync(Document document, InvocationExpressionSyntax call, CancellationToken cancellationToken)
+    {
+        var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
+        var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
+        if (model is null || root is null
+            || model.GetSymbolInfo(call, cancellationToken).Symbol is not IMethodSymbol callee
+            || callee.DeclaringSyntaxReferences.Length != 1
+            || call.FirstAncestorOrSelf<StatementSyntax>() is not ExpressionStatementSyntax { Parent: BlockSyntax } statement
+            || InvalidatePageCallRewriter.FunctionBody(statement) is not { } body
+            || !(statement.Expression == call
+                || statement.Expression is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression, Left: IdentifierNameSyntax } assignment && assignment.Right == call)
+            || call.ArgumentList.Arguments.Count != callee.Parameters.Length
+            || call.ArgumentList.Arguments.Any(a => a.NameColon is not null || a.RefKindKeyword.RawKind != 0 || !SideEffectFree(a.Expression)))
+        {
+            return null;
+        }
+
+        var declaration = await callee.DeclaringSyntaxReferences[0].GetSyntaxAsync(cancellationToken).ConfigureAwait(false);
+        if (declaration is not MethodDeclarationSyntax { Body: { } wrapperBody } wrapperMethod)
+        {
+            return null;
+        }
+
+        var wrapperModel = model.Compilation.GetSemanticModel(wrapperMethod.SyntaxTree);
+        var shape = Recognise(wrapperModel, wrapperMethod, wrapperBody, KnownSymbols.Get(model.Compilation), cancellationToken);
+        if (shape is null)
+        {
+            return null;
+        }
+
+        // The call's arguments, by parameter.
+        var arguments = new Dictionary<IParameterSymbol, ExpressionSyntax>(SymbolEqualityComparer.Default);
+        for (var i = 0; i < callee.Parameters.Length; i++)
+        {
+            arguments[callee.Parameters[i].OriginalDefinition] = call.ArgumentList.Arguments[i].Expression.WithoutTrivia();
+        }
+
+        string? Substitute(ExpressionSyntax expression) => SubstituteText(wrapperModel, expression, shape.Aliases, arguments, cancellationToken);
+
+        var update = Substitute(shape.Update);
+        if (update is null)
+        {
+            return null;
+        }
+
+        var updateExpression = SyntaxFactory.ParseExpression(update);
+        var inlined = statement.ReplaceNode(call, updateExpression.WithTriviaFrom(call)).WithAdditionalAnnotations(Formatter.Annotation);
+        // The notifier calls are written as the file reaches them: `using static Kernel.Mm.Linux`, else qualified.
+        var qualifier = model.LookupSymbols(statement.SpanStart, name: "mmu_notifier_invalidate_range_start").IsEmpty ? "Kernel.Mm.Linux." : string.Empty;
+        var name = callee.Name;
+        if (shape.InvalidatePage is { } page)
+        {
+            var mm = Substitute(page.ArgumentList.Arguments[0].Expression);
+            var address = Substitute(page.ArgumentList.Arguments[1].Expression);
+            if (mm is null || address is null)
+            {
+                return null;
+            }
+
+            var notify = Statement(qualifier + "mmu_notifier_invalidate_page(" + mm + ", " + address + ");").WithAdditionalAnnotations(Marker);
+            var expanded = document.WithSyntaxRoot(Replace(root, statement, inlined, notify));
+            var expandedRoot = await expanded.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
+            if (expandedRoot?.GetAnnotatedNodes(Marker).OfType<ExpressionStatementSyntax>().FirstOrDefault() is not { } notifyStatement
+                || await InvalidatePageCallRewriter.TryBracketLockAsync(expanded, notifyStatement, cancellationToken).ConfigureAwait(false) is not { } bracketed)
+            {
+                return null;
+            }
+
+            return (bracketed, "Replace " + name + " with " + shape.UpdateName + " and bracket the locked region with start/end, mmu_notifier_invalidate_range under the lock");
+        }
+
+        if (shape.Start is { } start && shape.End is { } end)
+        {
+            var mm = Substitute(start.ArgumentList.Arguments[0].Expression);
+            var from = Substitute(start.ArgumentList.Arguments[1].Expression);
+            var to = Substitute(start.ArgumentList.Arguments[2].Expression);
+            if (mm is null || from is null || to is null)
+            {
+                return null;
+            }
+
+            var taken = new HashSet<string>(body.Parent!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
+            var startName = Fresh("mmun_start", taken);
+            var endName = Fresh("mmun_end", taken);
+            var open = Statement(qualifier + "mmu_notifier_invalidate_range_start(" + mm + ", " + startName + ", " + endName + ");").WithAdditionalAnnotations(Marker);
+            var expanded = document.WithSyntaxRoot(Replace(
+                root,
+                statement,
+                Statement("ulong " + startName + " = " + from + ";").WithLeadingTrivia(statement.GetLeadingTrivia()),
+                Statement("ulong " + endName + " = " + to + ";"),
+                open,
+                inlined.WithLeadingTrivia(SyntaxFactory.ElasticMarker),
+                Statement(qualifier + "mmu_notifier_invalidate_range_end(" + mm + ", " + startName + ", " + endName + ");")));
+            var expandedRoot = await expanded.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
+            if (expandedRoot?.GetAnnotatedNodes(Marker).OfType<ExpressionStatementSyntax>().FirstOrDefault() is not { Expression: InvocationExpressionSyntax openCall }
+                || await SleepUnderSpinlockRangeMove.TryMoveAsync(expanded, openCall, cancellationToken).ConfigureAwait(false) is not { } moved)
+            {
+                return null;
+            }
+
+            return (moved.Document, "Replace " + name + " with " + shape.UpdateName + " and move its start/end out of the spinlock");
+        }
+
+        return null;
+    }
+
+    private static SyntaxNode Replace(SyntaxNode root, StatementSyntax statement, params StatementSyntax[] replacement)
+    {
+        var block = (BlockSyntax)statement.Parent!;
+        var index = block.Statements.IndexOf(statement);
+        var last = replacement.Length - 1;
+        replacement[last] = replacement[last].WithTrailingTrivia(statement.GetTrailingTrivia());
+        return root.ReplaceNode(block, block.WithStatements(block.Statements.RemoveAt(index).InsertRange(index, replacement)));
+    }
+
+    /// <summary>The wrapper's parts, or null when its body is not exactly the recognised shape.</summary>
+    private static Shape? Recognise(SemanticModel model, MethodDeclarationSyntax method, BlockSyntax body, KnownSymbols symbols, CancellationToken cancellationToken)
+    {
+        var aliases = new Dictionary<ILocalSymbol, IParameterSymbol>(SymbolEqualityComparer.Default);
+        ILocalSymbol? result = null;
+        InvocationExpressionSyntax? update = null, page = null, start = null, end = null;
+        var returnsResult = false;
+        foreach (var statement in body.Statements)
+        {
+            switch (statement)
+            {
+                case LocalDeclarationStatementSyntax declaration:
+                    foreach (var variable in declaration.Declaration.Variables)
+                    {
+                        if (model.GetDeclaredSymbol(variable, cancellationToken) is not ILocalSymbol local)
+                        {
+                            return null;
+                        }
+
+                        if (variable.Initializer is null)
+                        {
+                            continue;
+                        }
+
+                        if (model.GetSymbolInfo(variable.Initializer.Value, cancellationToken).Symbol is not IParameterSymbol parameter
+                            || variable.Initializer.Value is not IdentifierNameSyntax)
+                        {
+                            return null;
+                        }
+
+                        aliases[local] = parameter;
+                    }
+
+                    break;
+                case ExpressionStatementSyntax { Expression: InvocationExpressionSyntax invocation }:
+                    var callee = model.GetSymbolInfo(invocation, cancellationToken).Symbol as IMethodSymbol;
+                    if (callee is not null && Asserts.Contains(callee.Name) && update is null)
+                    {
+                        break;
+                    }
+
+                    if (KnownSymbols.Is(callee, symbols.InvalidatePage) && update is not null && page is null && start is null)
+                    {
+                        page = invocation;
+                    }
+                    else if (KnownSymbols.Is(callee, symbols.RangeStart) && update is null && start is null)
+                    {
+                        start = invocation;
+                    }
+                    else if (KnownSymbols.Is(callee, symbols.RangeEnd) && update is not null && start is not null && end is null)
+                    {
+                        end = invocation;
+                    }
+                    else if (IsUpdate(callee) && update is null && page is null)
+                    {
+                        update = invocation;
+                    }
+                    else
+                    {
+                        return null;
+                    }
+
+                    break;
+                case ExpressionStatementSyntax { Expression: AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression, Left: IdentifierNameSyntax left, Right: InvocationExpressionSyntax right } }
+                    when update is null && IsUpdate(model.GetSymbolInfo(right, cancellationToken).Symbol as IMethodSymbol)
+                        && model.GetSymbolInfo(left, cancellationToken).Symbol is ILocalSymbol assigned && !aliases.ContainsKey(assigned):
+                    update = right;
+                    result = assigned;
+                    break;
+                case ReturnStatementSyntax { Expression: null } when statement == body.Statements.Last():
+                    break;
+                case ReturnStatementSyntax { Expression: IdentifierNameSyntax returned } when statement == body.Statements.Last()
+                    && result is not null && SymbolEqualityComparer.Default.Equals(model.GetSymbolInfo(returned, cancellationToken).Symbol, result):
+                    returnsResult = true;
+                    break;
+                default:
+                    return null;
+            }
+        }
+
+        var returnsVoid = model.GetDeclaredSymbol(method, cancellationToken)?.ReturnsVoid == true;
+        if (update is null || (returnsVoid ? result is not null : !returnsResult)
+            || (page is null) == (start is null) || (start is null) != (end is null)
+            || (page is not null && page.ArgumentList.Arguments.Count != 2)
+            || (start is not null && (start.ArgumentList.Arguments.Count != 3 || end!.ArgumentList.Arguments.Count != 3
+                || !SameValues(model, start, end, aliases, cancellationToken))))
+        {
+            return null;
+        }
+
+        var updateName = (model.GetSymbolInfo(update, cancellationToken).Symbol as IMethodSymbol)?.Name ?? "the update";
+        return new Shape(update, updateName, page, start, end, aliases);
+
+        bool IsUpdate(IMethodSymbol? candidate) =>
+            candidate is not null
+            && candidate.DeclaringSyntaxReferences.IsEmpty
+            && SymbolEqualityComparer.Default.Equals(candidate.ContainingType, symbols.Linux)
+            && PageTableUpdates.Contains(candidate.Name);
+    }
+
+    // The page-table updates a wrapper may hide (those MMU001's rewrite knows).
+    private static readonly string[] PageTableUpdates =
+    {
+        "ptep_clear_flush", "ptep_get_and_clear", "set_pte_at", "pmdp_clear_flush", "pmdp_huge_clear_flush",
+        "huge_ptep_clear_flush", "set_pmd_at", "set_huge_pte_at", "pmdp_splitting_flush", "pte_clear",
+    };
+
+    /// <summary>Start and end of the wrapper get the same values (same text once aliases are seen through).</summary>
+    private static bool SameValues(SemanticModel model, InvocationExpressionSyntax start, InvocationExpressionSyntax end, Dictionary<ILocalSymbol, IParameterSymbol> aliases, CancellationToken cancellationToken)
+    {
+        var noArguments = new Dictionary<IParameterSymbol, ExpressionSyntax>(SymbolEqualityComparer.Default);
+        for (var i = 0; i < 3; i++)
+        {
+            var a = SubstituteText(model, start.ArgumentList.Arguments[i].Expression, aliases, noArguments, cancellationToken);
+            var b = SubstituteText(model, end.ArgumentList.Arguments[i].Expression, aliases, noArguments, cancellationToken);
+            if (a is null || a != b)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The wrapper's <paramref name="expression"/> in the caller's terms: parameters (and locals
+    /// copied from them) replaced by the call's arguments; null when it reads any other local.
+    /// With no arguments given, parameters are written by name (to compare two expressions).
+    /// </summary>
+    private static string? SubstituteText(
+        SemanticModel model,
+        ExpressionSyntax expression,
+        Dictionary<ILocalSymbol, IParameterSymbol> aliases,
+        Dictionary<IParameterSymbol, ExpressionSyntax> arguments,
+        CancellationToken cancellationToken)
+    {
+        var replacements = new Dictionary<SyntaxNode, SyntaxNode>();
+        foreach (var name in expression.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>())
+        {
+            var symbol = model.GetSymbolInfo(name, cancellationToken).Symbol;
+            var parameter = symbol switch
+            {
+                IParameterSymbol p => p,
+                ILocalSymbol local when aliases.TryGetValue(local, out var aliased) => aliased,
+                ILocalSymbol => null,
+                _ => (IParameterSymbol?)null,
+            };
+            if (symbol is ILocalSymbol && parameter is null)
+            {
+                return null;
+            }
+
+            if (parameter is null)
+            {
+                continue;
+            }
+
+            if (arguments.Count == 0)
+            {
+                replacements[name] = SyntaxFactory.IdentifierName(parameter.Name).WithTriviaFrom(name);
+                continue;
+            }
+
+            if (!arguments.TryGetValue(parameter.OriginalDefinition, out var argument))
+            {
+                return null;
+            }
+
+            // (__address) + HPAGE_PMD_SIZE: the parentheses of the macro stay only where needed.
+            var target = name.Parent is ParenthesizedExpressionSyntax parenthesized && IsSimple(argument) ? (SyntaxNode)parenthesized : name;
+            replacements[target] = (IsSimple(argument) ? argument : SyntaxFactory.ParenthesizedExpression(argument)).WithTriviaFrom(target);
+        }
+
+        var rewritten = expression.ReplaceNodes(replacements.Keys, (original, _) => replacements[original]);
+        return rewritten.WithoutTrivia().ToFullString();
+    }
+
+    private static bool IsSimple(ExpressionSyntax expression) =>
+        expression is IdentifierNameSyntax or MemberAccessExpressionSyntax or LiteralExpressionSyntax or ParenthesizedExpressionSyntax
+            or ElementAccessExpressionSyntax
+        || (expression is PostfixUnaryExpressionSyntax bang && bang.IsKind(SyntaxKind.SuppressNullableWarningExpression));
+
+    /// <summary>Names, member accesses, literals, <c>x!</c>: evaluating them again changes nothing.</summary>
+    private static bool SideEffectFree(ExpressionSyntax expression) => expression switch
+    {
+        IdentifierNameSyntax or LiteralExpressionSyntax => true,
+        MemberAccessExpressionSyntax access => SideEffectFree(access.Expression),
+        ParenthesizedExpressionSyntax parenthesized => SideEffectFree(parenthesized.Expression),
+        PostfixUnaryExpressionSyntax bang when bang.IsKind(SyntaxKind.SuppressNullableWarningExpression) => SideEffectFree(bang.Operand),
+        _ => false,
+    };
+
+    private static string Fresh(string name, HashSet<string> taken)
+    {
+        var candidate = name;
+        for (var i = 2; taken.Contains(candidate); i++)
+        {
+            candidate = name + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        taken.Add(candidate);
+        return candidate;
+    }
+
+    private static StatementSyntax Statement(string text) =>
+        SyntaxFactory.ParseStatement(text)
+            .WithLeadingTrivia(SyntaxFactory.ElasticMarker)
+            .WithTrailingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed)
+            .WithAdditionalAnnotations(Formatter.Annotation);
+
+    private sealed class Shape
+    {
+        public Shape(
+            InvocationExpressionSyntax update,
+            string updateName,
+            InvocationExpressionSyntax? invalidatePage,
+            InvocationExpressionSyntax? start,
+            InvocationExpressionSyntax? end,
+            Dictionary<ILocalSymbol, IParameterSymbol> aliases)
+        {
+            Update = update;
+            UpdateName = updateName;
+            InvalidatePage = invalidatePage;
+            Start = start;
+            End = end;
+            Aliases = aliases;
+        }
+
+        public InvocationExpressionSyntax Update { get; }
+
+        public string UpdateName { get; }
+
+        public InvocationExpressionSyntax? InvalidatePage { get; }
+
+        public InvocationExpressionSyntax? Start { get; }
+
+        public InvocationExpressionSyntax? End { get; }
+
+        public Dictionary<ILocalSymbol, IParameterSymbol> Aliases { get; }
+    }
+}
