@@ -7,31 +7,30 @@ using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
-using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
-using Microsoft.CodeAnalysis.Formatting;
-using Microsoft.CodeAnalysis.Simplification;
 
 namespace MmuNotifierAnalyzers.CodeFixes;
 
 /// <summary>
-/// MMU003 fix: seed 004's convention. Declares <c>mmun_start</c> / <c>mmun_end</c> right before
-/// the start, initialised with the start's own arguments (evaluated at the same point, so the
-/// start sees the same values), and passes them, with the start's mm, to the start and to every
-/// _end of that range in the function. Not offered when the function already declares one of
-/// those names (it would be a second range: rename by hand), nor for the 4.20 range form.
+/// MMU003 fix: seed 004's convention. Declares <c>mmun_start</c> / <c>mmun_end</c> (a second
+/// range in the function gets <c>mmun_start2</c> / <c>mmun_end2</c>, and so on) initialised with
+/// the start's own arguments, and passes them, with the start's mm, to the start and to every
+/// _end of that range in the function (see <see cref="RangeArgumentsCapture"/>). The locals go
+/// right before the start, or before the if / loop whose branch holds a conditional start when
+/// nothing on the way there changes what its arguments read. Not offered for the 4.20 range form.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(RangeArgumentsChangedCodeFix))]
 [Shared]
 public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
 {
+    /// <summary>The one key of every MMU003 fix (dotnet format fixes only the first action's key).</summary>
     public const string EquivalenceKey = "MMU003.CaptureRange";
-    private const string StartName = "mmun_start";
-    private const string EndName = "mmun_end";
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.RangeArgumentsChanged);
 
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    // BatchFixer merges edits computed on the original document: two ranges in one method would
+    // both declare mmun_start. Fix the diagnostics one after another instead, as one by one does.
+    public override FixAllProvider GetFixAllProvider() => FixAllProvider.Create(FixDocumentAsync);
 
     public override async Task RegisterCodeFixesAsync(CodeFixContext context)
     {
@@ -44,115 +43,107 @@ public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
 
         foreach (var diagnostic in context.Diagnostics)
         {
-            if (diagnostic.AdditionalLocations.Count == 0
-                || root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true)?.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } end
-                || root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true)?.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } start)
+            if (Locate(root, diagnostic) is not var (start, end)
+                || RangeArgumentsCapture.Capture(root, model, start, end, context.CancellationToken) is not var (fixedRoot, startName, endName))
             {
                 continue;
             }
 
-            if (Capture(root, model, start, end, context.CancellationToken) is { } fixedRoot)
-            {
-                context.RegisterCodeFix(
-                    CodeAction.Create("Capture the range in mmun_start/mmun_end and pass them to start and end", _ => Task.FromResult(context.Document.WithSyntaxRoot(fixedRoot)), EquivalenceKey),
-                    diagnostic);
-            }
+            context.RegisterCodeFix(
+                CodeAction.Create(
+                    "Capture the range in " + startName + "/" + endName + " and pass them to start and end",
+                    _ => Task.FromResult(context.Document.WithSyntaxRoot(fixedRoot)),
+                    EquivalenceKey),
+                diagnostic);
         }
     }
 
-    private static SyntaxNode? Capture(SyntaxNode root, SemanticModel model, InvocationExpressionSyntax start, InvocationExpressionSyntax end, CancellationToken cancellationToken)
+    /// <summary>The end the diagnostic is on and the start of its range (its first additional location).</summary>
+    private static (InvocationExpressionSyntax Start, InvocationExpressionSyntax End)? Locate(SyntaxNode root, Diagnostic diagnostic)
     {
-        if (start.ArgumentList.Arguments.Count != 3
-            || end.ArgumentList.Arguments.Count != 3
-            || start.Parent is not ExpressionStatementSyntax { Parent: BlockSyntax } startStatement
-            || model.GetSymbolInfo(start, cancellationToken).Symbol is not IMethodSymbol opener
-            || model.GetSymbolInfo(end, cancellationToken).Symbol is not IMethodSymbol closer
-            || UnbalancedRangeFixHelpers.FunctionBody(start) is not { } body
-            || opener.Parameters.Length != 3)
+        if (diagnostic.AdditionalLocations.Count == 0
+            || !root.FullSpan.Contains(diagnostic.Location.SourceSpan)
+            || !root.FullSpan.Contains(diagnostic.AdditionalLocations[0].SourceSpan)
+            || root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true)?.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } end
+            || root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true)?.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } start)
         {
             return null;
         }
 
-        var declared = body.DescendantNodes().OfType<VariableDeclaratorSyntax>().Select(v => v.Identifier.ValueText)
-            .Concat(body.DescendantNodes().OfType<SingleVariableDesignationSyntax>().Select(v => v.Identifier.ValueText));
-        if (declared.Any(n => n is StartName or EndName) || model.LookupSymbols(start.SpanStart).Any(s => s.Name is StartName or EndName))
-        {
-            return null;
-        }
-
-        var startArgument = Argument(start, opener, 1);
-        var endArgument = Argument(start, opener, 2);
-        if (startArgument is null || endArgument is null)
-        {
-            return null;
-        }
-
-        // Every end of this range: same closer, same mm text, after the start (and before the next
-        // start on that mm), in this function.
-        var nextStart = body.DescendantNodes().OfType<InvocationExpressionSyntax>()
-            .Where(i => i.SpanStart > start.SpanStart
-                && UnbalancedRangeFixHelpers.InSameFunction(i, body)
-                && SymbolEqualityComparer.Default.Equals(model.GetSymbolInfo(i, cancellationToken).Symbol?.OriginalDefinition, opener.OriginalDefinition)
-                && i.ArgumentList.Arguments.Count > 0
-                && i.ArgumentList.Arguments[0].Expression.IsEquivalentTo(start.ArgumentList.Arguments[0].Expression))
-            .Select(i => i.SpanStart)
-            .DefaultIfEmpty(int.MaxValue)
-            .Min();
-        var ends = body.DescendantNodes().OfType<InvocationExpressionSyntax>()
-            .Where(i => i == end
-                || (i.SpanStart > start.SpanStart
-                    && i.SpanStart < nextStart
-                    && UnbalancedRangeFixHelpers.InSameFunction(i, body)
-                    && i.ArgumentList.Arguments.Count == 3
-                    && SymbolEqualityComparer.Default.Equals(model.GetSymbolInfo(i, cancellationToken).Symbol?.OriginalDefinition, closer.OriginalDefinition)
-                    && i.ArgumentList.Arguments[0].Expression.IsEquivalentTo(start.ArgumentList.Arguments[0].Expression)))
-            .ToList();
-
-        var mm = start.ArgumentList.Arguments[0].Expression.WithoutTrivia();
-        var tracked = root.TrackNodes(ends.Cast<SyntaxNode>().Append(start).Append(startStatement));
-        var rewritten = tracked.ReplaceNodes(
-            ends.Select(e => tracked.GetCurrentNode(e)!).Append(tracked.GetCurrentNode(start)!),
-            (original, current) => current.WithArgumentList(Arguments(mm)));
-
-        var type = opener.Parameters[1].Type;
-        var typeSyntax = SyntaxFactory.ParseTypeName(type.ToMinimalDisplayString(model, start.SpanStart)).WithAdditionalAnnotations(Simplifier.Annotation);
-        var startStatementNow = rewritten.GetCurrentNode(startStatement)!;
-        return UnbalancedRangeFixHelpers.InsertBefore(
-            rewritten,
-            startStatementNow,
-            Declaration(typeSyntax, StartName, startArgument),
-            Declaration(typeSyntax, EndName, endArgument));
+        return (start, end);
     }
 
-    private static ExpressionSyntax? Argument(InvocationExpressionSyntax call, IMethodSymbol method, int ordinal)
+    /// <summary>
+    /// Fix All in one document: the diagnostics in source order, each applied to the document the
+    /// previous ones produced (so a second range sees the first one's mmun_ names, as it does one
+    /// by one). The diagnostics were computed on the original document (dotnet format does not
+    /// recompute them), so their calls are marked first and found again after each step; an end
+    /// an earlier capture already rewrote (another end of the same range) is skipped.
+    /// </summary>
+    private static async Task<Document?> FixDocumentAsync(FixAllContext context, Document document, ImmutableArray<Diagnostic> diagnostics)
     {
-        var arguments = call.ArgumentList.Arguments;
-        for (var i = 0; i < arguments.Count; i++)
+        if (context.CodeActionEquivalenceKey != EquivalenceKey)
         {
-            var name = arguments[i].NameColon?.Name.Identifier.ValueText;
-            if ((name is null && i == ordinal) || (name is not null && name == method.Parameters[ordinal].Name))
-            {
-                return arguments[i].Expression.WithoutTrivia();
-            }
+            return null;
         }
 
-        return null;
+        var root = await document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root is null)
+        {
+            return null;
+        }
+
+        var pairs = new List<(SyntaxAnnotation Start, SyntaxAnnotation End)>();
+        var marks = new Dictionary<SyntaxNode, List<SyntaxAnnotation>>();
+        foreach (var diagnostic in diagnostics.OrderBy(d => d.Location.SourceSpan.Start))
+        {
+            if (Locate(root, diagnostic) is not var (start, end))
+            {
+                continue;
+            }
+
+            var pair = (new SyntaxAnnotation("MMU003.FixAll.Start"), new SyntaxAnnotation("MMU003.FixAll.End"));
+            pairs.Add(pair);
+            Mark(marks, start, pair.Item1);
+            Mark(marks, end, pair.Item2);
+        }
+
+        if (pairs.Count == 0)
+        {
+            return null;
+        }
+
+        root = root.ReplaceNodes(marks.Keys, (original, current) => current.WithAdditionalAnnotations(marks[original]));
+        document = document.WithSyntaxRoot(root);
+        var changed = false;
+        foreach (var (startMark, endMark) in pairs)
+        {
+            context.CancellationToken.ThrowIfCancellationRequested();
+            root = (await document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false))!;
+            var model = await document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
+            if (model is null
+                || root.GetAnnotatedNodes(startMark).OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } start
+                || root.GetAnnotatedNodes(endMark).OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } end
+                || end.HasAnnotation(RangeArgumentsCapture.Captured)
+                || RangeArgumentsCapture.Capture(root, model, start, end, context.CancellationToken) is not var (fixedRoot, _, _))
+            {
+                continue;
+            }
+
+            document = document.WithSyntaxRoot(fixedRoot);
+            changed = true;
+        }
+
+        return changed ? document : null;
     }
 
-    private static ArgumentListSyntax Arguments(ExpressionSyntax mm) =>
-        SyntaxFactory.ArgumentList(SyntaxFactory.SeparatedList(new[]
+    private static void Mark(Dictionary<SyntaxNode, List<SyntaxAnnotation>> marks, SyntaxNode node, SyntaxAnnotation annotation)
+    {
+        if (!marks.TryGetValue(node, out var list))
         {
-            SyntaxFactory.Argument(mm),
-            SyntaxFactory.Argument(SyntaxFactory.IdentifierName(StartName)),
-            SyntaxFactory.Argument(SyntaxFactory.IdentifierName(EndName)),
-        }));
+            marks[node] = list = new List<SyntaxAnnotation>();
+        }
 
-    private static LocalDeclarationStatementSyntax Declaration(TypeSyntax type, string name, ExpressionSyntax value) =>
-        SyntaxFactory.LocalDeclarationStatement(
-            SyntaxFactory.VariableDeclaration(
-                type,
-                SyntaxFactory.SingletonSeparatedList(
-                    SyntaxFactory.VariableDeclarator(SyntaxFactory.Identifier(name))
-                        .WithInitializer(SyntaxFactory.EqualsValueClause(value)))))
-            .WithAdditionalAnnotations(Formatter.Annotation);
+        list.Add(annotation);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Threading.Tasks;
 using MmuNotifierAnalyzers.CodeFixes;
+using MmuNotifierAnalyzers.Tests.Verifiers;
 using Xunit;
 using Verify = MmuNotifierAnalyzers.Tests.Verifiers.CSharpCodeFixVerifier<MmuNotifierAnalyzers.Rules.RangeArgumentsChangedAnalyzer, MmuNotifierAnalyzers.CodeFixes.RangeArgumentsChangedCodeFix>;
 
@@ -98,7 +99,7 @@ static class T
     }
 
     [Fact]
-    public async Task No_fix_when_mmun_names_are_taken()
+    public async Task Names_already_taken_get_the_next_number()
     {
         var source = Usings + @"
 static class T
@@ -111,7 +112,386 @@ static class T
     }
 }
 ";
-        var test = new Verify.Test { TestCode = source, FixedCode = source };
+        var fixedSource = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong mmun_start, ulong mmun_end)
+    {
+        ulong mmun_start2 = mmun_start;
+        ulong mmun_end2 = mmun_end;
+        mmu_notifier_invalidate_range_start(mm, mmun_start2, mmun_end2);
+        mmun_start += PAGE_SIZE;
+        mmu_notifier_invalidate_range_end(mm, mmun_start2, mmun_end2);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource, NumberOfIncrementalIterations = 1, NumberOfFixAllIterations = 1 }.RunAsync();
+    }
+
+    private const string TwoSequentialRanges = @"
+static class T
+{
+    static void f(mm_struct mm, ulong addr, ulong end)
+    {
+        mmu_notifier_invalidate_range_start(mm, addr, end);
+        addr += PAGE_SIZE;
+        [|mmu_notifier_invalidate_range_end(mm, addr, end)|];
+
+        /* second pass */
+        mmu_notifier_invalidate_range_start(mm, addr, end);
+        end -= PAGE_SIZE;
+        [|mmu_notifier_invalidate_range_end(mm, addr, end)|];
+    }
+}
+";
+
+    private const string TwoSequentialRangesFixed = @"
+static class T
+{
+    static void f(mm_struct mm, ulong addr, ulong end)
+    {
+        ulong mmun_start = addr;
+        ulong mmun_end = end;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        addr += PAGE_SIZE;
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+
+        /* second pass */
+        ulong mmun_start2 = addr;
+        ulong mmun_end2 = end;
+        mmu_notifier_invalidate_range_start(mm, mmun_start2, mmun_end2);
+        end -= PAGE_SIZE;
+        mmu_notifier_invalidate_range_end(mm, mmun_start2, mmun_end2);
+    }
+}
+";
+
+    private const string NestedRangesOnTwoMms = @"
+static class T
+{
+    static void f(mm_struct mm, mm_struct other, ulong addr, ulong end)
+    {
+        mmu_notifier_invalidate_range_start(mm, addr, end);
+        mmu_notifier_invalidate_range_start(other, addr, end);
+        addr += PAGE_SIZE;
+        [|mmu_notifier_invalidate_range_end(other, addr, end)|];
+        [|mmu_notifier_invalidate_range_end(mm, addr, end)|];
+    }
+}
+";
+
+    // The inner range's end comes first, so its range is captured first and keeps the plain names.
+    private const string NestedRangesOnTwoMmsFixed = @"
+static class T
+{
+    static void f(mm_struct mm, mm_struct other, ulong addr, ulong end)
+    {
+        ulong mmun_start2 = addr;
+        ulong mmun_end2 = end;
+        mmu_notifier_invalidate_range_start(mm, mmun_start2, mmun_end2);
+        ulong mmun_start = addr;
+        ulong mmun_end = end;
+        mmu_notifier_invalidate_range_start(other, mmun_start, mmun_end);
+        addr += PAGE_SIZE;
+        mmu_notifier_invalidate_range_end(other, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start2, mmun_end2);
+    }
+}
+";
+
+    public static TheoryData<string, string> TwoRangesInOneMethod => new()
+    {
+        { TwoSequentialRanges, TwoSequentialRangesFixed },
+        { NestedRangesOnTwoMms, NestedRangesOnTwoMmsFixed },
+    };
+
+    /// <summary>
+    /// One by one, and Fix All in document, project and solution scope (the harness runs all
+    /// four and compares each with the same fixed code): the second range of a method gets
+    /// mmun_start2 / mmun_end2, and Fix All needs a single pass.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TwoRangesInOneMethod))]
+    public async Task Two_ranges_in_one_method_get_their_own_locals_one_by_one_and_in_fix_all(string source, string fixedSource)
+    {
+        await new Verify.Test { TestCode = Usings + source, FixedCode = Usings + fixedSource, NumberOfIncrementalIterations = 2, NumberOfFixAllIterations = 1, CodeActionEquivalenceKey = RangeArgumentsChangedCodeFix.EquivalenceKey }.RunAsync();
+    }
+
+    /// <summary>Fix All in project and solution scope over two documents: one pass fixes both, as four fixes one by one do.</summary>
+    [Theory]
+    [MemberData(nameof(TwoRangesInOneMethod))]
+    public async Task Fix_all_in_project_and_solution_fixes_every_document_in_one_pass(string source, string fixedSource)
+    {
+        var test = new Verify.Test
+        {
+            NumberOfIncrementalIterations = 4,
+            NumberOfFixAllIterations = 1,
+            CodeActionEquivalenceKey = RangeArgumentsChangedCodeFix.EquivalenceKey,
+            CodeFixTestBehaviors = CodeFixTestBehaviors.SkipFixAllInDocumentCheck,
+        };
+        test.TestState.Sources.Add(("A.cs", Usings + source));
+        test.TestState.Sources.Add(("B.cs", Usings + source.Replace("class T", "class U", System.StringComparison.Ordinal)));
+        test.FixedState.Sources.Add(("A.cs", Usings + fixedSource));
+        test.FixedState.Sources.Add(("B.cs", Usings + fixedSource.Replace("class T", "class U", System.StringComparison.Ordinal)));
         await test.RunAsync();
+    }
+
+    /// <summary>The fixed code reports no MMU003, so running the fix again changes nothing.</summary>
+    [Theory]
+    [MemberData(nameof(TwoRangesInOneMethod))]
+    public async Task Fixing_again_changes_nothing(string source, string fixedSource)
+    {
+        _ = source;
+        await Verify.VerifyCodeFixAsync(Usings + fixedSource, Usings + fixedSource);
+    }
+
+    [Fact]
+    public async Task Copy_page_range_conditional_start_gets_the_locals_before_the_if()
+    {
+        var source = Usings + @"
+static class T
+{
+    static int copy_page_range(mm_struct dst_mm, mm_struct src_mm, vm_area_struct vma)
+    {
+        ulong next;
+        ulong addr = vma.vm_start;
+        ulong end = vma.vm_end;
+        int ret;
+
+        /*
+         * We need to invalidate the secondary MMU mappings only when
+         * there could be a permission downgrade on the ptes of the
+         * parent mm.
+         */
+        if (is_cow_mapping(vma.vm_flags))
+            mmu_notifier_invalidate_range_start(src_mm, addr, end);
+
+        ret = 0;
+        do
+        {
+            next = pmd_addr_end(addr, end);
+        }
+        while ((addr = next) != end);
+
+        if (is_cow_mapping(vma.vm_flags))
+            [|mmu_notifier_invalidate_range_end(src_mm,
+                                              vma.vm_start, end)|];
+        return ret;
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static int copy_page_range(mm_struct dst_mm, mm_struct src_mm, vm_area_struct vma)
+    {
+        ulong next;
+        ulong addr = vma.vm_start;
+        ulong end = vma.vm_end;
+        int ret;
+
+        /*
+         * We need to invalidate the secondary MMU mappings only when
+         * there could be a permission downgrade on the ptes of the
+         * parent mm.
+         */
+        ulong mmun_start = addr;
+        ulong mmun_end = end;
+        if (is_cow_mapping(vma.vm_flags))
+            mmu_notifier_invalidate_range_start(src_mm, mmun_start, mmun_end);
+
+        ret = 0;
+        do
+        {
+            next = pmd_addr_end(addr, end);
+        }
+        while ((addr = next) != end);
+
+        if (is_cow_mapping(vma.vm_flags))
+            mmu_notifier_invalidate_range_end(src_mm, mmun_start, mmun_end);
+        return ret;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource, NumberOfIncrementalIterations = 1, NumberOfFixAllIterations = 1, CodeActionEquivalenceKey = RangeArgumentsChangedCodeFix.EquivalenceKey }.RunAsync();
+    }
+
+    [Fact]
+    public async Task Start_in_an_else_branch_or_a_braced_if_gets_the_locals_before_the_if()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, vm_area_struct vma, ulong addr, ulong end, bool cow)
+    {
+        if (!cow)
+            cond_resched();
+        else
+            mmu_notifier_invalidate_range_start(mm, addr, end);
+        addr += PAGE_SIZE;
+        if (cow)
+            [|mmu_notifier_invalidate_range_end(mm, addr, end)|];
+    }
+
+    static void g(mm_struct mm, vm_area_struct vma, bool cow)
+    {
+        if (is_cow_mapping(vma.vm_flags))
+        {
+            /* the parent's ptes lose write access */
+            mmu_notifier_invalidate_range_start(mm, vma.vm_start, vma.vm_end); // announce
+        }
+
+        vma.vm_start += PAGE_SIZE;
+        if (is_cow_mapping(vma.vm_flags))
+        {
+            [|mmu_notifier_invalidate_range_end(mm, vma.vm_start, vma.vm_end)|];
+        }
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, vm_area_struct vma, ulong addr, ulong end, bool cow)
+    {
+        ulong mmun_start = addr;
+        ulong mmun_end = end;
+        if (!cow)
+            cond_resched();
+        else
+            mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        addr += PAGE_SIZE;
+        if (cow)
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+
+    static void g(mm_struct mm, vm_area_struct vma, bool cow)
+    {
+        ulong mmun_start = vma.vm_start;
+        ulong mmun_end = vma.vm_end;
+        if (is_cow_mapping(vma.vm_flags))
+        {
+            /* the parent's ptes lose write access */
+            mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end); // announce
+        }
+
+        vma.vm_start += PAGE_SIZE;
+        if (is_cow_mapping(vma.vm_flags))
+        {
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        }
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource, CodeActionEquivalenceKey = RangeArgumentsChangedCodeFix.EquivalenceKey }.RunAsync();
+    }
+
+    [Fact]
+    public async Task Start_as_a_loop_body_gets_the_locals_before_the_loop()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong addr, ulong end, int n)
+    {
+        for (int i = 0; i < n; i++)
+            mmu_notifier_invalidate_range_start(mm, addr, end);
+        addr += PAGE_SIZE;
+        for (int i = 0; i < n; i++)
+            [|mmu_notifier_invalidate_range_end(mm, addr, end)|];
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong addr, ulong end, int n)
+    {
+        ulong mmun_start = addr;
+        ulong mmun_end = end;
+        for (int i = 0; i < n; i++)
+            mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        addr += PAGE_SIZE;
+        for (int i = 0; i < n; i++)
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource, NumberOfIncrementalIterations = 1, NumberOfFixAllIterations = 1, CodeActionEquivalenceKey = RangeArgumentsChangedCodeFix.EquivalenceKey }.RunAsync();
+    }
+
+    /// <summary>
+    /// No fix where the locals cannot take the start's values before the if / loop: the condition
+    /// assigns an argument (the locals would hold the value from before the assignment); the loop
+    /// advances it (each start sees another value); an argument dereferences what the condition
+    /// checked for null, or calls a method (it would now run when the start does not), or reads
+    /// a local declared inside the branch (not in scope before the if); a field the start reads
+    /// may be written by a call in the condition.
+    /// </summary>
+    [Fact]
+    public async Task No_fix_when_the_start_arguments_cannot_move_before_the_condition()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void assigned(mm_struct mm, vm_area_struct vma, ulong addr, ulong end)
+    {
+        if ((addr = vma.vm_start) != 0)
+            mmu_notifier_invalidate_range_start(mm, addr, end);
+        addr += PAGE_SIZE;
+        if (addr != PAGE_SIZE)
+            [|mmu_notifier_invalidate_range_end(mm, addr, end)|];
+    }
+
+    static void advanced(mm_struct mm, ulong addr, ulong end)
+    {
+        for (int i = 0; i < 4; i++, addr += PAGE_SIZE)
+            mmu_notifier_invalidate_range_start(mm, addr, end);
+        for (int i = 0; i < 4; i++)
+            [|mmu_notifier_invalidate_range_end(mm, addr, end)|];
+    }
+
+    static void null_checked(mm_struct mm, vm_area_struct? vma, bool cow)
+    {
+        if (vma != null)
+            mmu_notifier_invalidate_range_start(mm, vma.vm_start, vma.vm_end);
+        cond_resched();
+        if (vma != null)
+            [|mmu_notifier_invalidate_range_end(mm, vma.vm_start + 0, vma.vm_end)|];
+    }
+
+    static void called(mm_struct mm, vm_area_struct vma, bool cow)
+    {
+        if (cow)
+            mmu_notifier_invalidate_range_start(mm, vma.vm_start, pmd_addr_end(vma.vm_start, vma.vm_end));
+        if (cow)
+            [|mmu_notifier_invalidate_range_end(mm, vma.vm_start, vma.vm_end)|];
+    }
+
+    static void declared_on_the_way(mm_struct mm, ulong addr, bool cow)
+    {
+        if (cow)
+        {
+            ulong end = addr + PAGE_SIZE;
+            mmu_notifier_invalidate_range_start(mm, addr, end);
+        }
+
+        addr += PAGE_SIZE;
+        if (cow)
+            [|mmu_notifier_invalidate_range_end(mm, addr, addr + PAGE_SIZE)|];
+    }
+
+    static ulong touch(vm_area_struct vma) => vma.vm_start++;
+
+    static void written_by_a_call(mm_struct mm, vm_area_struct vma)
+    {
+        if (touch(vma) != 0)
+            mmu_notifier_invalidate_range_start(mm, vma.vm_start, vma.vm_end);
+        if (vma.vm_start != 0)
+            [|mmu_notifier_invalidate_range_end(mm, vma.vm_start + 0, vma.vm_end)|];
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
     }
 }
