@@ -311,7 +311,8 @@ internal static class SleepUnderSpinlockRangeMove
             var blank = leading.TakeWhile(t => t.IsKind(SyntaxKind.WhitespaceTrivia)).Count();
             if (blank < leading.Count && leading[blank].IsKind(SyntaxKind.EndOfLineTrivia))
             {
-                items[0] = items[0].WithLeadingTrivia(items[0].GetLeadingTrivia().Insert(0, leading[blank]));
+                var own = items[0].GetLeadingTrivia().Any(IsComment) ? items[0].GetLeadingTrivia() : Indentation(acquisition);
+                items[0] = items[0].WithLeadingTrivia(own.Insert(0, leading[blank]));
                 _retrivia.Add((acquisition, leading.RemoveAt(blank)));
             }
 

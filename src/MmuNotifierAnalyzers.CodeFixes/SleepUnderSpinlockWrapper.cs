@@ -34,7 +34,6 @@ internal static class SleepUnderSpinlockWrapper
 {
     private static readonly string[] Asserts = { "VM_BUG_ON", "BUG_ON", "WARN_ON", "VM_WARN_ON" };
 
-    private static readonly SyntaxAnnotation Marker = new("MMU005.Inlined");
 
     public static async Task<(Document Document, string Title)?> TryInlineAsync(Document document, InvocationExpressionSyntax call, CancellationToken cancellationToken)
     {
@@ -81,6 +80,8 @@ internal static class SleepUnderSpinlockWrapper
             return null;
         }
 
+        // A fresh mark per fix: an earlier fix's mark may still be in the document.
+        var marker = new SyntaxAnnotation("MMU005.Inlined");
         var updateExpression = SyntaxFactory.ParseExpression(update);
         var inlined = statement.ReplaceNode(call, updateExpression.WithTriviaFrom(call)).WithAdditionalAnnotations(Formatter.Annotation);
         // The notifier calls are written as the file reaches them: `using static Kernel.Mm.Linux`, else qualified.
@@ -95,10 +96,10 @@ internal static class SleepUnderSpinlockWrapper
                 return null;
             }
 
-            var notify = Statement(qualifier + "mmu_notifier_invalidate_page(" + mm + ", " + address + ");").WithAdditionalAnnotations(Marker);
+            var notify = Statement(qualifier + "mmu_notifier_invalidate_page(" + mm + ", " + address + ");").WithAdditionalAnnotations(marker);
             var expanded = document.WithSyntaxRoot(Replace(root, statement, inlined, notify));
             var expandedRoot = await expanded.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-            if (expandedRoot?.GetAnnotatedNodes(Marker).OfType<ExpressionStatementSyntax>().FirstOrDefault() is not { } notifyStatement
+            if (expandedRoot?.GetAnnotatedNodes(marker).OfType<ExpressionStatementSyntax>().FirstOrDefault() is not { } notifyStatement
                 || await InvalidatePageCallRewriter.TryBracketLockAsync(expanded, notifyStatement, cancellationToken).ConfigureAwait(false) is not { } bracketed)
             {
                 return null;
@@ -120,17 +121,17 @@ internal static class SleepUnderSpinlockWrapper
             var taken = new HashSet<string>(body.Parent!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
             var startName = Fresh("mmun_start", taken);
             var endName = Fresh("mmun_end", taken);
-            var open = Statement(qualifier + "mmu_notifier_invalidate_range_start(" + mm + ", " + startName + ", " + endName + ");").WithAdditionalAnnotations(Marker);
+            var open = Statement(qualifier + "mmu_notifier_invalidate_range_start(" + mm + ", " + startName + ", " + endName + ");").WithAdditionalAnnotations(marker);
             var expanded = document.WithSyntaxRoot(Replace(
                 root,
                 statement,
-                Statement("ulong " + startName + " = " + from + ";").WithLeadingTrivia(statement.GetLeadingTrivia()),
+                Statement("ulong " + startName + " = " + from + ";"),
                 Statement("ulong " + endName + " = " + to + ";"),
                 open,
-                inlined.WithLeadingTrivia(SyntaxFactory.ElasticMarker),
+                inlined,
                 Statement(qualifier + "mmu_notifier_invalidate_range_end(" + mm + ", " + startName + ", " + endName + ");")));
             var expandedRoot = await expanded.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-            if (expandedRoot?.GetAnnotatedNodes(Marker).OfType<ExpressionStatementSyntax>().FirstOrDefault() is not { Expression: InvocationExpressionSyntax openCall }
+            if (expandedRoot?.GetAnnotatedNodes(marker).OfType<ExpressionStatementSyntax>().FirstOrDefault() is not { Expression: InvocationExpressionSyntax openCall }
                 || await SleepUnderSpinlockRangeMove.TryMoveAsync(expanded, openCall, cancellationToken).ConfigureAwait(false) is not { } moved)
             {
                 return null;

@@ -131,4 +131,68 @@ static class T
 ";
         await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
     }
+    private const string PmdWrapper = @"
+    // The 2012 macro: start, update, end.
+    static pmd_t pmdp_clear_flush_notify(vm_area_struct __vma, ulong __address, pmd_ptr __pmdp)
+    {
+        pmd_t __pmd;
+        vm_area_struct ___vma = __vma;
+        ulong ___address = __address;
+        VM_BUG_ON((__address & ~HPAGE_PMD_MASK) != 0);
+        mmu_notifier_invalidate_range_start(___vma.vm_mm, ___address,
+                                            (__address) + HPAGE_PMD_SIZE);
+        __pmd = pmdp_clear_flush(___vma, ___address, __pmdp);
+        mmu_notifier_invalidate_range_end(___vma.vm_mm, ___address,
+                                          (__address) + HPAGE_PMD_SIZE);
+        return __pmd;
+    }
+
+    static void VM_BUG_ON(bool condition) { }
+";
+
+    [Fact]
+    public async Task A_start_end_wrapper_becomes_the_update_inside_a_range_around_the_lock()
+    {
+        var source = Usings + @"
+static class T
+{" + PmdWrapper + @"
+    static void collapse(mm_struct mm, vm_area_struct vma, ulong address, pmd_ptr pmd)
+    {
+        pmd_t _pmd;
+
+        spin_lock(mm.page_table_lock); /* probably unnecessary */
+        /*
+         * After this gup_fast can't run anymore.
+         */
+        _pmd = [|pmdp_clear_flush_notify(vma, address, pmd)|];
+        spin_unlock(mm.page_table_lock);
+
+        set_pmd_at(mm, address, pmd, _pmd);
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{" + PmdWrapper + @"
+    static void collapse(mm_struct mm, vm_area_struct vma, ulong address, pmd_ptr pmd)
+    {
+        pmd_t _pmd;
+
+        ulong mmun_start = address;
+        ulong mmun_end = address + HPAGE_PMD_SIZE;
+        mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
+        spin_lock(mm.page_table_lock); /* probably unnecessary */
+        /*
+         * After this gup_fast can't run anymore.
+         */
+        _pmd = pmdp_clear_flush(vma, address, pmd);
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
+
+        set_pmd_at(mm, address, pmd, _pmd);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
 }
