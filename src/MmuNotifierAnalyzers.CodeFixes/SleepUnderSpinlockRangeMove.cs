@@ -311,7 +311,9 @@ internal static class SleepUnderSpinlockRangeMove
             var blank = leading.TakeWhile(t => t.IsKind(SyntaxKind.WhitespaceTrivia)).Count();
             if (blank < leading.Count && leading[blank].IsKind(SyntaxKind.EndOfLineTrivia))
             {
-                var own = items[0].GetLeadingTrivia().Any(IsComment) ? items[0].GetLeadingTrivia() : Indentation(acquisition);
+                // The statement's own old indentation: the formatter shifts its continuation lines by the difference.
+                var own = items[0].GetLeadingTrivia().Any(IsComment) ? items[0].GetLeadingTrivia()
+                    : Indentation(moved[0]).Count > 0 ? Indentation(moved[0]) : Indentation(acquisition);
                 items[0] = items[0].WithLeadingTrivia(own.Insert(0, leading[blank]));
                 _retrivia.Add((acquisition, leading.RemoveAt(blank)));
             }
@@ -329,10 +331,19 @@ internal static class SleepUnderSpinlockRangeMove
                 var prefix = dropLock.Expression is MemberAccessExpressionSyntax access ? access.Expression.WithoutTrivia().ToString() + "." : string.Empty;
                 var lockText = dropLock.ArgumentList.Arguments[0].Expression.WithoutTrivia().ToString();
                 DroppedLock = lockText;
-                items.Add(Statement(prefix + "spin_unlock(" + lockText + ");"));
+                // Explicit trivia: elastic trivia after a block's '}' makes the formatter add a blank line.
+                var indentation = Indentation(after);
+                var newLine = end.GetTrailingTrivia().LastOrDefault(t => t.IsKind(SyntaxKind.EndOfLineTrivia));
+                if (!newLine.IsKind(SyntaxKind.EndOfLineTrivia))
+                {
+                    newLine = SyntaxFactory.CarriageReturnLineFeed;
+                }
+
+                items.Add(SyntaxFactory.ParseStatement(prefix + "spin_unlock(" + lockText + ");").WithLeadingTrivia(indentation).WithTrailingTrivia(newLine));
                 items.Add(moved.WithLeadingTrivia(Indentation(end)));
-                items.Add(Statement(prefix + "spin_lock(" + lockText + ");").WithLeadingTrivia(
-                    SyntaxFactory.ElasticMarker, SyntaxFactory.Comment(CallerExpects), SyntaxFactory.ElasticCarriageReturnLineFeed));
+                items.Add(SyntaxFactory.ParseStatement(prefix + "spin_lock(" + lockText + ");")
+                    .WithLeadingTrivia(indentation.Add(SyntaxFactory.Comment(CallerExpects)).Add(newLine).AddRange(indentation))
+                    .WithTrailingTrivia(newLine));
             }
             else
             {
@@ -373,13 +384,9 @@ internal static class SleepUnderSpinlockRangeMove
 
         /// <summary>The statement's own indentation, without its comments (the formatter shifts continuation lines by it).</summary>
         private static SyntaxTriviaList Indentation(StatementSyntax statement) =>
-            SyntaxFactory.TriviaList(statement.GetLeadingTrivia().Reverse().TakeWhile(t => t.IsKind(SyntaxKind.WhitespaceTrivia)).Reverse());
-
-        private static StatementSyntax Statement(string text) =>
-            SyntaxFactory.ParseStatement(text)
-                .WithLeadingTrivia(SyntaxFactory.ElasticMarker)
-                .WithTrailingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed)
-                .WithAdditionalAnnotations(Formatter.Annotation);
+            SyntaxFactory.TriviaList(statement.GetLeadingTrivia().Reverse()
+                .TakeWhile(t => t.IsKind(SyntaxKind.WhitespaceTrivia)).Reverse()
+                .Where(t => !t.HasAnnotation(SyntaxAnnotation.ElasticAnnotation)));
 
         private static bool IsComment(SyntaxTrivia trivia) =>
             trivia.IsKind(SyntaxKind.SingleLineCommentTrivia) || trivia.IsKind(SyntaxKind.MultiLineCommentTrivia);

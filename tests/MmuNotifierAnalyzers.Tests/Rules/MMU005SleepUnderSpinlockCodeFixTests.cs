@@ -195,4 +195,142 @@ static class T
 ";
         await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
     }
+    [Fact]
+    public async Task A_range_in_a_function_that_returns_with_the_lock_held_drops_the_lock_around_the_end()
+    {
+        var source = Usings + @"using MmuNotifierAnalyzers.Annotations;
+
+static class T
+{
+    [MustHoldLock(""mm.page_table_lock"")]
+    static int cow(mm_struct mm, vm_area_struct vma, ulong address, pte_ptr ptep, pte_t pte)
+    {
+        spin_unlock(mm.page_table_lock);
+        cond_resched();
+
+        /*
+         * Retake the page_table_lock
+         */
+        spin_lock(mm.page_table_lock);
+        if (pte_same(ptep_get(ptep), pte))
+        {
+            /* Break COW */
+            [|mmu_notifier_invalidate_range_start(mm,
+                address & PAGE_MASK,
+                (address & PAGE_MASK) + PAGE_SIZE)|];
+            ptep_clear_flush(vma, address, ptep);
+            [|mmu_notifier_invalidate_range_end(mm,
+                address & PAGE_MASK,
+                (address & PAGE_MASK) + PAGE_SIZE)|]; // done
+        }
+        return 0;
+    }
+}
+";
+        var fixedSource = Usings + @"using MmuNotifierAnalyzers.Annotations;
+
+static class T
+{
+    [MustHoldLock(""mm.page_table_lock"")]
+    static int cow(mm_struct mm, vm_area_struct vma, ulong address, pte_ptr ptep, pte_t pte)
+    {
+        spin_unlock(mm.page_table_lock);
+        cond_resched();
+
+        mmu_notifier_invalidate_range_start(mm,
+            address & PAGE_MASK,
+            (address & PAGE_MASK) + PAGE_SIZE);
+        /*
+         * Retake the page_table_lock
+         */
+        spin_lock(mm.page_table_lock);
+        if (pte_same(ptep_get(ptep), pte))
+        {
+            /* Break COW */
+            ptep_clear_flush(vma, address, ptep);
+        }
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(mm,
+            address & PAGE_MASK,
+            (address & PAGE_MASK) + PAGE_SIZE); // done
+        /* Caller expects lock to be held */
+        spin_lock(mm.page_table_lock);
+        return 0;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_move_when_the_end_is_conditional_and_the_start_is_not()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong address, bool clear)
+    {
+        spin_lock(mm.page_table_lock);
+        [|mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE)|];
+        if (clear)
+        {
+            [|mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE)|];
+            spin_unlock(mm.page_table_lock);
+            return;
+        }
+        [|mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE)|];
+        spin_unlock(mm.page_table_lock);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_move_out_of_an_if_that_can_leave_the_function()
+    {
+        var source = Usings + @"
+static class T
+{
+    static int f(mm_struct mm, ulong address, bool clear)
+    {
+        spin_lock(mm.page_table_lock);
+        if (clear)
+        {
+            [|mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE)|];
+            [|mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE)|];
+        }
+        else
+        {
+            spin_unlock(mm.page_table_lock);
+            return 1;
+        }
+        spin_unlock(mm.page_table_lock);
+        return 0;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_hoist_out_of_a_loop()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong address, ulong end)
+    {
+        spin_lock(mm.page_table_lock);
+        for (; address < end; address += PAGE_SIZE)
+        {
+            [|mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE)|];
+            [|mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE)|];
+        }
+        spin_unlock(mm.page_table_lock);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
 }
