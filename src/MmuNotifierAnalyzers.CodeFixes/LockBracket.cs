@@ -125,12 +125,20 @@ internal static class LockBracket
     /// (assignment, ++/--, ref/out argument, declaration) or jumps (goto, return, break, continue,
     /// throw, yield, a label someone may jump to).
     /// </summary>
-    public static bool WritesOrJumps(IEnumerable<SyntaxNode> nodes, ISet<string> reads)
+    public static bool WritesOrJumps(IEnumerable<SyntaxNode> nodes, ISet<string> reads) => WritesOrJumps(nodes, reads, jumps: true);
+
+    /// <summary>As <see cref="WritesOrJumps(IEnumerable{SyntaxNode}, ISet{string})"/>, jumps and labels counted only when <paramref name="jumps"/>.</summary>
+    public static bool WritesOrJumps(IEnumerable<SyntaxNode> nodes, ISet<string> reads, bool jumps)
     {
         foreach (var s in nodes)
         {
             foreach (var node in s.DescendantNodesAndSelf(n => n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)))
             {
+                if (!jumps && IsJump(node))
+                {
+                    continue;
+                }
+
                 switch (node)
                 {
                     case AssignmentExpressionSyntax { Left: var left } when reads.Contains(RootName(left)):
@@ -154,6 +162,11 @@ internal static class LockBracket
 
         return false;
     }
+
+    /// <summary>A goto, return, break, continue, throw, yield or label.</summary>
+    public static bool IsJump(SyntaxNode node) =>
+        node is LabeledStatementSyntax or GotoStatementSyntax or ReturnStatementSyntax or BreakStatementSyntax or ContinueStatementSyntax
+            or ThrowStatementSyntax or ThrowExpressionSyntax or YieldStatementSyntax;
 
     /// <summary>True when a jump (or a label) is among <paramref name="nodes"/>.</summary>
     public static bool Jumps(IEnumerable<SyntaxNode> nodes) => WritesOrJumps(nodes, new HashSet<string>());

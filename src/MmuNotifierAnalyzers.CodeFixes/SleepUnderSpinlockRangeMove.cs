@@ -168,9 +168,38 @@ internal static class SleepUnderSpinlockRangeMove
         }
 
         over.AddRange(start.Ancestors().TakeWhile(a => a != lockBlock).OfType<IfStatementSyntax>().Select(i => i.Condition));
-        if (LockBracket.WritesOrJumps(over, reads))
+        if (LockBracket.WritesOrJumps(over, reads, jumps: false))
         {
             return false;
+        }
+
+        // A way out of the lock before the start (it now runs after the start) is only accepted as
+        // `goto label` to `label: unlock(...);` used from nowhere else (do_huge_pmd_wp_page_fallback's
+        // out_free_pages): the end then goes right after that unlock.
+        var exits = over.SelectMany(n => n.DescendantNodesAndSelf()).Where(LockBracket.IsJump).ToList();
+        var unlockLabels = new List<LabeledStatementSyntax>();
+        foreach (var exit in exits)
+        {
+            if (UnlockLabel(model, body, exit, over, cancellationToken) is not { } label || ends.Count != 1 || !ends[0].Parent.IsKind(SyntaxKind.Block))
+            {
+                return false;
+            }
+
+            if (!unlockLabels.Contains(label))
+            {
+                unlockLabels.Add(label);
+            }
+        }
+
+        if (unlockLabels.Count > 0)
+        {
+            // The end there reads what it reads at its own place: nothing it reads may change in the function after the lock.
+            var endReads = LockBracket.Reads(new[] { ends[0].Expression });
+            endReads.ExceptWith(declared);
+            if (LockBracket.WritesOrJumps(lockBlock.Statements.Skip(lockBlock.Statements.IndexOf(held.Statement)).Where(s => !moved.Contains(s)), endReads, jumps: false))
+            {
+                return false;
+            }
         }
 
         // What the start reads must exist before the lock is taken.
@@ -206,7 +235,41 @@ internal static class SleepUnderSpinlockRangeMove
         }
 
         plan.Hoist(moved, held.Statement, keepCommentsInPlace: nested && startBlock.Statements.IndexOf(moved[0]) == 0);
+        foreach (var label in unlockLabels)
+        {
+            plan.CopyEnd(ends[0], label);
+        }
+
         return true;
+    }
+
+    /// <summary>
+    /// For <c>goto L</c> among <paramref name="over"/>: <c>L: unlock(...);</c> when every goto to L
+    /// is among <paramref name="over"/> and L cannot be reached by falling into it. Else null.
+    /// </summary>
+    private static LabeledStatementSyntax? UnlockLabel(SemanticModel model, BlockSyntax body, SyntaxNode exit, List<SyntaxNode> over, CancellationToken cancellationToken)
+    {
+        if (exit is not GotoStatementSyntax { RawKind: (int)SyntaxKind.GotoStatement, Expression: IdentifierNameSyntax name })
+        {
+            return null;
+        }
+
+        var own = LockBracket.OwnNodes(body).ToList();
+        var label = own.OfType<LabeledStatementSyntax>().FirstOrDefault(l => l.Identifier.ValueText == name.Identifier.ValueText);
+        if (label is null || label.Parent is not BlockSyntax block || !LockBracket.IsReleaseStatement(model, label.Statement, cancellationToken))
+        {
+            return null;
+        }
+
+        var index = block.Statements.IndexOf(label);
+        if (index == 0 || block.Statements[index - 1] is not (ReturnStatementSyntax or GotoStatementSyntax or ThrowStatementSyntax
+            or LabeledStatementSyntax { Statement: ReturnStatementSyntax or GotoStatementSyntax or ThrowStatementSyntax }))
+        {
+            return null;
+        }
+
+        var gotos = own.OfType<GotoStatementSyntax>().Where(g => g.Expression is IdentifierNameSyntax target && target.Identifier.ValueText == name.Identifier.ValueText);
+        return gotos.All(g => over.Any(o => o.Span.Contains(g.Span))) ? label : null;
     }
 
     private static bool PlanSink(
@@ -353,6 +416,10 @@ internal static class SleepUnderSpinlockRangeMove
             _removed.Add(end);
             _inserted.Add((after, false, items));
         }
+
+        /// <summary>A copy of <paramref name="end"/> right after <paramref name="label"/>'s unlock.</summary>
+        public void CopyEnd(ExpressionStatementSyntax end, LabeledStatementSyntax label) =>
+            _inserted.Add((label, false, new List<StatementSyntax> { end.WithLeadingTrivia(Indentation(end)).WithAdditionalAnnotations(Formatter.Annotation) }));
 
         public SyntaxNode Apply()
         {
