@@ -146,8 +146,8 @@ internal static class RangeArgumentsCapture
         var readsMemory = false;
         foreach (var argument in arguments)
         {
-            var flow = model.AnalyzeDataFlow(argument);
-            if (flow is null || !flow.Succeeded)
+            var flow = DataFlow(model, argument);
+            if (flow is null)
             {
                 return false;
             }
@@ -158,8 +158,8 @@ internal static class RangeArgumentsCapture
 
         foreach (var node in Between(startStatement, anchor))
         {
-            var flow = node is StatementSyntax statement ? model.AnalyzeDataFlow(statement) : model.AnalyzeDataFlow((ExpressionSyntax)node);
-            if (flow is null || !flow.Succeeded)
+            var flow = DataFlow(model, node);
+            if (flow is null)
             {
                 return false;
             }
@@ -180,6 +180,26 @@ internal static class RangeArgumentsCapture
         }
 
         return true;
+    }
+
+    /// <summary>The data flow of a statement or expression; null when the model cannot tell (half-typed code).</summary>
+    private static DataFlowAnalysis? DataFlow(SemanticModel model, SyntaxNode node)
+    {
+        try
+        {
+            var flow = node switch
+            {
+                StatementSyntax statement => model.AnalyzeDataFlow(statement),
+                ExpressionSyntax expression => model.AnalyzeDataFlow(expression),
+                _ => null,
+            };
+            return flow is { Succeeded: true } ? flow : null;
+        }
+        catch (System.ArgumentException)
+        {
+            // Thrown for a node the model does not analyse (not in a member body): no fix.
+            return null;
+        }
     }
 
     /// <summary>What runs, on the way from <paramref name="anchor"/> into <paramref name="startStatement"/>, before the start.</summary>
