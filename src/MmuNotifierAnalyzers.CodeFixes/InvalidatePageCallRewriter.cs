@@ -72,7 +72,8 @@ internal static class InvalidatePageCallRewriter
             Parenthesize(address).ToString(),
             FindPage(model, callStatement, body, symbols, cancellationToken),
             Fresh("mmun_start", taken),
-            Fresh("mmun_end", taken));
+            Fresh("mmun_end", taken),
+            LineEndings.Of(callStatement));
 
         var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
         var edits = new StatementEdits();
@@ -426,8 +427,11 @@ internal static class InvalidatePageCallRewriter
 
     private sealed class Plan
     {
-        public Plan(string qualifier, string mm, string address, ISymbol? page, string start, string end)
+        private readonly SyntaxTrivia _newLine;
+
+        public Plan(string qualifier, string mm, string address, ISymbol? page, string start, string end, SyntaxTrivia newLine)
         {
+            _newLine = newLine;
             Qualifier = qualifier;
             Mm = mm;
             Address = address;
@@ -466,12 +470,12 @@ internal static class InvalidatePageCallRewriter
             Statement("ulong " + name + ";").WithTrailingTrivia(
                 SyntaxFactory.Whitespace(new string(' ', spaces)),
                 SyntaxFactory.Comment("/* For mmu_notifiers */"),
-                SyntaxFactory.ElasticCarriageReturnLineFeed);
+                _newLine);
 
-        private static StatementSyntax Statement(string text) =>
+        private StatementSyntax Statement(string text) =>
             SyntaxFactory.ParseStatement(text)
                 .WithLeadingTrivia(SyntaxFactory.ElasticMarker)
-                .WithTrailingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed)
+                .WithTrailingTrivia(_newLine)
                 .WithAdditionalAnnotations(Formatter.Annotation);
     }
 }

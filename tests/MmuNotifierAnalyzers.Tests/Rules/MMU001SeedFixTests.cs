@@ -84,6 +84,8 @@ public sealed class MMU001SeedFixTests
             var errors = after.CompilerDiagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
             Assert.True(errors.Count == 0, string.Join("\n", errors) + "\n\n" + fixedText);
             Assert.DoesNotContain(after.AnalyzerDiagnostics, d => d.Id == "MMU001");
+            // The seed files end lines with LF; so must every line the fix wrote.
+            Assert.False(fixedText.Contains('\r', StringComparison.Ordinal), "the fix wrote CRLF into an LF file:\n" + fixedText);
             foreach (var id in new[] { "MMU002", "MMU003" })
             {
                 var was = before.AnalyzerDiagnostics.Count(d => d.Id == id);
