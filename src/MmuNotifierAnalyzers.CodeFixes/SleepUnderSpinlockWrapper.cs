@@ -72,7 +72,7 @@ internal static class SleepUnderSpinlockWrapper
             arguments[callee.Parameters[i].OriginalDefinition] = call.ArgumentList.Arguments[i].Expression.WithoutTrivia();
         }
 
-        string? Substitute(ExpressionSyntax expression) => SubstituteText(wrapperModel, expression, shape.Aliases, arguments, cancellationToken);
+        string? Substitute(ExpressionSyntax expression) => SubstituteText(wrapperModel, expression, shape.Aliases, shape.Computed, arguments, cancellationToken);
 
         var update = Substitute(shape.Update);
         if (update is null)
@@ -87,20 +87,36 @@ internal static class SleepUnderSpinlockWrapper
         // The notifier calls are written as the file reaches them: `using static Kernel.Mm.Linux`, else qualified.
         var qualifier = model.LookupSymbols(statement.SpanStart, name: "mmu_notifier_invalidate_range_start").IsEmpty ? "Kernel.Mm.Linux." : string.Empty;
         var name = callee.Name;
-        if (shape.InvalidatePage is { } page)
+        if (shape.InvalidatePage is not null || shape.NotifiesAfterUpdate)
         {
-            var mm = Substitute(page.ArgumentList.Arguments[0].Expression);
-            var address = Substitute(page.ArgumentList.Arguments[1].Expression);
+            // invalidate_page(mm, address) after the update; or start/end after it, on a range
+            // computed from the address (the wrapper as MMU001's fix leaves it, when that ran
+            // first): the same invalidation of the page after the update.
+            var notified = shape.InvalidatePage ?? shape.Start!;
+            var mm = Substitute(notified.ArgumentList.Arguments[0].Expression);
+            var address = Substitute(notified.ArgumentList.Arguments[1].Expression);
             if (mm is null || address is null)
             {
                 return null;
             }
 
+            const string Aligned = " & PAGE_MASK";
+            if (shape.InvalidatePage is null && address.EndsWith(Aligned, System.StringComparison.Ordinal))
+            {
+                address = address.Substring(0, address.Length - Aligned.Length); // MMU001's rewrite aligns it again
+            }
+
             var notify = Statement(qualifier + "mmu_notifier_invalidate_page(" + mm + ", " + address + ");").WithAdditionalAnnotations(marker);
             var expanded = document.WithSyntaxRoot(Replace(root, statement, inlined, notify));
             var expandedRoot = await expanded.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-            if (expandedRoot?.GetAnnotatedNodes(marker).OfType<ExpressionStatementSyntax>().FirstOrDefault() is not { } notifyStatement
-                || await InvalidatePageCallRewriter.TryBracketLockAsync(expanded, notifyStatement, cancellationToken).ConfigureAwait(false) is not { } bracketed)
+            if (expandedRoot?.GetAnnotatedNodes(marker).OfType<ExpressionStatementSyntax>().FirstOrDefault() is not { } notifyStatement)
+            {
+                return null;
+            }
+
+            var bracketed = await InvalidatePageCallRewriter.TryBracketLockAsync(expanded, notifyStatement, cancellationToken).ConfigureAwait(false)
+                ?? await TryBracketLoopAsync(expanded, notifyStatement, qualifier, mm, address, cancellationToken).ConfigureAwait(false);
+            if (bracketed is null)
             {
                 return null;
             }
@@ -108,7 +124,7 @@ internal static class SleepUnderSpinlockWrapper
             return (bracketed, "Replace " + name + " with " + shape.UpdateName + " and bracket the locked region with start/end, mmu_notifier_invalidate_range under the lock");
         }
 
-        if (shape.Start is { } start && shape.End is { } end)
+        if (shape.Start is { } start && shape.End is { } end && !shape.NotifiesAfterUpdate)
         {
             var mm = Substitute(start.ArgumentList.Arguments[0].Expression);
             var from = Substitute(start.ArgumentList.Arguments[1].Expression);
@@ -143,19 +159,126 @@ internal static class SleepUnderSpinlockWrapper
         return null;
     }
 
+    /// <summary>
+    /// The update runs once per iteration of <c>for (; a &lt; e; a += step)</c> under the lock
+    /// (try_to_unmap_cluster): the range is the whole walk, <c>[a, e)</c> as it is before the
+    /// lock, started before the lock and ended after the unlock that follows the loop, with
+    /// <c>mmu_notifier_invalidate_range</c> for the page right after each update. Only when the
+    /// page's address is the loop variable, neither bound is written anywhere else between the
+    /// lock and the loop or in the loop, and nothing leaves the locked region but the loop's own
+    /// break/continue.
+    /// </summary>
+    private static async Task<Document?> TryBracketLoopAsync(Document document, ExpressionStatementSyntax notify, string qualifier, string mm, string address, CancellationToken cancellationToken)
+    {
+        var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
+        var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
+        if (model is null || root is null
+            || InvalidatePageCallRewriter.FunctionBody(notify) is not { } body
+            || notify.Ancestors().OfType<ForStatementSyntax>().FirstOrDefault() is not { } loop
+            || loop.Parent is not BlockSyntax lockBlock
+            || LockBracket.HeldAt(model, body, loop, cancellationToken) is not { } held
+            || held.Block != lockBlock
+            || loop.Declaration is not null || loop.Initializers.Count != 0
+            || loop.Condition is not BinaryExpressionSyntax { RawKind: (int)SyntaxKind.LessThanExpression, Left: IdentifierNameSyntax first, Right: IdentifierNameSyntax bound }
+            || first.Identifier.ValueText != address
+            || loop.Incrementors.Count != 1
+            || !(loop.Incrementors[0] is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.AddAssignmentExpression, Left: IdentifierNameSyntax stepped } && stepped.Identifier.ValueText == address
+                || loop.Incrementors[0] is PostfixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.PostIncrementExpression, Operand: IdentifierNameSyntax incremented } && incremented.Identifier.ValueText == address))
+        {
+            return null;
+        }
+
+        var from = lockBlock.Statements.IndexOf(held.Statement);
+        var at = lockBlock.Statements.IndexOf(loop);
+        var release = lockBlock.Statements.Skip(at + 1).FirstOrDefault(s => LockBracket.IsReleaseStatement(model, s, cancellationToken));
+        if (release is null)
+        {
+            return null;
+        }
+
+        var to = lockBlock.Statements.IndexOf(release);
+        var mmReads = LockBracket.Reads(new[] { SyntaxFactory.ParseExpression(mm) });
+        var bounds = new HashSet<string> { address, bound.Identifier.ValueText };
+        var before = lockBlock.Statements.Skip(from).Take(at - from).ToList();
+        var after = lockBlock.Statements.Skip(at + 1).Take(to - at).ToList();
+        if (LockBracket.WritesOrJumps(before, new HashSet<string>(bounds.Concat(mmReads)))
+            || LockBracket.WritesOrJumps(new SyntaxNode[] { loop.Statement }.Concat(loop.Condition is null ? Enumerable.Empty<SyntaxNode>() : new[] { loop.Condition }), new HashSet<string>(bounds.Concat(mmReads)), jumps: false)
+            || LockBracket.WritesOrJumps(after, new HashSet<string>(mmReads))
+            || loop.Statement.DescendantNodes().Where(LockBracket.IsJump).Any(j => !(j is ContinueStatementSyntax or BreakStatementSyntax
+                && j.Ancestors().FirstOrDefault(a => a is ForStatementSyntax or WhileStatementSyntax or DoStatementSyntax or ForEachStatementSyntax or SwitchStatementSyntax) == loop)))
+        {
+            return null;
+        }
+
+        var taken = new HashSet<string>(body.Parent!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
+        var startName = Fresh("mmun_start", taken);
+        var endName = Fresh("mmun_end", taken);
+        var tracked = root.TrackNodes(notify, held.Statement, release);
+
+        var current = tracked.GetCurrentNode(notify)!;
+        var newLine = NewLine(release);
+        tracked = tracked.ReplaceNode(current, Statement(qualifier + "mmu_notifier_invalidate_range(" + mm + ", " + address + ", " + address + " + " + qualifier + "PAGE_SIZE);")
+            .WithTrailingTrivia(current.GetTrailingTrivia()));
+
+        var unlock = tracked.GetCurrentNode(release)!;
+        var block = (BlockSyntax)unlock.Parent!;
+        tracked = tracked.ReplaceNode(block, block.WithStatements(block.Statements.Insert(
+            block.Statements.IndexOf(unlock) + 1,
+            Statement(qualifier + "mmu_notifier_invalidate_range_end(" + mm + ", " + startName + ", " + endName + ");").WithTrailingTrivia(newLine))));
+
+        var acquisition = tracked.GetCurrentNode(held.Statement)!;
+        var inserted = new[]
+        {
+            Statement("ulong " + startName + " = " + address + ";"),
+            Statement("ulong " + endName + " = " + bound.Identifier.ValueText + ";"),
+            Statement(qualifier + "mmu_notifier_invalidate_range_start(" + mm + ", " + startName + ", " + endName + ");").WithTrailingTrivia(newLine),
+        };
+
+        // A blank line that separated the acquisition from what came before now separates the start.
+        var leading = acquisition.GetLeadingTrivia();
+        var blank = leading.TakeWhile(t => t.IsKind(SyntaxKind.WhitespaceTrivia)).Count();
+        if (blank < leading.Count && leading[blank].IsKind(SyntaxKind.EndOfLineTrivia))
+        {
+            var indentation = leading.Reverse().TakeWhile(t => t.IsKind(SyntaxKind.WhitespaceTrivia)).Reverse();
+            inserted[0] = inserted[0].WithLeadingTrivia(SyntaxFactory.TriviaList(leading[blank]).AddRange(indentation));
+            tracked = tracked.ReplaceNode(acquisition, acquisition.WithLeadingTrivia(leading.RemoveAt(blank)));
+            acquisition = tracked.GetCurrentNode(held.Statement)!;
+        }
+
+        block = (BlockSyntax)acquisition.Parent!;
+        tracked = tracked.ReplaceNode(block, block.WithStatements(block.Statements.InsertRange(block.Statements.IndexOf(acquisition), inserted)));
+        return document.WithSyntaxRoot(tracked);
+    }
+
     private static SyntaxNode Replace(SyntaxNode root, StatementSyntax statement, params StatementSyntax[] replacement)
     {
         var block = (BlockSyntax)statement.Parent!;
         var index = block.Statements.IndexOf(statement);
-        var last = replacement.Length - 1;
-        replacement[last] = replacement[last].WithTrailingTrivia(statement.GetTrailingTrivia());
+
+        // The file's own line break, not an elastic one: the formatter would drop a blank line after it.
+        var newLine = NewLine(statement);
+        for (var i = 0; i < replacement.Length; i++)
+        {
+            if (replacement[i].GetTrailingTrivia().All(t => t.HasAnnotation(SyntaxAnnotation.ElasticAnnotation)))
+            {
+                replacement[i] = replacement[i].WithTrailingTrivia(newLine);
+            }
+        }
+
         return root.ReplaceNode(block, block.WithStatements(block.Statements.RemoveAt(index).InsertRange(index, replacement)));
+    }
+
+    private static SyntaxTrivia NewLine(SyntaxNode node)
+    {
+        var newLine = node.GetTrailingTrivia().LastOrDefault(t => t.IsKind(SyntaxKind.EndOfLineTrivia));
+        return newLine.IsKind(SyntaxKind.EndOfLineTrivia) ? newLine : SyntaxFactory.CarriageReturnLineFeed;
     }
 
     /// <summary>The wrapper's parts, or null when its body is not exactly the recognised shape.</summary>
     private static Shape? Recognise(SemanticModel model, MethodDeclarationSyntax method, BlockSyntax body, KnownSymbols symbols, CancellationToken cancellationToken)
     {
         var aliases = new Dictionary<ILocalSymbol, IParameterSymbol>(SymbolEqualityComparer.Default);
+        var computed = new Dictionary<ILocalSymbol, ExpressionSyntax>(SymbolEqualityComparer.Default);
         ILocalSymbol? result = null;
         InvocationExpressionSyntax? update = null, page = null, start = null, end = null;
         var returnsResult = false;
@@ -197,7 +320,7 @@ internal static class SleepUnderSpinlockWrapper
                     {
                         page = invocation;
                     }
-                    else if (KnownSymbols.Is(callee, symbols.RangeStart) && update is null && start is null)
+                    else if (KnownSymbols.Is(callee, symbols.RangeStart) && start is null && page is null)
                     {
                         start = invocation;
                     }
@@ -221,6 +344,14 @@ internal static class SleepUnderSpinlockWrapper
                     update = right;
                     result = assigned;
                     break;
+                case ExpressionStatementSyntax { Expression: AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression, Left: IdentifierNameSyntax left, Right: var value } }
+                    when update is not null && start is null && page is null
+                        && model.GetSymbolInfo(left, cancellationToken).Symbol is ILocalSymbol range
+                        && !aliases.ContainsKey(range) && !computed.ContainsKey(range) && !SymbolEqualityComparer.Default.Equals(range, result)
+                        && !value.DescendantNodesAndSelf().Any(n => n is InvocationExpressionSyntax or AssignmentExpressionSyntax):
+                    // mmun_start = ___address & PAGE_MASK; (MMU001's fix of the wrapper itself)
+                    computed[range] = value;
+                    break;
                 case ReturnStatementSyntax { Expression: null } when statement == body.Statements.Last():
                     break;
                 case ReturnStatementSyntax { Expression: IdentifierNameSyntax returned } when statement == body.Statements.Last()
@@ -237,17 +368,22 @@ internal static class SleepUnderSpinlockWrapper
             || (page is null) == (start is null) || (start is null) != (end is null)
             || (page is not null && page.ArgumentList.Arguments.Count != 2)
             || (start is not null && (start.ArgumentList.Arguments.Count != 3 || end!.ArgumentList.Arguments.Count != 3
-                || !SameValues(model, start, end, aliases, cancellationToken))))
+                || !SameValues(model, start, end, aliases, computed, cancellationToken))))
         {
             return null;
         }
 
         var updateName = (model.GetSymbolInfo(update, cancellationToken).Symbol as IMethodSymbol)?.Name ?? "the update";
-        return new Shape(update, updateName, page, start, end, aliases);
+        var after = start is not null && start.SpanStart > update.SpanStart;
+        if (computed.Count > 0 && !after)
+        {
+            return null;
+        }
+
+        return new Shape(update, updateName, page, start, end, after, aliases, computed);
 
         bool IsUpdate(IMethodSymbol? candidate) =>
             candidate is not null
-            && candidate.DeclaringSyntaxReferences.IsEmpty
             && SymbolEqualityComparer.Default.Equals(candidate.ContainingType, symbols.Linux)
             && PageTableUpdates.Contains(candidate.Name);
     }
@@ -260,13 +396,19 @@ internal static class SleepUnderSpinlockWrapper
     };
 
     /// <summary>Start and end of the wrapper get the same values (same text once aliases are seen through).</summary>
-    private static bool SameValues(SemanticModel model, InvocationExpressionSyntax start, InvocationExpressionSyntax end, Dictionary<ILocalSymbol, IParameterSymbol> aliases, CancellationToken cancellationToken)
+    private static bool SameValues(
+        SemanticModel model,
+        InvocationExpressionSyntax start,
+        InvocationExpressionSyntax end,
+        Dictionary<ILocalSymbol, IParameterSymbol> aliases,
+        Dictionary<ILocalSymbol, ExpressionSyntax> computed,
+        CancellationToken cancellationToken)
     {
         var noArguments = new Dictionary<IParameterSymbol, ExpressionSyntax>(SymbolEqualityComparer.Default);
         for (var i = 0; i < 3; i++)
         {
-            var a = SubstituteText(model, start.ArgumentList.Arguments[i].Expression, aliases, noArguments, cancellationToken);
-            var b = SubstituteText(model, end.ArgumentList.Arguments[i].Expression, aliases, noArguments, cancellationToken);
+            var a = SubstituteText(model, start.ArgumentList.Arguments[i].Expression, aliases, computed, noArguments, cancellationToken);
+            var b = SubstituteText(model, end.ArgumentList.Arguments[i].Expression, aliases, computed, noArguments, cancellationToken);
             if (a is null || a != b)
             {
                 return false;
@@ -285,6 +427,7 @@ internal static class SleepUnderSpinlockWrapper
         SemanticModel model,
         ExpressionSyntax expression,
         Dictionary<ILocalSymbol, IParameterSymbol> aliases,
+        Dictionary<ILocalSymbol, ExpressionSyntax> computed,
         Dictionary<IParameterSymbol, ExpressionSyntax> arguments,
         CancellationToken cancellationToken)
     {
@@ -292,6 +435,21 @@ internal static class SleepUnderSpinlockWrapper
         foreach (var name in expression.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>())
         {
             var symbol = model.GetSymbolInfo(name, cancellationToken).Symbol;
+            if (symbol is ILocalSymbol range && computed.TryGetValue(range, out var value))
+            {
+                // A local computed from the parameters: its value, in the caller's terms.
+                computed.Remove(range); // no cycles
+                var text = SubstituteText(model, value, aliases, computed, arguments, cancellationToken);
+                computed[range] = value;
+                if (text is null)
+                {
+                    return null;
+                }
+
+                replacements[name] = SyntaxFactory.ParseExpression("(" + text + ")").WithTriviaFrom(name);
+                continue;
+            }
+
             var parameter = symbol switch
             {
                 IParameterSymbol p => p,
@@ -321,8 +479,8 @@ internal static class SleepUnderSpinlockWrapper
             }
 
             // (__address) + HPAGE_PMD_SIZE: the parentheses of the macro stay only where needed.
-            var target = name.Parent is ParenthesizedExpressionSyntax parenthesized && IsSimple(argument) ? (SyntaxNode)parenthesized : name;
-            replacements[target] = (IsSimple(argument) ? argument : SyntaxFactory.ParenthesizedExpression(argument)).WithTriviaFrom(target);
+            var target = name.Parent is ParenthesizedExpressionSyntax parenthesized ? (SyntaxNode)parenthesized : name;
+            replacements[target] = (IsSimple(argument) || target.Parent is ArgumentSyntax ? argument : SyntaxFactory.ParenthesizedExpression(argument)).WithTriviaFrom(target);
         }
 
         var rewritten = expression.ReplaceNodes(replacements.Keys, (original, _) => replacements[original]);
@@ -334,10 +492,14 @@ internal static class SleepUnderSpinlockWrapper
             or ElementAccessExpressionSyntax
         || (expression is PostfixUnaryExpressionSyntax bang && bang.IsKind(SyntaxKind.SuppressNullableWarningExpression));
 
-    /// <summary>Names, member accesses, literals, <c>x!</c>: evaluating them again changes nothing.</summary>
+    /// <summary>Names, member accesses, literals, <c>x!</c>, arithmetic on them: evaluating them again changes nothing.</summary>
     private static bool SideEffectFree(ExpressionSyntax expression) => expression switch
     {
         IdentifierNameSyntax or LiteralExpressionSyntax => true,
+        BinaryExpressionSyntax binary => !binary.IsKind(SyntaxKind.CoalesceExpression) && binary is not { RawKind: (int)SyntaxKind.AsExpression or (int)SyntaxKind.IsExpression }
+            && SideEffectFree(binary.Left) && SideEffectFree(binary.Right),
+        PrefixUnaryExpressionSyntax unary => (unary.IsKind(SyntaxKind.UnaryMinusExpression) || unary.IsKind(SyntaxKind.BitwiseNotExpression) || unary.IsKind(SyntaxKind.LogicalNotExpression))
+            && SideEffectFree(unary.Operand),
         MemberAccessExpressionSyntax access => SideEffectFree(access.Expression),
         ParenthesizedExpressionSyntax parenthesized => SideEffectFree(parenthesized.Expression),
         PostfixUnaryExpressionSyntax bang when bang.IsKind(SyntaxKind.SuppressNullableWarningExpression) => SideEffectFree(bang.Operand),
@@ -370,8 +532,12 @@ internal static class SleepUnderSpinlockWrapper
             InvocationExpressionSyntax? invalidatePage,
             InvocationExpressionSyntax? start,
             InvocationExpressionSyntax? end,
-            Dictionary<ILocalSymbol, IParameterSymbol> aliases)
+            bool notifiesAfterUpdate,
+            Dictionary<ILocalSymbol, IParameterSymbol> aliases,
+            Dictionary<ILocalSymbol, ExpressionSyntax> computed)
         {
+            NotifiesAfterUpdate = notifiesAfterUpdate;
+            Computed = computed;
             Update = update;
             UpdateName = updateName;
             InvalidatePage = invalidatePage;
@@ -391,5 +557,11 @@ internal static class SleepUnderSpinlockWrapper
         public InvocationExpressionSyntax? End { get; }
 
         public Dictionary<ILocalSymbol, IParameterSymbol> Aliases { get; }
+
+        /// <summary>Locals assigned from the parameters after the update (mmun_start / mmun_end).</summary>
+        public Dictionary<ILocalSymbol, ExpressionSyntax> Computed { get; }
+
+        /// <summary>Start and end both come after the update: an invalidation of what it changed.</summary>
+        public bool NotifiesAfterUpdate { get; }
     }
 }

@@ -32,13 +32,9 @@ public sealed class MMU005SeedCodeFixTests
     // out, and the fall-through reaches `out_unlock: spin_unlock`, a label the first locked region
     // jumps to as well: an end after it would close a range never opened on those paths (seed 004
     // restructured the exits by hand with an out_mn label).
-    // try_to_unmap_cluster clears one pte per iteration of a loop that runs under the lock and
-    // advances the address: no single range computed before the lock is provably the same, so the
-    // fix offers nothing there (seed 004 widened it to the whole cluster by hand).
     private static readonly string[] Refused =
     {
         "pmdp_clear_flush_notify(vma, haddr, pmd);|do_huge_pmd_wp_page",
-        "pteval = ptep_clear_flush_notify(vma, address, pte);|try_to_unmap_cluster",
     };
 
     [Fact]

@@ -333,4 +333,210 @@ static class T
 ";
         await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
     }
+    private const string PteWrapper = @"
+    // The 2012 macro: update, then invalidate_page.
+    static pte_t ptep_clear_flush_notify(vm_area_struct __vma, ulong __address, pte_ptr __ptep)
+    {
+        pte_t __pte;
+        vm_area_struct ___vma = __vma;
+        ulong ___address = __address;
+        __pte = ptep_clear_flush(___vma, ___address, __ptep);
+        mmu_notifier_invalidate_page(___vma.vm_mm, ___address);
+        return __pte;
+    }
+";
+
+    [Fact]
+    public async Task An_invalidate_page_wrapper_becomes_the_update_with_invalidate_range_under_the_lock()
+    {
+        var source = Usings + @"
+static class T
+{" + PteWrapper + @"
+    static int mkclean(page page, vm_area_struct vma, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr? pte;
+        spinlock_t ptl;
+        int ret = 0;
+
+        pte = page_check_address(page, mm, address, out ptl, 1);
+        if (pte == null)
+            return ret;
+
+        pte_t entry;
+        entry = [|ptep_clear_flush_notify(vma, address, pte)|]; // nuke it
+        set_pte_at(mm, address, pte, pte_wrprotect(entry));
+        ret = 1;
+
+        pte_unmap_unlock(pte, ptl);
+        return ret;
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{" + PteWrapper + @"
+    static int mkclean(page page, vm_area_struct vma, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr? pte;
+        spinlock_t ptl;
+        int ret = 0;
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+        mmun_end = mmun_start + (PAGE_SIZE << compound_order(page));
+        mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
+        pte = page_check_address(page, mm, address, out ptl, 1);
+        if (pte == null)
+        {
+            mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
+            return ret;
+        }
+
+        pte_t entry;
+        entry = ptep_clear_flush(vma, address, pte); // nuke it
+        mmu_notifier_invalidate_range(vma.vm_mm, mmun_start, mmun_end);
+        set_pte_at(mm, address, pte, pte_wrprotect(entry));
+        ret = 1;
+
+        pte_unmap_unlock(pte, ptl);
+        mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
+        return ret;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
+
+    [Fact]
+    public async Task A_wrapper_in_a_walk_under_the_lock_gets_the_whole_walk_as_its_range()
+    {
+        var source = Usings + @"
+static class T
+{" + PteWrapper + @"
+    static void cluster(vm_area_struct vma, pmd_ptr pmd, ulong address, ulong end)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte;
+        pte_t pteval;
+        spinlock_t ptl;
+
+        pte = pte_offset_map_lock(mm, pmd, address, out ptl);
+        for (; address < end; address += PAGE_SIZE)
+        {
+            pte = pte_offset_map(pmd, address);
+            if (!pte_present(ptep_get(pte)))
+                continue;
+            pteval = [|ptep_clear_flush_notify(vma, address, pte)|];
+            if (pte_dirty(pteval))
+                break;
+        }
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{" + PteWrapper + @"
+    static void cluster(vm_area_struct vma, pmd_ptr pmd, ulong address, ulong end)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte;
+        pte_t pteval;
+        spinlock_t ptl;
+
+        ulong mmun_start = address;
+        ulong mmun_end = end;
+        mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
+        pte = pte_offset_map_lock(mm, pmd, address, out ptl);
+        for (; address < end; address += PAGE_SIZE)
+        {
+            pte = pte_offset_map(pmd, address);
+            if (!pte_present(ptep_get(pte)))
+                continue;
+            pteval = ptep_clear_flush(vma, address, pte);
+            mmu_notifier_invalidate_range(vma.vm_mm, address, address + PAGE_SIZE);
+            if (pte_dirty(pteval))
+                break;
+        }
+        pte_unmap_unlock(pte, ptl);
+        mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_wrapper_fix_when_an_argument_has_side_effects()
+    {
+        var source = Usings + @"
+static class T
+{" + PteWrapper + @"
+    static void f(vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        spinlock_t ptl;
+        pte_ptr pte = pte_offset_map_lock(vma.vm_mm, pmd, address, out ptl);
+        [|ptep_clear_flush_notify(vma, address += PAGE_SIZE, pte)|];
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
+    [Fact]
+    public async Task Fix_All_moves_each_range_once_and_inlines_every_wrapper_of_a_function()
+    {
+        var source = Usings + @"
+static class T
+{" + PmdWrapper + @"
+    static void two(mm_struct mm, vm_area_struct vma, ulong address, pmd_ptr pmd, pmd_ptr pmd2)
+    {
+        spin_lock(mm.page_table_lock);
+        [|pmdp_clear_flush_notify(vma, address, pmd)|];
+        spin_unlock(mm.page_table_lock);
+
+        spin_lock(mm.page_table_lock);
+        [|pmdp_clear_flush_notify(vma, address + HPAGE_PMD_SIZE, pmd2)|];
+        spin_unlock(mm.page_table_lock);
+
+        spin_lock(mm.page_table_lock);
+        [|mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE)|];
+        [|mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE)|];
+        spin_unlock(mm.page_table_lock);
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{" + PmdWrapper + @"
+    static void two(mm_struct mm, vm_area_struct vma, ulong address, pmd_ptr pmd, pmd_ptr pmd2)
+    {
+        ulong mmun_start = address;
+        ulong mmun_end = address + HPAGE_PMD_SIZE;
+        mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
+        spin_lock(mm.page_table_lock);
+        pmdp_clear_flush(vma, address, pmd);
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
+
+        ulong mmun_start2 = address + HPAGE_PMD_SIZE;
+        ulong mmun_end2 = (address + HPAGE_PMD_SIZE) + HPAGE_PMD_SIZE;
+        mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start2, mmun_end2);
+        spin_lock(mm.page_table_lock);
+        pmdp_clear_flush(vma, address + HPAGE_PMD_SIZE, pmd2);
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start2, mmun_end2);
+
+        mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE);
+        spin_lock(mm.page_table_lock);
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
 }
