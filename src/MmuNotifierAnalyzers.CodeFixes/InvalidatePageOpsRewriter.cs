@@ -83,9 +83,10 @@ internal static class InvalidatePageOpsRewriter
             + call + "\n}\n}";
         // Elastic whitespace everywhere: the formatter lays the lambda out at the member's indentation.
         var parsed = SyntaxFactory.ParseExpression(text);
+        var newLine = LineEndings.Of(assignment);
         var replacement = parsed.ReplaceTrivia(
                 parsed.DescendantTrivia(descendIntoTrivia: false).Where(t => t.IsKind(SyntaxKind.WhitespaceTrivia) || t.IsKind(SyntaxKind.EndOfLineTrivia)),
-                (t, _) => t.IsKind(SyntaxKind.EndOfLineTrivia) ? SyntaxFactory.ElasticCarriageReturnLineFeed : SyntaxFactory.ElasticSpace)
+                (t, _) => t.IsKind(SyntaxKind.EndOfLineTrivia) ? newLine : SyntaxFactory.ElasticSpace)
             .WithTriviaFrom(assignment)
             .WithAdditionalAnnotations(Formatter.Annotation);
         replacement = replacement.ReplaceNodes(
@@ -110,8 +111,8 @@ internal static class InvalidatePageOpsRewriter
 
                 var before = init.OpenBraceToken.GetPreviousToken();
                 var laidOut = init
-                    .WithOpenBraceToken(init.OpenBraceToken.WithLeadingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed).WithTrailingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed))
-                    .WithCloseBraceToken(init.CloseBraceToken.WithLeadingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed))
+                    .WithOpenBraceToken(init.OpenBraceToken.WithLeadingTrivia(newLine).WithTrailingTrivia(newLine))
+                    .WithCloseBraceToken(init.CloseBraceToken.WithLeadingTrivia(newLine))
                     .WithAdditionalAnnotations(Formatter.Annotation);
                 var withInit = current.ReplaceNode(init, laidOut);
                 var previous = withInit.FindToken(before.SpanStart);

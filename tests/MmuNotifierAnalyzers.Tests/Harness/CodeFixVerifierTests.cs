@@ -116,6 +116,16 @@ public sealed class CodeFixVerifierTests
     }
 
     [Fact]
+    public async Task MixedLineEndingsFail()
+    {
+        // The comparison ignores line endings, so this check is what catches a fix that writes
+        // CRLF into an LF file (or LF into a CRLF one).
+        var failure = await Assert.ThrowsAsync<VerificationException>(() =>
+            CSharpCodeFixVerifier<BadCallAnalyzer, CrlfFix>.VerifyCodeFixAsync(Code("        [|Bad|]();\n"), Code("        Good\n();\n")));
+        Assert.Contains("mixes line endings", failure.Message);
+    }
+
+    [Fact]
     public async Task RemainingDiagnosticsMustBeListedInTheFixedState()
     {
         // With FixOne the second call stays: unlisted, it fails; marked in FixedCode, it passes.

@@ -212,6 +212,25 @@ public sealed class BreakingFix : CodeFixProvider
     }
 }
 
+/// <summary>Renames Bad to Good and breaks the line after it with CRLF, whatever the document
+/// uses (SyntaxFactory's default end of line, the mistake the harness must catch).</summary>
+public sealed class CrlfFix : CodeFixProvider
+{
+    public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create("TST001");
+
+    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root?.FindNode(context.Span) is IdentifierNameSyntax name)
+        {
+            var good = SyntaxFactory.IdentifierName("Good").WithLeadingTrivia(name.GetLeadingTrivia()).WithTrailingTrivia(SyntaxFactory.CarriageReturnLineFeed);
+            context.RegisterCodeFix(CodeAction.Create("Good", _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(name, good))), "Good"), context.Diagnostics);
+        }
+    }
+}
+
 /// <summary>Fixes one at a time correctly, but its Fix All only handles the first document,
 /// the kind of batch bug the Fix All pass exists to catch.</summary>
 public sealed class BrokenFixAllFix : CodeFixProvider

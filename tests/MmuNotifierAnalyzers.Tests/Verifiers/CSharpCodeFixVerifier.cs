@@ -303,7 +303,13 @@ public class CSharpCodeFixTest<TAnalyzer, TCodeFix> : CSharpAnalyzerTest<TAnalyz
         for (var i = 0; i < documents.Length; i++)
         {
             var document = project.GetDocument(documents[i])!;
-            var actualText = Normalize((await document.GetTextAsync(cancellationToken).ConfigureAwait(false)).ToString());
+            var rawText = (await document.GetTextAsync(cancellationToken).ConfigureAwait(false)).ToString();
+            if (MixesLineEndings(rawText))
+            {
+                throw new VerificationException(context + ": the fixed source " + document.FilePath + " mixes line endings (CRLF and LF): a fix must end new lines like the document does.");
+            }
+
+            var actualText = Normalize(rawText);
             var expectedText = Normalize(expected.Sources[i].Text);
             if (actualText != expectedText)
             {
@@ -322,6 +328,13 @@ public class CSharpCodeFixTest<TAnalyzer, TCodeFix> : CSharpAnalyzerTest<TAnalyz
         // fixed state's names, which are the same by construction (same index, same default names).
         var actual = await GetComparedDiagnosticsAsync(project, context + " (diagnostics of the fixed code)", cancellationToken).ConfigureAwait(false);
         DiagnosticVerifier.Verify(context + " (diagnostics of the fixed code: it must compile and report only what FixedState expects)", expected.Expected, actual, actualFiles);
+    }
+
+    private static bool MixesLineEndings(string text)
+    {
+        var crlf = text.Contains("\r\n", StringComparison.Ordinal);
+        var lf = text.Replace("\r\n", string.Empty, StringComparison.Ordinal).Contains('\n', StringComparison.Ordinal);
+        return crlf && lf;
     }
 
     private static string Normalize(string text) => text.Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', '\n');
