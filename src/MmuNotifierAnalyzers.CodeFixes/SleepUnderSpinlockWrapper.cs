@@ -42,10 +42,11 @@ internal static class SleepUnderSpinlockWrapper
         if (model is null || root is null
             || model.GetSymbolInfo(call, cancellationToken).Symbol is not IMethodSymbol callee
             || callee.DeclaringSyntaxReferences.Length != 1
-            || call.FirstAncestorOrSelf<StatementSyntax>() is not ExpressionStatementSyntax { Parent: BlockSyntax } statement
+            || call.FirstAncestorOrSelf<StatementSyntax>() is not { Parent: BlockSyntax } statement
             || InvalidatePageCallRewriter.FunctionBody(statement) is not { } body
-            || !(statement.Expression == call
-                || statement.Expression is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression, Left: IdentifierNameSyntax } assignment && assignment.Right == call)
+            || !(statement is ExpressionStatementSyntax { Expression: var expression }
+                    && (expression == call || expression is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression, Left: IdentifierNameSyntax } assignment && assignment.Right == call)
+                || statement is LocalDeclarationStatementSyntax { Declaration.Variables: { Count: 1 } variables } && variables[0].Initializer?.Value == call)
             || call.ArgumentList.Arguments.Count != callee.Parameters.Length
             || call.ArgumentList.Arguments.Any(a => a.NameColon is not null || a.RefKindKeyword.RawKind != 0 || !SideEffectFree(a.Expression)))
         {
@@ -100,10 +101,12 @@ internal static class SleepUnderSpinlockWrapper
                 return null;
             }
 
-            const string Aligned = " & PAGE_MASK";
-            if (shape.InvalidatePage is null && address.EndsWith(Aligned, System.StringComparison.Ordinal))
+            if (shape.InvalidatePage is null
+                && SyntaxFactory.ParseExpression(address) is var parsed
+                && (parsed is ParenthesizedExpressionSyntax inner ? inner.Expression : parsed) is BinaryExpressionSyntax { RawKind: (int)SyntaxKind.BitwiseAndExpression } aligned
+                && aligned.Right is IdentifierNameSyntax { Identifier.ValueText: "PAGE_MASK" } or MemberAccessExpressionSyntax { Name.Identifier.ValueText: "PAGE_MASK" })
             {
-                address = address.Substring(0, address.Length - Aligned.Length); // MMU001's rewrite aligns it again
+                address = aligned.Left.ToString(); // MMU001's rewrite aligns it again (to the compound page)
             }
 
             var notify = Statement(qualifier + "mmu_notifier_invalidate_page(" + mm + ", " + address + ");").WithAdditionalAnnotations(marker);

@@ -539,4 +539,68 @@ static class T
 ";
         await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
     }
+    [Fact]
+    public async Task The_wrapper_as_MMU001s_fix_leaves_it_gets_the_same_rewrite()
+    {
+        // dotnet format may run MMU001 first: the wrapper then calls start/end after the update.
+        const string Converted = @"
+    static pte_t ptep_clear_flush_notify(vm_area_struct __vma, ulong __address, pte_ptr __ptep)
+    {
+        pte_t __pte;
+        vm_area_struct ___vma = __vma;
+        ulong ___address = __address;
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        __pte = ptep_clear_flush(___vma, ___address, __ptep);
+        mmun_start = ___address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(___vma.vm_mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(___vma.vm_mm, mmun_start, mmun_end);
+        return __pte;
+    }
+";
+        var source = Usings + @"
+static class T
+{" + Converted + @"
+    static int unmap(page page, vm_area_struct vma, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        spinlock_t ptl;
+        pte_ptr? pte = page_check_address(page, mm, address, out ptl, 0);
+        if (pte == null)
+            return 0;
+        pte_t pteval = [|ptep_clear_flush_notify(vma, address, pte)|];
+        pte_unmap_unlock(pte, ptl);
+        return pte_dirty(pteval) ? 1 : 0;
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{" + Converted + @"
+    static int unmap(page page, vm_area_struct vma, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        spinlock_t ptl;
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+        mmun_end = mmun_start + (PAGE_SIZE << compound_order(page));
+        mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
+        pte_ptr? pte = page_check_address(page, mm, address, out ptl, 0);
+        if (pte == null)
+        {
+            mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
+            return 0;
+        }
+        pte_t pteval = ptep_clear_flush(vma, address, pte);
+        mmu_notifier_invalidate_range(vma.vm_mm, mmun_start, mmun_end);
+        pte_unmap_unlock(pte, ptl);
+        mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
+        return pte_dirty(pteval) ? 1 : 0;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
 }
