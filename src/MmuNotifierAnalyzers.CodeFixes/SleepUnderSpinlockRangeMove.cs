@@ -176,6 +176,7 @@ internal static class SleepUnderSpinlockRangeMove
         // A way out of the lock before the start (it now runs after the start) is only accepted as
         // `goto label` to `label: unlock(...);` used from nowhere else (do_huge_pmd_wp_page_fallback's
         // out_free_pages): the end then goes right after that unlock.
+        var unlockExits = new List<StatementSyntax>();
         var exits = over.SelectMany(n => n.DescendantNodesAndSelf()).Where(LockBracket.IsJump).ToList();
         var unlockLabels = new List<LabeledStatementSyntax>();
         foreach (var exit in exits)
@@ -217,10 +218,32 @@ internal static class SleepUnderSpinlockRangeMove
         {
             // Out of an if: the start now runs on every path, so its end must too. One end, in the
             // same block after it, and no way out of the conditional in between.
-            if (ends.Count != 1 || ends[0].Parent != startBlock || startBlock.Statements.IndexOf(ends[0]) < startBlock.Statements.IndexOf(start)
-                || LockBracket.Jumps(new[] { top }))
+            if (ends.Count != 1 || ends[0].Parent != startBlock || startBlock.Statements.IndexOf(ends[0]) < startBlock.Statements.IndexOf(start))
             {
                 return false;
+            }
+
+            // Another branch that leaves (do_huge_pmd_wp_page: `spin_unlock; put_page; goto out;`)
+            // now leaves with the range open: only when it unlocks first, and the end goes right
+            // after that unlock. Jumps in the start's own block are checked with the moves.
+            var endReads = LockBracket.Reads(new[] { ends[0].Expression });
+            endReads.ExceptWith(declared);
+            foreach (var exit in top.DescendantNodes().Where(LockBracket.IsJump).Where(j => !startBlock.Span.Contains(j.Span)))
+            {
+                if (exit is not (GotoStatementSyntax or ReturnStatementSyntax) || exit.Parent is not BlockSyntax exitBlock)
+                {
+                    return false;
+                }
+
+                var exitIndex = exitBlock.Statements.IndexOf((StatementSyntax)exit);
+                var unlock = exitBlock.Statements.Take(exitIndex).LastOrDefault(s => LockBracket.IsReleaseStatement(model, s, cancellationToken));
+                if (unlock is null
+                    || LockBracket.WritesOrJumps(exitBlock.Statements.Skip(exitBlock.Statements.IndexOf(unlock) + 1).Take(exitIndex - exitBlock.Statements.IndexOf(unlock) - 1), endReads))
+                {
+                    return false;
+                }
+
+                unlockExits.Add(unlock);
             }
 
             // The declarations move to a wider scope: their names must be free there.
@@ -235,9 +258,9 @@ internal static class SleepUnderSpinlockRangeMove
         }
 
         plan.Hoist(moved, held.Statement, keepCommentsInPlace: nested && startBlock.Statements.IndexOf(moved[0]) == 0);
-        foreach (var label in unlockLabels)
+        foreach (var unlock in unlockLabels.Concat(unlockExits))
         {
-            plan.CopyEnd(ends[0], label);
+            plan.CopyEnd(ends[0], unlock);
         }
 
         return true;
@@ -313,11 +336,27 @@ internal static class SleepUnderSpinlockRangeMove
         for (var i = topIndex + 1; i < lockBlock.Statements.Count; i++)
         {
             var candidate = lockBlock.Statements[i];
-            if (LockBracket.IsReleaseStatement(model, candidate, cancellationToken))
+            var release = candidate is LabeledStatementSyntax labeled ? labeled.Statement : candidate;
+            if (LockBracket.IsReleaseStatement(model, release, cancellationToken))
             {
-                if (LockBracket.WritesOrJumps(lockBlock.Statements.Skip(topIndex + 1).Take(i - topIndex), reads))
+                if (LockBracket.WritesOrJumps(lockBlock.Statements.Skip(topIndex + 1).Take(i - topIndex - 1).Append(release), reads))
                 {
                     return false;
+                }
+
+                if (candidate is LabeledStatementSyntax label
+                    && !LockBracket.OwnNodes(body).OfType<GotoStatementSyntax>().Where(g => g.Expression is IdentifierNameSyntax target && target.Identifier.ValueText == label.Identifier.ValueText)
+                        .All(g => g.SpanStart > held.Statement.Span.End && g.SpanStart < end.SpanStart))
+                {
+                    // `out_unlock: spin_unlock(...)` is also where an earlier locked region jumps, with no
+                    // range open: the fall-through gets its own unlock, end, and a goto to the label after.
+                    if (i + 1 >= lockBlock.Statements.Count || lockBlock.Statements[i + 1] is not LabeledStatementSyntax next)
+                    {
+                        return false;
+                    }
+
+                    plan.SinkBeforeSharedUnlock(end, label, next.Identifier.Text);
+                    return true;
                 }
 
                 plan.Sink(end, candidate, dropLock: null);
@@ -417,8 +456,28 @@ internal static class SleepUnderSpinlockRangeMove
             _inserted.Add((after, false, items));
         }
 
+        /// <summary>Before <c>L: unlock;</c>: <c>unlock; end; goto next;</c> (what falling into L did, and the end).</summary>
+        public void SinkBeforeSharedUnlock(ExpressionStatementSyntax end, LabeledStatementSyntax label, string next)
+        {
+            var indentation = Indentation(label);
+            var newLine = end.GetTrailingTrivia().LastOrDefault(t => t.IsKind(SyntaxKind.EndOfLineTrivia));
+            if (!newLine.IsKind(SyntaxKind.EndOfLineTrivia))
+            {
+                newLine = SyntaxFactory.CarriageReturnLineFeed;
+            }
+
+            var items = new List<StatementSyntax>
+            {
+                label.Statement.WithLeadingTrivia(indentation).WithTrailingTrivia(newLine),
+                end.WithLeadingTrivia(Indentation(end)).WithAdditionalAnnotations(Formatter.Annotation),
+                SyntaxFactory.ParseStatement("goto " + next + ";").WithLeadingTrivia(indentation).WithTrailingTrivia(newLine),
+            };
+            _removed.Add(end);
+            _inserted.Add((label, true, items));
+        }
+
         /// <summary>A copy of <paramref name="end"/> right after <paramref name="label"/>'s unlock.</summary>
-        public void CopyEnd(ExpressionStatementSyntax end, LabeledStatementSyntax label) =>
+        public void CopyEnd(ExpressionStatementSyntax end, StatementSyntax label) =>
             _inserted.Add((label, false, new List<StatementSyntax> { end.WithLeadingTrivia(Indentation(end)).WithAdditionalAnnotations(Formatter.Annotation) }));
 
         public SyntaxNode Apply()

@@ -287,7 +287,7 @@ static class T
     }
 
     [Fact]
-    public async Task No_move_out_of_an_if_that_can_leave_the_function()
+    public async Task A_branch_that_unlocks_and_leaves_gets_its_own_end()
     {
         var source = Usings + @"
 static class T
@@ -303,6 +303,54 @@ static class T
         else
         {
             spin_unlock(mm.page_table_lock);
+            return 1;
+        }
+        spin_unlock(mm.page_table_lock);
+        return 0;
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static int f(mm_struct mm, ulong address, bool clear)
+    {
+        mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE);
+        spin_lock(mm.page_table_lock);
+        if (clear)
+        {
+        }
+        else
+        {
+            spin_unlock(mm.page_table_lock);
+            mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE);
+            return 1;
+        }
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE);
+        return 0;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_move_out_of_an_if_whose_other_branch_leaves_with_the_lock_held()
+    {
+        var source = Usings + @"
+static class T
+{
+    static int f(mm_struct mm, ulong address, bool clear)
+    {
+        spin_lock(mm.page_table_lock);
+        if (clear)
+        {
+            [|mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE)|];
+            [|mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE)|];
+        }
+        else
+        {
             return 1;
         }
         spin_unlock(mm.page_table_lock);
