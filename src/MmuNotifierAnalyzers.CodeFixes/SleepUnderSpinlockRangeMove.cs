@@ -355,7 +355,7 @@ internal static class SleepUnderSpinlockRangeMove
                         return false;
                     }
 
-                    plan.SinkBeforeSharedUnlock(end, label, next.Identifier.Text);
+                    plan.SinkBeforeSharedUnlock(end, label, top, next.Identifier.Text);
                     return true;
                 }
 
@@ -457,9 +457,9 @@ internal static class SleepUnderSpinlockRangeMove
         }
 
         /// <summary>Before <c>L: unlock;</c>: <c>unlock; end; goto next;</c> (what falling into L did, and the end).</summary>
-        public void SinkBeforeSharedUnlock(ExpressionStatementSyntax end, LabeledStatementSyntax label, string next)
+        public void SinkBeforeSharedUnlock(ExpressionStatementSyntax end, LabeledStatementSyntax label, StatementSyntax sibling, string next)
         {
-            var indentation = Indentation(label);
+            var indentation = Indentation(sibling); // a label's own is outdented
             var newLine = end.GetTrailingTrivia().LastOrDefault(t => t.IsKind(SyntaxKind.EndOfLineTrivia));
             if (!newLine.IsKind(SyntaxKind.EndOfLineTrivia))
             {

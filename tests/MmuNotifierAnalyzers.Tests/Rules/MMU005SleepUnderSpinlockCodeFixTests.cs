@@ -651,4 +651,125 @@ static class T
 ";
         await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
     }
+    [Fact]
+    public async Task The_fall_through_into_a_shared_unlock_label_gets_its_own_unlock_and_end()
+    {
+        var source = Usings + @"
+static class T
+{
+    static int wp(mm_struct mm, ulong address, bool same, bool reuse)
+    {
+        int ret = 0;
+        spin_lock(mm.page_table_lock);
+        if (reuse)
+            goto out_unlock;
+        spin_unlock(mm.page_table_lock);
+
+        spin_lock(mm.page_table_lock);
+        if (!same)
+        {
+            spin_unlock(mm.page_table_lock);
+            goto @out;
+        }
+        else
+        {
+            [|mmu_notifier_invalidate_range_start(mm, address, address + HPAGE_PMD_SIZE)|];
+            [|mmu_notifier_invalidate_range_end(mm, address, address + HPAGE_PMD_SIZE)|];
+            ret = 1;
+        }
+    out_unlock:
+        spin_unlock(mm.page_table_lock);
+    @out:
+        return ret;
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static int wp(mm_struct mm, ulong address, bool same, bool reuse)
+    {
+        int ret = 0;
+        spin_lock(mm.page_table_lock);
+        if (reuse)
+            goto out_unlock;
+        spin_unlock(mm.page_table_lock);
+
+        mmu_notifier_invalidate_range_start(mm, address, address + HPAGE_PMD_SIZE);
+        spin_lock(mm.page_table_lock);
+        if (!same)
+        {
+            spin_unlock(mm.page_table_lock);
+            mmu_notifier_invalidate_range_end(mm, address, address + HPAGE_PMD_SIZE);
+            goto @out;
+        }
+        else
+        {
+            ret = 1;
+        }
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(mm, address, address + HPAGE_PMD_SIZE);
+        goto @out;
+    out_unlock:
+        spin_unlock(mm.page_table_lock);
+    @out:
+        return ret;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
+
+    [Fact]
+    public async Task A_goto_to_an_unlock_label_of_the_region_gets_the_end_after_that_unlock()
+    {
+        var source = Usings + @"
+static class T
+{
+    static int fallback(mm_struct mm, ulong haddr, bool same)
+    {
+        int ret = 0;
+        spin_lock(mm.page_table_lock);
+        if (!same)
+            goto out_free_pages;
+        [|mmu_notifier_invalidate_range_start(mm, haddr, haddr + HPAGE_PMD_SIZE)|];
+        [|mmu_notifier_invalidate_range_end(mm, haddr, haddr + HPAGE_PMD_SIZE)|];
+        spin_unlock(mm.page_table_lock);
+        ret = 1;
+    @out:
+        return ret;
+
+    out_free_pages:
+        spin_unlock(mm.page_table_lock);
+        ret = 2;
+        goto @out;
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static int fallback(mm_struct mm, ulong haddr, bool same)
+    {
+        int ret = 0;
+        mmu_notifier_invalidate_range_start(mm, haddr, haddr + HPAGE_PMD_SIZE);
+        spin_lock(mm.page_table_lock);
+        if (!same)
+            goto out_free_pages;
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(mm, haddr, haddr + HPAGE_PMD_SIZE);
+        ret = 1;
+    @out:
+        return ret;
+
+    out_free_pages:
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(mm, haddr, haddr + HPAGE_PMD_SIZE);
+        ret = 2;
+        goto @out;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
 }
