@@ -1,3 +1,5 @@
+extern alias fixedports;
+
 using System;
 using System.Linq;
 using Kernel.Mm;
@@ -7,6 +9,7 @@ using Xunit;
 using static Kernel.Mm.Linux;
 using After = Seeds.After;
 using Before004 = Seeds.Before.Seed004;
+using Fixed004 = fixedports::Seeds.Before.Seed004;
 
 namespace Kernel.Mm.Tests.Scenarios;
 
@@ -60,17 +63,21 @@ public sealed class HugeScenarios
         rig.AssertIds(ids);
     }
 
-    [Fact]
-    public void do_huge_pmd_wp_page_after_form_copies_the_thp_inside_one_bracket() =>
-        HugeCow(After.huge_memory.do_huge_pmd_wp_page, fallback: false);
+    [Theory]
+    [InlineData("after")]
+    [InlineData("seed004 fixed")]
+    public void do_huge_pmd_wp_page_after_form_copies_the_thp_inside_one_bracket(string form) =>
+        HugeCow(form == "after" ? After.huge_memory.do_huge_pmd_wp_page : Fixed004.huge_memory.do_huge_pmd_wp_page, fallback: false);
 
     [Fact]
     public void do_huge_pmd_wp_page_seed004_form_notifies_under_the_page_table_lock() =>
         HugeCow(Before004.huge_memory.do_huge_pmd_wp_page, fallback: false, "MMU005");
 
-    [Fact]
-    public void do_huge_pmd_wp_page_fallback_after_form_copies_into_small_pages_inside_one_bracket() =>
-        HugeCow(After.huge_memory.do_huge_pmd_wp_page, fallback: true);
+    [Theory]
+    [InlineData("after")]
+    [InlineData("seed004 fixed")]
+    public void do_huge_pmd_wp_page_fallback_after_form_copies_into_small_pages_inside_one_bracket(string form) =>
+        HugeCow(form == "after" ? After.huge_memory.do_huge_pmd_wp_page : Fixed004.huge_memory.do_huge_pmd_wp_page, fallback: true);
 
     [Fact]
     public void do_huge_pmd_wp_page_fallback_seed004_form_notifies_under_the_page_table_lock() =>
@@ -97,9 +104,11 @@ public sealed class HugeScenarios
         rig.AssertIds(ids);
     }
 
-    [Fact]
-    public void split_huge_page_splitting_after_form_brackets_outside_the_lock() =>
-        Splitting(After.huge_memory.__split_huge_page_splitting);
+    [Theory]
+    [InlineData("after")]
+    [InlineData("seed004 fixed")]
+    public void split_huge_page_splitting_after_form_brackets_outside_the_lock(string form) =>
+        Splitting(form == "after" ? After.huge_memory.__split_huge_page_splitting : Fixed004.huge_memory.__split_huge_page_splitting);
 
     [Fact]
     public void split_huge_page_splitting_seed004_form_notifies_under_the_page_table_lock() =>
@@ -144,9 +153,11 @@ public sealed class HugeScenarios
         Assert.Equal(ids, reported);
     }
 
-    [Fact]
-    public void collapse_huge_page_after_form_clears_the_pmd_inside_one_bracket() =>
-        Collapse(After.huge_memory.collapse_huge_page);
+    [Theory]
+    [InlineData("after")]
+    [InlineData("seed004 fixed")]
+    public void collapse_huge_page_after_form_clears_the_pmd_inside_one_bracket(string form) =>
+        Collapse(form == "after" ? After.huge_memory.collapse_huge_page : Fixed004.huge_memory.collapse_huge_page);
 
     [Fact]
     public void collapse_huge_page_seed004_form_notifies_under_the_page_table_lock() =>
@@ -185,9 +196,11 @@ public sealed class HugeScenarios
         rig.AssertIds();
     }
 
-    [Fact]
-    public void unmap_hugepage_range_after_form_frees_after_the_bracket() =>
-        UnmapHuge(After.hugetlb.__unmap_hugepage_range);
+    [Theory]
+    [InlineData("after")]
+    [InlineData("seed004 fixed")]
+    public void unmap_hugepage_range_after_form_frees_after_the_bracket(string form) =>
+        UnmapHuge(form == "after" ? After.hugetlb.__unmap_hugepage_range : Fixed004.hugetlb.__unmap_hugepage_range);
 
     /// <summary>Seed 004 only renamed start/end to the mmun_ convention here: the same run.</summary>
     [Fact]
@@ -223,9 +236,11 @@ public sealed class HugeScenarios
         rig.AssertIds(ids);
     }
 
-    [Fact]
-    public void hugetlb_cow_after_form_brackets_outside_the_page_table_lock() =>
-        HugetlbCow(After.hugetlb.hugetlb_cow);
+    [Theory]
+    [InlineData("after")]
+    [InlineData("seed004 fixed")]
+    public void hugetlb_cow_after_form_brackets_outside_the_page_table_lock(string form) =>
+        HugetlbCow(form == "after" ? After.hugetlb.hugetlb_cow : Fixed004.hugetlb.hugetlb_cow);
 
     [Fact]
     public void hugetlb_cow_seed004_form_notifies_under_the_page_table_lock() =>

@@ -1,3 +1,5 @@
+extern alias fixedports;
+
 using System;
 using Kernel.Mm;
 using Seeds.Common;
@@ -6,6 +8,8 @@ using static Kernel.Mm.Linux;
 using After = Seeds.After;
 using Before000 = Seeds.Before.Seed000;
 using Before004 = Seeds.Before.Seed004;
+using Fixed000 = fixedports::Seeds.Before.Seed000;
+using Fixed004 = fixedports::Seeds.Before.Seed004;
 
 namespace Kernel.Mm.Tests.Scenarios;
 
@@ -65,9 +69,12 @@ public sealed class XipScenarios
         }
     }
 
-    [Fact]
-    public void xip_unmap_after_form_invalidates_before_dropping_the_page() =>
-        Unmap(After.filemap_xip.__xip_unmap, Array.Empty<string>());
+    [Theory]
+    [InlineData("after")]
+    [InlineData("seed004 fixed")]
+    [InlineData("seed000 fixed")]
+    public void xip_unmap_after_form_invalidates_before_dropping_the_page(string form) =>
+        Unmap(form switch { "after" => After.filemap_xip.__xip_unmap, "seed004 fixed" => Fixed004.filemap_xip.__xip_unmap, _ => Fixed000.filemap_xip.__xip_unmap }, Array.Empty<string>());
 
     [Fact]
     public void xip_unmap_seed004_form_calls_invalidate_page_under_the_pt_lock() =>
