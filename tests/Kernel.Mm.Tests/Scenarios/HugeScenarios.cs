@@ -64,20 +64,20 @@ public sealed class HugeScenarios
     }
 
     [Theory]
-    [InlineData("after")]
-    [InlineData("seed004 fixed")]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed004Fixed)]
     public void do_huge_pmd_wp_page_after_form_copies_the_thp_inside_one_bracket(string form) =>
-        HugeCow(form == "after" ? After.huge_memory.do_huge_pmd_wp_page : Fixed004.huge_memory.do_huge_pmd_wp_page, fallback: false);
+        HugeCow(form switch { Forms.After => After.huge_memory.do_huge_pmd_wp_page, Forms.Seed004Fixed => Fixed004.huge_memory.do_huge_pmd_wp_page, _ => throw Forms.Unknown(form) }, fallback: false);
 
     [Fact]
     public void do_huge_pmd_wp_page_seed004_form_notifies_under_the_page_table_lock() =>
         HugeCow(Before004.huge_memory.do_huge_pmd_wp_page, fallback: false, "MMU005");
 
     [Theory]
-    [InlineData("after")]
-    [InlineData("seed004 fixed")]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed004Fixed)]
     public void do_huge_pmd_wp_page_fallback_after_form_copies_into_small_pages_inside_one_bracket(string form) =>
-        HugeCow(form == "after" ? After.huge_memory.do_huge_pmd_wp_page : Fixed004.huge_memory.do_huge_pmd_wp_page, fallback: true);
+        HugeCow(form switch { Forms.After => After.huge_memory.do_huge_pmd_wp_page, Forms.Seed004Fixed => Fixed004.huge_memory.do_huge_pmd_wp_page, _ => throw Forms.Unknown(form) }, fallback: true);
 
     [Fact]
     public void do_huge_pmd_wp_page_fallback_seed004_form_notifies_under_the_page_table_lock() =>
@@ -105,10 +105,10 @@ public sealed class HugeScenarios
     }
 
     [Theory]
-    [InlineData("after")]
-    [InlineData("seed004 fixed")]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed004Fixed)]
     public void split_huge_page_splitting_after_form_brackets_outside_the_lock(string form) =>
-        Splitting(form == "after" ? After.huge_memory.__split_huge_page_splitting : Fixed004.huge_memory.__split_huge_page_splitting);
+        Splitting(form switch { Forms.After => After.huge_memory.__split_huge_page_splitting, Forms.Seed004Fixed => Fixed004.huge_memory.__split_huge_page_splitting, _ => throw Forms.Unknown(form) });
 
     [Fact]
     public void split_huge_page_splitting_seed004_form_notifies_under_the_page_table_lock() =>
@@ -154,10 +154,10 @@ public sealed class HugeScenarios
     }
 
     [Theory]
-    [InlineData("after")]
-    [InlineData("seed004 fixed")]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed004Fixed)]
     public void collapse_huge_page_after_form_clears_the_pmd_inside_one_bracket(string form) =>
-        Collapse(form == "after" ? After.huge_memory.collapse_huge_page : Fixed004.huge_memory.collapse_huge_page);
+        Collapse(form switch { Forms.After => After.huge_memory.collapse_huge_page, Forms.Seed004Fixed => Fixed004.huge_memory.collapse_huge_page, _ => throw Forms.Unknown(form) });
 
     [Fact]
     public void collapse_huge_page_seed004_form_notifies_under_the_page_table_lock() =>
@@ -197,10 +197,10 @@ public sealed class HugeScenarios
     }
 
     [Theory]
-    [InlineData("after")]
-    [InlineData("seed004 fixed")]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed004Fixed)]
     public void unmap_hugepage_range_after_form_frees_after_the_bracket(string form) =>
-        UnmapHuge(form == "after" ? After.hugetlb.__unmap_hugepage_range : Fixed004.hugetlb.__unmap_hugepage_range);
+        UnmapHuge(form switch { Forms.After => After.hugetlb.__unmap_hugepage_range, Forms.Seed004Fixed => Fixed004.hugetlb.__unmap_hugepage_range, _ => throw Forms.Unknown(form) });
 
     /// <summary>Seed 004 only renamed start/end to the mmun_ convention here: the same run.</summary>
     [Fact]
@@ -237,10 +237,10 @@ public sealed class HugeScenarios
     }
 
     [Theory]
-    [InlineData("after")]
-    [InlineData("seed004 fixed")]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed004Fixed)]
     public void hugetlb_cow_after_form_brackets_outside_the_page_table_lock(string form) =>
-        HugetlbCow(form == "after" ? After.hugetlb.hugetlb_cow : Fixed004.hugetlb.hugetlb_cow);
+        HugetlbCow(form switch { Forms.After => After.hugetlb.hugetlb_cow, Forms.Seed004Fixed => Fixed004.hugetlb.hugetlb_cow, _ => throw Forms.Unknown(form) });
 
     [Fact]
     public void hugetlb_cow_seed004_form_notifies_under_the_page_table_lock() =>

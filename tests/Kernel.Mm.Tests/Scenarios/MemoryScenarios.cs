@@ -177,10 +177,10 @@ public sealed class MemoryScenarios
     }
 
     [Theory]
-    [InlineData("after")]
-    [InlineData("seed004 fixed")]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed004Fixed)]
     public void copy_page_range_after_form_write_protects_the_parent_inside_one_bracket(string form) =>
-        Fork(form == "after" ? After.memory.copy_page_range : Fixed004.memory.copy_page_range);
+        Fork(form switch { Forms.After => After.memory.copy_page_range, Forms.Seed004Fixed => Fixed004.memory.copy_page_range, _ => throw Forms.Unknown(form) });
 
     /// <summary>The seed 004 form ends with vma->vm_start where it started with addr: the same
     /// value at run time (addr starts at vm_start), so nothing is reported; the defect is the
@@ -230,10 +230,10 @@ public sealed class MemoryScenarios
     }
 
     [Theory]
-    [InlineData("after")]
-    [InlineData("seed004 fixed")]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed004Fixed)]
     public void move_page_tables_after_form_moves_every_pte_inside_one_bracket(string form) =>
-        Move(form == "after" ? After.mremap.move_page_tables : Fixed004.mremap.move_page_tables);
+        Move(form switch { Forms.After => After.mremap.move_page_tables, Forms.Seed004Fixed => Fixed004.mremap.move_page_tables, _ => throw Forms.Unknown(form) });
 
     /// <summary>The seed 004 form ends with old_end-len: after a complete move that is the old
     /// start again, so the range matches at run time; the defect is the analyzer's MMU003.</summary>

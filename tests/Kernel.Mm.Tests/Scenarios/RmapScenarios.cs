@@ -58,18 +58,18 @@ public sealed class RmapScenarios
     /// <summary>The forms that must pass the after form's scenarios: the after form itself and
     /// the before forms as the code fixes left them (samples/Seeds.Fixed). The seed 003 form is
     /// not here: no rule with a fix covers its bugs yet (MMU006–MMU008), the fixes leave it as is.</summary>
-    public static TheoryData<string> CorrectUnmapOneForms => new() { "after", "seed004 fixed", "seed000 fixed" };
+    public static TheoryData<string> CorrectForms => new() { Forms.After, Forms.Seed004Fixed, Forms.Seed000Fixed };
 
     private static Func<page, vm_area_struct, ulong, bool> UnmapOne(string form) => form switch
     {
-        "after" => (p, v, a) => After.rmap.try_to_unmap_one(p, v, a, Flags),
-        "seed004 fixed" => (p, v, a) => Fixed004.rmap.try_to_unmap_one(p, v, a, Flags) == swap_results.SWAP_AGAIN,
-        "seed000 fixed" => (p, v, a) => Fixed000.rmap.try_to_unmap_one(p, v, a, Flags) == swap_results.SWAP_AGAIN,
-        _ => throw new ArgumentOutOfRangeException(nameof(form), form, "no such try_to_unmap_one form"),
+        Forms.After => (p, v, a) => After.rmap.try_to_unmap_one(p, v, a, Flags),
+        Forms.Seed004Fixed => (p, v, a) => Fixed004.rmap.try_to_unmap_one(p, v, a, Flags) == swap_results.SWAP_AGAIN,
+        Forms.Seed000Fixed => (p, v, a) => Fixed000.rmap.try_to_unmap_one(p, v, a, Flags) == swap_results.SWAP_AGAIN,
+        _ => throw Forms.Unknown(form),
     };
 
     [Theory]
-    [MemberData(nameof(CorrectUnmapOneForms))]
+    [MemberData(nameof(CorrectForms))]
     public void try_to_unmap_one_after_form_invalidates_every_secondary_before_the_page_is_freed(string form)
     {
         using var rig = Unmap(UnmapOne(form), out bool freed);
@@ -193,14 +193,12 @@ public sealed class RmapScenarios
         return rig;
     }
 
-    public static TheoryData<string> CorrectMkcleanOneForms => new() { "after", "seed004 fixed", "seed000 fixed" };
-
     private static Func<page, vm_area_struct, ulong, int> MkcleanOne(string form) => form switch
     {
-        "after" => AfterMkcleanOne,
-        "seed004 fixed" => (p, v, a) => Fixed004.rmap.page_mkclean_one(p, v, a),
-        "seed000 fixed" => (p, v, a) => Fixed000.rmap.page_mkclean_one(p, v, a),
-        _ => throw new ArgumentOutOfRangeException(nameof(form), form, "no such page_mkclean_one form"),
+        Forms.After => AfterMkcleanOne,
+        Forms.Seed004Fixed => (p, v, a) => Fixed004.rmap.page_mkclean_one(p, v, a),
+        Forms.Seed000Fixed => (p, v, a) => Fixed000.rmap.page_mkclean_one(p, v, a),
+        _ => throw Forms.Unknown(form),
     };
 
     /// <summary>The 4.13 form counts into a ref and returns whether to go on; the older ones return the count.</summary>
@@ -212,7 +210,7 @@ public sealed class RmapScenarios
     }
 
     [Theory]
-    [MemberData(nameof(CorrectMkcleanOneForms))]
+    [MemberData(nameof(CorrectForms))]
     public void page_mkclean_one_after_form_write_protects_every_secondary_too(string form)
     {
         using var rig = Clean(MkcleanOne(form));
@@ -293,15 +291,18 @@ public sealed class RmapScenarios
     }
 
     [Theory]
-    [InlineData("after")]
-    [InlineData("seed004 fixed")]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed004Fixed)]
     public void try_to_unmap_cluster_after_form_unmaps_the_cluster_from_every_mmu(string form)
     {
         uint mapcount = 16;
         using var rig = Cluster(
-            (v, p) => form == "after"
-                ? After.rmap.try_to_unmap_cluster(0, ref mapcount, v, p)
-                : Fixed004.rmap.try_to_unmap_cluster(0, ref mapcount, v, p),
+            (v, p) => form switch
+            {
+                Forms.After => After.rmap.try_to_unmap_cluster(0, ref mapcount, v, p),
+                Forms.Seed004Fixed => Fixed004.rmap.try_to_unmap_cluster(0, ref mapcount, v, p),
+                _ => throw Forms.Unknown(form),
+            },
             out page[] pages);
         Assert.Equal(8u, mapcount);
         Assert.Empty(rig.MappersOf(Base));

@@ -70,11 +70,17 @@ public sealed class XipScenarios
     }
 
     [Theory]
-    [InlineData("after")]
-    [InlineData("seed004 fixed")]
-    [InlineData("seed000 fixed")]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed004Fixed)]
+    [InlineData(Forms.Seed000Fixed)]
     public void xip_unmap_after_form_invalidates_before_dropping_the_page(string form) =>
-        Unmap(form switch { "after" => After.filemap_xip.__xip_unmap, "seed004 fixed" => Fixed004.filemap_xip.__xip_unmap, _ => Fixed000.filemap_xip.__xip_unmap }, Array.Empty<string>());
+        Unmap(form switch
+        {
+            Forms.After => After.filemap_xip.__xip_unmap,
+            Forms.Seed004Fixed => Fixed004.filemap_xip.__xip_unmap,
+            Forms.Seed000Fixed => Fixed000.filemap_xip.__xip_unmap,
+            _ => throw Forms.Unknown(form),
+        }, Array.Empty<string>());
 
     [Fact]
     public void xip_unmap_seed004_form_calls_invalidate_page_under_the_pt_lock() =>
