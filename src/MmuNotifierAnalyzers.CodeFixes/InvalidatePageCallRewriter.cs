@@ -46,6 +46,60 @@ internal static class InvalidatePageCallRewriter
     internal static Task<Document?> TryBracketLockAsync(Document document, ExpressionStatementSyntax callStatement, CancellationToken cancellationToken) =>
         RewriteAsync(document, callStatement, fallback: false, cancellationToken);
 
+    /// <summary>
+    /// MMU006/MMU009: brackets a notification call that runs outside start/end. The range is the
+    /// call's own [start, end), or one page at its address (<paramref name="onePage"/>: [address &amp;
+    /// PAGE_MASK, + PAGE_SIZE), or 2 MiB for <c>pmdp_huge_clear_flush_notify</c>); the mm is its first
+    /// argument or that vma's <c>vm_mm</c>. Start goes before the lock held at the call (or before the
+    /// first page-table change leading to it), end after the lock is released on every exit; the call
+    /// stays. Null when the shape is beyond the rewrite.
+    /// </summary>
+    internal static async Task<Document?> BracketNotificationAsync(Document document, ExpressionStatementSyntax callStatement, bool onePage, bool mmOfVma, CancellationToken cancellationToken)
+    {
+        var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
+        var body = FunctionBody(callStatement);
+        var invocation = callStatement.DescendantNodes().OfType<InvocationExpressionSyntax>().FirstOrDefault();
+        if (model is null || body is null || invocation is null
+            || model.GetOperation(invocation, cancellationToken) is not IInvocationOperation operation)
+        {
+            return null;
+        }
+
+        var first = Argument(operation, 0);
+        var start = Argument(operation, 1);
+        var end = onePage ? null : Argument(operation, 2);
+        if (first is null || start is null || (!onePage && end is null))
+        {
+            return null;
+        }
+
+        var symbols = KnownSymbols.Get(model.Compilation);
+        var qualifier = invocation.Expression is MemberAccessExpressionSyntax access ? access.Expression.WithoutTrivia().ToString() + "." : string.Empty;
+        var mm = mmOfVma ? Parenthesize(first).ToString() + ".vm_mm" : first.WithoutTrivia().ToString();
+        var huge = onePage && symbols.HugePmdSize != 0 && operation.TargetMethod.Name.StartsWith("pmdp", System.StringComparison.Ordinal);
+        var taken = new HashSet<string>(FunctionNode(body)!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
+        var plan = new Plan(qualifier, mm, Parenthesize(start).ToString(), null, Fresh("mmun_start", taken), Fresh("mmun_end", taken), LineEndings.Of(callStatement))
+        {
+            // [start, end) as the call passes it; a 2 MiB clear is already at its aligned haddr.
+            StartText = onePage && !huge ? null : start.WithoutTrivia().ToString(),
+            EndText = end?.WithoutTrivia().ToString(),
+            Size = huge ? qualifier + "HPAGE_PMD_SIZE" : null,
+            Called = Fresh("mmun_called", taken),
+        };
+
+        var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
+        var edits = new StatementEdits();
+        var inputs = end is null ? new[] { first, start } : new[] { first, start, end };
+        if (!TryBracketLock(model, symbols, body, callStatement, inputs, plan, edits, keepCall: true, cancellationToken))
+        {
+            return null;
+        }
+
+        InsertDeclarations(body, plan, edits);
+        edits.Apply(editor);
+        return editor.GetChangedDocument();
+    }
+
     private static async Task<Document?> RewriteAsync(Document document, ExpressionStatementSyntax callStatement, bool fallback, CancellationToken cancellationToken)
     {
         var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
@@ -77,7 +131,7 @@ internal static class InvalidatePageCallRewriter
 
         var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
         var edits = new StatementEdits();
-        if (!TryBracketLock(model, symbols, body, callStatement, mm, address, plan, edits, cancellationToken))
+        if (!TryBracketLock(model, symbols, body, callStatement, new[] { mm, address }, plan, edits, keepCall: false, cancellationToken))
         {
             if (!fallback)
             {
@@ -94,15 +148,22 @@ internal static class InvalidatePageCallRewriter
     }
 
     /// <summary>The full rewrite; false when the shape is beyond it (nothing is changed then).</summary>
+    /// <remarks>
+    /// <paramref name="keepCall"/> (MMU006/MMU009): the call stays where it is, and where no lock is
+    /// held at it the start goes before the first statement of the enclosing blocks that changes
+    /// the page table on the way to it. Where a jump enters the bracketed region from before the
+    /// start, the end runs after each unlock under a <c>mmun_called</c> flag, as seed 002 did in
+    /// <c>do_wp_page</c>.
+    /// </remarks>
     private static bool TryBracketLock(
         SemanticModel model,
         KnownSymbols symbols,
         BlockSyntax body,
         ExpressionStatementSyntax callStatement,
-        ExpressionSyntax mm,
-        ExpressionSyntax address,
+        IReadOnlyList<ExpressionSyntax> inputs,
         Plan plan,
         StatementEdits edits,
+        bool keepCall,
         CancellationToken cancellationToken)
     {
         var function = FunctionNode(body)!;
@@ -126,7 +187,15 @@ internal static class InvalidatePageCallRewriter
             }
         }
 
-        if (acquire is null || acquireCall is null || acquire.Parent is not BlockSyntax lockBlock)
+        var updates = new HashSet<IMethodSymbol>(
+            PageTableUpdates.SelectMany(n => symbols.Linux?.GetMembers(n) ?? ImmutableArrayEmpty).OfType<IMethodSymbol>(),
+            SymbolEqualityComparer.Default);
+        if (acquire is null && keepCall)
+        {
+            acquire = FirstChange(model, body, callStatement, updates, cancellationToken);
+        }
+
+        if (acquire is null || acquire.Parent is not BlockSyntax lockBlock || (acquireCall is null && !keepCall))
         {
             return false;
         }
@@ -141,12 +210,19 @@ internal static class InvalidatePageCallRewriter
             return false;
         }
 
+        var enteredByJump = false;
         foreach (var jump in ownStatements.OfType<GotoStatementSyntax>().Where(g => !regionSpan.Contains(g.Span)))
         {
             if (JumpTarget(jump) is { } target && regionSpan.Contains(target.Span))
             {
-                return false;
+                enteredByJump = true;
             }
+        }
+
+        // Flag mode needs the lock's releases to place the ends after.
+        if (enteredByJump && (!keepCall || acquireCall is null))
+        {
+            return false;
         }
 
         // The range is computed before the lock: what it reads must not change in between and
@@ -164,7 +240,7 @@ internal static class InvalidatePageCallRewriter
             return false;
         }
 
-        foreach (var input in new SyntaxNode[] { mm, address })
+        foreach (var input in inputs)
         {
             foreach (var name in input.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>())
             {
@@ -177,12 +253,38 @@ internal static class InvalidatePageCallRewriter
                 }
             }
 
-            if (input.DescendantNodesAndSelf().Any(n => n is InvocationExpressionSyntax or AssignmentExpressionSyntax
+            // A kept notification's own range may read the page (compound_order(page)): the
+            // identifiers it reads are checked above, and its calls must be the runtime's.
+            if (input.DescendantNodesAndSelf().Any(n => (n is InvocationExpressionSyntax call && !(keepCall && IsRuntimeCall(model, call, symbols, cancellationToken))) || n is AssignmentExpressionSyntax
                 || n.IsKind(SyntaxKind.PostIncrementExpression) || n.IsKind(SyntaxKind.PreIncrementExpression)
                 || n.IsKind(SyntaxKind.PostDecrementExpression) || n.IsKind(SyntaxKind.PreDecrementExpression)))
             {
                 return false;
             }
+        }
+
+        if (enteredByJump)
+        {
+            // Seed 002's do_wp_page: paths that jump past the start reach the same unlock, so the
+            // end after each unlock runs only where the start did.
+            edits.Before(acquire, plan.AssignStart(), plan.AssignEnd(), plan.SetCalled(), plan.Call("mmu_notifier_invalidate_range_start"));
+            var releases = ownStatements.OfType<ExpressionStatementSyntax>()
+                .Where(r => r.SpanStart > acquire.Span.End && IsReleaseOf(model, r, acquireCall!, cancellationToken))
+                .ToList();
+            if (releases.Count == 0)
+            {
+                return false;
+            }
+
+            foreach (var release in releases)
+            {
+                // unlock: pte_unmap_unlock(...); — the end goes after the labeled statement.
+                StatementSyntax after = release.Parent is LabeledStatementSyntax label ? label : release;
+                edits.After(after, plan.CallIfCalled("mmu_notifier_invalidate_range_end"));
+            }
+
+            plan.DeclareCalled = true;
+            return true;
         }
 
         // Start right before the lock is taken.
@@ -200,8 +302,13 @@ internal static class InvalidatePageCallRewriter
             edits.After(lockBlock.Statements.Last(), plan.Call("mmu_notifier_invalidate_range_end"));
         }
 
+        if (keepCall)
+        {
+            return true;
+        }
+
         // Under the lock or after it? The last lock operation before the call decides.
-        var last = lockOps.Where(p => p.Node.SpanStart >= acquireCall.SpanStart && p.Node.SpanStart < callStatement.SpanStart).Last();
+        var last = lockOps.Where(p => p.Node.SpanStart >= acquireCall!.SpanStart && p.Node.SpanStart < callStatement.SpanStart).Last();
         if (last.Kind == 1)
         {
             edits.Replace(callStatement, plan.Call("mmu_notifier_invalidate_range").WithTriviaFrom(callStatement));
@@ -209,11 +316,8 @@ internal static class InvalidatePageCallRewriter
         else
         {
             edits.Remove(RemovalTarget(callStatement));
-            var updates = new HashSet<IMethodSymbol>(
-                PageTableUpdates.SelectMany(n => symbols.Linux?.GetMembers(n) ?? ImmutableArrayEmpty).OfType<IMethodSymbol>(),
-                SymbolEqualityComparer.Default);
             var updateStatements = OwnNodes(body).OfType<InvocationExpressionSyntax>()
-                .Where(i => i.SpanStart > acquireCall.Span.End && i.SpanStart < last.Node.SpanStart)
+                .Where(i => i.SpanStart > acquireCall!.Span.End && i.SpanStart < last.Node.SpanStart)
                 .Where(i => model.GetSymbolInfo(i, cancellationToken).Symbol is IMethodSymbol m && updates.Contains(m.OriginalDefinition))
                 .Select(i => i.FirstAncestorOrSelf<StatementSyntax>())
                 .Where(s => s is ExpressionStatementSyntax or LocalDeclarationStatementSyntax)
@@ -243,10 +347,73 @@ internal static class InvalidatePageCallRewriter
         edits.ReplaceMany(callStatement, statements);
     }
 
+    /// <summary>
+    /// Where the start goes when no lock is held at the call: before the first statement, in the
+    /// outermost enclosing block that has one, that changes the page table or takes a lock on the
+    /// way to the call (seed 003: the rmap walk before the invalidate_range after it); else the
+    /// call's own statement.
+    /// </summary>
+    private static StatementSyntax? FirstChange(SemanticModel model, BlockSyntax body, StatementSyntax callStatement, HashSet<IMethodSymbol> updates, CancellationToken cancellationToken)
+    {
+        StatementSyntax? found = null;
+        StatementSyntax? innermost = null;
+        foreach (var top in callStatement.AncestorsAndSelf().OfType<StatementSyntax>().Where(s => s.Parent is BlockSyntax && body.Span.Contains(s.Span)))
+        {
+            innermost ??= top;
+            var block = (BlockSyntax)top.Parent!;
+            foreach (var statement in block.Statements.TakeWhile(s => s != top))
+            {
+                var changes = statement.DescendantNodesAndSelf(n => n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax))
+                    .OfType<InvocationExpressionSyntax>()
+                    .Any(i => model.GetSymbolInfo(i, cancellationToken).Symbol is IMethodSymbol m
+                        && (updates.Contains(m.OriginalDefinition) || LockKind(m) == 1));
+                if (changes)
+                {
+                    found = statement;
+                    break;
+                }
+            }
+
+            if (block == body)
+            {
+                break;
+            }
+        }
+
+        return found ?? innermost;
+    }
+
+    // The runtime's pure size accessors a range may be computed from.
+    private static readonly string[] SizeAccessors = { "compound_order", "compound_nr", "hpage_nr_pages", "thp_nr_pages", "huge_page_size", "huge_page_mask", "huge_page_order", "page_size" };
+
+    private static bool IsRuntimeCall(SemanticModel model, InvocationExpressionSyntax call, KnownSymbols symbols, CancellationToken cancellationToken) =>
+        model.GetSymbolInfo(call, cancellationToken).Symbol is IMethodSymbol { IsStatic: true } method
+        && SymbolEqualityComparer.Default.Equals(method.ContainingType, symbols.Linux)
+        && SizeAccessors.Contains(method.Name);
+
+    /// <summary>A release statement whose arguments include the lock the acquisition stored (<c>ptl</c>).</summary>
+    private static bool IsReleaseOf(SemanticModel model, ExpressionStatementSyntax statement, InvocationExpressionSyntax acquire, CancellationToken cancellationToken)
+    {
+        if (!LockBracket.IsReleaseStatement(model, statement, cancellationToken) || statement.Expression is not InvocationExpressionSyntax release)
+        {
+            return false;
+        }
+
+        var acquired = new HashSet<string>(acquire.ArgumentList.Arguments.Select(a => a.Expression.WithoutTrivia().ToString()));
+        if (acquire.Parent is AssignmentExpressionSyntax { Left: var stored })
+        {
+            acquired.Add(stored.WithoutTrivia().ToString());
+        }
+
+        return release.ArgumentList.Arguments.Any(a => acquired.Contains(a.Expression.WithoutTrivia().ToString()));
+    }
+
     /// <summary><c>ulong mmun_start; /* For mmu_notifiers */</c> after the function's leading declarations.</summary>
     private static void InsertDeclarations(BlockSyntax body, Plan plan, StatementEdits edits)
     {
-        var declarations = new StatementSyntax[] { plan.Declare(plan.Start, 1), plan.Declare(plan.End, 3) };
+        var declarations = plan.DeclareCalled
+            ? new StatementSyntax[] { plan.Declare(plan.Start, 1), plan.Declare(plan.End, 3), plan.DeclareFlag() }
+            : new StatementSyntax[] { plan.Declare(plan.Start, 1), plan.Declare(plan.End, 3) };
         var leading = body.Statements.TakeWhile(s => s is LocalDeclarationStatementSyntax).ToList();
 
         // Not after a declaration that is itself rewritten (the lock taken in an initializer).
@@ -453,21 +620,52 @@ internal static class InvalidatePageCallRewriter
 
         public string End { get; }
 
-        private string Size => PageSymbol is null
+        /// <summary>The start as the notification call passes it (null: aligned from <see cref="Address"/>).</summary>
+        public string? StartText { get; set; }
+
+        /// <summary>The end as the notification call passes it (null: start + size).</summary>
+        public string? EndText { get; set; }
+
+        /// <summary>The range's size where it is not a page's (<c>HPAGE_PMD_SIZE</c>).</summary>
+        public string? Size { get; set; }
+
+        /// <summary>The flag that says the start ran (seed 002's <c>mmun_called</c>).</summary>
+        public string Called { get; set; } = "mmun_called";
+
+        /// <summary>Set when the bracket needs <see cref="Called"/>.</summary>
+        public bool DeclareCalled { get; set; }
+
+        private string PageRangeSize => Size ?? (PageSymbol is null
             ? Qualifier + "PAGE_SIZE"
-            : "(" + Qualifier + "PAGE_SIZE << " + Qualifier + "compound_order(" + PageSymbol.Name + "))";
+            : "(" + Qualifier + "PAGE_SIZE << " + Qualifier + "compound_order(" + PageSymbol.Name + "))");
 
-        public StatementSyntax AssignStart() => Statement(PageSymbol is null
-            ? Start + " = " + Address + " & " + Qualifier + "PAGE_MASK;"
-            : Start + " = " + Address + " & ~(" + Size + " - 1);");
+        public StatementSyntax AssignStart() => Statement(StartText is not null
+            ? Start + " = " + StartText + ";"
+            : PageSymbol is null
+                ? Start + " = " + Address + " & " + Qualifier + "PAGE_MASK;"
+                : Start + " = " + Address + " & ~(" + PageRangeSize + " - 1);");
 
-        public StatementSyntax AssignEnd() => Statement(End + " = " + Start + " + " + Size + ";");
+        public StatementSyntax AssignEnd() => Statement(EndText is not null
+            ? End + " = " + EndText + ";"
+            : End + " = " + Start + " + " + PageRangeSize + ";");
+
+        public StatementSyntax SetCalled() => Statement(Called + " = true;");
+
+        public StatementSyntax CallIfCalled(string function) =>
+            Statement("if (" + Called + ")" + _newLine.ToFullString() + "    " + Qualifier + function + "(" + Mm + ", " + Start + ", " + End + ");");
+
+        /// <summary><c>bool mmun_called = false; /* For mmu_notifiers */</c>.</summary>
+        public StatementSyntax DeclareFlag() =>
+            Statement("bool " + Called + " = false;").WithTrailingTrivia(
+                SyntaxFactory.Whitespace(" "),
+                SyntaxFactory.Comment("/* For mmu_notifiers */"),
+                _newLine);
 
         public StatementSyntax Call(string function) => Statement(Qualifier + function + "(" + Mm + ", " + Start + ", " + End + ");");
 
         /// <summary><c>ulong mmun_start; /* For mmu_notifiers */</c>, the kernel's convention.</summary>
         public StatementSyntax Declare(string name, int spaces) =>
-            Statement("ulong " + name + ";").WithTrailingTrivia(
+            Statement("ulong " + name + (DeclareCalled ? " = 0;" : ";")).WithTrailingTrivia(
                 SyntaxFactory.Whitespace(new string(' ', spaces)),
                 SyntaxFactory.Comment("/* For mmu_notifiers */"),
                 _newLine);

@@ -40,6 +40,9 @@ internal sealed class KnownSymbols
         GfpAllocators = Methods("kmalloc", "alloc_page_vma", "alloc_pages", "__get_free_pages", "kzalloc");
         PageRelease = Methods("put_page", "page_cache_release");
 
+        PageSize = ConstantOf("PAGE_SIZE");
+        HugePmdSize = ConstantOf("HPAGE_PMD_SIZE");
+
         OpsInvalidatePage = OpsMember("invalidate_page");
         OpsInvalidateRangeStart = OpsMember("invalidate_range_start");
         OpsInvalidateRangeEnd = OpsMember("invalidate_range_end");
@@ -92,6 +95,12 @@ internal sealed class KnownSymbols
     public ImmutableHashSet<IMethodSymbol> GfpAllocators { get; }
     public ImmutableHashSet<IMethodSymbol> PageRelease { get; }
 
+    /// <summary>The runtime's <c>PAGE_SIZE</c> (0 when absent).</summary>
+    public ulong PageSize { get; }
+
+    /// <summary>The runtime's <c>HPAGE_PMD_SIZE</c> (0 when absent).</summary>
+    public ulong HugePmdSize { get; }
+
     public IPropertySymbol? OpsInvalidatePage { get; }
     public IPropertySymbol? OpsInvalidateRangeStart { get; }
     public IPropertySymbol? OpsInvalidateRangeEnd { get; }
@@ -120,6 +129,9 @@ internal sealed class KnownSymbols
             .OfType<IMethodSymbol>()
             .ToImmutableHashSet<IMethodSymbol>(SymbolEqualityComparer.Default);
     }
+
+    private ulong ConstantOf(string name) =>
+        Linux?.GetMembers(name).OfType<IFieldSymbol>().FirstOrDefault() is { HasConstantValue: true, ConstantValue: ulong value } ? value : 0;
 
     private IPropertySymbol? OpsMember(string name) =>
         MmuNotifierOps?.GetMembers(name).OfType<IPropertySymbol>().FirstOrDefault();

@@ -29,8 +29,13 @@ public sealed class SeedPortsTests
         ("Seed000/filemap_xip.cs", "mmu_notifier_invalidate_page(mm, address);", 1, "MMU001"),
         ("Seed000/rmap.cs", "mmu_notifier_invalidate_page(mm, address);", 1, "MMU001"),
         ("Seed000/rmap.cs", "mmu_notifier_invalidate_page(mm, address);", 2, "MMU001"),
-        // Seed 002: do_wp_page notified with invalidate_page after the unlock.
+        // Seed 002: do_wp_page notified with invalidate_page after the unlock, and installed the
+        // COW copy with set_pte_at_notify (change_pte) outside any start/end, which seed 002 bracketed.
         ("Seed002/memory.cs", "mmu_notifier_invalidate_page(mm, address);", 1, "MMU001"),
+        ("Seed002/memory.cs", "set_pte_at_notify(mm, address, page_table, entry);", 1, "MMU009"),
+        // Seed 003: invalidate_range after the rmap walk with no start/end around it (Andrea's bug 1).
+        ("Seed003/rmap.cs", "mmu_notifier_invalidate_range(vma.vm_mm, address,", 1, "MMU006"),
+        ("Seed003/rmap.cs", "mmu_notifier_invalidate_range(mm, address,", 1, "MMU006"),
         // Seed 004: the 2012 notify macros called invalidate_page ...
         ("Seed004/mmu_notifier_2012.cs", "mmu_notifier_invalidate_page(___vma.vm_mm, ___address);", 1, "MMU001"),
         ("Seed004/mmu_notifier_2012.cs", "mmu_notifier_invalidate_page(___vma.vm_mm, ___address);", 2, "MMU001"),
@@ -43,6 +48,9 @@ public sealed class SeedPortsTests
         ("Seed004/huge_memory.cs", "pmdp_clear_flush_notify(vma, haddr, pmd);", 2, "MMU005"),
         ("Seed004/huge_memory.cs", "pmdp_splitting_flush_notify(vma, address, pmd);", 1, "MMU005"),
         ("Seed004/huge_memory.cs", "_pmd = pmdp_clear_flush_notify(vma, address, pmd);", 1, "MMU005"),
+        // do_wp_page before seed 004 is the same code seed 002 later bracketed (002 came after 004 in
+        // the 3.6 series): set_pte_at_notify outside start/end.
+        ("Seed004/memory.cs", "set_pte_at_notify(mm, address, page_table, entry);", 1, "MMU009"),
         // hugetlb_cow: start and end under page_table_lock, end's range recomputed.
         ("Seed004/hugetlb.cs", "mmu_notifier_invalidate_range_start(mm,", 2, "MMU005"),
         ("Seed004/hugetlb.cs", "mmu_notifier_invalidate_range_end(mm,", 2, "MMU005"),

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
+using System.Linq;
 using Microsoft.CodeAnalysis;
 
 namespace MmuNotifierAnalyzers.Core.Flow;
@@ -38,6 +39,45 @@ internal sealed class RangeSignature
     public int Range { get; }
 }
 
+/// <summary>Which notification a call sends to the secondary MMUs (and so which rule judges its bracket).</summary>
+internal enum NotifyKind
+{
+    /// <summary><c>mmu_notifier_invalidate_range</c>, <c>*_clear_flush_notify</c> (MMU006).</summary>
+    InvalidateRange,
+
+    /// <summary><c>mmu_notifier_change_pte</c>, <c>set_pte_at_notify</c> (MMU009).</summary>
+    ChangePte,
+}
+
+/// <summary>
+/// Where a notification call carries its range: [start, end) from two parameters, or
+/// [address, address + length) with a fixed length. The mm is the first parameter, or the
+/// <c>vm_mm</c> of that vma (<c>ptep_clear_flush_notify</c>).
+/// </summary>
+internal sealed class NotifySignature
+{
+    public NotifySignature(NotifyKind kind, IFieldSymbol? mmOfVma, int start, int end, ulong length)
+    {
+        Kind = kind;
+        MmOfVma = mmOfVma;
+        Start = start;
+        End = end;
+        Length = length;
+    }
+
+    public NotifyKind Kind { get; }
+
+    /// <summary><c>vm_area_struct.vm_mm</c> when the first parameter is a vma.</summary>
+    public IFieldSymbol? MmOfVma { get; }
+
+    public int Start { get; }
+
+    /// <summary>Ordinal of the end parameter, -1 when the range is [start, start + <see cref="Length"/>).</summary>
+    public int End { get; }
+
+    public ulong Length { get; }
+}
+
 /// <summary>A lock a method acquires, releases, or must be entered holding.</summary>
 internal sealed class LockEffect
 {
@@ -56,11 +96,12 @@ internal sealed class LockEffect
 /// <summary>The effects of one method, read from its symbol and annotations once.</summary>
 internal sealed class MethodEffects
 {
-    public static readonly MethodEffects None = new(null, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
+    public static readonly MethodEffects None = new(null, null, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
 
-    public MethodEffects(RangeSignature? range, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold)
+    public MethodEffects(RangeSignature? range, NotifySignature? notify, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold)
     {
         Range = range;
+        Notify = notify;
         Acquires = acquires;
         Releases = releases;
         MustHold = mustHold;
@@ -68,13 +109,16 @@ internal sealed class MethodEffects
 
     public RangeSignature? Range { get; }
 
+    /// <summary>The notification the call sends, for the calls that must run inside an open range.</summary>
+    public NotifySignature? Notify { get; }
+
     public ImmutableArray<LockEffect> Acquires { get; }
 
     public ImmutableArray<LockEffect> Releases { get; }
 
     public ImmutableArray<LockEffect> MustHold { get; }
 
-    public bool IsRelevant => Range is not null || !Acquires.IsEmpty || !Releases.IsEmpty;
+    public bool IsRelevant => Range is not null || Notify is not null || !Acquires.IsEmpty || !Releases.IsEmpty;
 }
 
 /// <summary>
@@ -159,12 +203,37 @@ internal sealed class ApiModel
             range = Signature(method, RangeRole.Closes, null);
         }
 
-        if (range is null && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0)
+        var notify = NotifyOf(method);
+        if (range is null && notify is null && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0)
         {
             return MethodEffects.None;
         }
 
-        return new MethodEffects(range, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable());
+        return new MethodEffects(range, notify, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable());
+    }
+
+    /// <summary>The runtime's notification calls, by symbol: [start, end) or [address, address + size).</summary>
+    private NotifySignature? NotifyOf(IMethodSymbol method)
+    {
+        if (KnownSymbols.Is(method, Symbols.InvalidateRange))
+        {
+            return new NotifySignature(NotifyKind.InvalidateRange, null, Ordinal(method, "start"), Ordinal(method, "end"), 0);
+        }
+
+        var vmMm = Symbols.VmAreaStruct?.GetMembers("vm_mm").OfType<IFieldSymbol>().FirstOrDefault();
+        if (KnownSymbols.Is(method, Symbols.ClearFlushNotify) && vmMm is not null && method.Parameters.Length >= 2)
+        {
+            // ptep_clear_flush_notify(vma, address, ptep): one page; pmdp_huge_clear_flush_notify(vma, haddr, pmdp): 2 MiB.
+            var length = method.Name.StartsWith("pmdp", System.StringComparison.Ordinal) ? Symbols.HugePmdSize : Symbols.PageSize;
+            return length == 0 ? null : new NotifySignature(NotifyKind.InvalidateRange, vmMm, 1, -1, length);
+        }
+
+        if (KnownSymbols.Is(method, Symbols.ChangePte) && Symbols.PageSize != 0)
+        {
+            return new NotifySignature(NotifyKind.ChangePte, null, Ordinal(method, "address"), -1, Symbols.PageSize);
+        }
+
+        return null;
     }
 
     private RangeSignature? Signature(IMethodSymbol method, RangeRole role, AttributeData? attribute)

@@ -1015,6 +1015,11 @@ internal sealed class FlowAnalysis
             return result;
         }
 
+        if (_record && effects.Notify is { } notify)
+        {
+            RecordNotify(invocation, notify, values, d);
+        }
+
         if (effects.Range is { } range)
         {
             var keyOrdinal = range.Range >= 0 ? range.Range : range.Mm;
@@ -1055,6 +1060,16 @@ internal sealed class FlowAnalysis
         }
 
         return result;
+    }
+
+    /// <summary>The call's own range on this path, for the rules that ask whether an open range covers it.</summary>
+    private void RecordNotify(IInvocationOperation invocation, NotifySignature notify, Value?[] values, Disjunct d)
+    {
+        var start = notify.Start >= 0 && notify.Start < values.Length ? values[notify.Start] : null;
+        var end = notify.End >= 0 && notify.End < values.Length
+            ? values[notify.End]
+            : start is null ? null : Value.Binary(BinaryOperatorKind.Add, start, Value.Constant(notify.Length), invocation);
+        _result.AddNotifyPath(invocation, notify.Kind, new NotifyPath(d.Ranges, start, end));
     }
 
     private static bool IsIntegral(ITypeSymbol type) => type.SpecialType is SpecialType.System_Int32 or SpecialType.System_Int64;

@@ -121,6 +121,59 @@ internal sealed class LockedOperation
     public ImmutableArray<LockFact> Locks { get; }
 }
 
+/// <summary>One path's view of a notification call: the ranges open there and the call's own range.</summary>
+internal sealed class NotifyPath : System.IEquatable<NotifyPath>
+{
+    public NotifyPath(ImmutableArray<RangeFact> open, Value? start, Value? end)
+    {
+        Open = open;
+        Start = start;
+        End = end;
+    }
+
+    /// <summary>Every range open on this path (certain or not, conditional or not).</summary>
+    public ImmutableArray<RangeFact> Open { get; }
+
+    /// <summary>The start of the range the call notifies.</summary>
+    public Value? Start { get; }
+
+    /// <summary>The end of the range the call notifies.</summary>
+    public Value? End { get; }
+
+    /// <summary>The ranges open on this path for sure: certain, and not waiting on a <c>_nonblock</c> result.</summary>
+    public IEnumerable<RangeFact> SurelyOpen => Open.Where(r => r.Certainty == Certainty.Certain && r.OpenWhenZero is null);
+
+    /// <summary>Whether <paramref name="range"/>'s [start, end) covers the call's.</summary>
+    public Coverage CoveredBy(RangeFact range) =>
+        range.IsRangeObject ? Coverage.Unknown : RangeCoverage.Covers(range.StartValue, range.EndValue, Start, End);
+
+    public bool Equals(NotifyPath? other) =>
+        other is not null && Equals(Start, other.Start) && Equals(End, other.End)
+        && Open.Length == other.Open.Length && Open.All(other.Open.Contains);
+
+    public override bool Equals(object? obj) => Equals(obj as NotifyPath);
+
+    public override int GetHashCode() => Open.Length;
+}
+
+/// <summary>A notification call (<c>invalidate_range</c>, <c>change_pte</c> and their wrappers) with every path that reaches it.</summary>
+internal sealed class NotifyCall
+{
+    public NotifyCall(IOperation operation, NotifyKind kind)
+    {
+        Operation = operation;
+        Kind = kind;
+    }
+
+    /// <summary>The call as it appears in the control-flow graph (its Syntax is the source's).</summary>
+    public IOperation Operation { get; }
+
+    public NotifyKind Kind { get; }
+
+    /// <summary>One entry per distinct state the call is reached in: a question asked of every entry is a must.</summary>
+    public List<NotifyPath> Paths { get; } = new();
+}
+
 /// <summary>
 /// The result of the path-sensitive analysis of one operation block (a method body with its
 /// lambdas and local functions, each analysed as its own method). Built once, cached, read by
@@ -137,6 +190,7 @@ internal sealed class FlowResult
     private readonly Dictionary<SyntaxNode, RangeFieldWrite> _fieldWrites = new();
     private readonly Dictionary<SyntaxNode, (IOperation Operation, List<LockFact> Locks)> _locked = new();
     private readonly Dictionary<SyntaxNode, List<RangeFact>> _openRanges = new();
+    private readonly Dictionary<SyntaxNode, NotifyCall> _notifications = new();
 
     internal FlowResult(bool complete)
     {
@@ -177,7 +231,24 @@ internal sealed class FlowResult
     public ImmutableArray<RangeFact> OpenRangesAt(SyntaxNode call) =>
         Complete && _openRanges.TryGetValue(call, out var v) ? v.ToImmutableArray() : ImmutableArray<RangeFact>.Empty;
 
+    /// <summary>Every notification call reached on some path, with each path's open ranges.</summary>
+    public IEnumerable<NotifyCall> Notifications => Complete ? _notifications.Values : Enumerable.Empty<NotifyCall>();
+
     internal void GiveUp() => Complete = false;
+
+    internal void AddNotifyPath(IOperation call, NotifyKind kind, NotifyPath path)
+    {
+        if (!_notifications.TryGetValue(call.Syntax, out var entry))
+        {
+            entry = new NotifyCall(call, kind);
+            _notifications.Add(call.Syntax, entry);
+        }
+
+        if (!entry.Paths.Contains(path))
+        {
+            entry.Paths.Add(path);
+        }
+    }
 
     internal void AddLeak(RangeFact range, ExitPath exit)
     {

@@ -1,0 +1,71 @@
+using System.Collections.Immutable;
+using System.Composition;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using MmuNotifierAnalyzers.Rules;
+
+namespace MmuNotifierAnalyzers.CodeFixes;
+
+/// <summary>
+/// MMU006 and MMU009: bracket the notification call with <c>mmu_notifier_invalidate_range_start</c>
+/// before the page-table lock and <c>_end</c> after its release on every exit (the bracketing
+/// MMU001's fix does, shared). What to bracket comes from the analyzer's properties; the tree is
+/// re-checked, and a shape the rewrite cannot prove offers nothing.
+/// </summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(NotificationBracketCodeFix)), Shared]
+public sealed class NotificationBracketCodeFix : CodeFixProvider
+{
+    public const string BracketKey = "MMU006.BracketWithRange";
+
+    public override ImmutableArray<string> FixableDiagnosticIds =>
+        ImmutableArray.Create(RuleIdentifiers.InvalidateRangeOutsideRange, RuleIdentifiers.ChangePteOutsideRange);
+
+    // Each fix edits one function; two calls in one function are bracketed one after the other
+    // (the batch fixer's next iteration sees the first bracket and the analyzer no longer reports
+    // a call it covers).
+    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root is null)
+        {
+            return;
+        }
+
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            var node = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
+            var invocation = node.FirstAncestorOrSelf<InvocationExpressionSyntax>();
+            var statement = invocation?.Parent switch
+            {
+                ExpressionStatementSyntax expression => expression,
+                AssignmentExpressionSyntax { Parent: ExpressionStatementSyntax assigned } => assigned,
+                _ => null,
+            };
+            if (statement is null || !InvalidatePageCallRewriter.IsStatementContext(statement))
+            {
+                continue;
+            }
+
+            var onePage = diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.OnePage);
+            var mmOfVma = diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.MmOfVma);
+            var document = context.Document;
+            var changed = await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, onePage, mmOfVma, context.CancellationToken).ConfigureAwait(false);
+            if (changed is null)
+            {
+                continue;
+            }
+
+            context.RegisterCodeFix(
+                CodeAction.Create(
+                    "Bracket with mmu_notifier_invalidate_range_start/_end",
+                    async ct => await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, onePage, mmOfVma, ct).ConfigureAwait(false) ?? document,
+                    BracketKey),
+                diagnostic);
+        }
+    }
+}

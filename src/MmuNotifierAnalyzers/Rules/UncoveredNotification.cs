@@ -1,0 +1,132 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Diagnostics;
+using MmuNotifierAnalyzers.Core;
+using MmuNotifierAnalyzers.Core.Flow;
+
+namespace MmuNotifierAnalyzers.Rules;
+
+/// <summary>What MMU006 and MMU009 tell their code fix.</summary>
+public static class UncoveredNotificationProperties
+{
+    /// <summary>Property: why the call is not covered (a <see cref="UncoveredReason"/> name).</summary>
+    public const string Reason = "Reason";
+
+    /// <summary>Property: "true" when the notified range is one page at the call's address
+    /// (<c>set_pte_at_notify</c>, <c>ptep_clear_flush_notify</c>), so the fix brackets
+    /// [address &amp; PAGE_MASK, + PAGE_SIZE); absent when the call passes [start, end) itself.</summary>
+    public const string OnePage = "OnePage";
+
+    /// <summary>Property: "true" when the call's first argument is a vma whose <c>vm_mm</c> is the mm.</summary>
+    public const string MmOfVma = "MmOfVma";
+
+    /// <summary>Property: "true" when a spinlock is held at the call on some path; the first
+    /// additional location is then its acquisition (the fix starts the range before it).</summary>
+    public const string LockHeld = "LockHeld";
+}
+
+/// <summary>Why a notification call is not covered on some path.</summary>
+public enum UncoveredReason
+{
+    /// <summary>No invalidate_range_start is open on that path.</summary>
+    NoRange,
+
+    /// <summary>A range is open on some paths only (or its _nonblock start may have failed).</summary>
+    MaybeOpen,
+
+    /// <summary>An open range provably does not cover the call's range.</summary>
+    OutsideRange,
+}
+
+/// <summary>
+/// The shared policy of MMU006 and MMU009: a notification call must be covered on every path by
+/// an open start/end whose range does not provably miss it. Reads <see cref="FlowResult.Notifications"/>.
+/// </summary>
+internal static class UncoveredNotification
+{
+    /// <summary>Reports every call of <paramref name="kind"/> that some path reaches uncovered.</summary>
+    public static void Analyze(OperationBlockAnalysisContext context, KnownSymbols symbols, NotifyKind kind, DiagnosticDescriptor rule)
+    {
+        foreach (var result in FlowCache.Get(context, symbols))
+        {
+            foreach (var call in result.Notifications.Where(n => n.Kind == kind).OrderBy(n => n.Operation.Syntax.SpanStart))
+            {
+                context.CancellationToken.ThrowIfCancellationRequested();
+                if (FirstUncovered(call) is not { } finding)
+                {
+                    continue;
+                }
+
+                var effects = FlowCache.Api(context.Compilation, symbols).Get((call.Operation as Microsoft.CodeAnalysis.Operations.IInvocationOperation)?.TargetMethod);
+                var properties = ImmutableDictionary<string, string?>.Empty.Add(UncoveredNotificationProperties.Reason, finding.Reason.ToString());
+                if (effects.Notify is { End: < 0 })
+                {
+                    properties = properties.Add(UncoveredNotificationProperties.OnePage, "true");
+                }
+
+                if (effects.Notify is { MmOfVma: not null })
+                {
+                    properties = properties.Add(UncoveredNotificationProperties.MmOfVma, "true");
+                }
+
+                var additional = new List<Location>();
+                var held = result.LocksHeldAt(call.Operation.Syntax).Where(l => l.AcquiredAt is not null).OrderBy(l => l.AcquiredAt!.SpanStart).FirstOrDefault();
+                if (held is not null)
+                {
+                    properties = properties.Add(UncoveredNotificationProperties.LockHeld, "true");
+                    additional.Add(held.AcquiredAt!.GetLocation());
+                }
+
+                context.ReportDiagnostic(Diagnostic.Create(
+                    rule,
+                    call.Operation.Syntax.GetLocation(),
+                    additional,
+                    properties,
+                    Name(call.Operation.Syntax),
+                    Describe(finding, call.Paths.All(p => p.Open.IsEmpty))));
+            }
+        }
+    }
+
+    /// <summary>The first path (in the order they were met) on which no open range covers the call.</summary>
+    private static (UncoveredReason Reason, RangeFact? Range, NotifyPath Path)? FirstUncovered(NotifyCall call)
+    {
+        foreach (var path in call.Paths)
+        {
+            var sure = path.SurelyOpen.ToList();
+            if (sure.Any(r => path.CoveredBy(r) != Coverage.NotCovered))
+            {
+                continue;
+            }
+
+            if (sure.Count > 0)
+            {
+                return (UncoveredReason.OutsideRange, sure[0], path);
+            }
+
+            var maybe = path.Open.FirstOrDefault();
+            return maybe is null ? (UncoveredReason.NoRange, null, path) : (UncoveredReason.MaybeOpen, maybe, path);
+        }
+
+        return null;
+    }
+
+    private static string Describe((UncoveredReason Reason, RangeFact? Range, NotifyPath Path) finding, bool noRangeOnAnyPath) => finding.Reason switch
+    {
+        UncoveredReason.NoRange => "no invalidate_range_start is open here" + (noRangeOnAnyPath ? string.Empty : " on some path"),
+        UncoveredReason.MaybeOpen => "the range started at line " + FlowAnalysis.Line(finding.Range!.Start) + " is open here on some paths only",
+        _ => "the range started at line " + FlowAnalysis.Line(finding.Range!.Start) + " ['" + finding.Range.StartDisplay + "', '" + finding.Range.EndDisplay + "') does not cover it",
+    };
+
+    private static string Name(SyntaxNode call) => call is InvocationExpressionSyntax invocation
+        ? invocation.Expression switch
+        {
+            MemberAccessExpressionSyntax member => member.Name.Identifier.ValueText,
+            SimpleNameSyntax name => name.Identifier.ValueText,
+            _ => invocation.Expression.ToString(),
+        }
+        : call.ToString();
+}
