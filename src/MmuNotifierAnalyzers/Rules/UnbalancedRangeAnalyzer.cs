@@ -4,6 +4,7 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using MmuNotifierAnalyzers.Core;
 using MmuNotifierAnalyzers.Core.Flow;
+using MmuNotifierAnalyzers.Core.Flow.Engine;
 
 namespace MmuNotifierAnalyzers.Rules;
 

@@ -9,6 +9,7 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using MmuNotifierAnalyzers.Core;
 using MmuNotifierAnalyzers.Core.Flow;
+using MmuNotifierAnalyzers.Core.Flow.Engine;
 using MmuNotifierAnalyzers.Tests.Verifiers;
 using Xunit;
 

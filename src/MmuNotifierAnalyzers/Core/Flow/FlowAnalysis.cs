@@ -8,6 +8,7 @@ using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
+using MmuNotifierAnalyzers.Core.Flow.Engine;
 
 namespace MmuNotifierAnalyzers.Core.Flow;
 
@@ -22,13 +23,10 @@ namespace MmuNotifierAnalyzers.Core.Flow;
 /// receive the states of their try region. After the fixed point, one more pass over every
 /// block records what the rules read (<see cref="FlowResult"/>).
 /// </summary>
-internal sealed class FlowAnalysis
+internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 {
     /// <summary>Distinct property states kept apart at a block before they are merged with "maybe" markers.</summary>
     public const int MaxDisjuncts = 8;
-
-    /// <summary>Block visits allowed per block before the analysis gives up (never reached by real code).</summary>
-    private const int VisitsPerBlock = 64;
 
     private readonly ApiModel _api;
     private readonly FlowResult _result;
@@ -38,7 +36,6 @@ internal sealed class FlowAnalysis
     private readonly Queue<(ControlFlowGraph Graph, IMethodSymbol? Method)> _nested;
     private readonly HashSet<SyntaxNode> _queued;
     private bool _record;
-    private int _budget;
 
     private FlowAnalysis(ControlFlowGraph graph, IMethodSymbol? method, ApiModel api, FlowResult result, Queue<(ControlFlowGraph, IMethodSymbol?)> nested, HashSet<SyntaxNode> queued, CancellationToken cancellationToken)
     {
@@ -49,7 +46,6 @@ internal sealed class FlowAnalysis
         _result = result;
         _nested = nested;
         _cancellationToken = cancellationToken;
-        _budget = (graph.Blocks.Length * VisitsPerBlock) + 256;
     }
 
     /// <summary>Analyses <paramref name="graph"/> and every lambda and local function inside it.</summary>
@@ -81,12 +77,7 @@ internal sealed class FlowAnalysis
         return result;
     }
 
-    private bool Run()
-    {
-        var entry = EntryState();
-        _record = true;
-        return Solve(_graph.Root, 0, new List<Disjunct> { entry }, out _);
-    }
+    private bool Run() => new FlowEngine<Disjunct, Value>(_graph, this, _cancellationToken).Run(EntryState());
 
     private Disjunct EntryState()
     {
@@ -167,329 +158,46 @@ internal sealed class FlowAnalysis
         return current;
     }
 
-    // ---------------------------------------------------------------- the worklist
+// ---------------------------------------------------------------- the engine's questions
 
-    /// <summary>
-    /// Runs the blocks of <paramref name="region"/> from <paramref name="entryOrdinal"/> to a fixed point,
-    /// then (when recording) records observations. <paramref name="leaving"/> receives the states that
-    /// leave a finally region.
-    /// </summary>
-    private bool Solve(ControlFlowRegion region, int entryOrdinal, List<Disjunct> initial, out List<Disjunct> leaving)
+    /// <inheritdoc/>
+    public Disjunct Transfer(BasicBlock block, Disjunct path, bool record, out Value? branch)
     {
-        var contributions = new Dictionary<int, Dictionary<long, List<Disjunct>>>();
-        var inStates = new Dictionary<int, List<Disjunct>>();
-        var worklist = new SortedSet<int>();
-        var outputs = new List<Disjunct>();
-        leaving = outputs;
-
-        Contribute(contributions, worklist, entryOrdinal, -1, initial);
-        var record = _record;
-        _record = false;
-        try
+        _record = record;
+        var d = path;
+        foreach (var operation in block.Operations)
         {
-            while (worklist.Count > 0)
-            {
-                _cancellationToken.ThrowIfCancellationRequested();
-                if (--_budget < 0)
-                {
-                    return false;
-                }
-
-                var ordinal = worklist.Min;
-                worklist.Remove(ordinal);
-                var block = _graph.Blocks[ordinal];
-                var input = Join(contributions[ordinal], ordinal);
-                if (inStates.TryGetValue(ordinal, out var previous) && SameSet(previous, input))
-                {
-                    continue;
-                }
-
-                inStates[ordinal] = input;
-                if (!Step(region, block, input, contributions, worklist, outputs))
-                {
-                    return false;
-                }
-            }
-
-            if (record)
-            {
-                _record = true;
-                outputs.Clear();
-                var scratch = new Dictionary<int, Dictionary<long, List<Disjunct>>>();
-                var none = new SortedSet<int>();
-                foreach (var pair in inStates.OrderBy(p => p.Key))
-                {
-                    if (!Step(region, _graph.Blocks[pair.Key], pair.Value, scratch, none, outputs))
-                    {
-                        return false;
-                    }
-                }
-            }
-        }
-        finally
-        {
-            _record = record;
+            Evaluate(operation, ref d);
         }
 
-        return true;
+        branch = block.BranchValue is { } branchValue ? Evaluate(branchValue, ref d) : null;
+        return d;
     }
 
-    private bool Step(
-        ControlFlowRegion region,
-        BasicBlock block,
-        List<Disjunct> input,
-        Dictionary<int, Dictionary<long, List<Disjunct>>> contributions,
-        SortedSet<int> worklist,
-        List<Disjunct> outputs)
-    {
-        var after = new List<(Disjunct State, Value? Branch)>(input.Count);
-        foreach (var d0 in input)
-        {
-            var d = d0;
-            foreach (var operation in block.Operations)
-            {
-                Evaluate(operation, ref d);
-            }
+    /// <inheritdoc/>
+    Disjunct? IPathSemantics<Disjunct, Value>.Refine(Disjunct path, Value branch, bool outcome) => Refine(path, branch, outcome);
 
-            Value? branch = null;
-            if (block.BranchValue is { } branchValue)
-            {
-                branch = Evaluate(branchValue, ref d);
-            }
+    /// <inheritdoc/>
+    public bool Same(Disjunct a, Disjunct b) => a.SameAs(b);
 
-            after.Add((d, branch));
-        }
-
-        // Anything in a try block may throw into the catch handlers: they see the states on entry and exit.
-        if (HandlerEntries(region, block) is { Count: > 0 } handlers)
-        {
-            var thrown = input.Concat(after.Select(a => a.State)).ToList();
-            foreach (var handler in handlers)
-            {
-                Contribute(contributions, worklist, handler, ((long)block.Ordinal << 2) | 3, thrown);
-            }
-        }
-
-        if (block.ConditionalSuccessor is { } conditional)
-        {
-            var taken = new List<Disjunct>();
-            var notTaken = new List<Disjunct>();
-            foreach (var (state, branch) in after)
-            {
-                var jumpOutcome = block.ConditionKind == ControlFlowConditionKind.WhenTrue;
-                if (branch is null)
-                {
-                    taken.Add(state);
-                    notTaken.Add(state);
-                    continue;
-                }
-
-                if (Refine(state, branch, jumpOutcome) is { } t)
-                {
-                    taken.Add(t);
-                }
-
-                if (Refine(state, branch, !jumpOutcome) is { } f)
-                {
-                    notTaken.Add(f);
-                }
-            }
-
-            if (!Deliver(region, block, conditional, taken, contributions, worklist, outputs, 1))
-            {
-                return false;
-            }
-
-            if (block.FallThroughSuccessor is { } fallThrough)
-            {
-                return Deliver(region, block, fallThrough, notTaken, contributions, worklist, outputs, 2);
-            }
-
-            return true;
-        }
-
-        if (block.FallThroughSuccessor is { } next)
-        {
-            return Deliver(region, block, next, after.Select(a => a.State).ToList(), contributions, worklist, outputs, 2);
-        }
-
-        return true;
-    }
-
-    private bool Deliver(
-        ControlFlowRegion region,
-        BasicBlock source,
-        ControlFlowBranch branch,
-        List<Disjunct> states,
-        Dictionary<int, Dictionary<long, List<Disjunct>>> contributions,
-        SortedSet<int> worklist,
-        List<Disjunct> outputs,
-        int edge)
-    {
-        if (states.Count == 0)
-        {
-            return true;
-        }
-
-        foreach (var finallyRegion in branch.FinallyRegions)
-        {
-            if (!RunFinally(finallyRegion, ref states))
-            {
-                return false;
-            }
-        }
-
-        switch (branch.Semantics)
-        {
-            case ControlFlowBranchSemantics.Regular:
-            case ControlFlowBranchSemantics.Return:
-                if (branch.Destination is null)
-                {
-                    return true;
-                }
-
-                if (branch.Destination.Kind == BasicBlockKind.Exit)
-                {
-                    if (_record)
-                    {
-                        RecordExit(ReturnExit(source, branch.Semantics), states);
-                    }
-
-                    return true;
-                }
-
-                Contribute(contributions, worklist, branch.Destination.Ordinal, ((long)source.Ordinal << 2) | (uint)edge, states);
-                return true;
-
-            case ControlFlowBranchSemantics.Throw:
-            case ControlFlowBranchSemantics.Rethrow:
-                return Throw(region, source, states);
-
-            case ControlFlowBranchSemantics.StructuredExceptionHandling:
-                outputs.AddRange(states);
-                return true;
-
-            default:
-                // Error, program termination: the path ends here without reaching an exit.
-                return true;
-        }
-    }
-
-    /// <summary>An explicit throw: caught by an enclosing catch (its handler already sees this block's
-    /// states), or it runs the enclosing finally blocks and leaves the method.</summary>
-    private bool Throw(ControlFlowRegion region, BasicBlock source, List<Disjunct> states)
-    {
-        for (var r = source.EnclosingRegion; r is not null && r != region; r = r.EnclosingRegion)
-        {
-            if (r.Kind == ControlFlowRegionKind.Finally)
-            {
-                return true;
-            }
-
-            if (r.Kind == ControlFlowRegionKind.Try && r.EnclosingRegion is { } parent)
-            {
-                if (parent.Kind == ControlFlowRegionKind.TryAndCatch)
-                {
-                    return true;
-                }
-
-                if (parent.Kind == ControlFlowRegionKind.TryAndFinally && parent.NestedRegions.Length > 1)
-                {
-                    if (!RunFinally(parent.NestedRegions[1], ref states))
-                    {
-                        return false;
-                    }
-                }
-            }
-        }
-
-        if (region == _graph.Root && _record)
-        {
-            var syntax = source.BranchValue?.Syntax;
-            var statement = syntax?.AncestorsAndSelf().FirstOrDefault(n => n is ThrowStatementSyntax or ThrowExpressionSyntax);
-            var at = statement ?? syntax;
-            var description = at is null ? "throws" : "throws at line " + Line(at);
-            RecordExit(new ExitPath(ExitKind.Throw, at, description), states);
-        }
-
-        return true;
-    }
-
-    private bool RunFinally(ControlFlowRegion finallyRegion, ref List<Disjunct> states)
-    {
-        if (!Solve(finallyRegion, finallyRegion.FirstBlockOrdinal, states, out var leaving))
-        {
-            return false;
-        }
-
-        states = Join(new Dictionary<long, List<Disjunct>> { [0] = leaving }, finallyRegion.FirstBlockOrdinal);
-        return true;
-    }
-
-    private List<int> HandlerEntries(ControlFlowRegion solving, BasicBlock block)
-    {
-        var handlers = new List<int>();
-        for (var r = block.EnclosingRegion; r is not null && r != solving; r = r.EnclosingRegion)
-        {
-            if (r.Kind is ControlFlowRegionKind.Finally)
-            {
-                break;
-            }
-
-            if (r.Kind == ControlFlowRegionKind.Try && r.EnclosingRegion is { Kind: ControlFlowRegionKind.TryAndCatch } tryAndCatch)
-            {
-                foreach (var handler in tryAndCatch.NestedRegions.Skip(1))
-                {
-                    handlers.Add(handler.FirstBlockOrdinal);
-                }
-
-                break;
-            }
-        }
-
-        return handlers;
-    }
-
-    private static void Contribute(
-        Dictionary<int, Dictionary<long, List<Disjunct>>> contributions,
-        SortedSet<int> worklist,
-        int target,
-        long edge,
-        List<Disjunct> states)
-    {
-        if (!contributions.TryGetValue(target, out var edges))
-        {
-            edges = new Dictionary<long, List<Disjunct>>();
-            contributions.Add(target, edges);
-        }
-
-        if (edges.TryGetValue(edge, out var existing) && SameSet(existing, states))
-        {
-            return;
-        }
-
-        edges[edge] = states;
-        worklist.Add(target);
-    }
+    /// <inheritdoc/>
+    public void Exit(ExitPath exit, List<Disjunct> paths) => RecordExit(exit, paths);
 
     /// <summary>The join: disjuncts with the same property state merge their data; more than
     /// <see cref="MaxDisjuncts"/> property states are merged with "maybe" markers.</summary>
-    private static List<Disjunct> Join(Dictionary<long, List<Disjunct>> edges, int blockOrdinal)
+    public List<Disjunct> Join(IEnumerable<Disjunct> incoming, int blockOrdinal)
     {
         var groups = new List<List<Disjunct>>();
-        foreach (var pair in edges.OrderBy(p => p.Key))
+        foreach (var d in incoming)
         {
-            foreach (var d in pair.Value)
+            var group = groups.FirstOrDefault(g => g[0].SamePropertyState(d));
+            if (group is null)
             {
-                var group = groups.FirstOrDefault(g => g[0].SamePropertyState(d));
-                if (group is null)
-                {
-                    groups.Add(new List<Disjunct> { d });
-                }
-                else if (!group.Any(x => x.SameAs(d)))
-                {
-                    group.Add(d);
-                }
+                groups.Add(new List<Disjunct> { d });
+            }
+            else if (!group.Any(x => x.SameAs(d)))
+            {
+                group.Add(d);
             }
         }
 
@@ -502,41 +210,6 @@ internal sealed class FlowAnalysis
         }
 
         return merged;
-    }
-
-    private static bool SameSet(List<Disjunct> a, List<Disjunct> b) =>
-        a.Count == b.Count && a.All(x => b.Any(y => y.SameAs(x)));
-
-    // ---------------------------------------------------------------- exits
-
-    private ExitPath ReturnExit(BasicBlock source, ControlFlowBranchSemantics semantics)
-    {
-        if (semantics == ControlFlowBranchSemantics.Return)
-        {
-            var statement = source.BranchValue?.Syntax.AncestorsAndSelf().FirstOrDefault(n => n is ReturnStatementSyntax);
-            if (statement is null && source.BranchValue is { Syntax: ExpressionSyntax expression } && expression.Parent is ArrowExpressionClauseSyntax or LambdaExpressionSyntax)
-            {
-                return new ExitPath(ExitKind.Return, expression, "returns at line " + Line(expression));
-            }
-
-            if (statement is null)
-            {
-                return new ExitPath(ExitKind.Return, null, "returns early");
-            }
-
-            var label = statement.Parent is LabeledStatementSyntax labeled ? " (label '" + labeled.Identifier.ValueText + "')" : string.Empty;
-            return new ExitPath(ExitKind.Return, statement, "returns at line " + Line(statement) + label);
-        }
-
-        // A void 'return;' branches to the exit like the end of the method does; tell them
-        // apart only where the body has no such return.
-        var body = _graph.OriginalOperation.Syntax;
-        var hasBareReturn = body.DescendantNodes(n => n == body || n is not (LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax))
-            .OfType<ReturnStatementSyntax>()
-            .Any(r => r.Expression is null);
-        return hasBareReturn
-            ? new ExitPath(ExitKind.Return, null, "returns")
-            : new ExitPath(ExitKind.EndOfMethod, null, "reaches the end of the method");
     }
 
     private void RecordExit(ExitPath exit, List<Disjunct> states)
@@ -561,8 +234,8 @@ internal sealed class FlowAnalysis
         }
     }
 
-    internal static string Line(SyntaxNode node) =>
-        (node.GetLocation().GetLineSpan().StartLinePosition.Line + 1).ToString(CultureInfo.InvariantCulture);
+    internal static string Line(SyntaxNode node) => FlowEngine<Disjunct, Value>.Line(node);
+
 
     // ---------------------------------------------------------------- branches
 

@@ -2,40 +2,9 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
 using Microsoft.CodeAnalysis;
+using MmuNotifierAnalyzers.Core.Flow.Engine;
 
 namespace MmuNotifierAnalyzers.Core.Flow;
-
-/// <summary>How a path leaves the method.</summary>
-internal enum ExitKind
-{
-    /// <summary>A <c>return</c> statement.</summary>
-    Return,
-
-    /// <summary>Falls off the end of the method.</summary>
-    EndOfMethod,
-
-    /// <summary>A <c>throw</c> that no <c>catch</c> in the method handles.</summary>
-    Throw,
-}
-
-/// <summary>Where a path leaves the method: the statement (if any) and a description for messages.</summary>
-internal sealed class ExitPath
-{
-    public ExitPath(ExitKind kind, SyntaxNode? statement, string description)
-    {
-        Kind = kind;
-        Statement = statement;
-        Description = description;
-    }
-
-    public ExitKind Kind { get; }
-
-    /// <summary>The <c>return</c>/<c>throw</c> statement, or null (end of method, <c>return;</c> in a void method).</summary>
-    public SyntaxNode? Statement { get; }
-
-    /// <summary>"returns at line 12 (label 'out')", "throws at line 9", "reaches the end of the method".</summary>
-    public string Description { get; }
-}
 
 /// <summary>A range still open when a path leaves the method.</summary>
 internal sealed class RangeLeak

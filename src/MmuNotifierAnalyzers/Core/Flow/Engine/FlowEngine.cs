@@ -1,0 +1,424 @@
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+
+namespace MmuNotifierAnalyzers.Core.Flow.Engine;
+
+/// <summary>How a path leaves the method.</summary>
+internal enum ExitKind
+{
+    /// <summary>A <c>return</c> statement.</summary>
+    Return,
+
+    /// <summary>Falls off the end of the method.</summary>
+    EndOfMethod,
+
+    /// <summary>A <c>throw</c> that no <c>catch</c> in the method handles.</summary>
+    Throw,
+}
+
+/// <summary>Where a path leaves the method: the statement (if any) and a description for messages.</summary>
+internal sealed class ExitPath
+{
+    public ExitPath(ExitKind kind, SyntaxNode? statement, string description)
+    {
+        Kind = kind;
+        Statement = statement;
+        Description = description;
+    }
+
+    public ExitKind Kind { get; }
+
+    /// <summary>The <c>return</c>/<c>throw</c> statement, or null (end of method, <c>return;</c> in a void method).</summary>
+    public SyntaxNode? Statement { get; }
+
+    /// <summary>"returns at line 12 (label 'out')", "throws at line 9", "reaches the end of the method".</summary>
+    public string Description { get; }
+}
+
+/// <summary>
+/// What a path-sensitive analysis plugs into <see cref="FlowEngine{TPath, TBranch}"/>: how one
+/// path goes through a block, how a branch value refines it, how paths meeting at a block join,
+/// and what to do with the paths that leave the method. The engine knows nothing else.
+/// </summary>
+/// <typeparam name="TPath">One path's abstract state (a disjunct).</typeparam>
+/// <typeparam name="TBranch">What a block's branch value evaluates to on a path.</typeparam>
+internal interface IPathSemantics<TPath, TBranch>
+    where TPath : class
+    where TBranch : class
+{
+    /// <summary>Runs <paramref name="block"/>'s operations and its branch value on one path.
+    /// <paramref name="record"/> is set in the final pass, when observations are kept.</summary>
+    TPath Transfer(BasicBlock block, TPath path, bool record, out TBranch? branch);
+
+    /// <summary>The path when <paramref name="branch"/> evaluates to <paramref name="outcome"/>, or null when it cannot.</summary>
+    TPath? Refine(TPath path, TBranch branch, bool outcome);
+
+    /// <summary>Joins the paths reaching block <paramref name="blockOrdinal"/> (in edge order).</summary>
+    List<TPath> Join(IEnumerable<TPath> incoming, int blockOrdinal);
+
+    /// <summary>Same state: the fixed point is reached when every block's input set stays the same.</summary>
+    bool Same(TPath a, TPath b);
+
+    /// <summary>Paths leaving the method (final pass only).</summary>
+    void Exit(ExitPath exit, List<TPath> paths);
+}
+
+/// <summary>
+/// A worklist over the basic blocks of a <see cref="ControlFlowGraph"/> to a fixed point, where
+/// a block's state is a small set of paths. Finally regions run as sub-analyses on the paths
+/// that enter them; catch handlers receive the states of their try region; an explicit throw
+/// that nothing in the method catches, a return and the end of the method are exits. After the
+/// fixed point one more pass over every block lets the semantics record what it observes.
+/// </summary>
+internal sealed class FlowEngine<TPath, TBranch>
+    where TPath : class
+    where TBranch : class
+{
+    /// <summary>Block visits allowed per block before the analysis gives up (never reached by real code).</summary>
+    private const int VisitsPerBlock = 64;
+
+    private readonly ControlFlowGraph _graph;
+    private readonly IPathSemantics<TPath, TBranch> _semantics;
+    private readonly CancellationToken _cancellationToken;
+    private bool _record;
+    private int _budget;
+
+    public FlowEngine(ControlFlowGraph graph, IPathSemantics<TPath, TBranch> semantics, CancellationToken cancellationToken)
+    {
+        _graph = graph;
+        _semantics = semantics;
+        _cancellationToken = cancellationToken;
+        _budget = (graph.Blocks.Length * VisitsPerBlock) + 256;
+    }
+
+    /// <summary>Analyses the graph from <paramref name="entry"/>; false when it gave up (budget).</summary>
+    public bool Run(TPath entry)
+    {
+        _record = true;
+        return Solve(_graph.Root, 0, new List<TPath> { entry }, out _);
+    }
+
+    /// <summary>The 1-based line of a node, for messages.</summary>
+    internal static string Line(SyntaxNode node) =>
+        (node.GetLocation().GetLineSpan().StartLinePosition.Line + 1).ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Runs the blocks of <paramref name="region"/> from <paramref name="entryOrdinal"/> to a fixed point,
+    /// then (when recording) the final pass. <paramref name="leaving"/> receives the states that
+    /// leave a finally region.
+    /// </summary>
+    private bool Solve(ControlFlowRegion region, int entryOrdinal, List<TPath> initial, out List<TPath> leaving)
+    {
+        var contributions = new Dictionary<int, Dictionary<long, List<TPath>>>();
+        var inStates = new Dictionary<int, List<TPath>>();
+        var worklist = new SortedSet<int>();
+        var outputs = new List<TPath>();
+        leaving = outputs;
+
+        Contribute(contributions, worklist, entryOrdinal, -1, initial);
+        var record = _record;
+        _record = false;
+        try
+        {
+            while (worklist.Count > 0)
+            {
+                _cancellationToken.ThrowIfCancellationRequested();
+                if (--_budget < 0)
+                {
+                    return false;
+                }
+
+                var ordinal = worklist.Min;
+                worklist.Remove(ordinal);
+                var block = _graph.Blocks[ordinal];
+                var input = _semantics.Join(contributions[ordinal].OrderBy(p => p.Key).SelectMany(p => p.Value), ordinal);
+                if (inStates.TryGetValue(ordinal, out var previous) && SameSet(previous, input))
+                {
+                    continue;
+                }
+
+                inStates[ordinal] = input;
+                if (!Step(region, block, input, contributions, worklist, outputs))
+                {
+                    return false;
+                }
+            }
+
+            if (record)
+            {
+                _record = true;
+                outputs.Clear();
+                var scratch = new Dictionary<int, Dictionary<long, List<TPath>>>();
+                var none = new SortedSet<int>();
+                foreach (var pair in inStates.OrderBy(p => p.Key))
+                {
+                    if (!Step(region, _graph.Blocks[pair.Key], pair.Value, scratch, none, outputs))
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            _record = record;
+        }
+
+        return true;
+    }
+
+    private bool Step(
+        ControlFlowRegion region,
+        BasicBlock block,
+        List<TPath> input,
+        Dictionary<int, Dictionary<long, List<TPath>>> contributions,
+        SortedSet<int> worklist,
+        List<TPath> outputs)
+    {
+        var after = new List<(TPath State, TBranch? Branch)>(input.Count);
+        foreach (var path in input)
+        {
+            var state = _semantics.Transfer(block, path, _record, out var branch);
+            after.Add((state, branch));
+        }
+
+        // Anything in a try block may throw into the catch handlers: they see the states on entry and exit.
+        if (HandlerEntries(region, block) is { Count: > 0 } handlers)
+        {
+            var thrown = input.Concat(after.Select(a => a.State)).ToList();
+            foreach (var handler in handlers)
+            {
+                Contribute(contributions, worklist, handler, ((long)block.Ordinal << 2) | 3, thrown);
+            }
+        }
+
+        if (block.ConditionalSuccessor is { } conditional)
+        {
+            var taken = new List<TPath>();
+            var notTaken = new List<TPath>();
+            var jumpOutcome = block.ConditionKind == ControlFlowConditionKind.WhenTrue;
+            foreach (var (state, branch) in after)
+            {
+                if (branch is null)
+                {
+                    taken.Add(state);
+                    notTaken.Add(state);
+                    continue;
+                }
+
+                if (_semantics.Refine(state, branch, jumpOutcome) is { } t)
+                {
+                    taken.Add(t);
+                }
+
+                if (_semantics.Refine(state, branch, !jumpOutcome) is { } f)
+                {
+                    notTaken.Add(f);
+                }
+            }
+
+            if (!Deliver(region, block, conditional, taken, contributions, worklist, outputs, 1))
+            {
+                return false;
+            }
+
+            return block.FallThroughSuccessor is not { } fallThrough
+                || Deliver(region, block, fallThrough, notTaken, contributions, worklist, outputs, 2);
+        }
+
+        return block.FallThroughSuccessor is not { } next
+            || Deliver(region, block, next, after.Select(a => a.State).ToList(), contributions, worklist, outputs, 2);
+    }
+
+    private bool Deliver(
+        ControlFlowRegion region,
+        BasicBlock source,
+        ControlFlowBranch branch,
+        List<TPath> states,
+        Dictionary<int, Dictionary<long, List<TPath>>> contributions,
+        SortedSet<int> worklist,
+        List<TPath> outputs,
+        int edge)
+    {
+        if (states.Count == 0)
+        {
+            return true;
+        }
+
+        foreach (var finallyRegion in branch.FinallyRegions)
+        {
+            if (!RunFinally(finallyRegion, ref states))
+            {
+                return false;
+            }
+        }
+
+        switch (branch.Semantics)
+        {
+            case ControlFlowBranchSemantics.Regular:
+            case ControlFlowBranchSemantics.Return:
+                if (branch.Destination is null)
+                {
+                    return true;
+                }
+
+                if (branch.Destination.Kind == BasicBlockKind.Exit)
+                {
+                    if (_record)
+                    {
+                        _semantics.Exit(ReturnExit(source, branch.Semantics), states);
+                    }
+
+                    return true;
+                }
+
+                Contribute(contributions, worklist, branch.Destination.Ordinal, ((long)source.Ordinal << 2) | (uint)edge, states);
+                return true;
+
+            case ControlFlowBranchSemantics.Throw:
+            case ControlFlowBranchSemantics.Rethrow:
+                return Throw(region, source, states);
+
+            case ControlFlowBranchSemantics.StructuredExceptionHandling:
+                outputs.AddRange(states);
+                return true;
+
+            default:
+                // Error, program termination: the path ends here without reaching an exit.
+                return true;
+        }
+    }
+
+    /// <summary>An explicit throw: caught by an enclosing catch (its handler already sees this block's
+    /// states), or it runs the enclosing finally blocks and leaves the method.</summary>
+    private bool Throw(ControlFlowRegion region, BasicBlock source, List<TPath> states)
+    {
+        for (var r = source.EnclosingRegion; r is not null && r != region; r = r.EnclosingRegion)
+        {
+            if (r.Kind == ControlFlowRegionKind.Finally)
+            {
+                return true;
+            }
+
+            if (r.Kind == ControlFlowRegionKind.Try && r.EnclosingRegion is { } parent)
+            {
+                if (parent.Kind == ControlFlowRegionKind.TryAndCatch)
+                {
+                    return true;
+                }
+
+                if (parent.Kind == ControlFlowRegionKind.TryAndFinally && parent.NestedRegions.Length > 1
+                    && !RunFinally(parent.NestedRegions[1], ref states))
+                {
+                    return false;
+                }
+            }
+        }
+
+        if (region == _graph.Root && _record)
+        {
+            var syntax = source.BranchValue?.Syntax;
+            var statement = syntax?.AncestorsAndSelf().FirstOrDefault(n => n is ThrowStatementSyntax or ThrowExpressionSyntax);
+            var at = statement ?? syntax;
+            var description = at is null ? "throws" : "throws at line " + Line(at);
+            _semantics.Exit(new ExitPath(ExitKind.Throw, at, description), states);
+        }
+
+        return true;
+    }
+
+    private bool RunFinally(ControlFlowRegion finallyRegion, ref List<TPath> states)
+    {
+        if (!Solve(finallyRegion, finallyRegion.FirstBlockOrdinal, states, out var leaving))
+        {
+            return false;
+        }
+
+        states = _semantics.Join(leaving, finallyRegion.FirstBlockOrdinal);
+        return true;
+    }
+
+    private static List<int> HandlerEntries(ControlFlowRegion solving, BasicBlock block)
+    {
+        var handlers = new List<int>();
+        for (var r = block.EnclosingRegion; r is not null && r != solving; r = r.EnclosingRegion)
+        {
+            if (r.Kind is ControlFlowRegionKind.Finally)
+            {
+                break;
+            }
+
+            if (r.Kind == ControlFlowRegionKind.Try && r.EnclosingRegion is { Kind: ControlFlowRegionKind.TryAndCatch } tryAndCatch)
+            {
+                foreach (var handler in tryAndCatch.NestedRegions.Skip(1))
+                {
+                    handlers.Add(handler.FirstBlockOrdinal);
+                }
+
+                break;
+            }
+        }
+
+        return handlers;
+    }
+
+    private void Contribute(
+        Dictionary<int, Dictionary<long, List<TPath>>> contributions,
+        SortedSet<int> worklist,
+        int target,
+        long edge,
+        List<TPath> states)
+    {
+        if (!contributions.TryGetValue(target, out var edges))
+        {
+            edges = new Dictionary<long, List<TPath>>();
+            contributions.Add(target, edges);
+        }
+
+        if (edges.TryGetValue(edge, out var existing) && SameSet(existing, states))
+        {
+            return;
+        }
+
+        edges[edge] = states;
+        worklist.Add(target);
+    }
+
+    private bool SameSet(List<TPath> a, List<TPath> b) =>
+        a.Count == b.Count && a.All(x => b.Any(y => _semantics.Same(y, x)));
+
+    private ExitPath ReturnExit(BasicBlock source, ControlFlowBranchSemantics semantics)
+    {
+        if (semantics == ControlFlowBranchSemantics.Return)
+        {
+            var statement = source.BranchValue?.Syntax.AncestorsAndSelf().FirstOrDefault(n => n is ReturnStatementSyntax);
+            if (statement is null && source.BranchValue is { Syntax: ExpressionSyntax expression } && expression.Parent is ArrowExpressionClauseSyntax or LambdaExpressionSyntax)
+            {
+                return new ExitPath(ExitKind.Return, expression, "returns at line " + Line(expression));
+            }
+
+            if (statement is null)
+            {
+                return new ExitPath(ExitKind.Return, null, "returns early");
+            }
+
+            var label = statement.Parent is LabeledStatementSyntax labeled ? " (label '" + labeled.Identifier.ValueText + "')" : string.Empty;
+            return new ExitPath(ExitKind.Return, statement, "returns at line " + Line(statement) + label);
+        }
+
+        // A void 'return;' branches to the exit like the end of the method does; tell them
+        // apart only where the body has no such return.
+        var body = _graph.OriginalOperation.Syntax;
+        var hasBareReturn = body.DescendantNodes(n => n == body || n is not (LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax))
+            .OfType<ReturnStatementSyntax>()
+            .Any(r => r.Expression is null);
+        return hasBareReturn
+            ? new ExitPath(ExitKind.Return, null, "returns")
+            : new ExitPath(ExitKind.EndOfMethod, null, "reaches the end of the method");
+    }
+}
