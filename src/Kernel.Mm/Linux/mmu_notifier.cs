@@ -59,8 +59,8 @@ public static partial class Linux
         if (mn.ops.invalidate_page is not null)
         {
             MmRuntime.Report(
-                "MMU001",
-                $"MMU001: mmu_notifier_register({mn.GetType().Name}, {mm}): the ops table sets invalidate_page, which was removed in 4.13 (it was called after the PT lock was dropped and ignored THP sizes): implement invalidate_range_start/end or invalidate_range instead");
+                RuleIds.InvalidatePageRemoved,
+                $"{RuleIds.InvalidatePageRemoved}: mmu_notifier_register({mn.GetType().Name}, {mm}): the ops table sets invalidate_page, which was removed in 4.13 (it was called after the PT lock was dropped and ignored THP sizes): implement invalidate_range_start/end or invalidate_range instead");
         }
 
         lock (mm.notifier_lock)
@@ -328,8 +328,8 @@ public static partial class Linux
     {
         ArgumentNullException.ThrowIfNull(mm);
         MmRuntime.Report(
-            "MMU001",
-            $"MMU001: mmu_notifier_invalidate_page({mm}, 0x{address:x}) is the legacy API removed in 4.13: bracket the page-table update with mmu_notifier_invalidate_range_start/end (and mmu_notifier_invalidate_range under the PT lock)");
+            RuleIds.InvalidatePageRemoved,
+            $"{RuleIds.InvalidatePageRemoved}: mmu_notifier_invalidate_page({mm}, 0x{address:x}) is the legacy API removed in 4.13: bracket the page-table update with mmu_notifier_invalidate_range_start/end (and mmu_notifier_invalidate_range under the PT lock)");
         might_sleep_in(nameof(mmu_notifier_invalidate_page));
         ulong start = address & PAGE_MASK;
         int id = srcu_read_lock(mm.srcu);
@@ -644,8 +644,8 @@ public static partial class Linux
             if (exact.start != start || exact.end != end)
             {
                 MmRuntime.Report(
-                    "MMU003",
-                    $"MMU003: {function}({mm}, 0x{start:x}, 0x{end:x}) closes a range started as [0x{exact.start:x}, 0x{exact.end:x}): the mmu_notifier_range was changed between start and end; capture the range once (mmun_start/mmun_end) and pass the same values to both");
+                    RuleIds.RangeArgumentsChanged,
+                    $"{RuleIds.RangeArgumentsChanged}: {function}({mm}, 0x{start:x}, 0x{end:x}) closes a range started as [0x{exact.start:x}, 0x{exact.end:x}): the mmu_notifier_range was changed between start and end; capture the range once (mmun_start/mmun_end) and pass the same values to both");
             }
 
             return;
@@ -655,8 +655,8 @@ public static partial class Linux
         {
             close_open(innermost);
             MmRuntime.Report(
-                "MMU003",
-                $"MMU003: {function}({mm}, 0x{start:x}, 0x{end:x}) does not match its start [0x{innermost.start:x}, 0x{innermost.end:x}): end must get the same range as start (capture it in mmun_start/mmun_end)");
+                RuleIds.RangeArgumentsChanged,
+                $"{RuleIds.RangeArgumentsChanged}: {function}({mm}, 0x{start:x}, 0x{end:x}) does not match its start [0x{innermost.start:x}, 0x{innermost.end:x}): end must get the same range as start (capture it in mmun_start/mmun_end)");
             return;
         }
 
@@ -674,8 +674,8 @@ public static partial class Linux
         }
 
         MmRuntime.Report(
-            "MMU002",
-            $"MMU002: {function}({mm}, 0x{start:x}, 0x{end:x}) has no matching mmu_notifier_invalidate_range_start open on this mm: unbalanced start/end");
+            RuleIds.UnbalancedRange,
+            $"{RuleIds.UnbalancedRange}: {function}({mm}, 0x{start:x}, 0x{end:x}) has no matching mmu_notifier_invalidate_range_start open on this mm: unbalanced start/end");
     }
 
     /// <summary>True when the current thread has an open start/end on <paramref name="mm"/> covering [start, end).</summary>
@@ -702,8 +702,8 @@ public static partial class Linux
         if (!open_range_covers(mm, start, end))
         {
             MmRuntime.Report(
-                "MMU006",
-                $"MMU006: {function}({mm}, 0x{start:x}, 0x{end:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the range: ->invalidate_range alone is a no-op for start/end notifiers (KVM); bracket the update with start/end outside the PT lock");
+                RuleIds.InvalidateRangeWithoutStartEnd,
+                $"{RuleIds.InvalidateRangeWithoutStartEnd}: {function}({mm}, 0x{start:x}, 0x{end:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the range: ->invalidate_range alone is a no-op for start/end notifiers (KVM); bracket the update with start/end outside the PT lock");
         }
 
         int id = srcu_read_lock(mm.srcu);
@@ -733,8 +733,8 @@ public static partial class Linux
         if (!open_range_covers(mm, start, start + PAGE_SIZE))
         {
             MmRuntime.Report(
-                "MMU009",
-                $"MMU009: {function}({mm}, 0x{address:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the address: bracket the PTE change with start/end (as do_wp_page does since 2014)");
+                RuleIds.ChangePteWithoutStartEnd,
+                $"{RuleIds.ChangePteWithoutStartEnd}: {function}({mm}, 0x{address:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the address: bracket the PTE change with start/end (as do_wp_page does since 2014)");
         }
 
         foreach_notifier(mm, mn =>
@@ -809,6 +809,6 @@ public static partial class Linux
         }
 
         return
-            $"MMU010: {function}(pfn 0x{head.pfn:x}) frees the page while the PTE that mapped it ({first.mm}, address 0x{first.address:x}, cleared by {first.function}) is not yet covered by a completed invalidation (mmu_notifier_invalidate_range, invalidate_range_end or invalidate_page): a secondary MMU may still map the page; must invalidate _before_ freeing the page";
+            $"{RuleIds.PageReleasedBeforeInvalidation}: {function}(pfn 0x{head.pfn:x}) frees the page while the PTE that mapped it ({first.mm}, address 0x{first.address:x}, cleared by {first.function}) is not yet covered by a completed invalidation (mmu_notifier_invalidate_range, invalidate_range_end or invalidate_page): a secondary MMU may still map the page; must invalidate _before_ freeing the page";
     }
 }
