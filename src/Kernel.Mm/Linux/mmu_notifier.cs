@@ -59,8 +59,8 @@ public static partial class Linux
         if (mn.ops.invalidate_page is not null)
         {
             MmRuntime.Report(
-                "MMU001",
-                $"MMU001: mmu_notifier_register({mn.GetType().Name}, {mm}): the ops table sets invalidate_page, which was removed in 4.13 (it was called after the PT lock was dropped and ignored THP sizes): implement invalidate_range_start/end or invalidate_range instead");
+                RuleIds.InvalidatePageRemoved,
+                $"{RuleIds.InvalidatePageRemoved}: mmu_notifier_register({mn.GetType().Name}, {mm}): the ops table sets invalidate_page, which was removed in 4.13 (it was called after the PT lock was dropped and ignored THP sizes): implement invalidate_range_start/end or invalidate_range instead");
         }
 
         lock (mm.notifier_lock)
@@ -194,7 +194,8 @@ public static partial class Linux
 
     // ---- invalidation: caller side ------------------------------------------------------------
 
-    /// <summary>Fills <paramref name="range"/> (4.20).</summary>
+    /// <summary>Fills <paramref name="range"/> (4.20). A length in pages (MMU007) or a huge page's
+    /// range not aligned to it (MMU008) is reported here.</summary>
     public static void mmu_notifier_range_init(mmu_notifier_range range, mmu_notifier_event @event, uint flags,
         vm_area_struct? vma, mm_struct mm, ulong start, ulong end)
     {
@@ -206,6 +207,7 @@ public static partial class Linux
         range.mm = mm;
         range.start = start;
         range.end = end;
+        NotifierRangeTwin.Check(range, nameof(mmu_notifier_range_init));
     }
 
     /// <summary>True when the range's callbacks may sleep.</summary>
@@ -227,17 +229,17 @@ public static partial class Linux
     public static void mmu_notifier_invalidate_range_start(mm_struct mm, ulong start, ulong end)
     {
         ArgumentNullException.ThrowIfNull(mm);
-        check_notifier_range(start, end, nameof(mmu_notifier_invalidate_range_start));
+        var cover = NotifierRangeTwin.Check(mm, start, end, nameof(mmu_notifier_invalidate_range_start), report: true);
         might_sleep_in(nameof(mmu_notifier_invalidate_range_start));
         var range = new mmu_notifier_range
         {
             mm = mm,
-            start = start,
-            end = end,
+            start = cover.start,
+            end = cover.end,
             @event = mmu_notifier_event.MMU_NOTIFY_CLEAR,
             flags = MMU_NOTIFIER_RANGE_BLOCKABLE,
         };
-        invalidate_range_start_core(range, legacy: true);
+        invalidate_range_start_core(range, start, end, cover, legacy: true);
     }
 
     /// <summary>The 4.20 form of <see cref="mmu_notifier_invalidate_range_start(mm_struct, ulong, ulong)"/>.</summary>
@@ -247,10 +249,10 @@ public static partial class Linux
     {
         ArgumentNullException.ThrowIfNull(range);
         ArgumentNullException.ThrowIfNull(range.mm);
-        check_notifier_range(range.start, range.end, nameof(mmu_notifier_invalidate_range_start));
+        var cover = NotifierRangeTwin.Check(range, nameof(mmu_notifier_invalidate_range_start));
         might_sleep_in(nameof(mmu_notifier_invalidate_range_start));
         range.flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
-        invalidate_range_start_core(range, legacy: false);
+        invalidate_range_start_core(range, range.start, range.end, cover, legacy: false);
     }
 
     /// <summary>
@@ -262,9 +264,9 @@ public static partial class Linux
     {
         ArgumentNullException.ThrowIfNull(range);
         ArgumentNullException.ThrowIfNull(range.mm);
-        check_notifier_range(range.start, range.end, nameof(mmu_notifier_invalidate_range_start_nonblock));
+        var cover = NotifierRangeTwin.Check(range, nameof(mmu_notifier_invalidate_range_start_nonblock));
         range.flags &= ~MMU_NOTIFIER_RANGE_BLOCKABLE;
-        return invalidate_range_start_core(range, legacy: false);
+        return invalidate_range_start_core(range, range.start, range.end, cover, legacy: false);
     }
 
     /// <summary>
@@ -278,9 +280,9 @@ public static partial class Linux
     public static void mmu_notifier_invalidate_range_end(mm_struct mm, ulong start, ulong end)
     {
         ArgumentNullException.ThrowIfNull(mm);
-        check_notifier_range(start, end, nameof(mmu_notifier_invalidate_range_end));
+        var cover = NotifierRangeTwin.Check(mm, start, end, nameof(mmu_notifier_invalidate_range_end), report: !NotifierRangeTwin.OpenedWith(mm, start, end));
         might_sleep_in(nameof(mmu_notifier_invalidate_range_end));
-        invalidate_range_end_core(mm, start, end, null, only_end: false, nameof(mmu_notifier_invalidate_range_end));
+        invalidate_range_end_core(mm, start, end, cover, null, only_end: false, nameof(mmu_notifier_invalidate_range_end));
     }
 
     /// <summary>The 4.20 form of <see cref="mmu_notifier_invalidate_range_end(mm_struct, ulong, ulong)"/>.</summary>
@@ -290,9 +292,9 @@ public static partial class Linux
     {
         ArgumentNullException.ThrowIfNull(range);
         ArgumentNullException.ThrowIfNull(range.mm);
-        check_notifier_range(range.start, range.end, nameof(mmu_notifier_invalidate_range_end));
+        var cover = NotifierRangeTwin.Check(range, nameof(mmu_notifier_invalidate_range_end));
         might_sleep_in(nameof(mmu_notifier_invalidate_range_end));
-        invalidate_range_end_core(range.mm, range.start, range.end, range, only_end: false, nameof(mmu_notifier_invalidate_range_end));
+        invalidate_range_end_core(range.mm, range.start, range.end, cover, range, only_end: false, nameof(mmu_notifier_invalidate_range_end));
     }
 
     /// <summary>End without the implicit <c>-&gt;invalidate_range</c>: the caller already called it
@@ -303,9 +305,9 @@ public static partial class Linux
     {
         ArgumentNullException.ThrowIfNull(range);
         ArgumentNullException.ThrowIfNull(range.mm);
-        check_notifier_range(range.start, range.end, nameof(mmu_notifier_invalidate_range_only_end));
+        var cover = NotifierRangeTwin.Check(range, nameof(mmu_notifier_invalidate_range_only_end));
         might_sleep_in(nameof(mmu_notifier_invalidate_range_only_end));
-        invalidate_range_end_core(range.mm, range.start, range.end, range, only_end: true, nameof(mmu_notifier_invalidate_range_only_end));
+        invalidate_range_end_core(range.mm, range.start, range.end, cover, range, only_end: true, nameof(mmu_notifier_invalidate_range_only_end));
     }
 
     /// <summary>
@@ -328,8 +330,8 @@ public static partial class Linux
     {
         ArgumentNullException.ThrowIfNull(mm);
         MmRuntime.Report(
-            "MMU001",
-            $"MMU001: mmu_notifier_invalidate_page({mm}, 0x{address:x}) is the legacy API removed in 4.13: bracket the page-table update with mmu_notifier_invalidate_range_start/end (and mmu_notifier_invalidate_range under the PT lock)");
+            RuleIds.InvalidatePageRemoved,
+            $"{RuleIds.InvalidatePageRemoved}: mmu_notifier_invalidate_page({mm}, 0x{address:x}) is the legacy API removed in 4.13: bracket the page-table update with mmu_notifier_invalidate_range_start/end (and mmu_notifier_invalidate_range under the PT lock)");
         might_sleep_in(nameof(mmu_notifier_invalidate_page));
         ulong start = address & PAGE_MASK;
         int id = srcu_read_lock(mm.srcu);
@@ -458,19 +460,6 @@ public static partial class Linux
 
     // ---- internals ----------------------------------------------------------------------------
 
-    private static void check_notifier_range(ulong start, ulong end, string function)
-    {
-        if (end < start)
-        {
-            throw new ArgumentException($"{function}: end 0x{end:x} is before start 0x{start:x}", nameof(end));
-        }
-
-        if ((start & ~PAGE_MASK) != 0 || (end & ~PAGE_MASK) != 0)
-        {
-            throw new ArgumentException($"{function}: range [0x{start:x}, 0x{end:x}) is not page aligned (a length in pages instead of bytes?)", nameof(start));
-        }
-    }
-
     private static void foreach_notifier(mm_struct mm, Action<mmu_notifier> body)
     {
         int id = srcu_read_lock(mm.srcu);
@@ -513,11 +502,20 @@ public static partial class Linux
         }
     }
 
-    private static int invalidate_range_start_core(mmu_notifier_range range, bool legacy)
+    /// <summary>Opens [start, end) as the caller passed it (what its end must match) and tells the
+    /// notifiers about <paramref name="cover"/>, the range rounded out to whole pages.</summary>
+    private static int invalidate_range_start_core(mmu_notifier_range caller, ulong start, ulong end, (ulong start, ulong end) cover, bool legacy)
     {
-        var mm = range.mm;
+        var mm = caller.mm;
         Interlocked.Increment(ref mm.invalidate_range_start_calls);
-        var open = new OpenInvalidation(mm, range.start, range.end, legacy ? null : range, Environment.CurrentManagedThreadId);
+        var range = caller;
+        if (cover.start != range.start || cover.end != range.end)
+        {
+            // The notifiers, interval ones included, get whole pages; the caller's range stays as written.
+            range = new mmu_notifier_range { mm = mm, vma = caller.vma, start = cover.start, end = cover.end, flags = caller.flags, @event = caller.@event };
+        }
+
+        var open = new OpenInvalidation(mm, start, end, cover.start, cover.end, legacy ? null : caller, Environment.CurrentManagedThreadId);
         lock (s_inv_lock)
         {
             mm.open_ranges.Add(open);
@@ -573,10 +571,13 @@ public static partial class Linux
         AtomicContext.State.OpenRanges.Remove(open);
     }
 
-    private static void invalidate_range_end_core(mm_struct mm, ulong start, ulong end, mmu_notifier_range? range, bool only_end, string function)
+    /// <summary>Closes the start [start, end) as the caller passed it and tells the notifiers about
+    /// <paramref name="cover"/>, the range rounded out to whole pages.</summary>
+    private static void invalidate_range_end_core(mm_struct mm, ulong start, ulong end, (ulong start, ulong end) cover, mmu_notifier_range? range, bool only_end, string function)
     {
         Interlocked.Increment(ref mm.invalidate_range_end_calls);
         match_end(mm, start, end, range, function);
+        (start, end) = cover;
 
         int id = srcu_read_lock(mm.srcu);
         try
@@ -644,8 +645,8 @@ public static partial class Linux
             if (exact.start != start || exact.end != end)
             {
                 MmRuntime.Report(
-                    "MMU003",
-                    $"MMU003: {function}({mm}, 0x{start:x}, 0x{end:x}) closes a range started as [0x{exact.start:x}, 0x{exact.end:x}): the mmu_notifier_range was changed between start and end; capture the range once (mmun_start/mmun_end) and pass the same values to both");
+                    RuleIds.RangeArgumentsChanged,
+                    $"{RuleIds.RangeArgumentsChanged}: {function}({mm}, 0x{start:x}, 0x{end:x}) closes a range started as [0x{exact.start:x}, 0x{exact.end:x}): the mmu_notifier_range was changed between start and end; capture the range once (mmun_start/mmun_end) and pass the same values to both");
             }
 
             return;
@@ -655,8 +656,8 @@ public static partial class Linux
         {
             close_open(innermost);
             MmRuntime.Report(
-                "MMU003",
-                $"MMU003: {function}({mm}, 0x{start:x}, 0x{end:x}) does not match its start [0x{innermost.start:x}, 0x{innermost.end:x}): end must get the same range as start (capture it in mmun_start/mmun_end)");
+                RuleIds.RangeArgumentsChanged,
+                $"{RuleIds.RangeArgumentsChanged}: {function}({mm}, 0x{start:x}, 0x{end:x}) does not match its start [0x{innermost.start:x}, 0x{innermost.end:x}): end must get the same range as start (capture it in mmun_start/mmun_end)");
             return;
         }
 
@@ -674,8 +675,8 @@ public static partial class Linux
         }
 
         MmRuntime.Report(
-            "MMU002",
-            $"MMU002: {function}({mm}, 0x{start:x}, 0x{end:x}) has no matching mmu_notifier_invalidate_range_start open on this mm: unbalanced start/end");
+            RuleIds.UnbalancedRange,
+            $"{RuleIds.UnbalancedRange}: {function}({mm}, 0x{start:x}, 0x{end:x}) has no matching mmu_notifier_invalidate_range_start open on this mm: unbalanced start/end");
     }
 
     /// <summary>True when the current thread has an open start/end on <paramref name="mm"/> covering [start, end).</summary>
@@ -685,7 +686,7 @@ public static partial class Linux
         for (int i = mine.Count - 1; i >= 0; i--)
         {
             var o = mine[i];
-            if (ReferenceEquals(o.mm, mm) && o.start <= start && end <= o.end)
+            if (ReferenceEquals(o.mm, mm) && o.cover_start <= start && end <= o.cover_end)
             {
                 return true;
             }
@@ -697,15 +698,16 @@ public static partial class Linux
     private static void invalidate_range_as(mm_struct mm, ulong start, ulong end, string function)
     {
         ArgumentNullException.ThrowIfNull(mm);
-        check_notifier_range(start, end, function);
+        var (cover_start, cover_end) = NotifierRangeTwin.Check(mm, start, end, function, report: true);
         Interlocked.Increment(ref mm.invalidate_range_calls);
-        if (!open_range_covers(mm, start, end))
+        if (!open_range_covers(mm, cover_start, cover_end))
         {
             MmRuntime.Report(
-                "MMU006",
-                $"MMU006: {function}({mm}, 0x{start:x}, 0x{end:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the range: ->invalidate_range alone is a no-op for start/end notifiers (KVM); bracket the update with start/end outside the PT lock");
+                RuleIds.InvalidateRangeWithoutStartEnd,
+                $"{RuleIds.InvalidateRangeWithoutStartEnd}: {function}({mm}, 0x{start:x}, 0x{end:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the range: ->invalidate_range alone is a no-op for start/end notifiers (KVM); bracket the update with start/end outside the PT lock");
         }
 
+        (start, end) = (cover_start, cover_end);
         int id = srcu_read_lock(mm.srcu);
         try
         {
@@ -733,8 +735,8 @@ public static partial class Linux
         if (!open_range_covers(mm, start, start + PAGE_SIZE))
         {
             MmRuntime.Report(
-                "MMU009",
-                $"MMU009: {function}({mm}, 0x{address:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the address: bracket the PTE change with start/end (as do_wp_page does since 2014)");
+                RuleIds.ChangePteWithoutStartEnd,
+                $"{RuleIds.ChangePteWithoutStartEnd}: {function}({mm}, 0x{address:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the address: bracket the PTE change with start/end (as do_wp_page does since 2014)");
         }
 
         foreach_notifier(mm, mn =>
@@ -762,7 +764,7 @@ public static partial class Linux
             return;
         }
 
-        var record = new pte_clear_record(mm, address, size, head, function);
+        var record = new pte_clear_record(mm, address, size, pfn, head, function);
         lock (s_inv_lock)
         {
             (head.pending_clears ??= new List<pte_clear_record>()).Add(record);
@@ -809,6 +811,6 @@ public static partial class Linux
         }
 
         return
-            $"MMU010: {function}(pfn 0x{head.pfn:x}) frees the page while the PTE that mapped it ({first.mm}, address 0x{first.address:x}, cleared by {first.function}) is not yet covered by a completed invalidation (mmu_notifier_invalidate_range, invalidate_range_end or invalidate_page): a secondary MMU may still map the page; must invalidate _before_ freeing the page";
+            $"{RuleIds.PageReleasedBeforeInvalidation}: {function}(pfn 0x{head.pfn:x}) frees the page while the PTE that mapped it ({first.mm}, address 0x{first.address:x}, cleared by {first.function}) is not yet covered by a completed invalidation (mmu_notifier_invalidate_range, invalidate_range_end or invalidate_page): a secondary MMU may still map the page; must invalidate _before_ freeing the page";
     }
 }

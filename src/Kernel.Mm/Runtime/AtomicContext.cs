@@ -84,7 +84,7 @@ internal static class AtomicContext
         if (s.HeldSpinlocks.Count > 0)
         {
             var sb = new StringBuilder();
-            sb.Append("MMU005: might_sleep() called from ").Append(function)
+            sb.Append(RuleIds.SleepUnderSpinlock).Append(": might_sleep() called from ").Append(function)
               .Append("() while holding spinlock ");
             for (int i = s.HeldSpinlocks.Count - 1; i >= 0; i--)
             {
@@ -111,23 +111,23 @@ internal static class AtomicContext
             }
 
             sb.Append(": a sleeping call under a spinlock can deadlock or schedule while atomic");
-            MmRuntime.Report("MMU005", sb.ToString());
+            MmRuntime.Report(RuleIds.SleepUnderSpinlock, sb.ToString());
             return;
         }
 
         if (s.AtomicCallbacks.Count > 0)
         {
             MmRuntime.Report(
-                "MMU004",
-                $"MMU004: might_sleep() called from {function}() inside {s.AtomicCallbacks[^1]}, which runs in atomic context and must not sleep");
+                RuleIds.SleepInAtomicCallback,
+                $"{RuleIds.SleepInAtomicCallback}: might_sleep() called from {function}() inside {s.AtomicCallbacks[^1]}, which runs in atomic context and must not sleep");
             return;
         }
 
         if (s.PreemptCount > 0)
         {
             MmRuntime.Report(
-                "MMU005",
-                $"MMU005: might_sleep() called from {function}() in atomic context (preempt_count={s.PreemptCount}, preemption disabled)");
+                RuleIds.SleepUnderSpinlock,
+                $"{RuleIds.SleepUnderSpinlock}: might_sleep() called from {function}() in atomic context (preempt_count={s.PreemptCount}, preemption disabled)");
         }
     }
 

@@ -46,6 +46,10 @@ public sealed class mmu_notifier_range
 
     public mmu_notifier_event @event { get; set; }
 
+    /// <summary>The values the runtime last checked this range with (MMU007 / MMU008), so the same
+    /// bad range is reported once, not again at its start and end.</summary>
+    internal (ulong start, ulong end)? checked_values;
+
     public override string ToString() => $"[0x{start:x}, 0x{end:x}) on {mm} ({@event})";
 }
 

@@ -72,11 +72,12 @@ internal enum pageflags : uint
 /// <summary>A PTE/PMD that mapped a page was cleared; pending until an invalidation covers it (MMU010).</summary>
 internal sealed class pte_clear_record
 {
-    public pte_clear_record(mm_struct mm, ulong address, ulong size, page head, string function)
+    public pte_clear_record(mm_struct mm, ulong address, ulong size, ulong pfn, page head, string function)
     {
         this.mm = mm;
         this.address = address;
         this.size = size;
+        this.pfn = pfn;
         this.head = head;
         this.function = function;
     }
@@ -84,6 +85,7 @@ internal sealed class pte_clear_record
     public readonly mm_struct mm;
     public readonly ulong address;
     public readonly ulong size;
+    public readonly ulong pfn;          // the pfn the entry mapped at address (the first one, for a huge entry)
     public readonly page head;
     public readonly string function;
 }
