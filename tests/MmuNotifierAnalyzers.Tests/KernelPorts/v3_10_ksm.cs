@@ -8,11 +8,12 @@ namespace KernelPorts.V3_10;
 /// mm/ksm.c, Linux v3.10.9 (read from AndreiLux/ref-3.10, Makefile VERSION 3 PATCHLEVEL 10
 /// SUBLEVEL 9). Both functions carry the v3.6 bracket of 6bdb913f0a70 ("mm: wrap calls to
 /// set_pte_at_notify with invalidate_range_start and invalidate_range_end"), so
-/// <c>set_pte_at_notify</c> is covered. <c>replace_page</c> is still the buggy form of 34ee645e83b6
-/// ("mmu_notifier: call mmu_notifier_invalidate_range() from VMM", v3.19): the old page is
-/// cleared with a plain <c>ptep_clear_flush</c> and released with <c>put_page</c> under the PT lock,
-/// before <c>mmu_notifier_invalidate_range_end</c>, the only invalidation that covers it; 3.19
-/// turned the clear into <c>ptep_clear_flush_notify</c> (invalidate_range right after the clear).
+/// <c>set_pte_at_notify</c> is covered. In <c>replace_page</c> the old page is cleared with a plain
+/// <c>ptep_clear_flush</c> and <c>put_page</c> runs before <c>_end</c>; 34ee645e83b6 ("mmu_notifier: call
+/// mmu_notifier_invalidate_range() from VMM", v3.19) made that clear <c>ptep_clear_flush_notify</c>,
+/// and 0f10851ea475 ("mm/mmu_notifier: avoid double notification when it is useless", v4.19)
+/// made it plain again: a read-only page replaced by an identical one, still referenced by the
+/// caller. Not counted as an MMU010 defect.
 /// </summary>
 public static class ksm
 {
@@ -138,7 +139,7 @@ public static class ksm
         page_remove_rmap(page);
         if (!page_mapped(page))
             try_to_free_swap(page);
-        put_page(page); // expect: MMU010
+        put_page(page); // no finding: MMU010, the caller (try_to_merge_one_page) holds a reference and the old pte was read-only, so nothing is freed or written before _end; 0f10851ea475 (v4.19) dropped the 3.19 notify as useless
 
         pte_unmap_unlock(ptep, ptl);
         err = 0;
