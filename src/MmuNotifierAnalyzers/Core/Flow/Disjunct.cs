@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Linq;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.FlowAnalysis;
+using MmuNotifierAnalyzers.Core.Flow.Engine;
 
 namespace MmuNotifierAnalyzers.Core.Flow;
 
@@ -18,10 +19,11 @@ internal enum Known
 }
 
 /// <summary>
-/// One disjunct of the ESP-style abstract state: the property state (open ranges, held locks,
-/// atomic context) and the data that lets branches be decided (values of variables, facts
-/// about values). Disjuncts with the same property state are merged at joins; different
-/// property states stay apart, up to <see cref="FlowAnalysis.MaxDisjuncts"/>.
+/// One disjunct of the ESP-style abstract state: the property state (one value per
+/// <see cref="Domains"/> entry: open ranges, held locks, cleared entries) and the data that lets
+/// branches be decided (values of variables, facts about values). Disjuncts with the same
+/// property state are merged at joins; different property states stay apart, up to
+/// <see cref="FlowAnalysis.MaxDisjuncts"/>.
 /// </summary>
 internal sealed class Disjunct
 {
@@ -31,29 +33,34 @@ internal sealed class Disjunct
     public static readonly ImmutableDictionary<ISymbol, Value> EmptyVersions =
         ImmutableDictionary.Create<ISymbol, Value>(SymbolEqualityComparer.Default);
 
-    public Disjunct(
-        ImmutableArray<RangeFact> ranges,
-        ImmutableArray<LockFact> locks,
-        bool atomic,
+    private static readonly ImmutableArray<object> EmptyProperties = Domains.All.Select(d => d.EmptyValue).ToImmutableArray();
+
+    private readonly ImmutableArray<object> _properties;
+
+    private Disjunct(
+        ImmutableArray<object> properties,
         ImmutableDictionary<ISymbol, Value> variables,
         ImmutableDictionary<CaptureId, Value> captures,
         ImmutableDictionary<ISymbol, Value> versions,
         ImmutableDictionary<Value, Known> facts)
     {
-        Ranges = ranges;
-        Locks = locks;
-        Atomic = atomic;
+        _properties = properties;
         Variables = variables;
         Captures = captures;
         Versions = versions;
         Facts = facts;
     }
 
-    public ImmutableArray<RangeFact> Ranges { get; }
+    public static Disjunct Empty { get; } = new(
+        EmptyProperties,
+        EmptyVariables,
+        ImmutableDictionary<CaptureId, Value>.Empty,
+        EmptyVersions,
+        ImmutableDictionary<Value, Known>.Empty);
 
-    public ImmutableArray<LockFact> Locks { get; }
+    public ImmutableArray<RangeFact> Ranges => Get(Domains.Ranges);
 
-    public bool Atomic { get; }
+    public ImmutableArray<LockFact> Locks => Get(Domains.Locks);
 
     public ImmutableDictionary<ISymbol, Value> Variables { get; }
 
@@ -64,23 +71,21 @@ internal sealed class Disjunct
 
     public ImmutableDictionary<Value, Known> Facts { get; }
 
-    public static Disjunct Empty(bool atomic) => new(
-        ImmutableArray<RangeFact>.Empty,
-        ImmutableArray<LockFact>.Empty,
-        atomic,
-        EmptyVariables,
-        ImmutableDictionary<CaptureId, Value>.Empty,
-        EmptyVersions,
-        ImmutableDictionary<Value, Known>.Empty);
+    /// <summary>This path's value in <paramref name="domain"/>.</summary>
+    public T Get<T>(FactDomain<T> domain)
+        where T : notnull => (T)_properties[domain.Index];
+
+    /// <summary>This path with <paramref name="value"/> in <paramref name="domain"/>.</summary>
+    public Disjunct With<T>(FactDomain<T> domain, T value)
+        where T : notnull =>
+        new(_properties.SetItem(domain.Index, value), Variables, Captures, Versions, Facts);
 
     public Disjunct With(
-        ImmutableArray<RangeFact>? ranges = null,
-        ImmutableArray<LockFact>? locks = null,
         ImmutableDictionary<ISymbol, Value>? variables = null,
         ImmutableDictionary<CaptureId, Value>? captures = null,
         ImmutableDictionary<ISymbol, Value>? versions = null,
         ImmutableDictionary<Value, Known>? facts = null) =>
-        new(ranges ?? Ranges, locks ?? Locks, Atomic, variables ?? Variables, captures ?? Captures, versions ?? Versions, facts ?? Facts);
+        new(_properties, variables ?? Variables, captures ?? Captures, versions ?? Versions, facts ?? Facts);
 
     public Value VariableValue(ISymbol symbol)
     {
@@ -94,27 +99,22 @@ internal sealed class Disjunct
 
     public Value? VersionOf(ISymbol member) => Versions.TryGetValue(member, out var v) ? v : null;
 
-    public bool SamePropertyState(Disjunct other) =>
-        Atomic == other.Atomic
-        && Ranges.Length == other.Ranges.Length
-        && Locks.Length == other.Locks.Length
-        && Ranges.All(r => other.Ranges.Contains(r))
-        && Locks.All(l => other.Locks.Contains(l));
-
-    public int PropertyHash()
+    public bool SamePropertyState(Disjunct other)
     {
-        var h = Atomic ? 1 : 0;
-        foreach (var r in Ranges)
+        if (_properties == other._properties)
         {
-            h ^= r.GetHashCode();
+            return true;
         }
 
-        foreach (var l in Locks)
+        foreach (var domain in Domains.All)
         {
-            h ^= l.GetHashCode() * 7;
+            if (!domain.SameValue(_properties[domain.Index], other._properties[domain.Index]))
+            {
+                return false;
+            }
         }
 
-        return h;
+        return true;
     }
 
     /// <summary>Same property state and same data: used to detect the fixed point.</summary>
@@ -155,42 +155,19 @@ internal sealed class Disjunct
             }
         }
 
-        var ranges = first.Ranges;
-        var locks = first.Locks;
-        return new Disjunct(ranges, locks, first.Atomic, variables, captures, versions, facts);
+        return new Disjunct(first._properties, variables, captures, versions, facts);
     }
 
-    /// <summary>Merges disjuncts with different property states (over the cap): what is not in all of
-    /// them becomes <see cref="Certainty.Maybe"/>; the data is merged as for equal states.</summary>
+    /// <summary>Merges disjuncts with different property states (over the cap): each domain joins
+    /// its values (what is not on every path becomes <see cref="Certainty.Maybe"/>); the data is
+    /// merged as for equal states.</summary>
     public static Disjunct MergeProperties(IReadOnlyList<Disjunct> group, int blockOrdinal)
     {
-        var ranges = new List<RangeFact>();
-        var locks = new List<LockFact>();
-        foreach (var d in group)
-        {
-            foreach (var r in d.Ranges)
-            {
-                var inAll = group.All(o => o.Ranges.Contains(r));
-                var fact = inAll ? r : r.WithCertainty(Certainty.Maybe);
-                if (!ranges.Contains(fact))
-                {
-                    ranges.Add(fact);
-                }
-            }
-
-            foreach (var l in d.Locks)
-            {
-                var inAll = group.All(o => o.Locks.Contains(l));
-                var fact = inAll ? l : l.WithCertainty(Certainty.Maybe);
-                if (!locks.Contains(fact))
-                {
-                    locks.Add(fact);
-                }
-            }
-        }
-
+        var properties = Domains.All
+            .Select(domain => domain.MergeValues(group.Select(d => d._properties[domain.Index]).ToList()))
+            .ToImmutableArray();
         var data = MergeData(group, blockOrdinal);
-        return new Disjunct(ranges.ToImmutableArray(), locks.ToImmutableArray(), group.Any(d => d.Atomic), data.Variables, data.Captures, data.Versions, data.Facts);
+        return new Disjunct(properties, data.Variables, data.Captures, data.Versions, data.Facts);
     }
 
     private static ImmutableDictionary<TKey, Value> MergeMap<TKey>(

@@ -81,7 +81,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
     private Disjunct EntryState()
     {
-        var d = Disjunct.Empty(Annotations.Has(_method, Annotations.AtomicContext));
+        var d = Disjunct.Empty;
         if (_method is null)
         {
             return d;
@@ -115,7 +115,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        return d.With(ranges: ranges, locks: locks);
+        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks);
     }
 
     private Value? ResolveEntryLock(string expression)
@@ -324,7 +324,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        return ranges == d.Ranges ? d : d.With(ranges: ranges);
+        return ranges == d.Ranges ? d : d.With(Domains.Ranges, ranges);
     }
 
     /// <summary>A conditional lock whose condition is now known becomes held for sure, or is dropped.</summary>
@@ -343,7 +343,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        return locks == d.Locks ? d : d.With(locks: locks);
+        return locks == d.Locks ? d : d.With(Domains.Locks, locks);
     }
 
     // ---------------------------------------------------------------- operations
@@ -587,7 +587,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        d = d.With(ranges: ranges, variables: d.Variables.SetItem(variable, value));
+        d = d.With(Domains.Ranges, ranges).With(variables: d.Variables.SetItem(variable, value));
     }
 
     private void WriteMember(ISymbol member, Value? receiver, IOperation write, ref Disjunct d)
@@ -719,7 +719,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         {
             if (ResolveLock(released.Expression, method, values, syntaxes, receiver, d) is { } key)
             {
-                d = d.With(locks: d.Locks.RemoveAll(l => l.Key.Equals(key.Value)));
+                d = d.With(Domains.Locks, d.Locks.RemoveAll(l => l.Key.Equals(key.Value)));
             }
         }
 
@@ -728,7 +728,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             if (ResolveLock(acquired.Expression, method, values, syntaxes, receiver, d) is { } key)
             {
                 var fact = new LockFact(key.Value, invocation.Syntax, key.Display, acquired.Condition, acquired.Condition == LockCondition.None ? null : result, Certainty.Certain);
-                d = d.With(locks: d.Locks.RemoveAll(l => l.Key.Equals(key.Value)).Add(fact));
+                d = d.With(Domains.Locks, d.Locks.RemoveAll(l => l.Key.Equals(key.Value)).Add(fact));
             }
         }
 
@@ -802,7 +802,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
 
         var fact = new RangeFact(key, isRangeObject, invocation.Syntax, start, end, watched.ToImmutable(), ImmutableArray<ArgumentWrite>.Empty, Certainty.Certain, display, startDisplay, endDisplay, openWhenZero);
-        d = d.With(ranges: ranges.Add(fact));
+        d = d.With(Domains.Ranges, ranges.Add(fact));
     }
 
     private void Close(IInvocationOperation invocation, Value key, string display, bool isRangeObject, Value? start, Value? end, string? startDisplay, string? endDisplay, ref Disjunct d)
@@ -850,7 +850,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             _result.AddClose(new RangeClose(invocation.Syntax, match, keyDiffers, startDiffers, endDiffers, display, startDisplay, endDisplay));
         }
 
-        d = d.With(ranges: d.Ranges.Remove(match));
+        d = d.With(Domains.Ranges, d.Ranges.Remove(match));
     }
 
     private static (Value Value, string Display)? ResolveLock(string expression, IMethodSymbol method, Value?[] values, IOperation?[] arguments, Value? receiver, Disjunct d)

@@ -1,16 +1,9 @@
 using System;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
+using MmuNotifierAnalyzers.Core.Flow.Engine;
 
 namespace MmuNotifierAnalyzers.Core.Flow;
-
-/// <summary>Whether a range or a lock is certainly there on the path, or only on some of the paths
-/// merged into this state (the disjunct cap was reached).</summary>
-internal enum Certainty
-{
-    Certain,
-    Maybe,
-}
 
 /// <summary>How a lock's hold depends on the value its acquiring call returned.</summary>
 internal enum LockCondition
@@ -45,7 +38,7 @@ internal readonly struct ArgumentWrite : IEquatable<ArgumentWrite>
 /// An invalidation range opened by a start (or an annotated opener) and not yet closed.
 /// <see cref="Key"/> is the mm value (classic form) or the <c>mmu_notifier_range</c> object (4.20 form).
 /// </summary>
-internal sealed class RangeFact : IEquatable<RangeFact>
+internal sealed class RangeFact : IEquatable<RangeFact>, IUncertainFact<RangeFact>
 {
     public RangeFact(
         Value key,
@@ -149,7 +142,7 @@ internal sealed class RangeFact : IEquatable<RangeFact>
 
 /// <summary>A spinlock held on the path: its identity (the symbolic value of the lock expression),
 /// where it was taken, and, for conditional acquisitions, the value the hold depends on.</summary>
-internal sealed class LockFact : IEquatable<LockFact>
+internal sealed class LockFact : IEquatable<LockFact>, IUncertainFact<LockFact>
 {
     public LockFact(Value key, SyntaxNode? acquiredAt, string display, LockCondition condition, Value? conditionValue, Certainty certainty)
     {
@@ -191,4 +184,48 @@ internal sealed class LockFact : IEquatable<LockFact>
     public override bool Equals(object? obj) => Equals(obj as LockFact);
 
     public override int GetHashCode() => Key.GetHashCode();
+}
+
+/// <summary>
+/// A page-table entry cleared on the path (<c>ptep_clear_flush</c> and friends) whose range no
+/// invalidation has covered yet, and the first page release that ran while it was pending.
+/// </summary>
+internal sealed class ClearedEntry : IEquatable<ClearedEntry>, IUncertainFact<ClearedEntry>
+{
+    public ClearedEntry(SyntaxNode clear, Value? start, Value? end, SyntaxNode? releasedAt, Certainty certainty)
+    {
+        Clear = clear;
+        Start = start;
+        End = end;
+        ReleasedAt = releasedAt;
+        Certainty = certainty;
+    }
+
+    /// <summary>The clearing call.</summary>
+    public SyntaxNode Clear { get; }
+
+    /// <summary>The first address the entry mapped.</summary>
+    public Value? Start { get; }
+
+    /// <summary>The end of what the entry mapped (start + PAGE_SIZE, or + HPAGE_PMD_SIZE for a pmd).</summary>
+    public Value? End { get; }
+
+    /// <summary>A <c>put_page</c> / <c>page_cache_release</c> that ran while the entry was pending.</summary>
+    public SyntaxNode? ReleasedAt { get; }
+
+    public Certainty Certainty { get; }
+
+    public ClearedEntry Released(SyntaxNode release) =>
+        ReleasedAt is not null ? this : new ClearedEntry(Clear, Start, End, release, Certainty);
+
+    public ClearedEntry WithCertainty(Certainty certainty) =>
+        certainty == Certainty ? this : new ClearedEntry(Clear, Start, End, ReleasedAt, certainty);
+
+    public bool Equals(ClearedEntry? other) =>
+        other is not null && Clear == other.Clear && ReleasedAt == other.ReleasedAt && Certainty == other.Certainty
+        && Equals(Start, other.Start) && Equals(End, other.End);
+
+    public override bool Equals(object? obj) => Equals(obj as ClearedEntry);
+
+    public override int GetHashCode() => Clear.GetHashCode();
 }
