@@ -39,6 +39,7 @@ internal sealed class KnownSymbols
         RangeInit = Methods("mmu_notifier_range_init");
         GfpAllocators = Methods("kmalloc", "alloc_page_vma", "alloc_pages", "__get_free_pages", "kzalloc");
         PageRelease = Methods("put_page", "page_cache_release");
+        EntryClears = Methods("ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush", "huge_ptep_clear_flush", "huge_ptep_get_and_clear");
 
         PageSize = ConstantOf("PAGE_SIZE");
         HugePmdSize = ConstantOf("HPAGE_PMD_SIZE");
@@ -94,6 +95,9 @@ internal sealed class KnownSymbols
     /// <summary>Allocators that sleep iff their gfp flags allow direct reclaim.</summary>
     public ImmutableHashSet<IMethodSymbol> GfpAllocators { get; }
     public ImmutableHashSet<IMethodSymbol> PageRelease { get; }
+
+    /// <summary>Clear a present entry without telling any notifier (the caller must invalidate).</summary>
+    public ImmutableHashSet<IMethodSymbol> EntryClears { get; }
 
     /// <summary>The runtime's <c>PAGE_SIZE</c> (0 when absent).</summary>
     public ulong PageSize { get; }

@@ -56,8 +56,15 @@ public sealed class SleepUnderSpinlockAnalyzer : DiagnosticAnalyzer
         SleepOracle? oracle = null;
         foreach (var result in FlowCache.Get(context, symbols))
         {
-            foreach (var locked in result.LockedOperations.OrderBy(l => l.Operation.Syntax.SpanStart))
+            foreach (var observation in result.Observations.OrderBy(o => o.Operation.Syntax.SpanStart))
             {
+                var locks = observation.OnSomePath(Domains.Locks);
+                if (locks.IsEmpty)
+                {
+                    continue;
+                }
+
+                var locked = (observation.Operation, Locks: locks);
                 context.CancellationToken.ThrowIfCancellationRequested();
                 if (locked.Operation is IInvocationOperation { TargetMethod: var target }
                     && !target.DeclaringSyntaxReferences.IsEmpty

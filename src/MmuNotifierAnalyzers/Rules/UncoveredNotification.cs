@@ -4,8 +4,10 @@ using System.Linq;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
 using MmuNotifierAnalyzers.Core;
 using MmuNotifierAnalyzers.Core.Flow;
+using MmuNotifierAnalyzers.Core.Flow.Engine;
 
 namespace MmuNotifierAnalyzers.Rules;
 
@@ -43,37 +45,40 @@ public enum UncoveredReason
 
 /// <summary>
 /// The shared policy of MMU006 and MMU009: a notification call must be covered on every path by
-/// an open start/end whose range does not provably miss it. Reads <see cref="FlowResult.Notifications"/>.
+/// an open start/end whose range does not provably miss it. Reads the flow result's observation of each call.
 /// </summary>
 internal static class UncoveredNotification
 {
     /// <summary>Reports every call of <paramref name="kind"/> that some path reaches uncovered.</summary>
     public static void Analyze(OperationBlockAnalysisContext context, KnownSymbols symbols, NotifyKind kind, DiagnosticDescriptor rule)
     {
+        var api = FlowCache.Api(context.Compilation, symbols);
         foreach (var result in FlowCache.Get(context, symbols))
         {
-            foreach (var call in result.Notifications.Where(n => n.Kind == kind).OrderBy(n => n.Operation.Syntax.SpanStart))
+            foreach (var observation in result.Observations.OrderBy(o => o.Operation.Syntax.SpanStart))
             {
                 context.CancellationToken.ThrowIfCancellationRequested();
-                if (FirstUncovered(call) is not { } finding)
+                if (observation.Operation is not IInvocationOperation invocation
+                    || api.Get(invocation.TargetMethod).Notify is not { } notify
+                    || notify.Kind != kind
+                    || FirstUncovered(observation, notify) is not { } finding)
                 {
                     continue;
                 }
 
-                var effects = FlowCache.Api(context.Compilation, symbols).Get((call.Operation as Microsoft.CodeAnalysis.Operations.IInvocationOperation)?.TargetMethod);
                 var properties = ImmutableDictionary<string, string?>.Empty.Add(UncoveredNotificationProperties.Reason, finding.Reason.ToString());
-                if (effects.Notify is { End: < 0 })
+                if (notify.End < 0)
                 {
                     properties = properties.Add(UncoveredNotificationProperties.OnePage, "true");
                 }
 
-                if (effects.Notify is { MmOfVma: not null })
+                if (notify.MmOfVma is not null)
                 {
                     properties = properties.Add(UncoveredNotificationProperties.MmOfVma, "true");
                 }
 
                 var additional = new List<Location>();
-                var held = result.LocksHeldAt(call.Operation.Syntax).Where(l => l.AcquiredAt is not null).OrderBy(l => l.AcquiredAt!.SpanStart).FirstOrDefault();
+                var held = observation.OnSomePath(Domains.Locks).Where(l => l.AcquiredAt is not null).OrderBy(l => l.AcquiredAt!.SpanStart).FirstOrDefault();
                 if (held is not null)
                 {
                     properties = properties.Add(UncoveredNotificationProperties.LockHeld, "true");
@@ -82,39 +87,40 @@ internal static class UncoveredNotification
 
                 context.ReportDiagnostic(Diagnostic.Create(
                     rule,
-                    call.Operation.Syntax.GetLocation(),
+                    invocation.Syntax.GetLocation(),
                     additional,
                     properties,
-                    Name(call.Operation.Syntax),
-                    Describe(finding, call.Paths.All(p => p.Open.IsEmpty))));
+                    Name(invocation.Syntax),
+                    Describe(finding, observation.Paths.All(p => p.Facts(Domains.Ranges).IsEmpty))));
             }
         }
     }
 
-    /// <summary>The first path (in the order they were met) on which no open range covers the call.</summary>
-    private static (UncoveredReason Reason, RangeFact? Range, NotifyPath Path)? FirstUncovered(NotifyCall call)
+    /// <summary>The first path (in the order they were met) on which no range open for sure covers the call.</summary>
+    private static (UncoveredReason Reason, RangeFact? Range)? FirstUncovered(Observation observation, NotifySignature notify)
     {
-        foreach (var path in call.Paths)
+        foreach (var path in observation.Paths)
         {
-            var sure = path.SurelyOpen.ToList();
-            if (sure.Any(r => path.CoveredBy(r) != Coverage.NotCovered))
+            var (start, end) = notify.RangeOf(path.Arguments, observation.Operation);
+            var open = path.Facts(Domains.Ranges);
+            var sure = open.Where(r => r.Certainty == Certainty.Certain && r.OpenWhenZero is null).ToList();
+            if (sure.Any(r => r.IsRangeObject || RangeCoverage.Covers(r.StartValue, r.EndValue, start, end) != Coverage.NotCovered))
             {
                 continue;
             }
 
             if (sure.Count > 0)
             {
-                return (UncoveredReason.OutsideRange, sure[0], path);
+                return (UncoveredReason.OutsideRange, sure[0]);
             }
 
-            var maybe = path.Open.FirstOrDefault();
-            return maybe is null ? (UncoveredReason.NoRange, null, path) : (UncoveredReason.MaybeOpen, maybe, path);
+            return open.IsEmpty ? (UncoveredReason.NoRange, null) : (UncoveredReason.MaybeOpen, open[0]);
         }
 
         return null;
     }
 
-    private static string Describe((UncoveredReason Reason, RangeFact? Range, NotifyPath Path) finding, bool noRangeOnAnyPath) => finding.Reason switch
+    private static string Describe((UncoveredReason Reason, RangeFact? Range) finding, bool noRangeOnAnyPath) => finding.Reason switch
     {
         UncoveredReason.NoRange => "no invalidate_range_start is open here" + (noRangeOnAnyPath ? string.Empty : " on some path"),
         UncoveredReason.MaybeOpen => "the range started at line " + FlowAnalysis.Line(finding.Range!.Start) + " is open here on some paths only",

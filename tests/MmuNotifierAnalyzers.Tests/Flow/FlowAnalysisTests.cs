@@ -36,7 +36,7 @@ static class T
 }
 ");
         var invalidate = Call(tree, "mmu_notifier_invalidate_range");
-        var open = Assert.Single(result.OpenRangesAt(invalidate));
+        var open = Assert.Single(result.At(invalidate)!.OnSomePath(Domains.Ranges));
         Assert.Equal("mm", open.KeyDisplay);
         Assert.Equal("mmun_start", open.StartDisplay);
         Assert.Equal("mmun_end", open.EndDisplay);
@@ -64,10 +64,10 @@ static class T
     }
 }
 ");
-        var both = result.LocksHeldAt(Call(tree, "cond_resched"));
+        var both = LocksAt(result, Call(tree, "cond_resched"));
         Assert.Equal(new[] { "mm.page_table_lock", "ptl" }, both.Select(l => l.Display).OrderBy(d => d, StringComparer.Ordinal));
-        Assert.Equal("ptl", Assert.Single(result.LocksHeldAt(Call(tree, "schedule"))).Display);
-        Assert.Empty(result.LocksHeldAt(Call(tree, "msleep")));
+        Assert.Equal("ptl", Assert.Single(LocksAt(result, Call(tree, "schedule"))).Display);
+        Assert.Empty(LocksAt(result, Call(tree, "msleep")));
     }
 
     [Fact]
@@ -159,8 +159,8 @@ static class T
 ");
         Assert.Empty(result.LeakedRanges);
         Assert.Empty(result.UnmatchedEnds);
-        Assert.Empty(result.LocksHeldAt(Call(tree, "msleep")));
-        Assert.Empty(result.LocksHeldAt(Call(tree, "mmu_notifier_invalidate_range_end")));
+        Assert.Empty(LocksAt(result, Call(tree, "msleep")));
+        Assert.Empty(LocksAt(result, Call(tree, "mmu_notifier_invalidate_range_end")));
     }
 
     [Fact]
@@ -262,6 +262,10 @@ static class T
         var graph = ControlFlowGraph.Create(method, model)!;
         return (graph, model.GetDeclaredSymbol(method)!, KnownSymbols.Get(compilation));
     }
+
+    /// <summary>Spinlocks held on some path at the call (none when the call is not observed).</summary>
+    private static System.Collections.Immutable.ImmutableArray<LockFact> LocksAt(FlowResult result, SyntaxNode call) =>
+        result.At(call)?.OnSomePath(Domains.Locks) ?? System.Collections.Immutable.ImmutableArray<LockFact>.Empty;
 
     private static SyntaxNode Call(SyntaxTree tree, string name) =>
         tree.GetRoot().DescendantNodes().OfType<InvocationExpressionSyntax>()

@@ -47,6 +47,24 @@ internal enum NotifyKind
 
     /// <summary><c>mmu_notifier_change_pte</c>, <c>set_pte_at_notify</c> (MMU009).</summary>
     ChangePte,
+
+    /// <summary>The legacy <c>mmu_notifier_invalidate_page</c> (MMU001): still an invalidation of its page.</summary>
+    InvalidatePage,
+}
+
+/// <summary>A call that clears a page-table entry without notifying: [address, address + length) is
+/// pending until an invalidation covers it.</summary>
+internal sealed class EntryClear
+{
+    public EntryClear(int address, ulong length)
+    {
+        Address = address;
+        Length = length;
+    }
+
+    public int Address { get; }
+
+    public ulong Length { get; }
 }
 
 /// <summary>
@@ -76,6 +94,16 @@ internal sealed class NotifySignature
     public int End { get; }
 
     public ulong Length { get; }
+
+    /// <summary>The notified [start, end) from the call's argument values.</summary>
+    public (Value? Start, Value? End) RangeOf(IReadOnlyList<Value?> arguments, IOperation call)
+    {
+        var start = Start >= 0 && Start < arguments.Count ? arguments[Start] : null;
+        var end = End >= 0
+            ? End < arguments.Count ? arguments[End] : null
+            : start is null ? null : Value.Binary(Microsoft.CodeAnalysis.Operations.BinaryOperatorKind.Add, start, Value.Constant(Length), call);
+        return (start, end);
+    }
 }
 
 /// <summary>A lock a method acquires, releases, or must be entered holding.</summary>
@@ -96,12 +124,14 @@ internal sealed class LockEffect
 /// <summary>The effects of one method, read from its symbol and annotations once.</summary>
 internal sealed class MethodEffects
 {
-    public static readonly MethodEffects None = new(null, null, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
+    public static readonly MethodEffects None = new(null, null, null, false, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
 
-    public MethodEffects(RangeSignature? range, NotifySignature? notify, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold)
+    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, bool releasesPage, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold)
     {
         Range = range;
         Notify = notify;
+        Clear = clear;
+        ReleasesPage = releasesPage;
         Acquires = acquires;
         Releases = releases;
         MustHold = mustHold;
@@ -112,13 +142,19 @@ internal sealed class MethodEffects
     /// <summary>The notification the call sends, for the calls that must run inside an open range.</summary>
     public NotifySignature? Notify { get; }
 
+    /// <summary>The entry the call clears without notifying.</summary>
+    public EntryClear? Clear { get; }
+
+    /// <summary><c>put_page</c>, <c>page_cache_release</c>, <c>[ReleasesPage]</c>.</summary>
+    public bool ReleasesPage { get; }
+
     public ImmutableArray<LockEffect> Acquires { get; }
 
     public ImmutableArray<LockEffect> Releases { get; }
 
     public ImmutableArray<LockEffect> MustHold { get; }
 
-    public bool IsRelevant => Range is not null || Notify is not null || !Acquires.IsEmpty || !Releases.IsEmpty;
+    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || ReleasesPage || !Acquires.IsEmpty || !Releases.IsEmpty;
 }
 
 /// <summary>
@@ -204,12 +240,16 @@ internal sealed class ApiModel
         }
 
         var notify = NotifyOf(method);
-        if (range is null && notify is null && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0)
+        var clear = KnownSymbols.Is(method, Symbols.EntryClears) && method.Parameters.Length >= 2
+            ? new EntryClear(1, method.Name.StartsWith("pmdp", System.StringComparison.Ordinal) || method.Name.StartsWith("huge", System.StringComparison.Ordinal) ? Symbols.HugePmdSize : Symbols.PageSize)
+            : null;
+        var releasesPage = KnownSymbols.Is(method, Symbols.PageRelease) || Annotations.Has(method, Annotations.ReleasesPage);
+        if (range is null && notify is null && clear is null && !releasesPage && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0)
         {
             return MethodEffects.None;
         }
 
-        return new MethodEffects(range, notify, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable());
+        return new MethodEffects(range, notify, clear, releasesPage, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable());
     }
 
     /// <summary>The runtime's notification calls, by symbol: [start, end) or [address, address + size).</summary>
@@ -226,6 +266,11 @@ internal sealed class ApiModel
             // ptep_clear_flush_notify(vma, address, ptep): one page; pmdp_huge_clear_flush_notify(vma, haddr, pmdp): 2 MiB.
             var length = method.Name.StartsWith("pmdp", System.StringComparison.Ordinal) ? Symbols.HugePmdSize : Symbols.PageSize;
             return length == 0 ? null : new NotifySignature(NotifyKind.InvalidateRange, vmMm, 1, -1, length);
+        }
+
+        if (KnownSymbols.Is(method, Symbols.InvalidatePage) && Symbols.PageSize != 0)
+        {
+            return new NotifySignature(NotifyKind.InvalidatePage, null, Ordinal(method, "address"), -1, Symbols.PageSize);
         }
 
         if (KnownSymbols.Is(method, Symbols.ChangePte) && Symbols.PageSize != 0)

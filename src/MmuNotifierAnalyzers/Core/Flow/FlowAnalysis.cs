@@ -608,13 +608,16 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
     }
 
+    /// <summary>Keeps what a path knows at an operation that is reached with a property fact.</summary>
     private void NoteCandidate(IOperation operation, Disjunct d)
     {
-        if (_record && !d.Locks.IsEmpty)
+        if (_record && HasFacts(d))
         {
-            _result.AddLocked(operation, d.Locks);
+            _result.Observe(operation, new ObservedPath(d, ImmutableArray<Value?>.Empty));
         }
     }
+
+    private static bool HasFacts(Disjunct d) => !d.Locks.IsEmpty || !d.Ranges.IsEmpty || !d.Get(Domains.Cleared).IsEmpty;
 
     private Value Invoke(IInvocationOperation invocation, ref Disjunct d)
     {
@@ -650,13 +653,10 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
 
         var effects = _api.Get(method);
-        if (_record)
+        if (_record && (effects.IsRelevant || HasFacts(d)))
         {
-            NoteCandidate(invocation, d);
-            if (!d.Ranges.IsEmpty)
-            {
-                _result.AddOpenRanges(invocation.Syntax, d.Ranges);
-            }
+            // The state before the call: what the call runs under.
+            _result.Observe(invocation, new ObservedPath(d, values.ToImmutableArray()));
         }
 
         // What the call stores into its out/ref arguments is new.
@@ -688,10 +688,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             return result;
         }
 
-        if (_record && effects.Notify is { } notify)
-        {
-            RecordNotify(invocation, notify, values, d);
-        }
+        ClearedEntries(invocation, effects, values, ref d);
 
         if (effects.Range is { } range)
         {
@@ -735,15 +732,47 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         return result;
     }
 
-    /// <summary>The call's own range on this path, for the rules that ask whether an open range covers it.</summary>
-    private void RecordNotify(IInvocationOperation invocation, NotifySignature notify, Value?[] values, Disjunct d)
+    /// <summary>
+    /// The cleared-entries domain: a clear that notifies nobody leaves its entry pending, a page
+    /// release while entries are pending is noted on them, and an invalidation (invalidate_range,
+    /// invalidate_page, an end) ends the pendency of every entry it does not provably miss.
+    /// </summary>
+    private static void ClearedEntries(IInvocationOperation invocation, MethodEffects effects, Value?[] values, ref Disjunct d)
     {
-        var start = notify.Start >= 0 && notify.Start < values.Length ? values[notify.Start] : null;
-        var end = notify.End >= 0 && notify.End < values.Length
-            ? values[notify.End]
-            : start is null ? null : Value.Binary(BinaryOperatorKind.Add, start, Value.Constant(notify.Length), invocation);
-        _result.AddNotifyPath(invocation, notify.Kind, new NotifyPath(d.Ranges, start, end));
+        var cleared = d.Get(Domains.Cleared);
+        if (effects.Notify is { Kind: NotifyKind.InvalidateRange or NotifyKind.InvalidatePage } notify && !cleared.IsEmpty)
+        {
+            var (start, end) = notify.RangeOf(values, invocation);
+            cleared = cleared.RemoveAll(e => RangeCoverage.Covers(start, end, e.Start, e.End) != Coverage.NotCovered);
+        }
+
+        if (effects.Range is { Role: RangeRole.Closes } closes && !cleared.IsEmpty)
+        {
+            var start = At(values, closes.Start);
+            var end = At(values, closes.End);
+            cleared = closes.Range >= 0
+                ? ImmutableArray<ClearedEntry>.Empty
+                : cleared.RemoveAll(e => RangeCoverage.Covers(start, end, e.Start, e.End) != Coverage.NotCovered);
+        }
+
+        if (effects.ReleasesPage && !cleared.IsEmpty)
+        {
+            cleared = cleared.Select(e => e.Released(invocation.Syntax)).ToImmutableArray();
+        }
+
+        if (effects.Clear is { Length: > 0 } clear && At(values, clear.Address) is { } address)
+        {
+            var entry = new ClearedEntry(invocation.Syntax, address, Value.Binary(BinaryOperatorKind.Add, address, Value.Constant(clear.Length), invocation), null, Certainty.Certain);
+            cleared = cleared.Add(entry);
+        }
+
+        if (cleared != d.Get(Domains.Cleared))
+        {
+            d = d.With(Domains.Cleared, cleared);
+        }
     }
+
+    private static Value? At(Value?[] values, int ordinal) => ordinal >= 0 && ordinal < values.Length ? values[ordinal] : null;
 
     private static bool IsIntegral(ITypeSymbol type) => type.SpecialType is SpecialType.System_Int32 or SpecialType.System_Int64;
 

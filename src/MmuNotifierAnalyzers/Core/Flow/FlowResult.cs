@@ -75,72 +75,87 @@ internal sealed class RangeFieldWrite
     public RangeFact Range { get; }
 }
 
-/// <summary>An operation reached with spinlocks held on at least one path.</summary>
-internal sealed class LockedOperation
+/// <summary>One path reaching an observed operation: its property facts and the values of the
+/// call's arguments (by parameter ordinal; empty for an operation that is not a call).</summary>
+internal sealed class ObservedPath : System.IEquatable<ObservedPath>
 {
-    public LockedOperation(IOperation operation, ImmutableArray<LockFact> locks)
+    private readonly Disjunct _state;
+
+    internal ObservedPath(Disjunct state, ImmutableArray<Value?> arguments)
+    {
+        _state = state;
+        Arguments = arguments;
+    }
+
+    public ImmutableArray<Value?> Arguments { get; }
+
+    /// <summary>The path's facts of one domain (certain or not).</summary>
+    public T Facts<T>(FactDomain<T> domain)
+        where T : notnull => _state.Get(domain);
+
+    /// <summary>The value of the argument passed for parameter <paramref name="ordinal"/>, or null.</summary>
+    public Value? Argument(int ordinal) => ordinal >= 0 && ordinal < Arguments.Length ? Arguments[ordinal] : null;
+
+    public bool Equals(ObservedPath? other) =>
+        other is not null && _state.SamePropertyState(other._state) && Arguments.SequenceEqual(other.Arguments);
+
+    public override bool Equals(object? obj) => Equals(obj as ObservedPath);
+
+    public override int GetHashCode() => Arguments.Length;
+}
+
+/// <summary>
+/// What the analysis saw at one operation (a call, an object creation, a property read, an await
+/// reached with a fact open): one entry per distinct path state. A question asked of some entry
+/// is a may, of every entry a must.
+/// </summary>
+internal sealed class Observation
+{
+    private readonly List<ObservedPath> _paths = new();
+
+    public Observation(IOperation operation)
     {
         Operation = operation;
-        Locks = locks;
     }
 
     /// <summary>The operation as it appears in the control-flow graph (its Syntax is the source's).</summary>
     public IOperation Operation { get; }
 
-    public ImmutableArray<LockFact> Locks { get; }
-}
+    public IReadOnlyList<ObservedPath> Paths => _paths;
 
-/// <summary>One path's view of a notification call: the ranges open there and the call's own range.</summary>
-internal sealed class NotifyPath : System.IEquatable<NotifyPath>
-{
-    public NotifyPath(ImmutableArray<RangeFact> open, Value? start, Value? end)
+    /// <summary>May: the facts of <paramref name="domain"/> on some path (certain or not), each once.</summary>
+    public ImmutableArray<T> OnSomePath<T>(FactSetDomain<T> domain)
+        where T : class, IUncertainFact<T>
     {
-        Open = open;
-        Start = start;
-        End = end;
+        var facts = ImmutableArray.CreateBuilder<T>();
+        foreach (var path in _paths)
+        {
+            foreach (var fact in path.Facts(domain))
+            {
+                if (!facts.Contains(fact))
+                {
+                    facts.Add(fact);
+                }
+            }
+        }
+
+        return facts.ToImmutable();
     }
 
-    /// <summary>Every range open on this path (certain or not, conditional or not).</summary>
-    public ImmutableArray<RangeFact> Open { get; }
+    /// <summary>Must: the facts of <paramref name="domain"/> that every path has for certain.</summary>
+    public ImmutableArray<T> OnEveryPath<T>(FactSetDomain<T> domain)
+        where T : class, IUncertainFact<T> =>
+        _paths.Count == 0
+            ? ImmutableArray<T>.Empty
+            : _paths[0].Facts(domain).Where(f => f.Certainty == Certainty.Certain && _paths.All(p => p.Facts(domain).Contains(f))).ToImmutableArray();
 
-    /// <summary>The start of the range the call notifies.</summary>
-    public Value? Start { get; }
-
-    /// <summary>The end of the range the call notifies.</summary>
-    public Value? End { get; }
-
-    /// <summary>The ranges open on this path for sure: certain, and not waiting on a <c>_nonblock</c> result.</summary>
-    public IEnumerable<RangeFact> SurelyOpen => Open.Where(r => r.Certainty == Certainty.Certain && r.OpenWhenZero is null);
-
-    /// <summary>Whether <paramref name="range"/>'s [start, end) covers the call's.</summary>
-    public Coverage CoveredBy(RangeFact range) =>
-        range.IsRangeObject ? Coverage.Unknown : RangeCoverage.Covers(range.StartValue, range.EndValue, Start, End);
-
-    public bool Equals(NotifyPath? other) =>
-        other is not null && Equals(Start, other.Start) && Equals(End, other.End)
-        && Open.Length == other.Open.Length && Open.All(other.Open.Contains);
-
-    public override bool Equals(object? obj) => Equals(obj as NotifyPath);
-
-    public override int GetHashCode() => Open.Length;
-}
-
-/// <summary>A notification call (<c>invalidate_range</c>, <c>change_pte</c> and their wrappers) with every path that reaches it.</summary>
-internal sealed class NotifyCall
-{
-    public NotifyCall(IOperation operation, NotifyKind kind)
+    internal void Add(ObservedPath path)
     {
-        Operation = operation;
-        Kind = kind;
+        if (!_paths.Contains(path))
+        {
+            _paths.Add(path);
+        }
     }
-
-    /// <summary>The call as it appears in the control-flow graph (its Syntax is the source's).</summary>
-    public IOperation Operation { get; }
-
-    public NotifyKind Kind { get; }
-
-    /// <summary>One entry per distinct state the call is reached in: a question asked of every entry is a must.</summary>
-    public List<NotifyPath> Paths { get; } = new();
 }
 
 /// <summary>
@@ -157,9 +172,7 @@ internal sealed class FlowResult
     private readonly Dictionary<SyntaxNode, RangeFact> _reopened = new();
     private readonly Dictionary<SyntaxNode, List<RangeClose>> _closes = new();
     private readonly Dictionary<SyntaxNode, RangeFieldWrite> _fieldWrites = new();
-    private readonly Dictionary<SyntaxNode, (IOperation Operation, List<LockFact> Locks)> _locked = new();
-    private readonly Dictionary<SyntaxNode, List<RangeFact>> _openRanges = new();
-    private readonly Dictionary<SyntaxNode, NotifyCall> _notifications = new();
+    private readonly Dictionary<SyntaxNode, Observation> _observations = new();
 
     internal FlowResult(bool complete)
     {
@@ -186,37 +199,24 @@ internal sealed class FlowResult
     /// <summary>Writes to fields of an open 4.20 <c>mmu_notifier_range</c>.</summary>
     public IEnumerable<RangeFieldWrite> RangeFieldWrites => Complete ? _fieldWrites.Values : Enumerable.Empty<RangeFieldWrite>();
 
-    /// <summary>Calls, object creations, property reads and awaits reached with a spinlock held.</summary>
-    public IEnumerable<LockedOperation> LockedOperations =>
-        Complete
-            ? _locked.Values.Select(v => new LockedOperation(v.Operation, v.Locks.ToImmutableArray()))
-            : Enumerable.Empty<LockedOperation>();
+    /// <summary>Every observed operation: the calls the analysis models, and any call, object
+    /// creation, property read or await reached with a property fact (a range, a lock, a cleared entry) on some path.</summary>
+    public IEnumerable<Observation> Observations => Complete ? _observations.Values : Enumerable.Empty<Observation>();
 
-    /// <summary>Spinlocks held (on some path) when the operation with this syntax runs.</summary>
-    public ImmutableArray<LockFact> LocksHeldAt(SyntaxNode operation) =>
-        Complete && _locked.TryGetValue(operation, out var v) ? v.Locks.ToImmutableArray() : ImmutableArray<LockFact>.Empty;
-
-    /// <summary>Ranges open (on some path) when the call with this syntax runs, with their argument values.</summary>
-    public ImmutableArray<RangeFact> OpenRangesAt(SyntaxNode call) =>
-        Complete && _openRanges.TryGetValue(call, out var v) ? v.ToImmutableArray() : ImmutableArray<RangeFact>.Empty;
-
-    /// <summary>Every notification call reached on some path, with each path's open ranges.</summary>
-    public IEnumerable<NotifyCall> Notifications => Complete ? _notifications.Values : Enumerable.Empty<NotifyCall>();
+    /// <summary>The observation of the operation with this syntax, or null.</summary>
+    public Observation? At(SyntaxNode operation) => Complete && _observations.TryGetValue(operation, out var o) ? o : null;
 
     internal void GiveUp() => Complete = false;
 
-    internal void AddNotifyPath(IOperation call, NotifyKind kind, NotifyPath path)
+    internal void Observe(IOperation operation, ObservedPath path)
     {
-        if (!_notifications.TryGetValue(call.Syntax, out var entry))
+        if (!_observations.TryGetValue(operation.Syntax, out var observation))
         {
-            entry = new NotifyCall(call, kind);
-            _notifications.Add(call.Syntax, entry);
+            observation = new Observation(operation);
+            _observations.Add(operation.Syntax, observation);
         }
 
-        if (!entry.Paths.Contains(path))
-        {
-            entry.Paths.Add(path);
-        }
+        observation.Add(path);
     }
 
     internal void AddLeak(RangeFact range, ExitPath exit)
@@ -262,40 +262,6 @@ internal sealed class FlowResult
         if (!_fieldWrites.ContainsKey(write.Write))
         {
             _fieldWrites.Add(write.Write, write);
-        }
-    }
-
-    internal void AddLocked(IOperation operation, ImmutableArray<LockFact> locks)
-    {
-        if (!_locked.TryGetValue(operation.Syntax, out var entry))
-        {
-            entry = (operation, new List<LockFact>());
-            _locked.Add(operation.Syntax, entry);
-        }
-
-        foreach (var l in locks)
-        {
-            if (!entry.Locks.Any(x => x.Key.Equals(l.Key) && x.AcquiredAt == l.AcquiredAt))
-            {
-                entry.Locks.Add(l);
-            }
-        }
-    }
-
-    internal void AddOpenRanges(SyntaxNode call, ImmutableArray<RangeFact> ranges)
-    {
-        if (!_openRanges.TryGetValue(call, out var list))
-        {
-            list = new List<RangeFact>();
-            _openRanges.Add(call, list);
-        }
-
-        foreach (var r in ranges)
-        {
-            if (!list.Contains(r))
-            {
-                list.Add(r);
-            }
         }
     }
 }
