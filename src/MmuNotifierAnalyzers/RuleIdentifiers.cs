@@ -10,6 +10,7 @@ internal static class RuleIdentifiers
     public const string SleepUnderSpinlock = "MMU005";
     public const string InvalidateRangeOutsideRange = "MMU006";
     public const string ChangePteOutsideRange = "MMU009";
+    public const string PageReleasedBeforeInvalidation = "MMU010";
 
     /// <summary>A malformed line in a configuration file (a may-sleep list).</summary>
     public const string InvalidConfiguration = "MMU900";

@@ -90,7 +90,7 @@ internal static class UncoveredNotification
                     invocation.Syntax.GetLocation(),
                     additional,
                     properties,
-                    Name(invocation.Syntax),
+                    UnbalancedRangeAnalyzer.CallName(invocation.Syntax),
                     Describe(finding, observation.Paths.All(p => p.Facts(Domains.Ranges).IsEmpty))));
             }
         }
@@ -126,13 +126,4 @@ internal static class UncoveredNotification
         UncoveredReason.MaybeOpen => "the range started at line " + FlowAnalysis.Line(finding.Range!.Start) + " is open here on some paths only",
         _ => "the range started at line " + FlowAnalysis.Line(finding.Range!.Start) + " ['" + finding.Range.StartDisplay + "', '" + finding.Range.EndDisplay + "') does not cover it",
     };
-
-    private static string Name(SyntaxNode call) => call is InvocationExpressionSyntax invocation
-        ? invocation.Expression switch
-        {
-            MemberAccessExpressionSyntax member => member.Name.Identifier.ValueText,
-            SimpleNameSyntax name => name.Identifier.ValueText,
-            _ => invocation.Expression.ToString(),
-        }
-        : call.ToString();
 }

@@ -306,7 +306,7 @@ public static class rmap
              * table lock before mmu_notifier_invalidate_range_end()
              */
             page_remove_rmap(subpage, PageHuge(page));
-            put_page(page); // no finding: MMU010, every path that needs it invalidated above; the locked file-page path is covered by _end by design (0f10851ea475, v4.19)
+            put_page(page); // known false finding: MMU010 — the locked file-page branch drops its reference before _end on purpose (0f10851ea475: the page is locked, so it cannot be freed or replaced before _end); the rule cannot see the page lock
         }
 
         mmu_notifier_invalidate_range_end(vma.vm_mm, start, end);

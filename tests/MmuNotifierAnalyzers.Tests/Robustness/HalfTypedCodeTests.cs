@@ -191,6 +191,39 @@ public static class ranges
     }
 }
 "),
+        ("notify.cs", @"using Kernel.Mm;
+using static Kernel.Mm.Linux;
+
+public static class notify
+{
+    public static void walk(vm_area_struct vma, page page, ulong address, ulong end, pmd_ptr pmd, pte_t entry)
+    {
+        mm_struct mm = vma.vm_mm;
+        ulong mmun_start = address & HPAGE_PMD_MASK, mmun_end = mmun_start + HPAGE_PMD_SIZE;
+        bool invalidation_needed = false;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        for (; address < end; address += PAGE_SIZE)
+        {
+            pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+            if (!pte_present(ptep_get(pte)))
+            {
+                pte_unmap_unlock(pte, ptl);
+                continue;
+            }
+            ptep_clear_flush(vma, address, pte);
+            set_pte_at_notify(mm, address, pte, entry);
+            put_page(page);
+            pte_unmap_unlock(pte, ptl);
+            invalidation_needed = true;
+        }
+        if (invalidation_needed)
+            mmu_notifier_invalidate_range(mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        ptep_clear_flush_notify(vma, address, pte_offset_map(pmd, address));
+        mmu_notifier_change_pte(mm, address, entry);
+    }
+}
+"),
         ("driver.cs", @"using System.Threading;
 using Kernel.Mm;
 using MmuNotifierAnalyzers.Annotations;

@@ -20,13 +20,18 @@ namespace MmuNotifierAnalyzers.Tests.Seeds;
 /// excluded from this project's own compilation): every port compiles against Kernel.Mm and the
 /// shared kernel pieces of samples/Seeds.Common, as the seed ports do; and every shipped rule
 /// reports exactly what the ports' markers claim (<c>// expect: MMUnnn</c> on the line), nothing
-/// more, nothing less.
+/// more, nothing less. A <c>// known false finding: MMUnnn</c> line is a documented limit: the
+/// rule reports it and the kernel says the code is correct.
 /// </summary>
 public sealed class KernelPortsTests
 {
     private static readonly string Folder = Path.Combine(RepositoryLayout.Root, "tests", "MmuNotifierAnalyzers.Tests", "KernelPorts");
 
     private static readonly Regex Expect = new(@"//\s*expect:\s*(?<ids>MMU\d{3}(\s*,\s*MMU\d{3})*)", RegexOptions.CultureInvariant);
+
+    // A finding on code the kernel argues is correct, which the rule cannot tell apart: reported,
+    // counted and documented (docs/rules), never silently expected.
+    private static readonly Regex KnownFalse = new(@"//\s*known false finding:\s*(?<ids>MMU\d{3})", RegexOptions.CultureInvariant);
 
     [Fact]
     public void KernelPortsCompile()
@@ -45,6 +50,12 @@ public sealed class KernelPortsTests
             var lines = File.ReadAllLines(file);
             for (var i = 0; i < lines.Length; i++)
             {
+                var known = KnownFalse.Match(lines[i]);
+                if (known.Success && shipped.Contains(known.Groups["ids"].Value))
+                {
+                    expected.Add(Path.GetFileName(file) + ":" + (i + 1) + " " + known.Groups["ids"].Value);
+                }
+
                 var match = Expect.Match(lines[i]);
                 if (!match.Success)
                 {

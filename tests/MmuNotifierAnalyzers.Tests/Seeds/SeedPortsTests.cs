@@ -29,6 +29,9 @@ public sealed class SeedPortsTests
         ("Seed000/filemap_xip.cs", "mmu_notifier_invalidate_page(mm, address);", 1, "MMU001"),
         ("Seed000/rmap.cs", "mmu_notifier_invalidate_page(mm, address);", 1, "MMU001"),
         ("Seed000/rmap.cs", "mmu_notifier_invalidate_page(mm, address);", 2, "MMU001"),
+        // try_to_unmap_one drops the page before the invalidate_page after the unlock: the
+        // 2017 race the runtime replays (RaceDemo) frees a page a secondary MMU still maps.
+        ("Seed000/rmap.cs", "page_cache_release(page);", 1, "MMU010"),
         // Seed 002: do_wp_page notified with invalidate_page after the unlock, and installed the
         // COW copy with set_pte_at_notify (change_pte) outside any start/end, which seed 002 bracketed.
         ("Seed002/memory.cs", "mmu_notifier_invalidate_page(mm, address);", 1, "MMU001"),
@@ -36,6 +39,8 @@ public sealed class SeedPortsTests
         // Seed 003: invalidate_range after the rmap walk with no start/end around it (Andrea's bug 1).
         ("Seed003/rmap.cs", "mmu_notifier_invalidate_range(vma.vm_mm, address,", 1, "MMU006"),
         ("Seed003/rmap.cs", "mmu_notifier_invalidate_range(mm, address,", 1, "MMU006"),
+        // ... and try_to_unmap_one puts each page in the walk, before that invalidate_range.
+        ("Seed003/rmap.cs", "put_page(page);", 1, "MMU010"),
         // Seed 004: the 2012 notify macros called invalidate_page ...
         ("Seed004/mmu_notifier_2012.cs", "mmu_notifier_invalidate_page(___vma.vm_mm, ___address);", 1, "MMU001"),
         ("Seed004/mmu_notifier_2012.cs", "mmu_notifier_invalidate_page(___vma.vm_mm, ___address);", 2, "MMU001"),

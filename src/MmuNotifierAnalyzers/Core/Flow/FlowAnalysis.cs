@@ -740,7 +740,10 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     private static void ClearedEntries(IInvocationOperation invocation, MethodEffects effects, Value?[] values, ref Disjunct d)
     {
         var cleared = d.Get(Domains.Cleared);
-        if (effects.Notify is { Kind: NotifyKind.InvalidateRange or NotifyKind.InvalidatePage } notify && !cleared.IsEmpty)
+
+        // change_pte (set_pte_at_notify) tells every secondary MMU the entry now maps another
+        // page: KSM's replace_page relies on it (0f10851ea475: no second notification needed).
+        if (effects.Notify is { } notify && !cleared.IsEmpty)
         {
             var (start, end) = notify.RangeOf(values, invocation);
             cleared = cleared.RemoveAll(e => RangeCoverage.Covers(start, end, e.Start, e.End) != Coverage.NotCovered);
@@ -762,7 +765,18 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         if (effects.Clear is { Length: > 0 } clear && At(values, clear.Address) is { } address)
         {
-            var entry = new ClearedEntry(invocation.Syntax, address, Value.Binary(BinaryOperatorKind.Add, address, Value.Constant(clear.Length), invocation), null, Certainty.Certain);
+            var end = Value.Binary(BinaryOperatorKind.Add, address, Value.Constant(clear.Length), invocation);
+            var entry = new ClearedEntry(invocation.Syntax, address, end, null, Certainty.Certain);
+            if (cleared.FirstOrDefault(e => e.Clear == invocation.Syntax) is { } earlier)
+            {
+                // The same clear again (a loop): one entry, its range unknown unless unchanged, so
+                // the state converges.
+                entry = address.Equals(earlier.Start)
+                    ? earlier.WithCertainty(Certainty.Certain)
+                    : new ClearedEntry(invocation.Syntax, null, null, earlier.ReleasedAt, Certainty.Certain);
+                cleared = cleared.Remove(earlier);
+            }
+
             cleared = cleared.Add(entry);
         }
 

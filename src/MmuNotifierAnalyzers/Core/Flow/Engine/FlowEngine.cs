@@ -137,9 +137,25 @@ internal sealed class FlowEngine<TPath, TBranch>
                 worklist.Remove(ordinal);
                 var block = _graph.Blocks[ordinal];
                 var input = _semantics.Join(contributions[ordinal].OrderBy(p => p.Key).SelectMany(p => p.Value), ordinal);
-                if (inStates.TryGetValue(ordinal, out var previous) && SameSet(previous, input))
+                if (inStates.TryGetValue(ordinal, out var previous))
                 {
-                    continue;
+                    if (SameSet(previous, input))
+                    {
+                        continue;
+                    }
+
+                    // Widening at a loop head: a path whose facts differ from the loop entry's
+                    // (an entry cleared in the body) meets only itself on the back edge, so its
+                    // data would change on every turn; joined with what the head saw before, it
+                    // becomes the head's phi and the loop converges.
+                    if (IsLoopHead(block))
+                    {
+                        input = _semantics.Join(previous.Concat(input), ordinal);
+                        if (SameSet(previous, input))
+                        {
+                            continue;
+                        }
+                    }
                 }
 
                 inStates[ordinal] = input;
@@ -388,6 +404,9 @@ internal sealed class FlowEngine<TPath, TBranch>
         edges[edge] = states;
         worklist.Add(target);
     }
+
+    private static bool IsLoopHead(BasicBlock block) =>
+        block.Predecessors.Any(p => p.Source.Ordinal >= block.Ordinal);
 
     private bool SameSet(List<TPath> a, List<TPath> b) =>
         a.Count == b.Count && a.All(x => b.Any(y => _semantics.Same(y, x)));
