@@ -8,6 +8,8 @@ internal static class RuleIdentifiers
     public const string RangeArgumentsChanged = "MMU003";
     public const string SleepInAtomicCallback = "MMU004";
     public const string SleepUnderSpinlock = "MMU005";
+    public const string RangeLengthInPages = "MMU007";
+    public const string HugeRangeNotAligned = "MMU008";
 
     /// <summary>A malformed line in a configuration file (a may-sleep list).</summary>
     public const string InvalidConfiguration = "MMU900";

@@ -40,6 +40,25 @@ internal sealed class KnownSymbols
         GfpAllocators = Methods("kmalloc", "alloc_page_vma", "alloc_pages", "__get_free_pages", "kzalloc");
         PageRelease = Methods("put_page", "page_cache_release");
 
+        // Page arithmetic (MMU007/MMU008, read through Flow/RangeArithmetic). The consts are
+        // matched as field references in the operation tree: C# folds them into constants.
+        CompoundOrder = Methods("compound_order");
+        CompoundNr = Methods("compound_nr", "hpage_nr_pages", "thp_nr_pages");
+        PageSizeOf = Methods("page_size");
+        HugePageSize = Methods("huge_page_size");
+        HugePageMask = Methods("huge_page_mask");
+        HugePageOrder = Methods("huge_page_order");
+        PagesPerHugePage = Methods("pages_per_huge_page");
+        PmdAlignedAddressUsers = Methods(
+            "pmdp_huge_clear_flush", "pmdp_clear_flush", "pmdp_huge_get_and_clear", "pmdp_splitting_flush",
+            "pmdp_huge_clear_flush_notify", "page_check_address_pmd");
+        PageSizeField = Field("PAGE_SIZE");
+        PageShiftField = Field("PAGE_SHIFT");
+        HpagePmdSize = Field("HPAGE_PMD_SIZE");
+        HpagePmdMask = Field("HPAGE_PMD_MASK");
+        HpagePmdOrder = Field("HPAGE_PMD_ORDER");
+        HpagePmdNr = Field("HPAGE_PMD_NR");
+
         OpsInvalidatePage = OpsMember("invalidate_page");
         OpsInvalidateRangeStart = OpsMember("invalidate_range_start");
         OpsInvalidateRangeEnd = OpsMember("invalidate_range_end");
@@ -92,6 +111,25 @@ internal sealed class KnownSymbols
     public ImmutableHashSet<IMethodSymbol> GfpAllocators { get; }
     public ImmutableHashSet<IMethodSymbol> PageRelease { get; }
 
+    /// <summary><c>compound_order(page)</c>: an order (log2 of a number of pages).</summary>
+    public ImmutableHashSet<IMethodSymbol> CompoundOrder { get; }
+    /// <summary><c>compound_nr</c> (and <c>hpage_nr_pages</c> / <c>thp_nr_pages</c> where Kernel.Mm has them): a number of pages.</summary>
+    public ImmutableHashSet<IMethodSymbol> CompoundNr { get; }
+    /// <summary><c>page_size(page)</c> where Kernel.Mm has it: bytes.</summary>
+    public ImmutableHashSet<IMethodSymbol> PageSizeOf { get; }
+    public ImmutableHashSet<IMethodSymbol> HugePageSize { get; }
+    public ImmutableHashSet<IMethodSymbol> HugePageMask { get; }
+    public ImmutableHashSet<IMethodSymbol> HugePageOrder { get; }
+    public ImmutableHashSet<IMethodSymbol> PagesPerHugePage { get; }
+    /// <summary>Kernel.Mm functions that throw unless their address is HPAGE_PMD aligned.</summary>
+    public ImmutableHashSet<IMethodSymbol> PmdAlignedAddressUsers { get; }
+    public IFieldSymbol? PageSizeField { get; }
+    public IFieldSymbol? PageShiftField { get; }
+    public IFieldSymbol? HpagePmdSize { get; }
+    public IFieldSymbol? HpagePmdMask { get; }
+    public IFieldSymbol? HpagePmdOrder { get; }
+    public IFieldSymbol? HpagePmdNr { get; }
+
     public IPropertySymbol? OpsInvalidatePage { get; }
     public IPropertySymbol? OpsInvalidateRangeStart { get; }
     public IPropertySymbol? OpsInvalidateRangeEnd { get; }
@@ -120,6 +158,9 @@ internal sealed class KnownSymbols
             .OfType<IMethodSymbol>()
             .ToImmutableHashSet<IMethodSymbol>(SymbolEqualityComparer.Default);
     }
+
+    private IFieldSymbol? Field(string name) =>
+        Linux?.GetMembers(name).OfType<IFieldSymbol>().FirstOrDefault();
 
     private IPropertySymbol? OpsMember(string name) =>
         MmuNotifierOps?.GetMembers(name).OfType<IPropertySymbol>().FirstOrDefault();
