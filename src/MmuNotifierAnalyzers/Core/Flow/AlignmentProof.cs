@@ -62,14 +62,14 @@ internal sealed class AlignmentProof
         {
             if (KnownSymbols.Is(invocation.TargetMethod, _symbols.PmdAlignedAddressUsers)
                 && RangeArithmetic.MaskFits(new SizeTerm(Dimension.Mask, HugeSize.Pmd, null), length)
-                && invocation.Arguments.Any(a => IsReferenceTo(a.Value, parameter)))
+                && invocation.Arguments.Any(a => IsReferenceTo(a.Value, parameter) && RangeArithmetic.HoldsEntryValue(parameter, a.Value, root)))
             {
                 return true;
             }
 
             foreach (var argument in invocation.Arguments)
             {
-                if (argument.Parameter is { } p && DoesNotReturnIf(p) is { } when && Asserts(argument.Value, parameter, when, length))
+                if (argument.Parameter is { } p && DoesNotReturnIf(p) is { } when && Asserts(argument.Value, parameter, when, length, root))
                 {
                     return true;
                 }
@@ -80,7 +80,7 @@ internal sealed class AlignmentProof
     }
 
     // VM_BUG_ON((address & ~HPAGE_PMD_MASK) != 0) with [DoesNotReturnIf(true)]; == 0 with false.
-    private bool Asserts(IOperation condition, IParameterSymbol parameter, bool when, SizeTerm length)
+    private bool Asserts(IOperation condition, IParameterSymbol parameter, bool when, SizeTerm length, IOperation root)
     {
         if (RangeArithmetic.Strip(condition) is not IBinaryOperation comparison
             || comparison.OperatorKind is not (BinaryOperatorKind.Equals or BinaryOperatorKind.NotEquals)
@@ -98,7 +98,7 @@ internal sealed class AlignmentProof
         foreach (var (value, mask) in new[] { (and.LeftOperand, and.RightOperand), (and.RightOperand, and.LeftOperand) })
         {
             var term = RangeArithmetic.ClassifyTerm(mask, _symbols);
-            if (term.Dimension == Dimension.OffsetMask && IsReferenceTo(value, parameter)
+            if (term.Dimension == Dimension.OffsetMask && IsReferenceTo(value, parameter) && RangeArithmetic.HoldsEntryValue(parameter, value, root)
                 && RangeArithmetic.MaskFits(new SizeTerm(Dimension.Mask, term.Size, term.Subject), length))
             {
                 return true;

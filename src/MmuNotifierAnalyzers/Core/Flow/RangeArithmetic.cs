@@ -276,6 +276,81 @@ internal static class RangeArithmetic
         return writes;
     }
 
+    /// <summary>True when no write to <paramref name="parameter"/> can run before <paramref name="use"/>:
+    /// every write comes later in the source and shares no loop with the use, and no <c>goto</c>
+    /// jumps back to a label above the use. The use then reads the value the caller passed.</summary>
+    public static bool HoldsEntryValue(IParameterSymbol parameter, IOperation use, IOperation root)
+    {
+        var sites = new List<IOperation>();
+        var hasGoto = false;
+        foreach (var operation in root.Descendants())
+        {
+            // A goto back to a label above the use can carry a later write to it; a forward goto, or
+            // one back to a label below the use, cannot.
+            if (operation is IBranchOperation { BranchKind: BranchKind.GoTo } branch
+                && (branch.Target.Locations.Length == 0
+                    || (branch.Target.Locations[0].SourceSpan.Start < branch.Syntax.SpanStart && branch.Target.Locations[0].SourceSpan.Start <= use.Syntax.SpanStart)))
+            {
+                hasGoto = true;
+            }
+
+            if (operation is IParameterReferenceOperation reference && SymbolEqualityComparer.Default.Equals(reference.Parameter, parameter)
+                && IsWrite(operation, out _))
+            {
+                sites.Add(operation);
+            }
+        }
+
+        if (sites.Count == 0)
+        {
+            return true;
+        }
+
+        if (hasGoto)
+        {
+            return false;
+        }
+
+        var useLoops = Loops(use);
+        foreach (var site in sites)
+        {
+            if (site.Syntax.SpanStart <= use.Syntax.SpanStart || Loops(site).Overlaps(useLoops)
+                || InFunction(site))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool InFunction(IOperation operation)
+    {
+        for (var current = operation.Parent; current is not null; current = current.Parent)
+        {
+            if (current is IAnonymousFunctionOperation or ILocalFunctionOperation)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static HashSet<IOperation> Loops(IOperation operation)
+    {
+        var loops = new HashSet<IOperation>();
+        for (var current = operation.Parent; current is not null; current = current.Parent)
+        {
+            if (current is ILoopOperation)
+            {
+                loops.Add(current);
+            }
+        }
+
+        return loops;
+    }
+
     private static bool IsWrite(IOperation reference, out IOperation? value)
     {
         value = null;
@@ -473,8 +548,7 @@ internal static class RangeArithmetic
 
             case IParameterReferenceOperation parameter:
                 {
-                    var writes = Writes(parameter.Parameter, Root(operation));
-                    return writes is { Count: 0 } && parameter.Parameter.RefKind == RefKind.None
+                    return parameter.Parameter.RefKind == RefKind.None && HoldsEntryValue(parameter.Parameter, operation, Root(operation))
                         ? new AddressForm(AddressShape.Parameter, SizeTerm.Unknown, parameter.Parameter, ImmutableArray.Create(new AddressWrite(written, null, null)))
                         : Unknown(written);
                 }
