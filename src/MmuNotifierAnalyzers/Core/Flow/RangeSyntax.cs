@@ -107,8 +107,9 @@ internal static class RangeSyntax
             case InvocationExpressionSyntax call when NameOf(call.Expression) is "compound_nr" or "hpage_nr_pages" or "thp_nr_pages":
                 return SyntaxFactory.BinaryExpression(
                     SyntaxKind.LeftShiftExpression,
-                    Qualified(call.Expression, "PAGE_SIZE"),
-                    Renamed(call, "compound_order"));
+                    Qualified(call.Expression, "PAGE_SIZE").WithoutTrivia(),
+                    SyntaxFactory.Token(SyntaxFactory.TriviaList(SyntaxFactory.Space), SyntaxKind.LessThanLessThanToken, SyntaxFactory.TriviaList(SyntaxFactory.Space)),
+                    Renamed(call, "compound_order").WithoutTrivia());
 
             case InvocationExpressionSyntax call when NameOf(call.Expression) == "pages_per_huge_page":
                 return Renamed(call, "huge_page_size");
