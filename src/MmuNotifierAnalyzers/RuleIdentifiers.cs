@@ -9,6 +9,8 @@ internal static class RuleIdentifiers
     public const string SleepInAtomicCallback = "MMU004";
     public const string SleepUnderSpinlock = "MMU005";
     public const string InvalidateRangeOutsideRange = "MMU006";
+    public const string RangeLengthInPages = "MMU007";
+    public const string HugeRangeNotAligned = "MMU008";
     public const string ChangePteOutsideRange = "MMU009";
     public const string PageReleasedBeforeInvalidation = "MMU010";
 

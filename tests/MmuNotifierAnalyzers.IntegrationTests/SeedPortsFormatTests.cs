@@ -42,7 +42,7 @@ public sealed class SeedPortsFormatTests : IAsyncLifetime
     private static readonly string[] Format =
     [
         "format", "analyzers", "samples/Seeds.Before/Seeds.Before.csproj",
-        "--diagnostics", "MMU001", "MMU002", "MMU003", "MMU005", "MMU006", "MMU009", "--severity", "info",
+        "--diagnostics", "MMU001", "MMU002", "MMU003", "MMU005", "MMU006", "MMU007", "MMU008", "MMU009", "MMU010", "--severity", "info",
     ];
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "mmu-seedfix-" + Guid.NewGuid().ToString("N")[..12]);

@@ -76,8 +76,9 @@ public static class rmap
 
         if (invalidation_needed)
         {
-            mmu_notifier_invalidate_range(vma.vm_mm, address,
-                    address + (1UL << compound_order(page)));
+            ulong haddr = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+            mmu_notifier_invalidate_range(vma.vm_mm, haddr,
+                    haddr + (PAGE_SIZE << compound_order(page)));
         }
 
         return true;
@@ -173,8 +174,11 @@ public static class rmap
         }
 
         if (invalidation_needed)
-            mmu_notifier_invalidate_range(mm, address,
-                    address + (1UL << compound_order(page)));
+        {
+            ulong haddr = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+            mmu_notifier_invalidate_range(mm, haddr,
+                    haddr + (PAGE_SIZE << compound_order(page)));
+        }
         return ret;
     }
 }

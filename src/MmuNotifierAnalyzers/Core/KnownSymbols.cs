@@ -44,6 +44,25 @@ internal sealed class KnownSymbols
         PageSize = ConstantOf("PAGE_SIZE");
         HugePmdSize = ConstantOf("HPAGE_PMD_SIZE");
 
+        // Page arithmetic (MMU007/MMU008, read through Flow/RangeArithmetic). The consts are
+        // matched as field references in the operation tree: C# folds them into constants.
+        CompoundOrder = Methods("compound_order");
+        CompoundNr = Methods("compound_nr", "hpage_nr_pages", "thp_nr_pages");
+        PageSizeOf = Methods("page_size");
+        HugePageSize = Methods("huge_page_size");
+        HugePageMask = Methods("huge_page_mask");
+        HugePageOrder = Methods("huge_page_order");
+        PagesPerHugePage = Methods("pages_per_huge_page");
+        PmdAlignedAddressUsers = Methods(
+            "pmdp_huge_clear_flush", "pmdp_clear_flush", "pmdp_huge_get_and_clear", "pmdp_splitting_flush",
+            "pmdp_huge_clear_flush_notify", "page_check_address_pmd");
+        PageSizeField = Field("PAGE_SIZE");
+        PageShiftField = Field("PAGE_SHIFT");
+        HpagePmdSize = Field("HPAGE_PMD_SIZE");
+        HpagePmdMask = Field("HPAGE_PMD_MASK");
+        HpagePmdOrder = Field("HPAGE_PMD_ORDER");
+        HpagePmdNr = Field("HPAGE_PMD_NR");
+
         OpsInvalidatePage = OpsMember("invalidate_page");
         OpsInvalidateRangeStart = OpsMember("invalidate_range_start");
         OpsInvalidateRangeEnd = OpsMember("invalidate_range_end");
@@ -105,6 +124,25 @@ internal sealed class KnownSymbols
     /// <summary>The runtime's <c>HPAGE_PMD_SIZE</c> (0 when absent).</summary>
     public ulong HugePmdSize { get; }
 
+    /// <summary><c>compound_order(page)</c>: an order (log2 of a number of pages).</summary>
+    public ImmutableHashSet<IMethodSymbol> CompoundOrder { get; }
+    /// <summary><c>compound_nr</c> (and <c>hpage_nr_pages</c> / <c>thp_nr_pages</c> where Kernel.Mm has them): a number of pages.</summary>
+    public ImmutableHashSet<IMethodSymbol> CompoundNr { get; }
+    /// <summary><c>page_size(page)</c> where Kernel.Mm has it: bytes.</summary>
+    public ImmutableHashSet<IMethodSymbol> PageSizeOf { get; }
+    public ImmutableHashSet<IMethodSymbol> HugePageSize { get; }
+    public ImmutableHashSet<IMethodSymbol> HugePageMask { get; }
+    public ImmutableHashSet<IMethodSymbol> HugePageOrder { get; }
+    public ImmutableHashSet<IMethodSymbol> PagesPerHugePage { get; }
+    /// <summary>Kernel.Mm functions that throw unless their address is HPAGE_PMD aligned.</summary>
+    public ImmutableHashSet<IMethodSymbol> PmdAlignedAddressUsers { get; }
+    public IFieldSymbol? PageSizeField { get; }
+    public IFieldSymbol? PageShiftField { get; }
+    public IFieldSymbol? HpagePmdSize { get; }
+    public IFieldSymbol? HpagePmdMask { get; }
+    public IFieldSymbol? HpagePmdOrder { get; }
+    public IFieldSymbol? HpagePmdNr { get; }
+
     public IPropertySymbol? OpsInvalidatePage { get; }
     public IPropertySymbol? OpsInvalidateRangeStart { get; }
     public IPropertySymbol? OpsInvalidateRangeEnd { get; }
@@ -136,6 +174,9 @@ internal sealed class KnownSymbols
 
     private ulong ConstantOf(string name) =>
         Linux?.GetMembers(name).OfType<IFieldSymbol>().FirstOrDefault() is { HasConstantValue: true, ConstantValue: ulong value } ? value : 0;
+
+    private IFieldSymbol? Field(string name) =>
+        Linux?.GetMembers(name).OfType<IFieldSymbol>().FirstOrDefault();
 
     private IPropertySymbol? OpsMember(string name) =>
         MmuNotifierOps?.GetMembers(name).OfType<IPropertySymbol>().FirstOrDefault();

@@ -7,6 +7,8 @@ using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
 using MmuNotifierAnalyzers.Tests.Meta;
@@ -58,6 +60,97 @@ public sealed class HalfTypedCodeTests
         }
 
         Assert.True(failures.Count == 0, Report(failures));
+    }
+
+    /// <summary>The MMU007 and MMU008 fixes over the same cuts: every action they offer (one by one
+    /// and Fix All in document scope) must compute without throwing.</summary>
+    [Fact]
+    public async Task RangeFixesSurviveCuts()
+    {
+        var failures = new List<string>();
+        var offered = 0;
+        var pairs = new (DiagnosticAnalyzer Analyzer, CodeFixProvider Fix)[]
+        {
+            (new MmuNotifierAnalyzers.Rules.RangeLengthInPagesAnalyzer(), new MmuNotifierAnalyzers.CodeFixes.RangeLengthInPagesCodeFix()),
+            (new MmuNotifierAnalyzers.Rules.HugeRangeNotAlignedAnalyzer(), new MmuNotifierAnalyzers.CodeFixes.HugeRangeNotAlignedCodeFix()),
+        };
+        var (name, text) = Snippets.Single(s => s.Name == "pages.cs");
+        var seed003 = Path.Combine(RepositoryLayout.Root, "samples", "Seeds.Before", "Seed003", "rmap.cs");
+        var common = RepositoryLayout.SourceFiles(Path.Combine(RepositoryLayout.Root, "samples", "Seeds.Common"))
+            .Select(f => ("/common/" + Path.GetFileName(f), File.ReadAllText(f)))
+            .ToArray();
+        foreach (var (file, source, context) in new[] { (name, text, Array.Empty<(string, string)>()), ("Seed003/rmap.cs", File.ReadAllText(seed003), common) })
+        {
+            var tokens = CSharpSyntaxTree.ParseText(source, Parse).GetRoot().DescendantTokens().Where(t => !t.IsKind(SyntaxKind.EndOfFileToken)).ToList();
+            for (var k = 0; k <= CutsPerSnippet; k++)
+            {
+                // k == 0: the whole file, so the fixes run at least once on code they fix.
+                var token = tokens[(int)((long)k * tokens.Count / (CutsPerSnippet + 1))];
+                var variant = k == 0 ? source : k % 2 == 1 ? source.Remove(token.SpanStart, token.Span.Length) : source.Substring(0, token.Span.End);
+                var what = k == 0 ? file + ": as written" : $"{file}: {(k % 2 == 1 ? "without" : "truncated after")} '{token.Text}' at {token.GetLocation().GetLineSpan().StartLinePosition}";
+                var (workspace, solution, projectId, _) = AnalysisRunner.CreateProject(
+                    context.Append(("/cut/" + Path.GetFileName(file), variant)).ToList(),
+                    Array.Empty<(string, string)>(),
+                    Array.Empty<(string, string)>(),
+                    TestReferences.Framework.Add(TestReferences.KernelMm).Add(TestReferences.Annotations),
+                    Parse,
+                    AnalysisRunner.CompilationOptions(OutputKind.DynamicallyLinkedLibrary, new[] { "CS8981" }));
+                using (workspace)
+                {
+                    var project = solution.GetProject(projectId)!;
+                    foreach (var (analyzer, fix) in pairs)
+                    {
+                        try
+                        {
+                            var result = await AnalysisRunner.AnalyzeAsync(project, ImmutableArray.Create(analyzer), CancellationToken.None);
+                            failures.AddRange(result.AnalyzerExceptions.Select(e => what + "\n" + e));
+                            var diagnostics = result.AnalyzerDiagnostics.Where(d => d.Location.IsInSource && fix.FixableDiagnosticIds.Contains(d.Id)).ToImmutableArray();
+                            foreach (var diagnostic in diagnostics)
+                            {
+                                var document = project.GetDocument(diagnostic.Location.SourceTree)!;
+                                var actions = new List<CodeAction>();
+                                await fix.RegisterCodeFixesAsync(new CodeFixContext(document, diagnostic, (a, _) => actions.Add(a), CancellationToken.None));
+                                foreach (var action in actions)
+                                {
+                                    offered++;
+                                    await action.GetOperationsAsync(CancellationToken.None);
+                                    var all = new FixAllContext(document, fix, FixAllScope.Document, action.EquivalenceKey, fix.FixableDiagnosticIds, new Diagnostics(diagnostics), CancellationToken.None);
+                                    var fixAll = await fix.GetFixAllProvider()!.GetFixAsync(all);
+                                    if (fixAll is not null)
+                                    {
+                                        await fixAll.GetOperationsAsync(CancellationToken.None);
+                                    }
+                                }
+                            }
+                        }
+                        catch (Exception exception) when (exception is not OutOfMemoryException)
+                        {
+                            failures.Add(what + " (" + fix.GetType().Name + ")\n" + exception);
+                        }
+                    }
+                }
+            }
+        }
+
+        Assert.True(failures.Count == 0, Report(failures));
+        // The uncut files are fixable: the loop above did run the fixes.
+        Assert.True(offered >= 4, "the fixes were offered " + offered + " times");
+    }
+
+    private sealed class Diagnostics : FixAllContext.DiagnosticProvider
+    {
+        private readonly ImmutableArray<Diagnostic> _diagnostics;
+
+        public Diagnostics(ImmutableArray<Diagnostic> diagnostics) => _diagnostics = diagnostics;
+
+        public override Task<IEnumerable<Diagnostic>> GetDocumentDiagnosticsAsync(Document document, CancellationToken cancellationToken) =>
+            Task.FromResult(_diagnostics.Where(d => d.Location.SourceTree == document.GetSyntaxTreeAsync(cancellationToken).Result));
+
+        public override Task<IEnumerable<Diagnostic>> GetProjectDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
+            Task.FromResult(Enumerable.Empty<Diagnostic>());
+
+        public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
+            Task.FromResult<IEnumerable<Diagnostic>>(_diagnostics);
     }
 
     private static readonly CSharpParseOptions Parse = new(LanguageVersion.Latest);
@@ -274,6 +367,38 @@ public sealed class my_driver : mmu_notifier
             return -1;
         mmu_notifier_invalidate_range_end(mm, address, address + (1UL << HPAGE_PMD_ORDER));
         return 0;
+    }
+}
+"),
+        ("pages.cs", @"using System.Diagnostics.CodeAnalysis;
+using Kernel.Mm;
+using static Kernel.Mm.Linux;
+
+public static class pages
+{
+    static void VM_BUG_ON([DoesNotReturnIf(true)] bool condition) { }
+
+    public static void mkclean_one(page page, vm_area_struct vma, ulong address, bool needed)
+    {
+        ulong nr = compound_nr(page);
+        if (needed)
+            mmu_notifier_invalidate_range(vma.vm_mm, address,
+                    address + (1UL << compound_order(page)));
+        ulong mmun_start = address;
+        ulong mmun_end = mmun_start + nr;
+        mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, address + HPAGE_PMD_NR);
+        hstate h = hstate_vma(vma);
+        var range = new mmu_notifier_range();
+        mmu_notifier_range_init(range, mmu_notifier_event.MMU_NOTIFY_CLEAR, 0, vma, vma.vm_mm, address, address + (1UL << huge_page_order(h)));
+        split(vma.vm_mm, address & HPAGE_PMD_MASK);
+    }
+
+    static void split(mm_struct mm, ulong haddr)
+    {
+        VM_BUG_ON((haddr & ~HPAGE_PMD_MASK) != 0);
+        for (ulong a = haddr; a < haddr + HPAGE_PMD_SIZE; a += PAGE_SIZE)
+            mmu_notifier_invalidate_range(mm, haddr, haddr + (PAGE_SIZE << HPAGE_PMD_ORDER));
     }
 }
 "),

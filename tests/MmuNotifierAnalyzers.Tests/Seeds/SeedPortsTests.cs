@@ -41,6 +41,12 @@ public sealed class SeedPortsTests
         ("Seed003/rmap.cs", "mmu_notifier_invalidate_range(mm, address,", 1, "MMU006"),
         // ... and try_to_unmap_one puts each page in the walk, before that invalidate_range.
         ("Seed003/rmap.cs", "put_page(page);", 1, "MMU010"),
+        // Seed 003 (Andrea's bugs 2 and 3): one invalidate_range after the walk, its end in pages and
+        // its start not aligned to the compound page, in page_mkclean_one and try_to_unmap_one.
+        ("Seed003/rmap.cs", "mmu_notifier_invalidate_range(", 1, "MMU007"),
+        ("Seed003/rmap.cs", "mmu_notifier_invalidate_range(", 1, "MMU008"),
+        ("Seed003/rmap.cs", "mmu_notifier_invalidate_range(", 2, "MMU007"),
+        ("Seed003/rmap.cs", "mmu_notifier_invalidate_range(", 2, "MMU008"),
         // Seed 004: the 2012 notify macros called invalidate_page ...
         ("Seed004/mmu_notifier_2012.cs", "mmu_notifier_invalidate_page(___vma.vm_mm, ___address);", 1, "MMU001"),
         ("Seed004/mmu_notifier_2012.cs", "mmu_notifier_invalidate_page(___vma.vm_mm, ___address);", 2, "MMU001"),
