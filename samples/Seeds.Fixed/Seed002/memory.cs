@@ -40,6 +40,9 @@ public static class memory
         vm_fault_t ret = 0;
         ulong mmun_start; /* For mmu_notifiers */
         ulong mmun_end;   /* For mmu_notifiers */
+        ulong mmun_start2 = 0; /* For mmu_notifiers */
+        ulong mmun_end2 = 0;   /* For mmu_notifiers */
+        bool mmun_called = false; /* For mmu_notifiers */
 
         old_page = vm_normal_page(vma, address, orig_pte);
         if (old_page == null)
@@ -117,6 +120,10 @@ public static class memory
             cow_user_page(new_page, old_page!, address, vma);
         }
         __SetPageUptodate(new_page);
+        mmun_start2 = address & PAGE_MASK;
+        mmun_end2 = mmun_start2 + PAGE_SIZE;
+        mmun_called = true;
+        mmu_notifier_invalidate_range_start(mm, mmun_start2, mmun_end2);
 
         /* mem_cgroup_newpage_charge(): no memory cgroups in Kernel.Mm */
 
@@ -176,6 +183,8 @@ public static class memory
 
     unlock:
         pte_unmap_unlock(page_table, ptl);
+        if (mmun_called)
+            mmu_notifier_invalidate_range_end(mm, mmun_start2, mmun_end2);
         if (new_page != null)
         {
             if (new_page == old_page)
@@ -211,6 +220,8 @@ public static class memory
         if (ptep_set_access_flags(vma, address, page_table, entry, 1) != 0)
             update_mmu_cache(vma, address, page_table);
         pte_unmap_unlock(page_table, ptl);
+        if (mmun_called)
+            mmu_notifier_invalidate_range_end(mm, mmun_start2, mmun_end2);
         ret |= VM_FAULT_WRITE;
         return ret;
 

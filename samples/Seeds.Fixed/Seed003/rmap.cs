@@ -31,7 +31,11 @@ public static class rmap
             flags = PVMW_SYNC,
         };
         bool invalidation_needed = false;
-
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+        mmun_end = (address & ~((PAGE_SIZE << compound_order(page)) - 1)) + (PAGE_SIZE << compound_order(page));
+        mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
         while (page_vma_mapped_walk(pvmw))
         {
             int ret = 0;
@@ -81,6 +85,7 @@ public static class rmap
                     haddr + (PAGE_SIZE << compound_order(page)));
         }
 
+        mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
         return true;
     }
 
@@ -100,11 +105,15 @@ public static class rmap
         pte_t pteval;
         page subpage;
         bool ret = true, invalidation_needed = false;
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
 
         /* munlock has nothing to gain from examining un-locked vmas */
         if ((flags & ttu_flags.TTU_MUNLOCK) != 0 && (vma.vm_flags & VM_LOCKED) == 0)
             return true;
-
+        mmun_start = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+        mmun_end = (address & ~((PAGE_SIZE << compound_order(page)) - 1)) + (PAGE_SIZE << compound_order(page));
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
         while (page_vma_mapped_walk(pvmw))
         {
             /*
@@ -152,7 +161,7 @@ public static class rmap
             /* Nuke the page table entry. */
             flush_cache_page(vma, pvmw.address, pte_pfn(ptep_get(pvmw.pte!)));
             /* should_defer_flush(): no batched TLB flush in Kernel.Mm, always flush now */
-            pteval = ptep_clear_flush(vma, pvmw.address, pvmw.pte!);
+            pteval = ptep_clear_flush_notify(vma, pvmw.address, pvmw.pte!);
 
             /* Move the dirty bit to the page. Now the pte is gone. */
             if (pte_dirty(pteval))
@@ -179,6 +188,7 @@ public static class rmap
             mmu_notifier_invalidate_range(mm, haddr,
                     haddr + (PAGE_SIZE << compound_order(page)));
         }
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
         return ret;
     }
 }

@@ -181,7 +181,7 @@ public static partial class huge_memory
             entry = mk_pmd(new_page, vma.vm_page_prot);
             entry = maybe_pmd_mkwrite(pmd_mkdirty(entry), vma);
             entry = pmd_mkhuge(entry);
-            pmdp_clear_flush(vma, haddr, pmd);
+            pmdp_huge_clear_flush_notify(vma, haddr, pmd);
             page_add_new_anon_rmap(new_page, vma, haddr, true);
             set_pmd_at(mm, haddr, pmd, entry);
             update_mmu_cache_pmd(vma, address, pmd);

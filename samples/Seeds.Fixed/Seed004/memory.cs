@@ -39,6 +39,9 @@ public static partial class memory
         page? old_page, new_page = null;
         pte_t entry;
         vm_fault_t ret = 0;
+        ulong mmun_start = 0; /* For mmu_notifiers */
+        ulong mmun_end = 0;   /* For mmu_notifiers */
+        bool mmun_called = false; /* For mmu_notifiers */
 
         old_page = vm_normal_page(vma, address, orig_pte);
         if (old_page == null)
@@ -116,6 +119,10 @@ public static partial class memory
             cow_user_page(new_page, old_page!, address, vma);
         }
         __SetPageUptodate(new_page);
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmun_called = true;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
 
         /* mem_cgroup_newpage_charge(): no memory cgroups in Kernel.Mm */
 
@@ -177,6 +184,8 @@ public static partial class memory
             page_cache_release(new_page);
     unlock:
         pte_unmap_unlock(page_table, ptl);
+        if (mmun_called)
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
         if (old_page != null)
         {
             /*
@@ -200,6 +209,8 @@ public static partial class memory
         if (ptep_set_access_flags(vma, address, page_table, entry, 1) != 0)
             update_mmu_cache(vma, address, page_table);
         pte_unmap_unlock(page_table, ptl);
+        if (mmun_called)
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
         ret |= VM_FAULT_WRITE;
         return ret;
 

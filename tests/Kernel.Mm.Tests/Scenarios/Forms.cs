@@ -13,6 +13,8 @@ internal static class Forms
     public const string After = "after";
     public const string Seed004Fixed = "seed004 fixed";
     public const string Seed000Fixed = "seed000 fixed";
+    public const string Seed002Fixed = "seed002 fixed";
+    public const string Seed003Fixed = "seed003 fixed";
 
     public static ArgumentOutOfRangeException Unknown(string form) =>
         new(nameof(form), form, "not a form this scenario runs");

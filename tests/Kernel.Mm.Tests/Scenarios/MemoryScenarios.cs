@@ -58,10 +58,22 @@ public sealed class MemoryScenarios
         return (rig, child, old);
     }
 
-    [Fact]
-    public void do_wp_page_after_form_brackets_the_cow_and_leaves_no_secondary_on_the_old_page()
+    /// <summary>The after form, and the seed 002 and 004 forms as the code fixes left them
+    /// (samples/Seeds.Fixed): MMU009's fix brackets the COW with start before the lock is
+    /// retaken and end after each unlock under seed 002's own <c>mmun_called</c> flag.</summary>
+    [Theory]
+    [InlineData(Forms.After)]
+    [InlineData(Forms.Seed002Fixed)]
+    [InlineData(Forms.Seed004Fixed)]
+    public void do_wp_page_after_form_brackets_the_cow_and_leaves_no_secondary_on_the_old_page(string form)
     {
-        var (rig, child, old) = Cow(After.memory.do_wp_page);
+        var (rig, child, old) = Cow(form switch
+        {
+            Forms.After => After.memory.do_wp_page,
+            Forms.Seed002Fixed => Fixed002.memory.do_wp_page,
+            Forms.Seed004Fixed => Fixed004.memory.do_wp_page,
+            _ => throw Forms.Unknown(form),
+        });
         using (rig)
         {
             Assert.Empty(rig.StaleAt(A));
@@ -83,22 +95,6 @@ public sealed class MemoryScenarios
         }
     }
 
-    /// <summary>The seed 002 form as the code fixes left it (samples/Seeds.Fixed): MMU001's fix turned
-    /// invalidate_page into a start/end pair after the COW, so every secondary drops the old page and
-    /// nothing is stale; but change_pte still runs outside any start/end — seed 002's own defect,
-    /// MMU009, which has no analyzer or fix yet. The runtime twin still names it.</summary>
-    [Fact]
-    public void do_wp_page_seed002_form_as_fixed_is_coherent_but_still_changes_the_pte_outside_start_end()
-    {
-        var (rig, child, old) = Cow(Fixed002.memory.do_wp_page);
-        using (rig)
-        {
-            Assert.Empty(rig.StaleAt(A));
-            Assert.Contains(old, TestMm.Freed(() => mmput(child)));
-            rig.AssertIds("MMU009");
-        }
-    }
-
     [Fact]
     public void do_wp_page_seed004_form_changes_the_pte_outside_start_end()
     {
@@ -114,7 +110,7 @@ public sealed class MemoryScenarios
     [Fact]
     public void do_wp_page_reuses_a_page_only_we_map_in_every_form()
     {
-        foreach (do_wp_page_fn form in new do_wp_page_fn[] { After.memory.do_wp_page, Before002.memory.do_wp_page, Before004.memory.do_wp_page })
+        foreach (do_wp_page_fn form in new do_wp_page_fn[] { After.memory.do_wp_page, Before002.memory.do_wp_page, Before004.memory.do_wp_page, Fixed002.memory.do_wp_page, Fixed004.memory.do_wp_page })
         {
             using var rig = new ScenarioRig();
             var vma = rig.AddVma(Base, Size);

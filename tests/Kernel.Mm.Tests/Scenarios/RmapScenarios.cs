@@ -11,6 +11,7 @@ using Before000 = Seeds.Before.Seed000;
 using Before003 = Seeds.Before.Seed003;
 using Before004 = Seeds.Before.Seed004;
 using Fixed000 = fixedports::Seeds.Before.Seed000;
+using Fixed003 = fixedports::Seeds.Before.Seed003;
 using Fixed004 = fixedports::Seeds.Before.Seed004;
 
 namespace Kernel.Mm.Tests.Scenarios;
@@ -56,15 +57,16 @@ public sealed class RmapScenarios
     }
 
     /// <summary>The forms that must pass the after form's scenarios: the after form itself and
-    /// the before forms as the code fixes left them (samples/Seeds.Fixed). The seed 003 form is
-    /// not here: no rule with a fix covers its bugs yet (MMU006–MMU008), the fixes leave it as is.</summary>
-    public static TheoryData<string> CorrectForms => new() { Forms.After, Forms.Seed004Fixed, Forms.Seed000Fixed };
+    /// the before forms as the code fixes left them (samples/Seeds.Fixed), seed 003's included
+    /// (MMU006's bracket, MMU007's bytes, MMU008's alignment, MMU010's notifying clear).</summary>
+    public static TheoryData<string> CorrectForms => new() { Forms.After, Forms.Seed004Fixed, Forms.Seed000Fixed, Forms.Seed003Fixed };
 
     private static Func<page, vm_area_struct, ulong, bool> UnmapOne(string form) => form switch
     {
         Forms.After => (p, v, a) => After.rmap.try_to_unmap_one(p, v, a, Flags),
         Forms.Seed004Fixed => (p, v, a) => Fixed004.rmap.try_to_unmap_one(p, v, a, Flags) == swap_results.SWAP_AGAIN,
         Forms.Seed000Fixed => (p, v, a) => Fixed000.rmap.try_to_unmap_one(p, v, a, Flags) == swap_results.SWAP_AGAIN,
+        Forms.Seed003Fixed => (p, v, a) => Fixed003.rmap.try_to_unmap_one(p, v, a, Flags),
         _ => throw Forms.Unknown(form),
     };
 
@@ -209,8 +211,16 @@ public sealed class RmapScenarios
         Forms.After => AfterMkcleanOne,
         Forms.Seed004Fixed => (p, v, a) => Fixed004.rmap.page_mkclean_one(p, v, a),
         Forms.Seed000Fixed => (p, v, a) => Fixed000.rmap.page_mkclean_one(p, v, a),
+        Forms.Seed003Fixed => Fixed003MkcleanOne,
         _ => throw Forms.Unknown(form),
     };
+
+    private static int Fixed003MkcleanOne(page p, vm_area_struct v, ulong a)
+    {
+        int cleaned = 0;
+        Assert.True(Fixed003.rmap.page_mkclean_one(p, v, a, ref cleaned));
+        return cleaned;
+    }
 
     /// <summary>The 4.13 form counts into a ref and returns whether to go on; the older ones return the count.</summary>
     private static int AfterMkcleanOne(page p, vm_area_struct v, ulong a)
