@@ -10,8 +10,8 @@ namespace KernelPorts.V4_19;
 /// that tree's hugetlb.c, and here by <c>mmu_notifier_invalidate_range_only_end(mm, start, end)</c>
 /// (0f10851ea475, 4.19). The owner's comments are left out). Correct forms:
 /// migrate_misplaced_transhuge_page clears the huge pmd with <c>pmdp_huge_clear_flush_notify</c>
-/// inside start/end (this is before 7066f0f933a1 "mm: thp: fix mmu_notifier in
-/// migrate_misplaced_transhuge_page()", which is not in 4.19); migrate_vma_insert_page notifies
+/// inside start/end (the form this 4.19 tree has; later kernels changed this function, not
+/// ported here); migrate_vma_insert_page notifies
 /// inside the range its only caller, migrate_vma_pages, opened. Kernel.Mm has no NUMA nodes, LRU,
 /// memcg or device memory: those steps are stubbed or elided as noted.
 /// </summary>
