@@ -6,8 +6,8 @@ using static Seeds.Common.kernel;
 namespace KernelPorts.V3_10;
 
 /// <summary>
-/// mm/memory.c, Linux v3.10.9 (read from AndreiLux/ref-3.10 at 0c51414c7455; Makefile VERSION 3,
-/// PATCHLEVEL 10, SUBLEVEL 9 (see README); a Samsung tree: its <c>CONFIG_ZOOM_KILLER</c> counters
+/// mm/memory.c, Linux v3.10.9 (read from AndreiLux/ref-3.10 at 0c51414c7455; Makefile at the same
+/// commit reads VERSION 3, PATCHLEVEL 10, SUBLEVEL 9; a Samsung tree: its <c>CONFIG_ZOOM_KILLER</c> counters
 /// are left out). Correct form after 6bdb913f0a70 ("mm: wrap calls to set_pte_at_notify with
 /// invalidate_range_start and invalidate_range_end", v3.6): <c>set_pte_at_notify</c> inside
 /// start/end on [address &amp; PAGE_MASK, + PAGE_SIZE). The shared-writable

@@ -6,8 +6,8 @@ using static Seeds.Common.kernel;
 namespace KernelPorts.V3_1;
 
 /// <summary>
-/// mm/memory.c, Linux v3.1.10 (read from AICP/kernel_asus_grouper, whose Makefile says VERSION 3
-/// PATCHLEVEL 1 SUBLEVEL 10 (see README); the stored memory.c at 74b36df16813 is of that age: the
+/// mm/memory.c, Linux v3.1.10 (read from AICP/kernel_asus_grouper, whose Makefile (1fc29781ee2e)
+/// reads VERSION 3, PATCHLEVEL 1, SUBLEVEL 10; the stored memory.c at 74b36df16813 is of that age: the
 /// prio_tree i_mmap, <c>grab_swap_token</c> (removed in 3.5), <c>mem_cgroup_newpage_charge</c>).
 /// Buggy form of commit 6bdb913f0a70 ("mm: wrap calls to set_pte_at_notify with
 /// invalidate_range_start and invalidate_range_end", v3.6): the COW copy is installed with
