@@ -66,6 +66,16 @@ internal static class UncoveredNotification
                     continue;
                 }
 
+                // No range at all on that path, in a helper every caller enters inside its own
+                // start/end (__split_huge_zero_page_pmd, migrate_vma_insert_page): the caller's.
+                if (finding.Reason == UncoveredReason.NoRange
+                    && context.OwningSymbol is IMethodSymbol owner
+                    && IsOwnBody(invocation.Syntax, context.OwningSymbol)
+                    && FlowCache.CallersHoldRange(context.Compilation, owner, symbols, context.CancellationToken))
+                {
+                    continue;
+                }
+
                 var properties = ImmutableDictionary<string, string?>.Empty.Add(UncoveredNotificationProperties.Reason, finding.Reason.ToString());
                 if (notify.End < 0)
                 {
@@ -95,6 +105,11 @@ internal static class UncoveredNotification
             }
         }
     }
+
+    /// <summary>The call is in the method's own body, not in a lambda or local function inside it.</summary>
+    private static bool IsOwnBody(SyntaxNode call, ISymbol owner) =>
+        call.Ancestors().FirstOrDefault(n => n is BaseMethodDeclarationSyntax or LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax or AccessorDeclarationSyntax) is BaseMethodDeclarationSyntax declaration
+        && owner.DeclaringSyntaxReferences.Any(r => r.GetSyntax() == declaration);
 
     /// <summary>The first path (in the order they were met) on which no range open for sure covers the call.</summary>
     private static (UncoveredReason Reason, RangeFact? Range)? FirstUncovered(Observation observation, NotifySignature notify)

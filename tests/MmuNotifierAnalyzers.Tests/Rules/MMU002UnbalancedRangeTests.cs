@@ -31,6 +31,31 @@ static class T
     }
 
     [Fact]
+    public async Task The_v3_10_mmun_end_greater_than_mmun_start_guard_is_correlated()
+    {
+        // do_wp_page (v3.10): both 0 until the start runs, then a & PAGE_MASK and that + PAGE_SIZE.
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static int f(mm_struct mm, ulong address, bool copy)
+    {
+        ulong mmun_start = 0, mmun_end = 0;
+        if (copy)
+        {
+            mmun_start = address & PAGE_MASK;
+            mmun_end = mmun_start + PAGE_SIZE;
+            mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        }
+
+        if (mmun_end > mmun_start)
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        return 0;
+    }
+}
+");
+    }
+
+    [Fact]
     public async Task Balanced_straight_line_around_the_lock_is_clean()
     {
         var source = Usings + @"

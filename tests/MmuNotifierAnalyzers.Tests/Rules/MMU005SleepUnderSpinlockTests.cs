@@ -363,4 +363,27 @@ static class T
 ";
         await Verify.VerifyAnalyzerAsync(source);
     }
+
+    [Fact]
+    public async Task A_lock_stored_through_an_out_field_is_the_lock_its_release_names()
+    {
+        // wp_page_copy (v4.19): pte_offset_map_lock(..., out vmf.ptl) ... pte_unmap_unlock(vmf.pte, vmf.ptl).
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+sealed class vm_fault
+{
+    public pte_ptr? pte;
+    public spinlock_t? ptl;
+}
+
+static class T
+{
+    static void f(mm_struct mm, pmd_ptr pmd, ulong address, vm_fault vmf, mutex m)
+    {
+        vmf.pte = pte_offset_map_lock(mm, pmd, address, out vmf.ptl);
+        pte_unmap_unlock(vmf.pte, vmf.ptl);
+        mutex_lock(m);
+    }
+}
+");
+    }
 }

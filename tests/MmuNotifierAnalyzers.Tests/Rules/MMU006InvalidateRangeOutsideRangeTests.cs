@@ -177,4 +177,48 @@ static class T
 }
 ");
     }
+
+    [Fact]
+    public async Task Silent_in_a_helper_every_caller_enters_inside_its_range()
+    {
+        // v4.0 __split_huge_zero_page_pmd: its only caller holds start/end around the call.
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static void split_zero(vm_area_struct vma, ulong haddr, pmd_ptr pmd) => pmdp_huge_clear_flush_notify(vma, haddr, pmd);
+
+    static void split(vm_area_struct vma, ulong haddr, pmd_ptr pmd)
+    {
+        mmu_notifier_invalidate_range_start(vma.vm_mm, haddr, haddr + HPAGE_PMD_SIZE);
+        split_zero(vma, haddr, pmd);
+        mmu_notifier_invalidate_range_end(vma.vm_mm, haddr, haddr + HPAGE_PMD_SIZE);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task Fires_in_a_helper_when_one_caller_has_no_range_or_callers_cannot_all_be_seen()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static void clear_one(vm_area_struct vma, ulong a, pte_ptr pte) => [|ptep_clear_flush_notify(vma, a, pte)|];
+
+    static void clear_two(vm_area_struct vma, ulong a, pte_ptr pte) => [|ptep_clear_flush_notify(vma, a, pte)|];
+
+    static System.Action<vm_area_struct, ulong, pte_ptr> callback = clear_two;
+
+    static void inside(vm_area_struct vma, ulong a, pte_ptr pte)
+    {
+        mmu_notifier_invalidate_range_start(vma.vm_mm, a, a + PAGE_SIZE);
+        clear_one(vma, a, pte);
+        clear_two(vma, a, pte);
+        mmu_notifier_invalidate_range_end(vma.vm_mm, a, a + PAGE_SIZE);
+    }
+
+    static void outside(vm_area_struct vma, ulong a, pte_ptr pte) => clear_one(vma, a, pte);
+}
+");
+    }
 }

@@ -23,10 +23,7 @@ namespace MmuNotifierAnalyzers.Core.Flow;
 /// deep at most), there is at least one, and the method is never used other than by a call (a
 /// method group assigned to an ops member or a delegate lets callers we cannot see pass anything).</item>
 /// </list>
-/// The call sites come from an index built once per compilation, the first time a rule asks (so code
-/// that never reaches a candidate pays nothing): the identifier tokens naming a source method with an
-/// integral parameter; only those are bound. No I/O; cancellation is honoured and a cancelled build
-/// of the index is not kept.
+/// The call sites come from <see cref="CallSites"/>, built once per compilation the first time a rule asks.
 /// </summary>
 internal sealed class AlignmentProof
 {
@@ -36,11 +33,8 @@ internal sealed class AlignmentProof
 
     private readonly Compilation _compilation;
     private readonly KnownSymbols _symbols;
-    private readonly object _gate = new();
-    private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
     private readonly ConcurrentDictionary<(IParameterSymbol, HugeSize), bool> _callSiteResults =
         new(new ParameterKeyComparer());
-    private Dictionary<string, List<SyntaxNode>>? _occurrences;
 
     private AlignmentProof(Compilation compilation, KnownSymbols symbols)
     {
@@ -138,37 +132,14 @@ internal sealed class AlignmentProof
 
     private bool ComputeByCallSites(IMethodSymbol method, IParameterSymbol parameter, HugeSize size, int depth, HashSet<IParameterSymbol> visiting, CancellationToken cancellationToken)
     {
-        var occurrences = Occurrences(cancellationToken);
-        if (!occurrences.TryGetValue(method.Name, out var nodes))
+        var calls = CallSites.Get(_compilation).CallsTo(method, cancellationToken);
+        if (calls is null || calls.Count == 0)
         {
             return false;
         }
 
-        var target = method.OriginalDefinition;
-        var calls = 0;
-        foreach (var node in nodes)
+        foreach (var (call, _) in calls)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var model = Model(node.SyntaxTree);
-            var info = model.GetSymbolInfo(node, cancellationToken);
-            var symbol = info.Symbol ?? (info.CandidateSymbols.Length == 1 ? info.CandidateSymbols[0] : null);
-            if (symbol is not IMethodSymbol referenced || !SymbolEqualityComparer.Default.Equals(referenced.OriginalDefinition, target))
-            {
-                continue;
-            }
-
-            if (IsInNameof(node))
-            {
-                continue;
-            }
-
-            var invocation = InvocationOf(node);
-            if (invocation is null || model.GetOperation(invocation, cancellationToken) is not IInvocationOperation call)
-            {
-                // Address taken (method group, ops member, delegate): callers we cannot see.
-                return false;
-            }
-
             var argument = call.Arguments.FirstOrDefault(a => a.Parameter is not null && a.Parameter.Ordinal == parameter.Ordinal);
             if (argument is null || argument.ArgumentKind != ArgumentKind.Explicit)
             {
@@ -189,74 +160,10 @@ internal sealed class AlignmentProof
             {
                 return false;
             }
-
-            calls++;
         }
 
-        return calls > 0;
+        return true;
     }
-
-    private Dictionary<string, List<SyntaxNode>> Occurrences(CancellationToken cancellationToken)
-    {
-        lock (_gate)
-        {
-            if (_occurrences is not null)
-            {
-                return _occurrences;
-            }
-        }
-
-        // The names of source methods that take an integral parameter: only their uses are kept.
-        var names = new HashSet<string>(System.StringComparer.Ordinal);
-        foreach (var symbol in _compilation.GetSymbolsWithName(_ => true, SymbolFilter.Member, cancellationToken))
-        {
-            if (symbol is IMethodSymbol method && method.Parameters.Any(p => p.Type.SpecialType is SpecialType.System_UInt64 or SpecialType.System_Int64 or SpecialType.System_UInt32 or SpecialType.System_Int32))
-            {
-                names.Add(method.Name);
-            }
-        }
-
-        var occurrences = new Dictionary<string, List<SyntaxNode>>(System.StringComparer.Ordinal);
-        foreach (var tree in _compilation.SyntaxTrees)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            foreach (var token in tree.GetRoot(cancellationToken).DescendantTokens())
-            {
-                if (token.IsKind(SyntaxKind.IdentifierToken) && names.Contains(token.ValueText) && token.Parent is SimpleNameSyntax name)
-                {
-                    if (!occurrences.TryGetValue(token.ValueText, out var list))
-                    {
-                        occurrences[token.ValueText] = list = new List<SyntaxNode>();
-                    }
-
-                    list.Add(name);
-                }
-            }
-        }
-
-        lock (_gate)
-        {
-            return _occurrences ??= occurrences;
-        }
-    }
-
-    private static InvocationExpressionSyntax? InvocationOf(SyntaxNode name)
-    {
-        SyntaxNode expression = name;
-        if (name.Parent is MemberAccessExpressionSyntax access && access.Name == name)
-        {
-            expression = access;
-        }
-        else if (name.Parent is MemberBindingExpressionSyntax binding && binding.Name == name)
-        {
-            expression = binding;
-        }
-
-        return expression.Parent is InvocationExpressionSyntax invocation && invocation.Expression == expression ? invocation : null;
-    }
-
-    private static bool IsInNameof(SyntaxNode node) =>
-        node.Ancestors().OfType<InvocationExpressionSyntax>().Any(i => i.Expression is IdentifierNameSyntax { Identifier.ValueText: "nameof" });
 
     private static bool IsReferenceTo(IOperation value, IParameterSymbol parameter) =>
         RangeArithmetic.Strip(value) is IParameterReferenceOperation reference && SymbolEqualityComparer.Default.Equals(reference.Parameter, parameter);
@@ -283,7 +190,6 @@ internal sealed class AlignmentProof
         "MicrosoftCodeAnalysisCorrectness",
         "RS1030:Do not invoke Compilation.GetSemanticModel() method within a diagnostic analyzer",
         Justification = "A parameter's call sites are in other methods and files; only the uses of that method's name are bound, once per compilation, and only when a rule has a candidate.")]
-    private SemanticModel Model(SyntaxTree tree) => _models.GetOrAdd(tree, t => _compilation.GetSemanticModel(t));
 
     private sealed class ParameterKeyComparer : IEqualityComparer<(IParameterSymbol, HugeSize)>
     {

@@ -247,6 +247,11 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             return condition.Payload is bool b ? (b == outcome ? d : null) : d;
         }
 
+        if (Compare(condition) is { } decided)
+        {
+            return decided == outcome ? d : null;
+        }
+
         if (condition.Kind == ValueKind.Unary && condition.Extra == (int)UnaryOperatorKind.Not && condition.Left is { } operand)
         {
             return Refine(d, operand, !outcome);
@@ -284,6 +289,47 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         d = d.With(facts: d.Facts.SetItem(condition, outcome ? Known.True : Known.False));
         return ResolveLocks(d, condition, LockCondition.WhenTrue, outcome);
+    }
+
+    /// <summary>
+    /// A comparison the bounds arithmetic decides: both sides over the same base
+    /// (<c>mmun_end &gt; mmun_start</c> is false while both are 0 and true once they are
+    /// <c>a &amp; PAGE_MASK</c> and that plus <c>PAGE_SIZE</c>; addresses do not wrap). Null when undecided.
+    /// </summary>
+    private static bool? Compare(Value condition)
+    {
+        if (condition.Kind != ValueKind.Binary || condition.Left is not { } left || condition.Right is not { } right
+            || left.IsNullConstant || right.IsNullConstant || left.Payload is bool || right.Payload is bool)
+        {
+            return null;
+        }
+
+        var op = (BinaryOperatorKind)condition.Extra;
+        if (op is not (BinaryOperatorKind.LessThan or BinaryOperatorKind.LessThanOrEqual or BinaryOperatorKind.GreaterThan
+            or BinaryOperatorKind.GreaterThanOrEqual or BinaryOperatorKind.Equals or BinaryOperatorKind.NotEquals))
+        {
+            return null;
+        }
+
+        var l = RangeCoverage.Bounds(left);
+        var r = RangeCoverage.Bounds(right);
+        if (!Equals(l.Base, r.Base) || (l.Base is not null && (l.Low != l.High || r.Low != r.High) && op is BinaryOperatorKind.Equals or BinaryOperatorKind.NotEquals))
+        {
+            return null;
+        }
+
+        bool? less = l.High < r.Low ? true : l.Low >= r.High ? false : null;        // l < r
+        bool? greater = l.Low > r.High ? true : l.High <= r.Low ? false : null;     // l > r
+        bool? equal = l.Low == l.High && r.Low == r.High ? l.Low == r.Low : less == true || greater == true ? false : null;
+        return op switch
+        {
+            BinaryOperatorKind.LessThan => less,
+            BinaryOperatorKind.GreaterThan => greater,
+            BinaryOperatorKind.LessThanOrEqual => greater is { } g ? !g : null,
+            BinaryOperatorKind.GreaterThanOrEqual => less is { } s ? !s : null,
+            BinaryOperatorKind.Equals => equal,
+            _ => equal is { } e ? !e : null,
+        };
     }
 
     private static Disjunct? Nullness(Disjunct d, Value value, bool isNull)
@@ -378,7 +424,8 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             case IFieldReferenceOperation field:
                 {
                     var receiver = field.Instance is null ? null : Evaluate(field.Instance, ref d);
-                    return Value.Member(receiver, field.Field, d.VersionOf(field.Field));
+                    var version = d.VersionOf(field.Field);
+                    return version?.ReadBack(receiver) ?? Value.Member(receiver, field.Field, version);
                 }
 
             case IPropertyReferenceOperation property:
@@ -390,8 +437,9 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                     }
 
                     NoteCandidate(property, d);
+                    var version = d.VersionOf(property.Property);
                     return property.Arguments.IsEmpty
-                        ? Value.Member(receiver, property.Property, d.VersionOf(property.Property))
+                        ? version?.ReadBack(receiver) ?? Value.Member(receiver, property.Property, version)
                         : Value.Opaque(property);
                 }
 
@@ -548,14 +596,14 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             case IFieldReferenceOperation field:
                 {
                     var receiver = field.Instance is null ? null : Evaluate(field.Instance, ref d);
-                    WriteMember(field.Field, receiver, write, ref d);
+                    WriteMember(field.Field, receiver, value, write, ref d);
                     return;
                 }
 
             case IPropertyReferenceOperation property:
                 {
                     var receiver = property.Instance is null ? null : Evaluate(property.Instance, ref d);
-                    WriteMember(property.Property, receiver, write, ref d);
+                    WriteMember(property.Property, receiver, value, write, ref d);
                     return;
                 }
 
@@ -590,9 +638,9 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         d = d.With(Domains.Ranges, ranges).With(variables: d.Variables.SetItem(variable, value));
     }
 
-    private void WriteMember(ISymbol member, Value? receiver, IOperation write, ref Disjunct d)
+    private void WriteMember(ISymbol member, Value? receiver, Value value, IOperation write, ref Disjunct d)
     {
-        d = d.With(versions: d.Versions.SetItem(member, Value.Write(write)));
+        d = d.With(versions: d.Versions.SetItem(member, Value.Write(write, receiver, value)));
         if (!_record || receiver is null || _api.Symbols.MmuNotifierRange is not { } rangeType
             || !SymbolEqualityComparer.Default.Equals(member.ContainingType, rangeType))
         {

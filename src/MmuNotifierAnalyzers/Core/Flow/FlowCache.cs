@@ -1,7 +1,9 @@
 using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
@@ -47,6 +49,56 @@ internal static class FlowCache
     public static ApiModel Api(Compilation compilation, KnownSymbols symbols) =>
         Caches.GetValue(compilation, c => new PerCompilation(symbols)).Api;
 
+    /// <summary>
+    /// Whether every call of <paramref name="method"/> in the compilation runs with an invalidation
+    /// range open for sure on every path in its caller (at least one call; the method never used
+    /// other than by a call): a helper such as <c>__split_huge_zero_page_pmd</c> or
+    /// <c>migrate_vma_insert_page</c> is entered inside its caller's start/end. The callers are
+    /// analysed (and cached) as the analyzer driver would analyse them.
+    /// </summary>
+    public static bool CallersHoldRange(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, CancellationToken cancellationToken)
+    {
+        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        return cache.CallersHoldRange.GetOrAdd(method, m => ComputeCallersHoldRange(compilation, m, cache, cancellationToken));
+    }
+
+    private static bool ComputeCallersHoldRange(Compilation compilation, IMethodSymbol method, PerCompilation cache, CancellationToken cancellationToken)
+    {
+        var calls = CallSites.Get(compilation).CallsTo(method, cancellationToken);
+        if (calls is null || calls.Count == 0)
+        {
+            return false;
+        }
+
+        foreach (var (call, model) in calls)
+        {
+            // The caller's own body (a call from a lambda or a local function is not followed).
+            var declaration = call.Syntax.Ancestors().FirstOrDefault(n => n is BaseMethodDeclarationSyntax or LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax or AccessorDeclarationSyntax);
+            if (declaration is not BaseMethodDeclarationSyntax
+                || model.GetOperation(declaration, cancellationToken) is not { } body
+                || body is not (IMethodBodyOperation or IConstructorBodyOperation)
+                || model.GetDeclaredSymbol(declaration, cancellationToken) is not IMethodSymbol caller)
+            {
+                return false;
+            }
+
+            var result = cache.Results.GetValue(body.Syntax, _ => FlowAnalysis.Analyze(
+                body is IMethodBodyOperation methodBody
+                    ? ControlFlowGraph.Create(methodBody, cancellationToken)
+                    : ControlFlowGraph.Create((IConstructorBodyOperation)body, cancellationToken),
+                caller,
+                cache.Api,
+                cancellationToken));
+            var observation = result.At(call.Syntax);
+            if (observation is null || !observation.Paths.All(p => p.Facts(Domains.Ranges).Any(r => r.Certainty == Engine.Certainty.Certain && r.OpenWhenZero is null)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Analyses a graph directly (tests, benchmarks).</summary>
     public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? owner, KnownSymbols symbols, CancellationToken cancellationToken) =>
         FlowAnalysis.Analyze(graph, owner, new ApiModel(symbols), cancellationToken);
@@ -84,5 +136,7 @@ internal static class FlowCache
         public ApiModel Api { get; }
 
         public ConditionalWeakTable<SyntaxNode, FlowResult> Results { get; } = new();
+
+        public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldRange { get; } = new(SymbolEqualityComparer.Default);
     }
 }

@@ -38,7 +38,8 @@ internal enum ValueKind
     /// <summary>Different values met at a join: identified by the variable and the block.</summary>
     Phi,
 
-    /// <summary>A write of a field or property (the version of a member's value).</summary>
+    /// <summary>A write of a field or property (the version of a member's value): <see cref="Value.Left"/>
+    /// the receiver and <see cref="Value.Right"/> the value written, when known (<see cref="Value.Extra"/> 1).</summary>
     Write,
 
     /// <summary>A predicate call over argument values (payload: the method; <see cref="Value.Left"/>: the argument list).</summary>
@@ -120,7 +121,17 @@ internal sealed class Value : IEquatable<Value>
 
     public static Value Phi(object variable, int blockOrdinal) => new(ValueKind.Phi, variable, blockOrdinal, null, null);
 
-    public static Value Write(IOperation write) => new(ValueKind.Write, write.Syntax, 0, null, null);
+    /// <summary>A write of a member: the version a later read sees. It remembers the receiver and
+    /// the value written, so a read of the same member of the same receiver gives that value back
+    /// (a lock stored through <c>out vmf.ptl</c> is the lock <c>vmf.ptl</c> releases).</summary>
+    public static Value Write(IOperation write, Value? receiver, Value written) =>
+        written.Depth >= MaxDepth || (receiver?.Depth ?? 0) >= MaxDepth
+            ? new Value(ValueKind.Write, write.Syntax, 0, null, null)
+            : new Value(ValueKind.Write, write.Syntax, 1, receiver, written);
+
+    /// <summary>What a read of a member of <paramref name="receiver"/> gives under this version, or null.</summary>
+    public Value? ReadBack(Value? receiver) =>
+        Kind == ValueKind.Write && Extra == 1 && Right is { } written && Equals(Left, receiver) ? written : null;
 
     public static Value Member(Value? receiver, ISymbol member, Value? version) =>
         new(ValueKind.Member, member, 0, receiver, version);
