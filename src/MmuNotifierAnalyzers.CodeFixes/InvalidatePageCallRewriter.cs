@@ -54,7 +54,7 @@ internal static class InvalidatePageCallRewriter
     /// first page-table change leading to it), end after the lock is released on every exit; the call
     /// stays. Null when the shape is beyond the rewrite.
     /// </summary>
-    internal static async Task<Document?> BracketNotificationAsync(Document document, ExpressionStatementSyntax callStatement, bool onePage, bool mmOfVma, CancellationToken cancellationToken)
+    internal static async Task<Document?> BracketNotificationAsync(Document document, ExpressionStatementSyntax callStatement, bool onePage, bool mmOfVma, InvocationExpressionSyntax? provenAcquisition, CancellationToken cancellationToken)
     {
         var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
         var body = FunctionBody(callStatement);
@@ -90,7 +90,7 @@ internal static class InvalidatePageCallRewriter
         var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
         var edits = new StatementEdits();
         var inputs = end is null ? new[] { first, start } : new[] { first, start, end };
-        if (!TryBracketLock(model, symbols, body, callStatement, inputs, plan, edits, keepCall: true, cancellationToken))
+        if (!TryBracketLock(model, symbols, body, callStatement, inputs, plan, edits, keepCall: true, cancellationToken, provenAcquisition))
         {
             return null;
         }
@@ -164,7 +164,8 @@ internal static class InvalidatePageCallRewriter
         Plan plan,
         StatementEdits edits,
         bool keepCall,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        InvocationExpressionSyntax? provenAcquisition = null)
     {
         var function = FunctionNode(body)!;
         var lockOps = OwnNodes(body).OfType<InvocationExpressionSyntax>()
@@ -190,6 +191,13 @@ internal static class InvalidatePageCallRewriter
         var updates = new HashSet<IMethodSymbol>(
             PageTableUpdates.SelectMany(n => symbols.Linux?.GetMembers(n) ?? ImmutableArrayEmpty).OfType<IMethodSymbol>(),
             SymbolEqualityComparer.Default);
+        // The analysis proved which lock is held at the call: the lock this rewrite found must be it.
+        if (keepCall && (acquireCall is null) != (provenAcquisition is null)
+            || (provenAcquisition is not null && acquireCall is not null && acquireCall.Span != provenAcquisition.Span))
+        {
+            return false;
+        }
+
         if (acquire is null && keepCall)
         {
             acquire = FirstChange(model, body, callStatement, updates, cancellationToken);

@@ -53,8 +53,22 @@ public sealed class NotificationBracketCodeFix : CodeFixProvider
 
             var onePage = diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.OnePage);
             var mmOfVma = diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.MmOfVma);
+
+            // The lock the analysis proved held at the call: the bracket goes around that one.
+            InvocationExpressionSyntax? acquisition = null;
+            if (diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.LockHeld))
+            {
+                acquisition = diagnostic.AdditionalLocations.Count > 0
+                    ? root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>()
+                    : null;
+                if (acquisition is null)
+                {
+                    continue;
+                }
+            }
+
             var document = context.Document;
-            var changed = await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, onePage, mmOfVma, context.CancellationToken).ConfigureAwait(false);
+            var changed = await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, onePage, mmOfVma, acquisition, context.CancellationToken).ConfigureAwait(false);
             if (changed is null)
             {
                 continue;
@@ -63,7 +77,7 @@ public sealed class NotificationBracketCodeFix : CodeFixProvider
             context.RegisterCodeFix(
                 CodeAction.Create(
                     "Bracket with mmu_notifier_invalidate_range_start/_end",
-                    async ct => await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, onePage, mmOfVma, ct).ConfigureAwait(false) ?? document,
+                    async ct => await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, onePage, mmOfVma, acquisition, ct).ConfigureAwait(false) ?? document,
                     BracketKey),
                 diagnostic);
         }

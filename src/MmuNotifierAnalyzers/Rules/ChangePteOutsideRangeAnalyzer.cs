@@ -11,7 +11,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// by an open start/end whose range covers the address (seed 002: do_wp_page; 6bdb913f0a70 for KSM).
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class ChangePteOutsideRangeAnalyzer : DiagnosticAnalyzer
+public sealed class ChangePteOutsideRangeAnalyzer : OperationBlockRuleAnalyzer
 {
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.ChangePteOutsideRange,
@@ -26,20 +26,6 @@ public sealed class ChangePteOutsideRangeAnalyzer : DiagnosticAnalyzer
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
-    {
-        context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.RegisterCompilationStartAction(start =>
-        {
-            var symbols = KnownSymbols.Get(start.Compilation);
-            if (symbols.IsEmpty)
-            {
-                return;
-            }
-
-            start.RegisterOperationBlockAction(block => UncoveredNotification.Analyze(block, symbols, NotifyKind.ChangePte, Rule));
-        });
-    }
+    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols) =>
+        UncoveredNotification.Analyze(context, symbols, NotifyKind.ChangePte, Rule);
 }

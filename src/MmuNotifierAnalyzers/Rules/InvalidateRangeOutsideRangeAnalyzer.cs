@@ -12,7 +12,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// range covers it (seed 003, bug 1: invalidate_range alone is a no-op for KVM).
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class InvalidateRangeOutsideRangeAnalyzer : DiagnosticAnalyzer
+public sealed class InvalidateRangeOutsideRangeAnalyzer : OperationBlockRuleAnalyzer
 {
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.InvalidateRangeOutsideRange,
@@ -27,20 +27,6 @@ public sealed class InvalidateRangeOutsideRangeAnalyzer : DiagnosticAnalyzer
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
-    {
-        context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.RegisterCompilationStartAction(start =>
-        {
-            var symbols = KnownSymbols.Get(start.Compilation);
-            if (symbols.IsEmpty)
-            {
-                return;
-            }
-
-            start.RegisterOperationBlockAction(block => UncoveredNotification.Analyze(block, symbols, NotifyKind.InvalidateRange, Rule));
-        });
-    }
+    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols) =>
+        UncoveredNotification.Analyze(context, symbols, NotifyKind.InvalidateRange, Rule);
 }

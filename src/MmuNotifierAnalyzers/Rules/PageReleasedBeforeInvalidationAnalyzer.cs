@@ -17,7 +17,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// try_to_unmap_one). Reads the cleared-entries facts the flow result keeps at each invalidation.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class PageReleasedBeforeInvalidationAnalyzer : DiagnosticAnalyzer
+public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleAnalyzer
 {
     /// <summary>
     /// Property: the notifying form of the clearing call (<c>ptep_clear_flush_notify</c>,
@@ -40,24 +40,8 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : DiagnosticAnalyzer
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
-    {
-        context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.RegisterCompilationStartAction(start =>
-        {
-            var symbols = KnownSymbols.Get(start.Compilation);
-            if (symbols.IsEmpty)
-            {
-                return;
-            }
 
-            start.RegisterOperationBlockAction(block => Analyze(block, symbols));
-        });
-    }
-
-    private static void Analyze(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols)
     {
         var api = FlowCache.Api(context.Compilation, symbols);
         foreach (var result in FlowCache.Get(context, symbols))

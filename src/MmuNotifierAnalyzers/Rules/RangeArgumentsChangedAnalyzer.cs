@@ -14,7 +14,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// <c>copy_page_range</c>'s <c>vma-&gt;vm_start</c>). Reads <see cref="FlowResult"/>.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class RangeArgumentsChangedAnalyzer : DiagnosticAnalyzer
+public sealed class RangeArgumentsChangedAnalyzer : OperationBlockRuleAnalyzer
 {
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.RangeArgumentsChanged,
@@ -39,24 +39,8 @@ public sealed class RangeArgumentsChangedAnalyzer : DiagnosticAnalyzer
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule, FieldWriteRule);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
-    {
-        context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.RegisterCompilationStartAction(start =>
-        {
-            var symbols = KnownSymbols.Get(start.Compilation);
-            if (symbols.IsEmpty)
-            {
-                return;
-            }
 
-            start.RegisterOperationBlockAction(block => Analyze(block, symbols));
-        });
-    }
-
-    private static void Analyze(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols)
     {
         foreach (var result in FlowCache.Get(context, symbols))
         {

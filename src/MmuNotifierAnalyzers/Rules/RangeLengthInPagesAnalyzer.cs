@@ -20,7 +20,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// huge page.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class RangeLengthInPagesAnalyzer : DiagnosticAnalyzer
+public sealed class RangeLengthInPagesAnalyzer : OperationBlockRuleAnalyzer
 {
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.RangeLengthInPages,
@@ -36,24 +36,11 @@ public sealed class RangeLengthInPagesAnalyzer : DiagnosticAnalyzer
 
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(Rule);
 
-    public override void Initialize(AnalysisContext context)
-    {
-        context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.RegisterCompilationStartAction(start =>
-        {
-            var symbols = KnownSymbols.Get(start.Compilation);
-            if (symbols.Linux is null
-                || (symbols.RangeStart.IsEmpty && symbols.RangeEnd.IsEmpty && symbols.InvalidateRange.IsEmpty && symbols.RangeInit.IsEmpty))
-            {
-                return;
-            }
+    private protected override bool IsEnabled(KnownSymbols symbols) =>
+        symbols.Linux is not null
+        && !(symbols.RangeStart.IsEmpty && symbols.RangeEnd.IsEmpty && symbols.InvalidateRange.IsEmpty && symbols.RangeInit.IsEmpty);
 
-            start.RegisterOperationBlockAction(block => Analyze(block, symbols));
-        });
-    }
-
-    private static void Analyze(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols)
     {
         var reported = new HashSet<SyntaxNode>();
         foreach (var invocation in RangeCalls(context.OperationBlocks, symbols))

@@ -15,7 +15,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// sleep" from <see cref="SleepOracle"/>.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class SleepUnderSpinlockAnalyzer : DiagnosticAnalyzer
+public sealed class SleepUnderSpinlockAnalyzer : OperationBlockRuleAnalyzer
 {
     /// <summary>Property set to "Start" or "End" when the sleeping call is the notifier's own start/end (the fix moves it).</summary>
     public const string RangeCallProperty = "RangeCall";
@@ -33,23 +33,8 @@ public sealed class SleepUnderSpinlockAnalyzer : DiagnosticAnalyzer
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
-    {
-        context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.RegisterCompilationStartAction(start =>
-        {
-            var symbols = KnownSymbols.Get(start.Compilation);
-            if (symbols.IsEmpty)
-            {
-                return;
-            }
-
-            var options = start.Options;
-            start.RegisterOperationBlockAction(block => Analyze(block, symbols, options));
-        });
-    }
+    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols) =>
+        Analyze(context, symbols, context.Options);
 
     private static void Analyze(OperationBlockAnalysisContext context, KnownSymbols symbols, AnalyzerOptions options)
     {

@@ -13,7 +13,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// (seed 004: <c>hugetlb_cow</c>'s <c>goto out_mn</c>). Path-sensitive: reads <see cref="FlowResult"/>.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class UnbalancedRangeAnalyzer : DiagnosticAnalyzer
+public sealed class UnbalancedRangeAnalyzer : OperationBlockRuleAnalyzer
 {
     /// <summary>Property naming how the open path leaves the method (an <see cref="ExitKind"/>).</summary>
     public const string ExitKindProperty = "ExitKind";
@@ -55,24 +55,8 @@ public sealed class UnbalancedRangeAnalyzer : DiagnosticAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
         ImmutableArray.Create(LeakRule, UnmatchedRule, ReopenedRule);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
-    {
-        context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.RegisterCompilationStartAction(start =>
-        {
-            var symbols = KnownSymbols.Get(start.Compilation);
-            if (symbols.IsEmpty)
-            {
-                return;
-            }
 
-            start.RegisterOperationBlockAction(block => Analyze(block, symbols));
-        });
-    }
-
-    private static void Analyze(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols)
     {
         foreach (var result in FlowCache.Get(context, symbols))
         {

@@ -14,9 +14,6 @@ namespace MmuNotifierAnalyzers.Rules;
 /// <summary>What MMU006 and MMU009 tell their code fix.</summary>
 public static class UncoveredNotificationProperties
 {
-    /// <summary>Property: why the call is not covered (a <see cref="UncoveredReason"/> name).</summary>
-    public const string Reason = "Reason";
-
     /// <summary>Property: "true" when the notified range is one page at the call's address
     /// (<c>set_pte_at_notify</c>, <c>ptep_clear_flush_notify</c>), so the fix brackets
     /// [address &amp; PAGE_MASK, + PAGE_SIZE); absent when the call passes [start, end) itself.</summary>
@@ -26,12 +23,13 @@ public static class UncoveredNotificationProperties
     public const string MmOfVma = "MmOfVma";
 
     /// <summary>Property: "true" when a spinlock is held at the call on some path; the first
-    /// additional location is then its acquisition (the fix starts the range before it).</summary>
+    /// additional location is then its acquisition, and the fix starts the range before that one
+    /// (it offers nothing when the tree no longer shows it as the lock held at the call).</summary>
     public const string LockHeld = "LockHeld";
 }
 
 /// <summary>Why a notification call is not covered on some path.</summary>
-public enum UncoveredReason
+internal enum UncoveredReason
 {
     /// <summary>No invalidate_range_start is open on that path.</summary>
     NoRange,
@@ -76,7 +74,7 @@ internal static class UncoveredNotification
                     continue;
                 }
 
-                var properties = ImmutableDictionary<string, string?>.Empty.Add(UncoveredNotificationProperties.Reason, finding.Reason.ToString());
+                var properties = ImmutableDictionary<string, string?>.Empty;
                 if (notify.End < 0)
                 {
                     properties = properties.Add(UncoveredNotificationProperties.OnePage, "true");

@@ -115,20 +115,3 @@ internal sealed class FactSetDomain<TFact> : FactDomain<ImmutableArray<TFact>>
         return merged.ToImmutable();
     }
 }
-
-/// <summary>A flag; merged, it holds when it holds on any path.</summary>
-internal sealed class FlagDomain : FactDomain<bool>
-{
-    public FlagDomain(int index)
-        : base(index)
-    {
-    }
-
-    public override bool Empty => false;
-
-    public override bool Same(bool a, bool b) => a == b;
-
-    public override int Hash(bool value) => value ? 1 : 0;
-
-    public override bool Merge(IReadOnlyList<bool> values) => values.Any(v => v);
-}
