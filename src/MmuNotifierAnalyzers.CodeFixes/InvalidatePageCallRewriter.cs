@@ -74,30 +74,100 @@ internal static class InvalidatePageCallRewriter
         }
 
         var symbols = KnownSymbols.Get(model.Compilation);
-        var qualifier = invocation.Expression is MemberAccessExpressionSyntax access ? access.Expression.WithoutTrivia().ToString() + "." : string.Empty;
-        var mm = mmOfVma ? Parenthesize(first).ToString() + ".vm_mm" : first.WithoutTrivia().ToString();
-        var huge = onePage && symbols.HugePmdSize != 0 && operation.TargetMethod.Name.StartsWith("pmdp", System.StringComparison.Ordinal);
-        var taken = new HashSet<string>(FunctionNode(body)!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
-        var plan = new Plan(qualifier, mm, Parenthesize(start).ToString(), null, Fresh("mmun_start", taken), Fresh("mmun_end", taken), LineEndings.Of(callStatement))
-        {
-            // [start, end) as the call passes it; a 2 MiB clear is already at its aligned haddr.
-            StartText = onePage && !huge ? null : start.WithoutTrivia().ToString(),
-            EndText = end?.WithoutTrivia().ToString(),
-            Size = huge ? qualifier + "HPAGE_PMD_SIZE" : null,
-            Called = Fresh("mmun_called", taken),
-        };
+        var arguments = end is null ? new[] { first, start } : new[] { first, start, end };
 
-        var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
-        var edits = new StatementEdits();
-        var inputs = end is null ? new[] { first, start } : new[] { first, start, end };
-        if (!TryBracketLock(model, symbols, body, callStatement, inputs, plan, edits, keepCall: true, cancellationToken, provenAcquisition))
+        // First with the range as written; then, when it reads locals declared on the way (the
+        // 'haddr' MMU008's fix declares right before the call), with their initializers in their place.
+        // Inline as few locals as needed, the ones declared nearest the call first, so the result is
+        // the same whether MMU008's fix declared 'haddr' before this fix runs or after.
+        var attempts = new List<Dictionary<ISymbol, ExpressionSyntax>> { new(SymbolEqualityComparer.Default) };
+        var nearestFirst = InlinableLocals(model, body, arguments, cancellationToken).OrderByDescending(p => p.Value.SpanStart).ToList();
+        for (var count = 1; count <= nearestFirst.Count; count++)
         {
-            return null;
+            var inlined = new Dictionary<ISymbol, ExpressionSyntax>(SymbolEqualityComparer.Default);
+            foreach (var pair in nearestFirst.Take(count))
+            {
+                inlined[pair.Key] = pair.Value;
+            }
+
+            attempts.Add(inlined);
         }
 
-        InsertDeclarations(body, plan, edits);
-        edits.Apply(editor);
-        return editor.GetChangedDocument();
+        foreach (var inlined in attempts)
+        {
+            ExpressionSyntax Node(ExpressionSyntax e) => Inline(model, e, inlined, cancellationToken);
+            string Text(ExpressionSyntax e) => (Node(e) is ParenthesizedExpressionSyntax whole ? whole.Expression : Node(e)).ToString();
+            var qualifier = invocation.Expression is MemberAccessExpressionSyntax access ? access.Expression.WithoutTrivia().ToString() + "." : string.Empty;
+            var mm = mmOfVma ? Parenthesize(Node(first)).ToString() + ".vm_mm" : Text(first);
+            var huge = onePage && symbols.HugePmdSize != 0 && operation.TargetMethod.Name.StartsWith("pmdp", System.StringComparison.Ordinal);
+            var taken = new HashSet<string>(FunctionNode(body)!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
+            var plan = new Plan(qualifier, mm, Parenthesize(Node(start)).ToString(), null, Fresh("mmun_start", taken), Fresh("mmun_end", taken), LineEndings.Of(callStatement))
+            {
+                // [start, end) as the call passes it; a 2 MiB clear is already at its aligned haddr.
+                StartText = onePage && !huge ? null : Text(start),
+                EndText = end is null ? null : Text(end),
+                Size = huge ? qualifier + "HPAGE_PMD_SIZE" : null,
+                Called = Fresh("mmun_called", taken),
+            };
+
+            var inputs = arguments.Concat(inlined.Values).ToList();
+            var edits = new StatementEdits();
+            if (TryBracketLock(model, symbols, body, callStatement, inputs, plan, edits, keepCall: true, cancellationToken, provenAcquisition, inlined.Keys))
+            {
+                var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
+                InsertDeclarations(body, plan, edits);
+                edits.Apply(editor);
+                return editor.GetChangedDocument();
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Locals the range reads that are declared with an initializer and never written again.</summary>
+    private static Dictionary<ISymbol, ExpressionSyntax> InlinableLocals(SemanticModel model, BlockSyntax body, IEnumerable<ExpressionSyntax> arguments, CancellationToken cancellationToken)
+    {
+        var locals = new Dictionary<ISymbol, ExpressionSyntax>(SymbolEqualityComparer.Default);
+        foreach (var name in arguments.SelectMany(a => a.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>()))
+        {
+            if (model.GetSymbolInfo(name, cancellationToken).Symbol is ILocalSymbol local
+                && local.DeclaringSyntaxReferences.Length == 1
+                && local.DeclaringSyntaxReferences[0].GetSyntax(cancellationToken) is VariableDeclaratorSyntax { Initializer.Value: { } value }
+                && body.Span.Contains(value.Span)
+                && !IsWritten(model, body, local, cancellationToken))
+            {
+                locals[local] = value;
+            }
+        }
+
+        return locals;
+    }
+
+    private static bool IsWritten(SemanticModel model, BlockSyntax body, ILocalSymbol local, CancellationToken cancellationToken) =>
+        body.DescendantNodes().OfType<IdentifierNameSyntax>()
+            .Where(n => n.Identifier.ValueText == local.Name && SymbolEqualityComparer.Default.Equals(model.GetSymbolInfo(n, cancellationToken).Symbol, local))
+            .Any(n => n.Parent switch
+            {
+                AssignmentExpressionSyntax assignment => assignment.Left == n,
+                PrefixUnaryExpressionSyntax or PostfixUnaryExpressionSyntax => n.Parent.IsKind(SyntaxKind.PreIncrementExpression) || n.Parent.IsKind(SyntaxKind.PreDecrementExpression)
+                    || n.Parent.IsKind(SyntaxKind.PostIncrementExpression) || n.Parent.IsKind(SyntaxKind.PostDecrementExpression),
+                ArgumentSyntax argument => !argument.RefKindKeyword.IsKind(SyntaxKind.None),
+                _ => false,
+            });
+
+    /// <summary>The expression with each inlined local replaced by its parenthesized initializer.</summary>
+    private static ExpressionSyntax Inline(SemanticModel model, ExpressionSyntax expression, IReadOnlyDictionary<ISymbol, ExpressionSyntax> inlined, CancellationToken cancellationToken)
+    {
+        if (inlined.Count == 0)
+        {
+            return expression.WithoutTrivia();
+        }
+
+        var replaced = expression.ReplaceNodes(
+            expression.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>()
+                .Where(n => model.GetSymbolInfo(n, cancellationToken).Symbol is { } symbol && inlined.ContainsKey(symbol)),
+            (original, _) => Parenthesize(inlined[model.GetSymbolInfo(original, cancellationToken).Symbol!]));
+        return replaced.WithoutTrivia();
     }
 
     private static async Task<Document?> RewriteAsync(Document document, ExpressionStatementSyntax callStatement, bool fallback, CancellationToken cancellationToken)
@@ -165,7 +235,8 @@ internal static class InvalidatePageCallRewriter
         StatementEdits edits,
         bool keepCall,
         CancellationToken cancellationToken,
-        InvocationExpressionSyntax? provenAcquisition = null)
+        InvocationExpressionSyntax? provenAcquisition = null,
+        IEnumerable<ISymbol>? inlined = null)
     {
         var function = FunctionNode(body)!;
         var lockOps = OwnNodes(body).OfType<InvocationExpressionSyntax>()
@@ -191,16 +262,20 @@ internal static class InvalidatePageCallRewriter
         var updates = new HashSet<IMethodSymbol>(
             PageTableUpdates.SelectMany(n => symbols.Linux?.GetMembers(n) ?? ImmutableArrayEmpty).OfType<IMethodSymbol>(),
             SymbolEqualityComparer.Default);
-        // The analysis proved which lock is held at the call: the lock this rewrite found must be it.
-        if (keepCall && (acquireCall is null) != (provenAcquisition is null)
-            || (provenAcquisition is not null && acquireCall is not null && acquireCall.Span != provenAcquisition.Span))
+        if (keepCall)
         {
-            return false;
-        }
-
-        if (acquire is null && keepCall)
-        {
-            acquire = FirstChange(model, body, callStatement, updates, cancellationToken);
+            // The analysis says which lock is held at the call. None (a walk that took and dropped
+            // it): the start goes before the first change on the way. One: it must be the lock this
+            // rewrite brackets, or the tree has moved on and nothing is offered.
+            if (provenAcquisition is null)
+            {
+                acquireCall = null;
+                acquire = FirstChange(model, body, callStatement, updates, cancellationToken);
+            }
+            else if (acquireCall is null || acquireCall.Span != provenAcquisition.Span)
+            {
+                return false;
+            }
         }
 
         if (acquire is null || acquire.Parent is not BlockSyntax lockBlock || (acquireCall is null && !keepCall))
@@ -254,6 +329,7 @@ internal static class InvalidatePageCallRewriter
             {
                 var symbol = model.GetSymbolInfo(name, cancellationToken).Symbol;
                 if (symbol is ILocalSymbol or IParameterSymbol
+                    && !(inlined?.Contains(symbol, SymbolEqualityComparer.Default) ?? false)
                     && (flow.WrittenInside.Contains(symbol, SymbolEqualityComparer.Default)
                         || symbol.DeclaringSyntaxReferences.Any(r => r.Span.Start >= acquire.SpanStart)))
                 {

@@ -66,6 +66,19 @@ public sealed class PageReleasedBeforeInvalidationCodeFix : CodeFixProvider
                 continue;
             }
 
+            if (diagnostic.Properties.TryGetValue(PageReleasedBeforeInvalidationAnalyzer.BracketThenNotifyingClearProperty, out var afterBracket)
+                && afterBracket is not null && invalidation.Parent is ExpressionStatementSyntax invalidationStatement
+                && await BracketThenNotifyAsync(document, invalidationStatement, clear, afterBracket, context.CancellationToken).ConfigureAwait(false) is not null)
+            {
+                context.RegisterCodeFix(
+                    CodeAction.Create(
+                        "Bracket with start/end and clear with '" + afterBracket + "'",
+                        async ct => await BracketThenNotifyAsync(document, invalidationStatement, clear, afterBracket, ct).ConfigureAwait(false) ?? document,
+                        NotifyingClearKey),
+                    diagnostic);
+                continue;
+            }
+
             if (MovePlan(model, release, invalidation, context.CancellationToken) is { } plan)
             {
                 context.RegisterCodeFix(
@@ -76,6 +89,31 @@ public sealed class PageReleasedBeforeInvalidationCodeFix : CodeFixProvider
                     diagnostic);
             }
         }
+    }
+
+    /// <summary>MMU006's bracket around the invalidation (which takes the clear into the range),
+    /// then the clear's notifying form; null when the bracket cannot be written.</summary>
+    private static async Task<Document?> BracketThenNotifyAsync(Document document, ExpressionStatementSyntax invalidation, InvocationExpressionSyntax clear, string notifying, CancellationToken cancellationToken)
+    {
+        var marker = new SyntaxAnnotation();
+        var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
+        if (root is null)
+        {
+            return null;
+        }
+
+        var marked = document.WithSyntaxRoot(root.ReplaceNode(clear, clear.WithAdditionalAnnotations(marker)));
+        var markedRoot = await marked.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
+        if (markedRoot?.FindNode(invalidation.Span) is not { } node || node.FirstAncestorOrSelf<ExpressionStatementSyntax>() is not { } statement
+            || await InvalidatePageCallRewriter.BracketNotificationAsync(marked, statement, onePage: false, mmOfVma: false, provenAcquisition: null, cancellationToken).ConfigureAwait(false) is not { } bracketed
+            || await bracketed.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false) is not { } bracketedRoot
+            || bracketedRoot.GetAnnotatedNodes(marker).OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } movedClear
+            || Rename(movedClear, notifying) is not { } renamed)
+        {
+            return null;
+        }
+
+        return bracketed.WithSyntaxRoot(bracketedRoot.ReplaceNode(movedClear, renamed));
     }
 
     /// <summary>The clearing call with the notifying method's name, or null when the call is not a plain name.</summary>

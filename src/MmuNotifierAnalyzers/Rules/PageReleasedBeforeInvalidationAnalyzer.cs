@@ -27,6 +27,15 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleA
     /// </summary>
     public const string NotifyingClearProperty = "NotifyingClear";
 
+    /// <summary>
+    /// Property: the notifying form of the clear, set instead of <see cref="NotifyingClearProperty"/>
+    /// when no range is open at the clear but the invalidation after it is an
+    /// <c>invalidate_range</c> reached with no range and no lock (seed 003): the fix first brackets
+    /// that invalidation as MMU006's fix does (which puts the clear inside the range), then makes
+    /// the clear notify. The same text whichever of MMU006 and MMU010 is fixed first.
+    /// </summary>
+    public const string BracketThenNotifyingClearProperty = "BracketThenNotifyingClear";
+
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.PageReleasedBeforeInvalidation,
         title: "Page released before its invalidation",
@@ -72,9 +81,19 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleA
                         }
 
                         var properties = ImmutableDictionary<string, string?>.Empty;
-                        if (NotifyingForm(result.At(entry.Clear), api) is { } notifying)
+                        var clear = result.At(entry.Clear);
+                        if (NotifyingName(clear) is { } notifying)
                         {
-                            properties = properties.Add(NotifyingClearProperty, notifying);
+                            if (IsBracketed(clear!, api))
+                            {
+                                properties = properties.Add(NotifyingClearProperty, notifying);
+                            }
+                            else if (effects.Notify is { Kind: NotifyKind.InvalidateRange }
+                                && observation.Paths.All(p => p.Facts(Domains.Ranges).IsEmpty && p.Facts(Domains.Locks).IsEmpty)
+                                && entry.Clear.SpanStart < invocation.Syntax.SpanStart)
+                            {
+                                properties = properties.Add(BracketThenNotifyingClearProperty, notifying);
+                            }
                         }
 
                         context.ReportDiagnostic(Diagnostic.Create(
@@ -93,11 +112,10 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleA
         }
     }
 
-    /// <summary>The clear's notifying form, when one exists and every path runs the clear inside an
-    /// open range that its page does not provably fall outside of (so the new invalidate_range is covered).</summary>
-    private static string? NotifyingForm(Observation? clear, ApiModel api)
+    /// <summary>The notifying form of the clearing call, when the runtime has one.</summary>
+    private static string? NotifyingName(Observation? clear)
     {
-        if (clear?.Operation is not IInvocationOperation call || api.Get(call.TargetMethod).Clear is not { } effect)
+        if (clear?.Operation is not IInvocationOperation call)
         {
             return null;
         }
@@ -108,9 +126,16 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleA
             "pmdp_huge_clear_flush" or "pmdp_clear_flush" => "pmdp_huge_clear_flush_notify",
             _ => null,
         };
-        if (notifying is null || call.TargetMethod.ContainingType.GetMembers(notifying).IsEmpty)
+        return notifying is not null && !call.TargetMethod.ContainingType.GetMembers(notifying).IsEmpty ? notifying : null;
+    }
+
+    /// <summary>Every path runs the clear inside an open range that its page does not provably fall
+    /// outside of (so the invalidate_range of its notifying form is covered).</summary>
+    private static bool IsBracketed(Observation clear, ApiModel api)
+    {
+        if (clear.Operation is not IInvocationOperation call || api.Get(call.TargetMethod).Clear is not { } effect)
         {
-            return null;
+            return false;
         }
 
         foreach (var path in clear.Paths)
@@ -120,11 +145,11 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleA
             if (!path.Facts(Domains.Ranges).Any(r => r.Certainty == Core.Flow.Engine.Certainty.Certain && r.OpenWhenZero is null
                 && (r.IsRangeObject || RangeCoverage.Covers(r.StartValue, r.EndValue, start, end) != Coverage.NotCovered)))
             {
-                return null;
+                return false;
             }
         }
 
-        return notifying;
+        return true;
     }
 
     /// <summary>Whether the call invalidates, and what: [start, end), or (null, null) for all of a 4.20 range object.</summary>

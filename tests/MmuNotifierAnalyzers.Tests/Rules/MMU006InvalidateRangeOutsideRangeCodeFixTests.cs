@@ -110,6 +110,45 @@ static class T
     }
 
     [Fact]
+    public async Task A_range_read_through_a_local_declared_on_the_way_is_bracketed_with_its_initializer()
+    {
+        // Seed 003 after MMU008's fix: haddr is declared right before the call, after the walk.
+        var source = Usings + @"
+static class T
+{
+    static void f(vm_area_struct vma, ulong address, page page, pte_ptr[] ptes)
+    {
+        foreach (var pte in ptes)
+            ptep_clear_flush(vma, address, pte);
+
+        ulong haddr = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+        [|mmu_notifier_invalidate_range(vma.vm_mm, haddr, haddr + (PAGE_SIZE << compound_order(page)))|];
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static void f(vm_area_struct vma, ulong address, page page, pte_ptr[] ptes)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+        mmun_end = (address & ~((PAGE_SIZE << compound_order(page)) - 1)) + (PAGE_SIZE << compound_order(page));
+        mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
+        foreach (var pte in ptes)
+            ptep_clear_flush(vma, address, pte);
+
+        ulong haddr = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+        mmu_notifier_invalidate_range(vma.vm_mm, haddr, haddr + (PAGE_SIZE << compound_order(page)));
+        mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
+
+    [Fact]
     public async Task Offers_nothing_when_the_range_changes_before_the_call()
     {
         var source = Usings + @"

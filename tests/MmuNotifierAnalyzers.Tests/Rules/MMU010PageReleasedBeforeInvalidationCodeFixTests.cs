@@ -48,6 +48,48 @@ static class T
     }
 
     [Fact]
+    public async Task A_walk_with_no_range_is_bracketed_and_its_clear_notifies_seed_003()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void f(vm_area_struct vma, ulong address, page page, pte_ptr[] ptes)
+    {
+        foreach (var pte in ptes)
+        {
+            ptep_clear_flush(vma, address, pte);
+            [|put_page(page)|];
+        }
+
+        mmu_notifier_invalidate_range(vma.vm_mm, address, address + (PAGE_SIZE << compound_order(page)));
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static void f(vm_area_struct vma, ulong address, page page, pte_ptr[] ptes)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address;
+        mmun_end = address + (PAGE_SIZE << compound_order(page));
+        mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
+        foreach (var pte in ptes)
+        {
+            ptep_clear_flush_notify(vma, address, pte);
+            put_page(page);
+        }
+
+        mmu_notifier_invalidate_range(vma.vm_mm, address, address + (PAGE_SIZE << compound_order(page)));
+        mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource, CodeActionEquivalenceKey = PageReleasedBeforeInvalidationCodeFix.NotifyingClearKey }.RunAsync();
+    }
+
+    [Fact]
     public async Task Outside_a_range_the_release_moves_after_the_invalidation()
     {
         var source = Usings + @"
@@ -96,7 +138,7 @@ static class T
         [|put_page(page)|];
         if (bail)
             return;
-        mmu_notifier_invalidate_range(vma.vm_mm, address, address + PAGE_SIZE);
+        mmu_notifier_invalidate_page(vma.vm_mm, address);
     }
 }
 ";
