@@ -69,17 +69,19 @@ internal static class Annotations
 
     /// <summary>The <c>When</c> property of <c>[AcquiresLock]</c>: 0 always, 1 when the return
     /// is not null, 2 when it is true.</summary>
-    public static int AcquisitionCondition(AttributeData attribute)
+    /// <summary>The <c>When</c> of an <c>[AcquiresLock]</c> (a <c>LockAcquisition</c>, whose values
+    /// <see cref="Flow.LockCondition"/> mirrors).</summary>
+    public static Flow.LockCondition AcquisitionCondition(AttributeData attribute)
     {
         foreach (var pair in attribute.NamedArguments)
         {
-            if (pair.Key == "When" && pair.Value.Value is int value)
+            if (pair.Key == "When" && pair.Value.Value is int value && System.Enum.IsDefined(typeof(Flow.LockCondition), value))
             {
-                return value;
+                return (Flow.LockCondition)value;
             }
         }
 
-        return 0;
+        return Flow.LockCondition.None;
     }
 
     private static bool IsAnnotationsNamespace(INamespaceSymbol? ns) =>

@@ -16,7 +16,7 @@ public sealed class ChangePteOutsideRangeAnalyzer : OperationBlockRuleAnalyzer
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.ChangePteOutsideRange,
         title: "set_pte_at_notify / change_pte outside start/end",
-        messageFormat: "'{0}' is not inside an open invalidate_range_start/_end covering its address: {1}; ->change_pte is only a hint to a secondary MMU that has already invalidated the page in start, so bracket the PTE change with start before the page-table lock and end after it (as do_wp_page does since 2014)",
+        messageFormat: "'{0}' on {1} is not inside an open invalidate_range_start/_end covering it: {2}; ->change_pte is only a hint to a secondary MMU that has already invalidated the page in start, so bracket the PTE change with start before the page-table lock and end after it (as do_wp_page does since 2014)",
         category: RuleIdentifiers.Category,
         defaultSeverity: DiagnosticSeverity.Warning,
         isEnabledByDefault: true,

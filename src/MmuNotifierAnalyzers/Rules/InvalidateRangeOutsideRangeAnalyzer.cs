@@ -17,7 +17,7 @@ public sealed class InvalidateRangeOutsideRangeAnalyzer : OperationBlockRuleAnal
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.InvalidateRangeOutsideRange,
         title: "invalidate_range used without an enclosing start/end",
-        messageFormat: "'{0}' is not inside an open invalidate_range_start/_end covering its range: {1}; ->invalidate_range alone is a no-op for start/end notifiers such as KVM, so bracket the page-table update with start before the page-table lock and end after it",
+        messageFormat: "'{0}' on {1} is not inside an open invalidate_range_start/_end covering it: {2}; ->invalidate_range alone is a no-op for start/end notifiers such as KVM, so bracket the page-table update with start before the page-table lock and end after it",
         category: RuleIdentifiers.Category,
         defaultSeverity: DiagnosticSeverity.Warning,
         isEnabledByDefault: true,

@@ -99,9 +99,22 @@ internal static class UncoveredNotification
                     additional,
                     properties,
                     UnbalancedRangeAnalyzer.CallName(invocation.Syntax),
+                    RangeText(invocation, notify, symbols),
                     Describe(finding, observation.Paths.All(p => p.Facts(Domains.Ranges).IsEmpty))));
             }
         }
+    }
+
+    /// <summary>The notified range as written: <c>['start', 'end')</c>, or the page at the address.</summary>
+    private static string RangeText(IInvocationOperation call, NotifySignature notify, KnownSymbols symbols)
+    {
+        string? Argument(int ordinal) => call.Arguments.FirstOrDefault(a => a.Parameter?.Ordinal == ordinal)?.Syntax is ArgumentSyntax argument
+            ? argument.Expression.ToString()
+            : null;
+
+        return notify.End >= 0
+            ? "['" + Argument(notify.Start) + "', '" + Argument(notify.End) + "')"
+            : notify.Length > symbols.PageSize ? "the huge page at '" + Argument(notify.Start) + "'" : "the page at '" + Argument(notify.Start) + "'";
     }
 
     /// <summary>The call is in the method's own body, not in a lambda or local function inside it.</summary>

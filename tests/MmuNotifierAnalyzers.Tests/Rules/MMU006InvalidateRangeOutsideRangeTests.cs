@@ -19,7 +19,7 @@ static class T
         {|#0:mmu_notifier_invalidate_range(mm, address, address + PAGE_SIZE)|};
     }
 }
-", Verify.Diagnostic().WithLocation(0).WithArguments("mmu_notifier_invalidate_range", "no invalidate_range_start is open here"));
+", Verify.Diagnostic().WithLocation(0).WithArguments("mmu_notifier_invalidate_range", "['address', 'address + PAGE_SIZE')", "no invalidate_range_start is open here"));
     }
 
     [Fact]
@@ -52,7 +52,7 @@ static class T
             mmu_notifier_invalidate_range_end(mm, s, e);
     }
 }
-", Verify.Diagnostic().WithLocation(0).WithArguments("mmu_notifier_invalidate_range", "no invalidate_range_start is open here on some path"));
+", Verify.Diagnostic().WithLocation(0).WithArguments("mmu_notifier_invalidate_range", "['s', 'e')", "no invalidate_range_start is open here on some path"));
     }
 
     [Fact]
@@ -87,7 +87,7 @@ static class T
         mmu_notifier_invalidate_range_end(mm, haddr, haddr + HPAGE_PMD_SIZE);
     }
 }
-", Verify.Diagnostic().WithLocation(0).WithArguments("mmu_notifier_invalidate_range", "the range started at line 8 ['haddr', 'haddr + HPAGE_PMD_SIZE') does not cover it"));
+", Verify.Diagnostic().WithLocation(0).WithArguments("mmu_notifier_invalidate_range", "['haddr + HPAGE_PMD_SIZE', 'haddr + HPAGE_PMD_SIZE + PAGE_SIZE')", "the range started at line 8 ['haddr', 'haddr + HPAGE_PMD_SIZE') does not cover it"));
     }
 
     [Fact]

@@ -21,7 +21,7 @@ static class T
         pte_unmap_unlock(pte, ptl);
     }
 }
-", Verify.Diagnostic().WithLocation(0).WithArguments("set_pte_at_notify", "no invalidate_range_start is open here"));
+", Verify.Diagnostic().WithLocation(0).WithArguments("set_pte_at_notify", "the page at 'address'", "no invalidate_range_start is open here"));
     }
 
     [Fact]

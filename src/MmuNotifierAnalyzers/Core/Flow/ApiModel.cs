@@ -209,13 +209,7 @@ internal sealed class ApiModel
             }
             else if (Annotations.IsAnnotation(attribute, Annotations.AcquiresLock) && Annotations.CtorString(attribute) is { } acquired)
             {
-                var condition = Annotations.AcquisitionCondition(attribute) switch
-                {
-                    1 => LockCondition.WhenNotNull,
-                    2 => LockCondition.WhenTrue,
-                    _ => LockCondition.None,
-                };
-                acquires.Add(new LockEffect(acquired, condition));
+                acquires.Add(new LockEffect(acquired, Annotations.AcquisitionCondition(attribute)));
             }
             else if (Annotations.IsAnnotation(attribute, Annotations.ReleasesLock) && Annotations.CtorString(attribute) is { } released)
             {

@@ -158,7 +158,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         return current;
     }
 
-// ---------------------------------------------------------------- the engine's questions
+    // ---------------------------------------------------------------- the engine's questions
 
     /// <inheritdoc/>
     public Disjunct Transfer(BasicBlock block, Disjunct path, bool record, out Value? branch)
@@ -912,8 +912,8 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         if (match is null && !d.Ranges.IsEmpty)
         {
-            // Different mm (or range object) than any open range: close the latest one and let
-            // MMU003 say the values are not provably the same.
+            // The range domain's matching: an end whose mm (or range object) is provably none of
+            // the open ones closes the latest, and the close records that the keys differ.
             for (var i = d.Ranges.Length - 1; i >= 0 && match is null; i--)
             {
                 if (d.Ranges[i].IsRangeObject == isRangeObject)

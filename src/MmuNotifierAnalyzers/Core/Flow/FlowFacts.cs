@@ -5,12 +5,14 @@ using MmuNotifierAnalyzers.Core.Flow.Engine;
 
 namespace MmuNotifierAnalyzers.Core.Flow;
 
-/// <summary>How a lock's hold depends on the value its acquiring call returned.</summary>
+/// <summary>How a lock's hold depends on the value its acquiring call returned. The values are
+/// the annotations' <c>LockAcquisition</c> (Always, WhenReturnNotNull, WhenReturnTrue), which
+/// reaches the analyzer as an integer.</summary>
 internal enum LockCondition
 {
-    None,
-    WhenNotNull,
-    WhenTrue,
+    None = 0,
+    WhenNotNull = 1,
+    WhenTrue = 2,
 }
 
 /// <summary>A local (or parameter) passed to start that was written before the end: the local and the write.</summary>

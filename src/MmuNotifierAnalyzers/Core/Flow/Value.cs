@@ -56,6 +56,9 @@ internal sealed class Value : IEquatable<Value>
 {
     private const int MaxDepth = 12;
 
+    /// <summary><see cref="Extra"/> of a <see cref="ValueKind.Write"/> that carries its receiver and value.</summary>
+    private const int KnowsWrittenValue = 1;
+
     private readonly int _hash;
 
     private Value(ValueKind kind, object? payload, int extra, Value? left, Value? right)
@@ -127,11 +130,11 @@ internal sealed class Value : IEquatable<Value>
     public static Value Write(IOperation write, Value? receiver, Value written) =>
         written.Depth >= MaxDepth || (receiver?.Depth ?? 0) >= MaxDepth
             ? new Value(ValueKind.Write, write.Syntax, 0, null, null)
-            : new Value(ValueKind.Write, write.Syntax, 1, receiver, written);
+            : new Value(ValueKind.Write, write.Syntax, KnowsWrittenValue, receiver, written);
 
     /// <summary>What a read of a member of <paramref name="receiver"/> gives under this version, or null.</summary>
     public Value? ReadBack(Value? receiver) =>
-        Kind == ValueKind.Write && Extra == 1 && Right is { } written && Equals(Left, receiver) ? written : null;
+        Kind == ValueKind.Write && Extra == KnowsWrittenValue && Right is { } written && Equals(Left, receiver) ? written : null;
 
     public static Value Member(Value? receiver, ISymbol member, Value? version) =>
         new(ValueKind.Member, member, 0, receiver, version);

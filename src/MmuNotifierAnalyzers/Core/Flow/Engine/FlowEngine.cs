@@ -68,6 +68,16 @@ internal interface IPathSemantics<TPath, TBranch>
     void Exit(ExitPath exit, List<TPath> paths);
 }
 
+/// <summary>Which way a path leaves a block.</summary>
+internal enum Edge
+{
+    Conditional = 1,
+    FallThrough = 2,
+
+    /// <summary>Into a catch handler (anything in a try block may throw).</summary>
+    Handler = 3,
+}
+
 /// <summary>
 /// A worklist over the basic blocks of a <see cref="ControlFlowGraph"/> to a fixed point, where
 /// a block's state is a small set of paths. Finally regions run as sub-analyses on the paths
@@ -81,6 +91,9 @@ internal sealed class FlowEngine<TPath, TBranch>
 {
     /// <summary>Block visits allowed per block before the analysis gives up (never reached by real code).</summary>
     private const int VisitsPerBlock = 64;
+
+    /// <summary>The contribution key of the paths that enter a region (no source block).</summary>
+    private const long RegionEntryKey = -1;
 
     private readonly ControlFlowGraph _graph;
     private readonly IPathSemantics<TPath, TBranch> _semantics;
@@ -120,7 +133,7 @@ internal sealed class FlowEngine<TPath, TBranch>
         var outputs = new List<TPath>();
         leaving = outputs;
 
-        Contribute(contributions, worklist, entryOrdinal, -1, initial);
+        Contribute(contributions, worklist, entryOrdinal, RegionEntryKey, initial);
         var record = _record;
         _record = false;
         try
@@ -209,7 +222,7 @@ internal sealed class FlowEngine<TPath, TBranch>
             var thrown = input.Concat(after.Select(a => a.State)).ToList();
             foreach (var handler in handlers)
             {
-                Contribute(contributions, worklist, handler, ((long)block.Ordinal << 2) | 3, thrown);
+                Contribute(contributions, worklist, handler, EdgeKey(block, Edge.Handler), thrown);
             }
         }
 
@@ -238,17 +251,17 @@ internal sealed class FlowEngine<TPath, TBranch>
                 }
             }
 
-            if (!Deliver(region, block, conditional, taken, contributions, worklist, outputs, 1))
+            if (!Deliver(region, block, conditional, taken, contributions, worklist, outputs, Edge.Conditional))
             {
                 return false;
             }
 
             return block.FallThroughSuccessor is not { } fallThrough
-                || Deliver(region, block, fallThrough, notTaken, contributions, worklist, outputs, 2);
+                || Deliver(region, block, fallThrough, notTaken, contributions, worklist, outputs, Edge.FallThrough);
         }
 
         return block.FallThroughSuccessor is not { } next
-            || Deliver(region, block, next, after.Select(a => a.State).ToList(), contributions, worklist, outputs, 2);
+            || Deliver(region, block, next, after.Select(a => a.State).ToList(), contributions, worklist, outputs, Edge.FallThrough);
     }
 
     private bool Deliver(
@@ -259,7 +272,7 @@ internal sealed class FlowEngine<TPath, TBranch>
         Dictionary<int, Dictionary<long, List<TPath>>> contributions,
         SortedSet<int> worklist,
         List<TPath> outputs,
-        int edge)
+        Edge edge)
     {
         if (states.Count == 0)
         {
@@ -293,7 +306,7 @@ internal sealed class FlowEngine<TPath, TBranch>
                     return true;
                 }
 
-                Contribute(contributions, worklist, branch.Destination.Ordinal, ((long)source.Ordinal << 2) | (uint)edge, states);
+                Contribute(contributions, worklist, branch.Destination.Ordinal, EdgeKey(source, edge), states);
                 return true;
 
             case ControlFlowBranchSemantics.Throw:
@@ -404,6 +417,9 @@ internal sealed class FlowEngine<TPath, TBranch>
         edges[edge] = states;
         worklist.Add(target);
     }
+
+    /// <summary>A contribution's key: the source block and which of its edges (a block has at most one of each).</summary>
+    private static long EdgeKey(BasicBlock source, Edge edge) => ((long)source.Ordinal << 2) | (long)edge;
 
     private static bool IsLoopHead(BasicBlock block) =>
         block.Predecessors.Any(p => p.Source.Ordinal >= block.Ordinal);
