@@ -143,7 +143,7 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleA
             var start = path.Argument(effect.Address);
             var end = start is null ? null : Value.Binary(BinaryOperatorKind.Add, start, Value.Constant(effect.Length), call);
             if (!path.Facts(Domains.Ranges).Any(r => r.Certainty == Core.Flow.Engine.Certainty.Certain && r.OpenWhenZero is null
-                && (r.IsRangeObject || RangeCoverage.Covers(r.StartValue, r.EndValue, start, end) != Coverage.NotCovered)))
+                && RangeCoverage.Covers(r.StartValue, r.EndValue, start, end) != Coverage.NotCovered))
             {
                 return false;
             }

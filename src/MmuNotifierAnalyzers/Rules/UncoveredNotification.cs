@@ -130,7 +130,7 @@ internal static class UncoveredNotification
             var (start, end) = notify.RangeOf(path.Arguments, observation.Operation);
             var open = path.Facts(Domains.Ranges);
             var sure = open.Where(r => r.Certainty == Certainty.Certain && r.OpenWhenZero is null).ToList();
-            if (sure.Any(r => r.IsRangeObject || RangeCoverage.Covers(r.StartValue, r.EndValue, start, end) != Coverage.NotCovered))
+            if (sure.Any(r => RangeCoverage.Covers(r.StartValue, r.EndValue, start, end) != Coverage.NotCovered))
             {
                 continue;
             }

@@ -166,6 +166,25 @@ static class T
     }
 
     [Fact]
+    public async Task Fires_outside_the_4_20_range_object_as_range_init_filled_it()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static void f(vm_area_struct vma, mm_struct mm, ulong haddr)
+    {
+        var range = new mmu_notifier_range();
+        mmu_notifier_range_init(range, mmu_notifier_event.MMU_NOTIFY_CLEAR, 0, vma, mm, haddr, haddr + HPAGE_PMD_SIZE);
+        mmu_notifier_invalidate_range_start(range);
+        mmu_notifier_invalidate_range(mm, haddr, haddr + PAGE_SIZE);
+        [|mmu_notifier_invalidate_range(mm, haddr + HPAGE_PMD_SIZE, haddr + HPAGE_PMD_SIZE + PAGE_SIZE)|];
+        mmu_notifier_invalidate_range_end(range);
+    }
+}
+");
+    }
+
+    [Fact]
     public async Task Silent_on_an_unrelated_method_of_the_same_name()
     {
         await Verify.VerifyAnalyzerAsync(@"

@@ -731,6 +731,11 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             d = d.With(facts: d.Facts.Remove(result));
         }
 
+        if (KnownSymbols.Is(method, _api.Symbols.RangeInit))
+        {
+            InitRange(invocation, method, values, ref d);
+        }
+
         if (!effects.IsRelevant)
         {
             return result;
@@ -746,6 +751,13 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             {
                 var start = range.Start >= 0 && range.Start < values.Length ? values[range.Start] : null;
                 var end = range.End >= 0 && range.End < values.Length ? values[range.End] : null;
+                if (range.Range >= 0 && range.Role == RangeRole.Opens)
+                {
+                    // The 4.20 form: the range object's fields, as mmu_notifier_range_init set them.
+                    start = RangeField(key, "start", d);
+                    end = RangeField(key, "end", d);
+                }
+
                 var display = Display(syntaxes[keyOrdinal]) ?? method.Parameters[keyOrdinal].Name;
                 if (range.Role == RangeRole.Opens)
                 {
@@ -832,6 +844,38 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         {
             d = d.With(Domains.Cleared, cleared);
         }
+    }
+
+    /// <summary><c>mmu_notifier_range_init(range, ..., mm, start, end)</c> sets the range's fields:
+    /// reads of <c>range.start</c> then give the values passed.</summary>
+    private void InitRange(IInvocationOperation invocation, IMethodSymbol method, Value?[] values, ref Disjunct d)
+    {
+        var range = values.Length > 0 ? values[0] : null;
+        if (range is null || _api.Symbols.MmuNotifierRange is not { } type)
+        {
+            return;
+        }
+
+        foreach (var parameter in method.Parameters)
+        {
+            if (parameter.Name is "mm" or "start" or "end" && At(values, parameter.Ordinal) is { } value
+                && type.GetMembers(parameter.Name).FirstOrDefault() is { } member)
+            {
+                d = d.With(versions: d.Versions.SetItem(member, Value.Write(invocation, range, value)));
+            }
+        }
+    }
+
+    /// <summary>A field of a range object as the path knows it.</summary>
+    private Value? RangeField(Value range, string name, Disjunct d)
+    {
+        if (_api.Symbols.MmuNotifierRange?.GetMembers(name).FirstOrDefault() is not { } member)
+        {
+            return null;
+        }
+
+        var version = d.VersionOf(member);
+        return version?.ReadBack(range) ?? Value.Member(range, member, version);
     }
 
     private static Value? At(Value?[] values, int ordinal) => ordinal >= 0 && ordinal < values.Length ? values[ordinal] : null;
