@@ -49,17 +49,16 @@ internal static class InvalidatePageCallRewriter
     /// <summary>
     /// MMU006/MMU009: brackets a notification call that runs outside start/end. The range is the
     /// call's own [start, end), or one page at its address (<paramref name="onePage"/>: [address &amp;
-    /// PAGE_MASK, + PAGE_SIZE), or 2 MiB for <c>pmdp_huge_clear_flush_notify</c>); the mm is its first
+    /// PAGE_MASK, + PAGE_SIZE), or 2 MiB with <paramref name="hugePage"/>, <c>pmdp_huge_clear_flush_notify</c>); the mm is its first
     /// argument or that vma's <c>vm_mm</c>. Start goes before the lock held at the call (or before the
     /// first page-table change leading to it), end after the lock is released on every exit; the call
     /// stays. Null when the shape is beyond the rewrite.
     /// </summary>
-    internal static async Task<Document?> BracketNotificationAsync(Document document, ExpressionStatementSyntax callStatement, bool onePage, bool mmOfVma, InvocationExpressionSyntax? provenAcquisition, CancellationToken cancellationToken)
+    internal static async Task<Document?> BracketNotificationAsync(Document document, ExpressionStatementSyntax callStatement, InvocationExpressionSyntax invocation, bool onePage, bool hugePage, bool mmOfVma, InvocationExpressionSyntax? provenAcquisition, CancellationToken cancellationToken)
     {
         var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
         var body = FunctionBody(callStatement);
-        var invocation = callStatement.DescendantNodes().OfType<InvocationExpressionSyntax>().FirstOrDefault();
-        if (model is null || body is null || invocation is null
+        if (model is null || body is null || !callStatement.Span.Contains(invocation.Span)
             || model.GetOperation(invocation, cancellationToken) is not IInvocationOperation operation)
         {
             return null;
@@ -99,7 +98,7 @@ internal static class InvalidatePageCallRewriter
             string Text(ExpressionSyntax e) => (Node(e) is ParenthesizedExpressionSyntax whole ? whole.Expression : Node(e)).ToString();
             var qualifier = invocation.Expression is MemberAccessExpressionSyntax access ? access.Expression.WithoutTrivia().ToString() + "." : string.Empty;
             var mm = mmOfVma ? Parenthesize(Node(first)).ToString() + ".vm_mm" : Text(first);
-            var huge = onePage && symbols.HugePmdSize != 0 && operation.TargetMethod.Name.StartsWith("pmdp", System.StringComparison.Ordinal);
+            var huge = onePage && hugePage;
             var taken = new HashSet<string>(FunctionNode(body)!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
             var plan = new Plan(qualifier, mm, Parenthesize(Node(start)).ToString(), null, Fresh("mmun_start", taken), Fresh("mmun_end", taken), LineEndings.Of(callStatement))
             {
@@ -302,8 +301,10 @@ internal static class InvalidatePageCallRewriter
             }
         }
 
-        // Flag mode needs the lock's releases to place the ends after.
-        if (enteredByJump && (!keepCall || acquireCall is null))
+        // Flag mode needs the lock's releases, and a flag set once in a loop would let a later
+        // turn that skips the start run the end again.
+        if (enteredByJump && (!keepCall || acquireCall is null
+            || acquire.Ancestors().TakeWhile(a => a != body).Any(a => a is WhileStatementSyntax or DoStatementSyntax or ForStatementSyntax or ForEachStatementSyntax)))
         {
             return false;
         }

@@ -46,15 +46,23 @@ public sealed class NotificationBracketCodeFix : CodeFixProvider
                 AssignmentExpressionSyntax { Parent: ExpressionStatementSyntax assigned } => assigned,
                 _ => null,
             };
-            if (statement is null || !InvalidatePageCallRewriter.IsStatementContext(statement))
+            if (invocation is null || statement is null || !InvalidatePageCallRewriter.IsStatementContext(statement))
+            {
+                continue;
+            }
+
+            // Only a call with no range at all gets a new bracket, and only around a lock every path holds.
+            if (!diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.NoRange)
+                || diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.LockOnSomePaths))
             {
                 continue;
             }
 
             var onePage = diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.OnePage);
+            var hugePage = diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.HugePage);
             var mmOfVma = diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.MmOfVma);
 
-            // The lock the analysis proved held at the call: the bracket goes around that one.
+            // The lock the analysis found held at the call on every path: the bracket goes around that one.
             InvocationExpressionSyntax? acquisition = null;
             if (diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.LockHeld))
             {
@@ -68,7 +76,7 @@ public sealed class NotificationBracketCodeFix : CodeFixProvider
             }
 
             var document = context.Document;
-            var changed = await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, onePage, mmOfVma, acquisition, context.CancellationToken).ConfigureAwait(false);
+            var changed = await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, invocation, onePage, hugePage, mmOfVma, acquisition, context.CancellationToken).ConfigureAwait(false);
             if (changed is null)
             {
                 continue;
@@ -77,7 +85,7 @@ public sealed class NotificationBracketCodeFix : CodeFixProvider
             context.RegisterCodeFix(
                 CodeAction.Create(
                     "Bracket with mmu_notifier_invalidate_range_start/_end",
-                    async ct => await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, onePage, mmOfVma, acquisition, ct).ConfigureAwait(false) ?? document,
+                    async ct => await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, invocation, onePage, hugePage, mmOfVma, acquisition, ct).ConfigureAwait(false) ?? document,
                     BracketKey),
                 diagnostic);
         }

@@ -105,7 +105,8 @@ public sealed class PageReleasedBeforeInvalidationCodeFix : CodeFixProvider
         var marked = document.WithSyntaxRoot(root.ReplaceNode(clear, clear.WithAdditionalAnnotations(marker)));
         var markedRoot = await marked.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
         if (markedRoot?.FindNode(invalidation.Span) is not { } node || node.FirstAncestorOrSelf<ExpressionStatementSyntax>() is not { } statement
-            || await InvalidatePageCallRewriter.BracketNotificationAsync(marked, statement, onePage: false, mmOfVma: false, provenAcquisition: null, cancellationToken).ConfigureAwait(false) is not { } bracketed
+            || statement.Expression is not InvocationExpressionSyntax call
+            || await InvalidatePageCallRewriter.BracketNotificationAsync(marked, statement, call, onePage: false, hugePage: false, mmOfVma: false, provenAcquisition: null, cancellationToken).ConfigureAwait(false) is not { } bracketed
             || await bracketed.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false) is not { } bracketedRoot
             || bracketedRoot.GetAnnotatedNodes(marker).OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } movedClear
             || Rename(movedClear, notifying) is not { } renamed)

@@ -49,7 +49,6 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleA
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
 
-
     private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols)
     {
         var api = FlowCache.Api(context.Compilation, symbols);
@@ -74,8 +73,10 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleA
 
                     foreach (var entry in path.Facts(Domains.Cleared))
                     {
-                        if (entry.ReleasedAt is not { } release || !reported.Add(release)
-                            || (start is not null && RangeCoverage.Covers(start, end, entry.Start, entry.End) == Coverage.NotCovered))
+                        // An invalidation that provably misses the entry leaves it pending for a later one.
+                        if (entry.ReleasedAt is not { } release
+                            || (start is not null && RangeCoverage.Covers(start, end, entry.Start, entry.End) == Coverage.NotCovered)
+                            || !reported.Add(release))
                         {
                             continue;
                         }

@@ -19,13 +19,26 @@ public static class UncoveredNotificationProperties
     /// [address &amp; PAGE_MASK, + PAGE_SIZE); absent when the call passes [start, end) itself.</summary>
     public const string OnePage = "OnePage";
 
+    /// <summary>Property: "true" when that one-page range is a 2 MiB huge page at an aligned address
+    /// (<c>pmdp_huge_clear_flush_notify</c>): the fix brackets [address, address + HPAGE_PMD_SIZE).</summary>
+    public const string HugePage = "HugePage";
+
     /// <summary>Property: "true" when the call's first argument is a vma whose <c>vm_mm</c> is the mm.</summary>
     public const string MmOfVma = "MmOfVma";
 
-    /// <summary>Property: "true" when a spinlock is held at the call on some path; the first
+    /// <summary>Property: "true" when a spinlock is held at the call on every path; the first
     /// additional location is then its acquisition, and the fix starts the range before that one
     /// (it offers nothing when the tree no longer shows it as the lock held at the call).</summary>
     public const string LockHeld = "LockHeld";
+
+    /// <summary>Property: "true" when some paths hold a spinlock at the call and others do not: no
+    /// place before "the" lock exists, so the fix offers nothing.</summary>
+    public const string LockOnSomePaths = "LockOnSomePaths";
+
+    /// <summary>Property: "true" when no range is open at the call on any path (not one open on
+    /// some paths only, nor one that misses the call): only then is a new bracket the fix; a second
+    /// start over an open range would be MMU002's reopened start.</summary>
+    public const string NoRange = "NoRange";
 }
 
 /// <summary>Why a notification call is not covered on some path.</summary>
@@ -78,6 +91,10 @@ internal static class UncoveredNotification
                 if (notify.End < 0)
                 {
                     properties = properties.Add(UncoveredNotificationProperties.OnePage, "true");
+                    if (notify.Length > symbols.PageSize)
+                    {
+                        properties = properties.Add(UncoveredNotificationProperties.HugePage, "true");
+                    }
                 }
 
                 if (notify.MmOfVma is not null)
@@ -85,12 +102,22 @@ internal static class UncoveredNotification
                     properties = properties.Add(UncoveredNotificationProperties.MmOfVma, "true");
                 }
 
+                var noRangeOnAnyPath = observation.Paths.All(p => p.Facts(Domains.Ranges).IsEmpty);
+                if (noRangeOnAnyPath)
+                {
+                    properties = properties.Add(UncoveredNotificationProperties.NoRange, "true");
+                }
+
                 var additional = new List<Location>();
-                var held = observation.OnSomePath(Domains.Locks).Where(l => l.AcquiredAt is not null).OrderBy(l => l.AcquiredAt!.SpanStart).FirstOrDefault();
+                var held = observation.OnEveryPath(Domains.Locks).Where(l => l.AcquiredAt is not null).OrderBy(l => l.AcquiredAt!.SpanStart).FirstOrDefault();
                 if (held is not null)
                 {
                     properties = properties.Add(UncoveredNotificationProperties.LockHeld, "true");
                     additional.Add(held.AcquiredAt!.GetLocation());
+                }
+                else if (!observation.OnSomePath(Domains.Locks).IsEmpty)
+                {
+                    properties = properties.Add(UncoveredNotificationProperties.LockOnSomePaths, "true");
                 }
 
                 context.ReportDiagnostic(Diagnostic.Create(
@@ -100,7 +127,7 @@ internal static class UncoveredNotification
                     properties,
                     UnbalancedRangeAnalyzer.CallName(invocation.Syntax),
                     RangeText(invocation, notify, symbols),
-                    Describe(finding, observation.Paths.All(p => p.Facts(Domains.Ranges).IsEmpty))));
+                    Describe(finding, noRangeOnAnyPath)));
             }
         }
     }
@@ -120,7 +147,7 @@ internal static class UncoveredNotification
     /// <summary>The call is in the method's own body, not in a lambda or local function inside it.</summary>
     private static bool IsOwnBody(SyntaxNode call, ISymbol owner) =>
         call.Ancestors().FirstOrDefault(n => n is BaseMethodDeclarationSyntax or LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax or AccessorDeclarationSyntax) is BaseMethodDeclarationSyntax declaration
-        && owner.DeclaringSyntaxReferences.Any(r => r.GetSyntax() == declaration);
+        && owner.DeclaringSyntaxReferences.Any(r => r.SyntaxTree == declaration.SyntaxTree && r.Span == declaration.Span);
 
     /// <summary>The first path (in the order they were met) on which no range open for sure covers the call.</summary>
     private static (UncoveredReason Reason, RangeFact? Range)? FirstUncovered(Observation observation, NotifySignature notify)

@@ -149,6 +149,26 @@ static class T
     }
 
     [Fact]
+    public async Task Offers_nothing_when_a_range_is_open_on_some_paths_only()
+    {
+        // A second start over the range some paths opened would be MMU002's reopened start.
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong s, ulong e, bool cow)
+    {
+        if (cow)
+            mmu_notifier_invalidate_range_start(mm, s, e);
+        [|mmu_notifier_invalidate_range(mm, s, e)|];
+        if (cow)
+            mmu_notifier_invalidate_range_end(mm, s, e);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
+    [Fact]
     public async Task Offers_nothing_when_the_range_changes_before_the_call()
     {
         var source = Usings + @"

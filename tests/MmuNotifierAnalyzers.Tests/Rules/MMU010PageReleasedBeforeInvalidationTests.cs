@@ -67,6 +67,23 @@ static class T
     }
 
     [Fact]
+    public async Task An_invalidation_that_misses_the_entry_leaves_it_for_the_one_that_covers_it()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static void f(vm_area_struct vma, page page, ulong address, pte_ptr pte)
+    {
+        ptep_clear_flush(vma, address, pte);
+        [|put_page(page)|];
+        mmu_notifier_invalidate_range(vma.vm_mm, address + PAGE_SIZE, address + 2 * PAGE_SIZE);
+        mmu_notifier_invalidate_range(vma.vm_mm, address, address + PAGE_SIZE);
+    }
+}
+");
+    }
+
+    [Fact]
     public async Task Silent_when_the_release_follows_the_invalidation()
     {
         await Verify.VerifyAnalyzerAsync(Usings + @"

@@ -13,15 +13,14 @@ using MmuNotifierAnalyzers.Core.Flow.Engine;
 namespace MmuNotifierAnalyzers.Core.Flow;
 
 /// <summary>
-/// The path-sensitive analysis over Roslyn's <see cref="ControlFlowGraph"/>: a worklist over
-/// basic blocks to a fixed point, where the state at a block is a small set of
-/// <see cref="Disjunct"/>s (ESP-style property simulation). Branches on values a disjunct
-/// knows (a constant local, a tested bool, the null-ness of a returned pointer) send it one
-/// way only, which keeps correlated branches (<c>if (is_cow) start ... if (is_cow) end</c>)
-/// and conditional locks (<c>page_check_address</c>) precise without enumerating paths.
-/// Finally regions are applied as sub-analyses on the state that enters them; catch handlers
-/// receive the states of their try region. After the fixed point, one more pass over every
-/// block records what the rules read (<see cref="FlowResult"/>).
+/// The semantics of the path-sensitive analysis, plugged into <see cref="FlowEngine{TPath, TBranch}"/>:
+/// a path is a <see cref="Disjunct"/> (ESP-style property simulation: the facts of
+/// <see cref="Domains"/> plus the values that decide branches). Branches on values a disjunct
+/// knows (a constant local, a tested bool, the null-ness of a returned pointer, a comparison the
+/// bounds arithmetic decides) send it one way only, which keeps correlated branches
+/// (<c>if (is_cow) start ... if (is_cow) end</c>) and conditional locks (<c>page_check_address</c>)
+/// precise without enumerating paths. In the engine's final pass it records, per operation,
+/// what every path knows there (<see cref="FlowResult"/>).
 /// </summary>
 internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 {
@@ -235,7 +234,6 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     }
 
     internal static string Line(SyntaxNode node) => FlowEngine<Disjunct, Value>.Line(node);
-
 
     // ---------------------------------------------------------------- branches
 

@@ -424,8 +424,9 @@ internal sealed class FlowEngine<TPath, TBranch>
     private static bool IsLoopHead(BasicBlock block) =>
         block.Predecessors.Any(p => p.Source.Ordinal >= block.Ordinal);
 
+    /// <summary>The same paths, as sets (a list may hold a path twice: the states a handler receives are not joined).</summary>
     private bool SameSet(List<TPath> a, List<TPath> b) =>
-        a.Count == b.Count && a.All(x => b.Any(y => _semantics.Same(y, x)));
+        a.All(x => b.Any(y => _semantics.Same(y, x))) && b.All(y => a.Any(x => _semantics.Same(x, y)));
 
     private ExitPath ReturnExit(BasicBlock source, ControlFlowBranchSemantics semantics)
     {
