@@ -468,13 +468,13 @@ internal static class InvalidatePageCallRewriter
         return found ?? innermost;
     }
 
-    // The runtime's pure size accessors a range may be computed from.
-    private static readonly string[] SizeAccessors = { "compound_order", "compound_nr", "hpage_nr_pages", "thp_nr_pages", "huge_page_size", "huge_page_mask", "huge_page_order", "page_size" };
-
+    /// <summary>The runtime's pure size accessors a range may be computed from (<c>compound_order(page)</c>,
+    /// <c>huge_page_size(h)</c>, ...), by symbol.</summary>
     private static bool IsRuntimeCall(SemanticModel model, InvocationExpressionSyntax call, KnownSymbols symbols, CancellationToken cancellationToken) =>
-        model.GetSymbolInfo(call, cancellationToken).Symbol is IMethodSymbol { IsStatic: true } method
-        && SymbolEqualityComparer.Default.Equals(method.ContainingType, symbols.Linux)
-        && SizeAccessors.Contains(method.Name);
+        model.GetSymbolInfo(call, cancellationToken).Symbol is IMethodSymbol method
+        && (KnownSymbols.Is(method, symbols.CompoundOrder) || KnownSymbols.Is(method, symbols.CompoundNr) || KnownSymbols.Is(method, symbols.PageSizeOf)
+            || KnownSymbols.Is(method, symbols.HugePageSize) || KnownSymbols.Is(method, symbols.HugePageMask) || KnownSymbols.Is(method, symbols.HugePageOrder)
+            || KnownSymbols.Is(method, symbols.PagesPerHugePage));
 
     /// <summary>A release statement whose arguments include the lock the acquisition stored (<c>ptl</c>).</summary>
     private static bool IsReleaseOf(SemanticModel model, ExpressionStatementSyntax statement, InvocationExpressionSyntax acquire, CancellationToken cancellationToken)
