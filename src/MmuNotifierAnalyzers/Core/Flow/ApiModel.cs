@@ -124,14 +124,15 @@ internal sealed class LockEffect
 /// <summary>The effects of one method, read from its symbol and annotations once.</summary>
 internal sealed class MethodEffects
 {
-    public static readonly MethodEffects None = new(null, null, null, false, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
+    public static readonly MethodEffects None = new(null, null, null, false, false, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
 
-    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, bool releasesPage, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold)
+    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, bool releasesPage, bool initsRange, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold)
     {
         Range = range;
         Notify = notify;
         Clear = clear;
         ReleasesPage = releasesPage;
+        InitsRange = initsRange;
         Acquires = acquires;
         Releases = releases;
         MustHold = mustHold;
@@ -148,13 +149,20 @@ internal sealed class MethodEffects
     /// <summary><c>put_page</c>, <c>page_cache_release</c>, <c>[ReleasesPage]</c>.</summary>
     public bool ReleasesPage { get; }
 
+    /// <summary><c>mmu_notifier_range_init</c>: sets a 4.20 range object's mm, start and end.</summary>
+    public bool InitsRange { get; }
+
     public ImmutableArray<LockEffect> Acquires { get; }
 
     public ImmutableArray<LockEffect> Releases { get; }
 
     public ImmutableArray<LockEffect> MustHold { get; }
 
-    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || ReleasesPage || !Acquires.IsEmpty || !Releases.IsEmpty;
+    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange || !Acquires.IsEmpty || !Releases.IsEmpty;
+
+    /// <summary>A call that makes its method worth analysing: without a range, a notification or a
+    /// lock, clears and releases alone can give no finding (MMU010 needs an invalidation after them).</summary>
+    public bool DrivesAnalysis => Range is not null || Notify is not null || !Acquires.IsEmpty || !Releases.IsEmpty;
 }
 
 /// <summary>
@@ -238,12 +246,13 @@ internal sealed class ApiModel
             ? new EntryClear(1, method.Name.StartsWith("pmdp", System.StringComparison.Ordinal) || method.Name.StartsWith("huge", System.StringComparison.Ordinal) ? Symbols.HugePmdSize : Symbols.PageSize)
             : null;
         var releasesPage = KnownSymbols.Is(method, Symbols.PageRelease) || Annotations.Has(method, Annotations.ReleasesPage);
-        if (range is null && notify is null && clear is null && !releasesPage && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0)
+        var initsRange = KnownSymbols.Is(method, Symbols.RangeInit);
+        if (range is null && notify is null && clear is null && !releasesPage && !initsRange && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0)
         {
             return MethodEffects.None;
         }
 
-        return new MethodEffects(range, notify, clear, releasesPage, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable());
+        return new MethodEffects(range, notify, clear, releasesPage, initsRange, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable());
     }
 
     /// <summary>The runtime's notification calls, by symbol: [start, end) or [address, address + size).</summary>

@@ -36,6 +36,9 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     private readonly HashSet<SyntaxNode> _queued;
     private bool _record;
 
+    /// <summary>Whether the cleared-entries domain is tracked (the body releases a page somewhere).</summary>
+    private bool _trackCleared = true;
+
     private FlowAnalysis(ControlFlowGraph graph, IMethodSymbol? method, ApiModel api, FlowResult result, Queue<(ControlFlowGraph, IMethodSymbol?)> nested, HashSet<SyntaxNode> queued, CancellationToken cancellationToken)
     {
         _queued = queued;
@@ -48,7 +51,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     }
 
     /// <summary>Analyses <paramref name="graph"/> and every lambda and local function inside it.</summary>
-    public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? method, ApiModel api, CancellationToken cancellationToken)
+    public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? method, ApiModel api, CancellationToken cancellationToken, bool trackCleared = true)
     {
         var result = new FlowResult(true);
         var nested = new Queue<(ControlFlowGraph, IMethodSymbol?)>();
@@ -65,7 +68,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                 }
             }
 
-            var analysis = new FlowAnalysis(g, m, api, result, nested, queued, cancellationToken);
+            var analysis = new FlowAnalysis(g, m, api, result, nested, queued, cancellationToken) { _trackCleared = trackCleared };
             if (!analysis.Run())
             {
                 result.GiveUp();
@@ -729,7 +732,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             d = d.With(facts: d.Facts.Remove(result));
         }
 
-        if (KnownSymbols.Is(method, _api.Symbols.RangeInit))
+        if (effects.InitsRange)
         {
             InitRange(invocation, method, values, ref d);
         }
@@ -739,7 +742,10 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             return result;
         }
 
-        ClearedEntries(invocation, effects, values, ref d);
+        if (_trackCleared)
+        {
+            ClearedEntries(invocation, effects, values, ref d);
+        }
 
         if (effects.Range is { } range)
         {

@@ -32,7 +32,8 @@ internal static class FlowCache
                 continue;
             }
 
-            if (!IsRelevant(block, owner, cache.Api))
+            var (relevant, releases) = Scan(block, owner, cache.Api);
+            if (!relevant)
             {
                 continue;
             }
@@ -40,7 +41,7 @@ internal static class FlowCache
             yield return cache.Results.GetValue(block.Syntax, _ =>
             {
                 var graph = context.GetControlFlowGraph(block);
-                return FlowAnalysis.Analyze(graph, owner, cache.Api, context.CancellationToken);
+                return FlowAnalysis.Analyze(graph, owner, cache.Api, context.CancellationToken, trackCleared: releases);
             });
         }
     }
@@ -103,27 +104,33 @@ internal static class FlowCache
     public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? owner, KnownSymbols symbols, CancellationToken cancellationToken) =>
         FlowAnalysis.Analyze(graph, owner, new ApiModel(symbols), cancellationToken);
 
-    private static bool IsRelevant(IOperation block, IMethodSymbol? owner, ApiModel api)
+    /// <summary>
+    /// Whether the block calls anything that drives the analysis (a range, a notification, a lock),
+    /// and whether it releases a page at all: without a release MMU010 cannot fire, so the
+    /// cleared-entries domain (which splits paths) is not tracked.
+    /// </summary>
+    private static (bool Relevant, bool Releases) Scan(IOperation block, IMethodSymbol? owner, ApiModel api)
     {
-        if (api.Get(owner) is { } effects && (effects.IsRelevant || !effects.MustHold.IsEmpty))
-        {
-            return true;
-        }
-
+        var relevant = api.Get(owner) is { } effects && (effects.DrivesAnalysis || !effects.MustHold.IsEmpty);
+        var releases = false;
         foreach (var operation in block.Descendants())
         {
             switch (operation)
             {
-                case IInvocationOperation invocation when api.Get(invocation.TargetMethod).IsRelevant:
-                    return true;
-                case ILocalFunctionOperation local when api.Get(local.Symbol) is { } e && (e.IsRelevant || !e.MustHold.IsEmpty):
-                    return true;
-                case IAnonymousFunctionOperation lambda when api.Get(lambda.Symbol) is { } l && (l.IsRelevant || !l.MustHold.IsEmpty):
-                    return true;
+                case IInvocationOperation invocation when api.Get(invocation.TargetMethod) is { } e && e != MethodEffects.None:
+                    relevant |= e.DrivesAnalysis;
+                    releases |= e.ReleasesPage;
+                    break;
+                case ILocalFunctionOperation local when api.Get(local.Symbol) is { } e && (e.DrivesAnalysis || !e.MustHold.IsEmpty):
+                    relevant = true;
+                    break;
+                case IAnonymousFunctionOperation lambda when api.Get(lambda.Symbol) is { } l && (l.DrivesAnalysis || !l.MustHold.IsEmpty):
+                    relevant = true;
+                    break;
             }
         }
 
-        return false;
+        return (relevant, releases);
     }
 
     private sealed class PerCompilation
