@@ -301,9 +301,14 @@ internal static class InvalidatePageCallRewriter
             }
         }
 
-        // Flag mode needs the lock's releases, and a flag set once in a loop would let a later
-        // turn that skips the start run the end again.
+        // Flag mode puts the ends after the lock's releases, so the lock must be taken for sure
+        // (page_check_address may return null and jump out past every release: v3.1 ksm's
+        // write_protect_page), and a flag set once in a loop would let a later turn that skips the
+        // start run the end again.
         if (enteredByJump && (!keepCall || acquireCall is null
+            || (model.GetSymbolInfo(acquireCall, cancellationToken).Symbol is IMethodSymbol acquirer
+                && Annotations.Find(acquirer.OriginalDefinition, Annotations.AcquiresLock) is { } acquires
+                && Annotations.AcquisitionCondition(acquires) != Core.Flow.LockCondition.None)
             || acquire.Ancestors().TakeWhile(a => a != body).Any(a => a is WhileStatementSyntax or DoStatementSyntax or ForStatementSyntax or ForEachStatementSyntax)))
         {
             return false;
