@@ -38,6 +38,9 @@ public static class Program
           --pairs N            alternating compiler / compiler+analyzers pairs per size (default 6; 0 = skip)
           --telemetry-reps N   fresh runs per size for the per-analyzer times (default 3)
           --dotnet-build N     also time N interleaved real `dotnet build`s with and without analyzers
+          --phases N           where the time goes: do-nothing analyzers, ours, and the flow core's phases, N rounds at the largest size
+          --loop N             only run our analyzers N times at the largest size (a workload for dotnet-trace)
+          --loop-flow N        only run the flow walk over every body N times (the core alone, for dotnet-trace)
           --out FILE           write the results as markdown (default <artifacts>/results.md)
           --artifacts DIR      BenchmarkDotNet artifacts (default $MMU_ARTIFACTS/bench or /tmp/mmu-bench)
         """;
@@ -86,10 +89,30 @@ public static class Program
             return 1;
         }
 
+        if (options.LoopFlow > 0)
+        {
+            PhaseProfile.LoopFlow(Scales.Max(), options.LoopFlow);
+            return 0;
+        }
+
+        if (options.Loop > 0)
+        {
+            PhaseProfile.Loop(Scales.Max(), analyzers, options.Loop);
+            return 0;
+        }
+
         if (options.CheckOnly)
         {
             Console.WriteLine(report.ToString());
             return 0;
+        }
+
+        if (options.PhaseRounds > 0)
+        {
+            report.AppendLine("## Where the time goes");
+            report.AppendLine();
+            report.AppendLine(PhaseProfile.Measure(Scales.Max(), analyzers, options.PhaseRounds));
+            Flush(report, options);
         }
 
         // 2. In-process build: compiler alone vs compiler + analyzers, per size.
@@ -278,6 +301,15 @@ public static class Program
 
                     options.Scales = scales.Distinct().Order().ToArray();
                     break;
+                case "--phases" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int rounds) && rounds > 0:
+                    options.PhaseRounds = rounds;
+                    break;
+                case "--loop" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int iterations) && iterations > 0:
+                    options.Loop = iterations;
+                    break;
+                case "--loop-flow" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int flowIterations) && flowIterations > 0:
+                    options.LoopFlow = flowIterations;
+                    break;
                 case "--out" when Value() is { } file:
                     output = file;
                     break;
@@ -313,6 +345,12 @@ public static class Program
         public int Pairs { get; set; } = 6;
 
         public int DotnetBuildRepetitions { get; set; }
+
+        public int PhaseRounds { get; set; }
+
+        public int Loop { get; set; }
+
+        public int LoopFlow { get; set; }
 
         public string Artifacts { get; set; } = string.Empty;
 

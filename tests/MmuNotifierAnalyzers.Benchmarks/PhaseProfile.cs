@@ -1,0 +1,232 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.FlowAnalysis;
+using Microsoft.CodeAnalysis.Operations;
+using MmuNotifierAnalyzers.Core;
+using MmuNotifierAnalyzers.Core.Flow;
+
+namespace MmuNotifierAnalyzers.Benchmarks;
+
+/// <summary>
+/// Where the analyzers' time goes, measured from outside in one run: the compiler alone, the
+/// driver with a do-nothing analyzer of each registration kind (what the registration itself
+/// costs), our analyzers, and the flow core's own phases called directly (operation tree,
+/// control-flow graph, flow walk), with the bytes each allocates.
+/// </summary>
+internal static class PhaseProfile
+{
+    public static string Measure(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds)
+    {
+        var trees = CorpusCompilation.GetTrees(scale);
+        var cases = new (string Name, Action Run)[]
+        {
+            ("compiler alone (`GetDiagnostics`)", () => CorpusCompilation.Create(trees).GetDiagnostics()),
+            ("+ a do-nothing operation-block analyzer", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpOperationBlockAnalyzer()))),
+            ("+ a do-nothing syntax-node analyzer (method declarations)", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpSyntaxNodeAnalyzer()))),
+            ("+ our analyzers", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers)),
+        };
+
+        var times = cases.Select(_ => new List<double>()).ToArray();
+        var bytes = cases.Select(_ => new List<double>()).ToArray();
+        foreach (var c in cases)
+        {
+            c.Run();
+        }
+
+        for (int round = 0; round < rounds; round++)
+        {
+            // Rotate the order each round so no case always runs after the same neighbour.
+            for (int k = 0; k < cases.Length; k++)
+            {
+                int i = (k + round) % cases.Length;
+                var (ms, allocated) = Time(cases[i].Run);
+                times[i].Add(ms);
+                bytes[i].Add(allocated);
+            }
+        }
+
+        var phases = DirectPhases(trees, rounds);
+        double compiler = Median(times[0]);
+        double compilerBytes = Median(bytes[0]);
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"{scale}x corpus, {rounds} rounds in rotating order after a warm-up; medians, as ratios to the compiler alone (time) and extra bytes over the compiler's own allocations.");
+        text.AppendLine();
+        text.AppendLine("| Case | Time / compiler (median, range) | Extra allocations / compiler's |");
+        text.AppendLine("|---|---:|---:|");
+        for (int i = 0; i < cases.Length; i++)
+        {
+            var ratios = times[i].Select(t => t / compiler).ToList();
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {cases[i].Name} | {Median(times[i]) / compiler:0.00} ({ratios.Min():0.00}–{ratios.Max():0.00}) | {(i == 0 ? "—" : ((Median(bytes[i]) - compilerBytes) / compilerBytes).ToString("0.00", CultureInfo.InvariantCulture))} |");
+        }
+
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture, $"The flow core called directly on every method body of the same corpus (one thread; medians of {rounds}), as a share of the compiler alone:");
+        text.AppendLine();
+        text.AppendLine("| Phase | Bodies | Time / compiler | Allocations / compiler's |");
+        text.AppendLine("|---|---:|---:|---:|");
+        foreach (var (name, count, ms, allocated) in phases)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {count} | {ms / compiler:0.00} | {allocated / compilerBytes:0.00} |");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>Runs our analyzers over the corpus again and again: a workload to trace.</summary>
+    public static void Loop(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int iterations)
+    {
+        var trees = CorpusCompilation.GetTrees(scale);
+        for (int i = 0; i < iterations; i++)
+        {
+            var (ms, allocated) = Time(() => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"iteration {i}: {ms:0} ms, {allocated / 1e6:0} MB"));
+        }
+    }
+
+    /// <summary>Runs only the flow walk over every body, again and again: the core alone, to trace.</summary>
+    public static void LoopFlow(int scale, int iterations)
+    {
+        var compilation = CorpusCompilation.Create(CorpusCompilation.GetTrees(scale));
+        var symbols = KnownSymbols.Get(compilation);
+        var graphs = new List<(ControlFlowGraph Graph, IMethodSymbol Method)>();
+        foreach (var tree in compilation.SyntaxTrees)
+        {
+            var model = compilation.GetSemanticModel(tree);
+            foreach (var declaration in tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>())
+            {
+                if (model.GetOperation(declaration) is IMethodBodyOperation body && model.GetDeclaredSymbol(declaration) is IMethodSymbol method)
+                {
+                    graphs.Add((ControlFlowGraph.Create(body), method));
+                }
+            }
+        }
+
+        for (int i = 0; i < iterations; i++)
+        {
+            var (ms, allocated) = Time(() =>
+            {
+                foreach (var (graph, method) in graphs)
+                {
+                    FlowCache.Analyze(graph, method, symbols, CancellationToken.None);
+                }
+            });
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"flow iteration {i}: {ms:0} ms, {allocated / 1e6:0} MB"));
+        }
+    }
+
+    private static List<(string Name, int Count, double Ms, double Bytes)> DirectPhases(ImmutableArray<SyntaxTree> trees, int rounds)
+    {
+        var samples = new Dictionary<string, (int Count, List<double> Ms, List<double> Bytes)>();
+        void Add(string name, int count, double ms, double allocated)
+        {
+            if (!samples.TryGetValue(name, out var s))
+            {
+                s = (count, new List<double>(), new List<double>());
+                samples[name] = s;
+            }
+
+            s.Ms.Add(ms);
+            s.Bytes.Add(allocated);
+        }
+
+        for (int round = 0; round <= rounds; round++)
+        {
+            var compilation = CorpusCompilation.Create(trees);
+            var symbols = KnownSymbols.Get(compilation);
+            var bodies = new List<(IOperation Body, IMethodSymbol Method)>();
+            var (ms, allocated) = Time(() =>
+            {
+                foreach (var tree in compilation.SyntaxTrees)
+                {
+                    var model = compilation.GetSemanticModel(tree);
+                    foreach (var declaration in tree.GetRoot().DescendantNodes().OfType<MethodDeclarationSyntax>())
+                    {
+                        if (model.GetOperation(declaration) is IMethodBodyOperation body && model.GetDeclaredSymbol(declaration) is IMethodSymbol method)
+                        {
+                            bodies.Add((body, method));
+                        }
+                    }
+                }
+            });
+            var graphs = new List<(ControlFlowGraph Graph, IMethodSymbol Method)>();
+            var (cfgMs, cfgBytes) = Time(() =>
+            {
+                foreach (var (body, method) in bodies)
+                {
+                    graphs.Add((ControlFlowGraph.Create((IMethodBodyOperation)body), method));
+                }
+            });
+            var (flowMs, flowBytes) = Time(() =>
+            {
+                foreach (var (graph, method) in graphs)
+                {
+                    FlowCache.Analyze(graph, method, symbols, CancellationToken.None);
+                }
+            });
+            if (round == 0)
+            {
+                continue; // warm-up
+            }
+
+            Add("binding + operation tree (`GetOperation`)", bodies.Count, ms, allocated);
+            Add("control-flow graph", graphs.Count, cfgMs, cfgBytes);
+            Add("flow walk (`FlowAnalysis.Analyze`, every body)", graphs.Count, flowMs, flowBytes);
+        }
+
+        return samples.Select(s => (s.Key, s.Value.Count, Median(s.Value.Ms), Median(s.Value.Bytes))).ToList();
+    }
+
+    private static (double Ms, double Bytes) Time(Action action)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        var stopwatch = Stopwatch.StartNew();
+        action();
+        double ms = stopwatch.Elapsed.TotalMilliseconds;
+        return (ms, GC.GetTotalAllocatedBytes(precise: true) - before);
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+#pragma warning disable RS1001 // Benchmark-only analyzers, created by hand, never exported.
+    private sealed class NoOpOperationBlockAnalyzer : DiagnosticAnalyzer
+    {
+        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray<DiagnosticDescriptor>.Empty;
+
+        public override void Initialize(AnalysisContext context)
+        {
+            context.EnableConcurrentExecution();
+            context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+            context.RegisterOperationBlockAction(_ => { });
+        }
+    }
+
+    private sealed class NoOpSyntaxNodeAnalyzer : DiagnosticAnalyzer
+    {
+        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray<DiagnosticDescriptor>.Empty;
+
+        public override void Initialize(AnalysisContext context)
+        {
+            context.EnableConcurrentExecution();
+            context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+            context.RegisterSyntaxNodeAction(_ => { }, SyntaxKind.MethodDeclaration);
+        }
+    }
+#pragma warning restore RS1001
+}
