@@ -159,6 +159,30 @@ internal sealed class KnownSymbols
     public static bool Is(IMethodSymbol? method, ImmutableHashSet<IMethodSymbol> set) =>
         method is not null && set.Count > 0 && (set.Contains(method) || set.Contains(method.OriginalDefinition));
 
+    /// <summary>Whether a referenced assembly is a kernel library written against the runtime or the
+    /// annotations (or declaring its own copies of them): the only ones whose methods can carry our effects.</summary>
+    public static bool UsesRuntimeOrAnnotations(IAssemblySymbol assembly)
+    {
+        if (assembly.Name is "Kernel.Mm" or "MmuNotifierAnalyzers.Annotations")
+        {
+            return assembly.Name == "Kernel.Mm";
+        }
+
+        foreach (var module in assembly.Modules)
+        {
+            foreach (var referenced in module.ReferencedAssemblies)
+            {
+                if (referenced.Name is "Kernel.Mm" or "MmuNotifierAnalyzers.Annotations")
+                {
+                    return true;
+                }
+            }
+        }
+
+        return assembly.GetTypeByMetadataName(AnnotationsNamespace + ".AcquiresLockAttribute") is not null
+            || assembly.GetTypeByMetadataName(AnnotationsNamespace + ".AtomicContextAttribute") is not null;
+    }
+
     private ImmutableHashSet<IMethodSymbol> Methods(params string[] names)
     {
         if (Linux is null)

@@ -11,7 +11,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// by an open start/end whose range covers the address (seed 002: do_wp_page; 6bdb913f0a70 for KSM).
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class ChangePteOutsideRangeAnalyzer : OperationBlockRuleAnalyzer
+public sealed class ChangePteOutsideRangeAnalyzer : BodyRuleAnalyzer
 {
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.ChangePteOutsideRange,
@@ -26,6 +26,6 @@ public sealed class ChangePteOutsideRangeAnalyzer : OperationBlockRuleAnalyzer
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
 
-    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols) =>
+    private protected override void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols) =>
         UncoveredNotification.Analyze(context, symbols, NotifyKind.ChangePte, Rule);
 }

@@ -20,7 +20,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// hstate (compound and hugetlb sizes only); <see cref="RangeFixProperties.SizeProperty"/> says which mask.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class HugeRangeNotAlignedAnalyzer : OperationBlockRuleAnalyzer
+public sealed class HugeRangeNotAlignedAnalyzer : BodyRuleAnalyzer
 {
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.HugeRangeNotAligned,
@@ -40,7 +40,7 @@ public sealed class HugeRangeNotAlignedAnalyzer : OperationBlockRuleAnalyzer
         symbols.Linux is not null
         && !(symbols.RangeStart.IsEmpty && symbols.RangeEnd.IsEmpty && symbols.InvalidateRange.IsEmpty && symbols.RangeInit.IsEmpty);
 
-    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    private protected override void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols)
     {
         var reported = new HashSet<SyntaxNode>();
         foreach (var invocation in RangeLengthInPagesAnalyzer.RangeCalls(context.OperationBlocks, symbols))

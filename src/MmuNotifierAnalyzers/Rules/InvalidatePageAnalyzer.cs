@@ -1,5 +1,8 @@
 using System.Collections.Immutable;
+using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
 using MmuNotifierAnalyzers.Core;
@@ -55,22 +58,27 @@ public sealed class InvalidatePageAnalyzer : DiagnosticAnalyzer
                 return;
             }
 
+            // Syntax first, by name (a call or an assignment of these symbols always spells
+            // their name); only a match is bound, so other methods get no operation tree.
             if (!symbols.InvalidatePage.IsEmpty)
             {
-                start.RegisterOperationAction(c => AnalyzeInvocation(c, symbols), OperationKind.Invocation);
+                var names = symbols.InvalidatePage.Select(m => m.Name).ToImmutableHashSet();
+                start.RegisterSyntaxNodeAction(c => AnalyzeInvocation(c, symbols, names), SyntaxKind.InvocationExpression);
             }
 
-            if (symbols.OpsInvalidatePage is not null)
+            if (symbols.OpsInvalidatePage is { } member)
             {
-                start.RegisterOperationAction(c => AnalyzeAssignment(c, symbols), OperationKind.SimpleAssignment);
+                start.RegisterSyntaxNodeAction(c => AnalyzeAssignment(c, symbols, member.Name), SyntaxKind.SimpleAssignmentExpression);
             }
         });
     }
 
-    private static void AnalyzeInvocation(OperationAnalysisContext context, KnownSymbols symbols)
+    private static void AnalyzeInvocation(SyntaxNodeAnalysisContext context, KnownSymbols symbols, ImmutableHashSet<string> names)
     {
-        var invocation = (IInvocationOperation)context.Operation;
-        if (!KnownSymbols.Is(invocation.TargetMethod, symbols.InvalidatePage))
+        var syntax = (InvocationExpressionSyntax)context.Node;
+        if (!names.Contains(SimpleName(syntax.Expression))
+            || context.SemanticModel.GetOperation(syntax, context.CancellationToken) is not IInvocationOperation invocation
+            || !KnownSymbols.Is(invocation.TargetMethod, symbols.InvalidatePage))
         {
             return;
         }
@@ -81,10 +89,12 @@ public sealed class InvalidatePageAnalyzer : DiagnosticAnalyzer
         context.ReportDiagnostic(Diagnostic.Create(Rule, invocation.Syntax.GetLocation(), CallProperties, CallText(invocation), advice));
     }
 
-    private static void AnalyzeAssignment(OperationAnalysisContext context, KnownSymbols symbols)
+    private static void AnalyzeAssignment(SyntaxNodeAnalysisContext context, KnownSymbols symbols, string memberName)
     {
-        var assignment = (ISimpleAssignmentOperation)context.Operation;
-        if (assignment.Target is not IPropertyReferenceOperation target
+        var syntax = (AssignmentExpressionSyntax)context.Node;
+        if (SimpleName(syntax.Left) != memberName
+            || context.SemanticModel.GetOperation(syntax, context.CancellationToken) is not ISimpleAssignmentOperation assignment
+            || assignment.Target is not IPropertyReferenceOperation target
             || !SymbolEqualityComparer.Default.Equals(target.Property.OriginalDefinition, symbols.OpsInvalidatePage))
         {
             return;
@@ -99,6 +109,15 @@ public sealed class InvalidatePageAnalyzer : DiagnosticAnalyzer
         var advice = "no caller invokes the callback any more; implement invalidate_range_start/_end (may sleep) or invalidate_range (atomic) instead";
         context.ReportDiagnostic(Diagnostic.Create(Rule, assignment.Syntax.GetLocation(), OpsProperties, "invalidate_page = " + Shorten(assignment.Value.Syntax.ToString()), advice));
     }
+
+    private static string SimpleName(ExpressionSyntax expression) => expression switch
+    {
+        SimpleNameSyntax name => name.Identifier.ValueText,
+        MemberAccessExpressionSyntax access => access.Name.Identifier.ValueText,
+        MemberBindingExpressionSyntax binding => binding.Name.Identifier.ValueText,
+        AliasQualifiedNameSyntax alias => alias.Name.Identifier.ValueText,
+        _ => string.Empty,
+    };
 
     private static string CallText(IInvocationOperation invocation) =>
         invocation.TargetMethod.Name + "(" + ArgumentText(invocation, 0, "mm") + ", " + ArgumentText(invocation, 1, "address") + ")";

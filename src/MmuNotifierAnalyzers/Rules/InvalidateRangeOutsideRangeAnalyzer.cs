@@ -12,7 +12,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// range covers it (seed 003, bug 1: invalidate_range alone is a no-op for KVM).
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class InvalidateRangeOutsideRangeAnalyzer : OperationBlockRuleAnalyzer
+public sealed class InvalidateRangeOutsideRangeAnalyzer : BodyRuleAnalyzer
 {
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.InvalidateRangeOutsideRange,
@@ -27,6 +27,6 @@ public sealed class InvalidateRangeOutsideRangeAnalyzer : OperationBlockRuleAnal
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
 
-    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols) =>
+    private protected override void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols) =>
         UncoveredNotification.Analyze(context, symbols, NotifyKind.InvalidateRange, Rule);
 }

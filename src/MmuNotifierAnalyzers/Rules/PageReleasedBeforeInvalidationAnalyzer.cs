@@ -17,7 +17,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// try_to_unmap_one). Reads the cleared-entries facts the flow result keeps at each invalidation.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleAnalyzer
+public sealed class PageReleasedBeforeInvalidationAnalyzer : BodyRuleAnalyzer
 {
     /// <summary>
     /// Property: the notifying form of the clearing call (<c>ptep_clear_flush_notify</c>,
@@ -49,7 +49,7 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : OperationBlockRuleA
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
 
-    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    private protected override void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols)
     {
         var api = FlowCache.Api(context.Compilation, symbols);
         foreach (var result in FlowCache.Get(context, symbols))

@@ -14,7 +14,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// <c>copy_page_range</c>'s <c>vma-&gt;vm_start</c>). Reads <see cref="FlowResult"/>.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class RangeArgumentsChangedAnalyzer : OperationBlockRuleAnalyzer
+public sealed class RangeArgumentsChangedAnalyzer : BodyRuleAnalyzer
 {
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.RangeArgumentsChanged,
@@ -40,7 +40,7 @@ public sealed class RangeArgumentsChangedAnalyzer : OperationBlockRuleAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule, FieldWriteRule);
 
 
-    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    private protected override void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols)
     {
         foreach (var result in FlowCache.Get(context, symbols))
         {

@@ -20,7 +20,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// huge page.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class RangeLengthInPagesAnalyzer : OperationBlockRuleAnalyzer
+public sealed class RangeLengthInPagesAnalyzer : BodyRuleAnalyzer
 {
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.RangeLengthInPages,
@@ -40,7 +40,7 @@ public sealed class RangeLengthInPagesAnalyzer : OperationBlockRuleAnalyzer
         symbols.Linux is not null
         && !(symbols.RangeStart.IsEmpty && symbols.RangeEnd.IsEmpty && symbols.InvalidateRange.IsEmpty && symbols.RangeInit.IsEmpty);
 
-    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    private protected override void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols)
     {
         var reported = new HashSet<SyntaxNode>();
         foreach (var invocation in RangeCalls(context.OperationBlocks, symbols))

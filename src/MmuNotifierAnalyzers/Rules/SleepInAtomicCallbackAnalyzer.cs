@@ -1,7 +1,7 @@
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
@@ -40,19 +40,13 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
             + "they must not sleep, directly or through anything they call. Move sleeping work to invalidate_range_start/_end.",
         helpLinkUri: RuleIdentifiers.GetHelpUri(RuleIdentifiers.SleepInAtomicCallback));
 
-    private static readonly OperationKind[] Kinds =
+    private static readonly SyntaxKind[] FunctionKinds =
     {
-        OperationKind.Invocation,
-        OperationKind.ObjectCreation,
-        OperationKind.PropertyReference,
-        OperationKind.Lock,
-        OperationKind.Await,
-        OperationKind.Binary,
-        OperationKind.Unary,
-        OperationKind.Conversion,
-        OperationKind.Increment,
-        OperationKind.Decrement,
-        OperationKind.CompoundAssignment,
+        SyntaxKind.MethodDeclaration,
+        SyntaxKind.LocalFunctionStatement,
+        SyntaxKind.ParenthesizedLambdaExpression,
+        SyntaxKind.SimpleLambdaExpression,
+        SyntaxKind.AnonymousMethodExpression,
     };
 
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(Rule);
@@ -71,54 +65,63 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
 
             var oracle = SleepOracle.Get(start.Compilation, start.Options);
             var callbacks = AtomicCallbacks.Get(start.Compilation);
-            var methodUses = new ConcurrentDictionary<IMethodSymbol, ImmutableArray<AtomicUse>>(SymbolEqualityComparer.Default);
-            start.RegisterOperationAction(c => Analyze(c, oracle, callbacks, methodUses), Kinds);
+
+            // Per function, not per operation: only callbacks are bound, found by a syntactic
+            // pre-check on their name (or, for a lambda, on what its file names).
+            start.RegisterSyntaxNodeAction(c => AnalyzeFunction(c, oracle, callbacks), FunctionKinds);
         });
     }
 
-    private static void Analyze(
-        OperationAnalysisContext context,
-        SleepOracle oracle,
-        AtomicCallbacks callbacks,
-        ConcurrentDictionary<IMethodSymbol, ImmutableArray<AtomicUse>> methodUses)
+    private static void AnalyzeFunction(SyntaxNodeAnalysisContext context, SleepOracle oracle, AtomicCallbacks callbacks)
     {
-        var operation = context.Operation;
-        if (!MayBeCall(operation))
-        {
-            return;
-        }
-
-        // The function this operation runs in: the nearest lambda or local function, else
-        // the member being analyzed.
+        var model = context.SemanticModel;
+        var ct = context.CancellationToken;
+        IOperation? function;
+        IMethodSymbol? callback;
         ImmutableArray<AtomicUse> uses;
         string callbackName;
-        IMethodSymbol? callbackSymbol;
-        var function = EnclosingFunction(operation);
-        if (function is IAnonymousFunctionOperation lambda)
+        switch (context.Node)
         {
-            var use = callbacks.UseOf(lambda);
-            uses = use is null ? ImmutableArray<AtomicUse>.Empty : ImmutableArray.Create(use);
-            callbackSymbol = lambda.Symbol;
-            callbackName = "lambda";
-        }
-        else
-        {
-            callbackSymbol = function is ILocalFunctionOperation local ? local.Symbol : context.ContainingSymbol as IMethodSymbol;
-            if (callbackSymbol is null)
-            {
+            case MethodDeclarationSyntax method when (method.Body is not null || method.ExpressionBody is not null)
+                && callbacks.MayBeCallback(method.Identifier.ValueText, method.AttributeLists, ct):
+                callback = model.GetDeclaredSymbol(method, ct);
+                function = model.GetOperation(method, ct);
+                uses = callback is null ? ImmutableArray<AtomicUse>.Empty : callbacks.UsesOf(callback, ct);
+                callbackName = method.Identifier.ValueText;
+                break;
+            case LocalFunctionStatementSyntax local when callbacks.MayBeCallback(local.Identifier.ValueText, local.AttributeLists, ct):
+                function = model.GetOperation(local, ct) as ILocalFunctionOperation;
+                callback = (function as ILocalFunctionOperation)?.Symbol;
+                uses = callback is null ? ImmutableArray<AtomicUse>.Empty : callbacks.UsesOf(callback, ct);
+                callbackName = local.Identifier.ValueText;
+                break;
+            case AnonymousFunctionExpressionSyntax when callbacks.MayConvertLambdas(context.Node.SyntaxTree, ct):
+                var lambda = model.GetOperation(context.Node, ct) as IAnonymousFunctionOperation;
+                function = lambda;
+                callback = lambda?.Symbol;
+                uses = lambda is not null && callbacks.UseOf(lambda) is { } use ? ImmutableArray.Create(use) : ImmutableArray<AtomicUse>.Empty;
+                callbackName = "lambda";
+                break;
+            default:
                 return;
-            }
-
-            var ct = context.CancellationToken;
-            uses = methodUses.GetOrAdd(callbackSymbol.OriginalDefinition, m => callbacks.UsesOf(m, ct));
-            callbackName = callbackSymbol.Name;
         }
 
-        if (uses.IsDefaultOrEmpty || (callbackSymbol is not null && oracle.IsDeclaredNeverSleeping(callbackSymbol)))
+        if (function is null || callback is null || uses.IsDefaultOrEmpty || oracle.IsDeclaredNeverSleeping(callback))
         {
             return;
         }
 
+        foreach (var operation in OwnOperations(function))
+        {
+            if (MayBeCall(operation))
+            {
+                Report(context, oracle, operation, uses, callbackName);
+            }
+        }
+    }
+
+    private static void Report(SyntaxNodeAnalysisContext context, SleepOracle oracle, IOperation operation, ImmutableArray<AtomicUse> uses, string callbackName)
+    {
         if (!oracle.MaySleep(operation, context.CancellationToken, out var witness))
         {
             return;
@@ -168,17 +171,23 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
         _ => false,
     };
 
-    private static IOperation? EnclosingFunction(IOperation operation)
+    // The function's own operations: a lambda or local function inside it is a function of its own.
+    private static IEnumerable<IOperation> OwnOperations(IOperation function)
     {
-        for (var parent = operation.Parent; parent is not null; parent = parent.Parent)
+        var stack = new Stack<IOperation>();
+        stack.Push(function);
+        while (stack.Count > 0)
         {
-            if (parent is IAnonymousFunctionOperation or ILocalFunctionOperation)
+            var operation = stack.Pop();
+            yield return operation;
+            foreach (var child in operation.ChildOperations)
             {
-                return parent;
+                if (child is not (IAnonymousFunctionOperation or ILocalFunctionOperation))
+                {
+                    stack.Push(child);
+                }
             }
         }
-
-        return null;
     }
 
     // The squiggle goes under the part a reader changes: the call, or `lock (x)`.

@@ -15,7 +15,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// sleep" from <see cref="SleepOracle"/>.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class SleepUnderSpinlockAnalyzer : OperationBlockRuleAnalyzer
+public sealed class SleepUnderSpinlockAnalyzer : BodyRuleAnalyzer
 {
     /// <summary>Property set to "Start" or "End" when the sleeping call is the notifier's own start/end (the fix moves it).</summary>
     public const string RangeCallProperty = "RangeCall";
@@ -33,10 +33,10 @@ public sealed class SleepUnderSpinlockAnalyzer : OperationBlockRuleAnalyzer
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
 
-    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols) =>
+    private protected override void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols) =>
         Analyze(context, symbols, context.Options);
 
-    private static void Analyze(OperationBlockAnalysisContext context, KnownSymbols symbols, AnalyzerOptions options)
+    private static void Analyze(BodyAnalysisContext context, KnownSymbols symbols, AnalyzerOptions options)
     {
         SleepOracle? oracle = null;
         foreach (var result in FlowCache.Get(context, symbols))

@@ -13,7 +13,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// (seed 004: <c>hugetlb_cow</c>'s <c>goto out_mn</c>). Path-sensitive: reads <see cref="FlowResult"/>.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class UnbalancedRangeAnalyzer : OperationBlockRuleAnalyzer
+public sealed class UnbalancedRangeAnalyzer : BodyRuleAnalyzer
 {
     /// <summary>Property naming how the open path leaves the method (an <see cref="ExitKind"/>).</summary>
     public const string ExitKindProperty = "ExitKind";
@@ -56,7 +56,7 @@ public sealed class UnbalancedRangeAnalyzer : OperationBlockRuleAnalyzer
         ImmutableArray.Create(LeakRule, UnmatchedRule, ReopenedRule);
 
 
-    private protected override void AnalyzeBlock(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    private protected override void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols)
     {
         foreach (var result in FlowCache.Get(context, symbols))
         {

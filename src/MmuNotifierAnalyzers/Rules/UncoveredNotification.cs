@@ -61,7 +61,7 @@ internal enum UncoveredReason
 internal static class UncoveredNotification
 {
     /// <summary>Reports every call of <paramref name="kind"/> that some path reaches uncovered.</summary>
-    public static void Analyze(OperationBlockAnalysisContext context, KnownSymbols symbols, NotifyKind kind, DiagnosticDescriptor rule)
+    public static void Analyze(BodyAnalysisContext context, KnownSymbols symbols, NotifyKind kind, DiagnosticDescriptor rule)
     {
         var api = FlowCache.Api(context.Compilation, symbols);
         foreach (var result in FlowCache.Get(context, symbols))

@@ -4,7 +4,6 @@ using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
-using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
 
@@ -20,7 +19,7 @@ internal static class FlowCache
     private static readonly ConditionalWeakTable<Compilation, PerCompilation> Caches = new();
 
     /// <summary>The flow results for the bodies in <paramref name="context"/> (empty when nothing relevant is called).</summary>
-    public static IEnumerable<FlowResult> Get(OperationBlockAnalysisContext context, KnownSymbols symbols)
+    public static IEnumerable<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols)
     {
         var cache = Caches.GetValue(context.Compilation, c => new PerCompilation(symbols));
         var owner = context.OwningSymbol as IMethodSymbol;
@@ -38,13 +37,19 @@ internal static class FlowCache
                 continue;
             }
 
-            yield return cache.Results.GetValue(block.Syntax, _ =>
-            {
-                var graph = context.GetControlFlowGraph(block);
-                return FlowAnalysis.Analyze(graph, owner, cache.Api, context.CancellationToken, trackCleared: releases);
-            });
+            var ct = context.CancellationToken;
+            yield return cache.Results.GetValue(block.Syntax, _ => FlowAnalysis.Analyze(Graph(block, ct), owner, cache.Api, ct, trackCleared: releases));
         }
     }
+
+    private static ControlFlowGraph Graph(IOperation block, CancellationToken cancellationToken) => block switch
+    {
+        IMethodBodyOperation body => ControlFlowGraph.Create(body, cancellationToken),
+        IConstructorBodyOperation body => ControlFlowGraph.Create(body, cancellationToken),
+        IFieldInitializerOperation initializer => ControlFlowGraph.Create(initializer, cancellationToken),
+        IPropertyInitializerOperation initializer => ControlFlowGraph.Create(initializer, cancellationToken),
+        _ => ControlFlowGraph.Create((IBlockOperation)block, cancellationToken),
+    };
 
     /// <summary>The API model of the compilation (recognises start/end and the lock annotations).</summary>
     public static ApiModel Api(Compilation compilation, KnownSymbols symbols) =>
@@ -102,7 +107,7 @@ internal static class FlowCache
 
     /// <summary>Analyses a graph directly (tests, benchmarks).</summary>
     public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? owner, KnownSymbols symbols, CancellationToken cancellationToken) =>
-        FlowAnalysis.Analyze(graph, owner, new ApiModel(symbols), cancellationToken);
+        FlowAnalysis.Analyze(graph, owner, Api(symbols.Compilation, symbols), cancellationToken);
 
     /// <summary>
     /// Whether the block calls anything that drives the analysis (a range, a notification, a lock),

@@ -66,7 +66,7 @@ internal sealed class AtomicCallbacks
     private readonly ImmutableHashSet<IPropertySymbol> _atomicMembers;
     private readonly object _gate = new();
     private readonly ConcurrentDictionary<IMethodSymbol, ImmutableArray<AtomicUse>> _declared = new(SymbolEqualityComparer.Default);
-    private Dictionary<IMethodSymbol, List<AtomicUse>>? _index;
+    private Index? _index;
 
     private AtomicCallbacks(Compilation compilation)
     {
@@ -103,12 +103,31 @@ internal sealed class AtomicCallbacks
         method = method.OriginalDefinition;
         var declared = _declared.GetOrAdd(method, m => Declared(m));
         var index = GetIndex(cancellationToken);
-        if (!index.TryGetValue(method, out var uses))
+        if (!index.Uses.TryGetValue(method, out var uses))
         {
             return declared;
         }
 
         return declared.AddRange(uses);
+    }
+
+    /// <summary>
+    /// A syntactic pre-check, before a function's symbol is asked for: only a function of one of
+    /// these names can be an atomic callback (converted to an atomic delegate somewhere, or marked
+    /// <c>[AtomicContext]</c> itself, on the method it overrides or the interface method it implements).
+    /// </summary>
+    public bool MayBeCallback(string name, SyntaxList<AttributeListSyntax> attributes, CancellationToken cancellationToken) =>
+        GetIndex(cancellationToken).Names.Contains(name) || HasAtomicAttributeSyntax(attributes);
+
+    /// <summary>
+    /// A syntactic pre-check for lambdas: one can be converted to an atomic delegate only in a file
+    /// that names an atomic ops member, an atomic delegate type, or a member or method whose type or
+    /// parameter is one.
+    /// </summary>
+    public bool MayConvertLambdas(SyntaxTree tree, CancellationToken cancellationToken)
+    {
+        var index = GetIndex(cancellationToken);
+        return index.LambdaTrees.GetOrAdd(tree, t => MentionsAny(t.GetRoot(cancellationToken), index.Triggers));
     }
 
     /// <summary>Why the lambda runs in atomic context, from the delegate it is converted to.</summary>
@@ -229,7 +248,7 @@ internal sealed class AtomicCallbacks
         return ImmutableArray<AtomicUse>.Empty;
     }
 
-    private Dictionary<IMethodSymbol, List<AtomicUse>> GetIndex(CancellationToken cancellationToken)
+    private Index GetIndex(CancellationToken cancellationToken)
     {
         var index = Volatile.Read(ref _index);
         if (index is not null)
@@ -249,21 +268,33 @@ internal sealed class AtomicCallbacks
         }
     }
 
-    private Dictionary<IMethodSymbol, List<AtomicUse>> Build(CancellationToken cancellationToken)
+    private Index Build(CancellationToken cancellationToken)
     {
-        // Pass 1 (syntax only): the names that make a file worth binding — the atomic ops
-        // members, and delegate types marked [AtomicContext] (Kernel.Mm's *_fn and the user's).
+        // Pass 1 (syntax, and the referenced kernel libraries' symbols): the names that make a
+        // file worth binding — the atomic ops members, delegate types marked [AtomicContext]
+        // (Kernel.Mm's *_fn and the user's), and members and methods typed with them; and the
+        // names of methods marked [AtomicContext].
         var triggers = new HashSet<string>(AtomicMemberNames, StringComparer.Ordinal);
+        var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var member in _atomicMembers)
         {
             triggers.Add(member.Name);
             triggers.Add(member.Type.Name);
         }
 
+        foreach (var assembly in _compilation.SourceModule.ReferencedAssemblySymbols)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (KnownSymbols.UsesRuntimeOrAnnotations(assembly))
+            {
+                AddReferenced(assembly.GlobalNamespace, triggers, names);
+            }
+        }
+
         foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            foreach (var node in tree.GetRoot(cancellationToken).DescendantNodes(n => n is CompilationUnitSyntax or BaseNamespaceDeclarationSyntax or TypeDeclarationSyntax))
+            foreach (var node in TypeLevel(tree, cancellationToken))
             {
                 if (node is DelegateDeclarationSyntax declaration && HasAtomicAttributeSyntax(declaration.AttributeLists))
                 {
@@ -272,14 +303,53 @@ internal sealed class AtomicCallbacks
             }
         }
 
+        foreach (var tree in _compilation.SyntaxTrees)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            foreach (var node in TypeLevel(tree, cancellationToken))
+            {
+                switch (node)
+                {
+                    case MethodDeclarationSyntax method:
+                        if (HasAtomicAttributeSyntax(method.AttributeLists))
+                        {
+                            names.Add(method.Identifier.ValueText);
+                        }
+
+                        foreach (var parameter in method.ParameterList.Parameters)
+                        {
+                            if (parameter.Type is { } type && triggers.Contains(RightmostName(type)))
+                            {
+                                triggers.Add(method.Identifier.ValueText);
+                            }
+                        }
+
+                        break;
+                    case PropertyDeclarationSyntax property when triggers.Contains(RightmostName(property.Type)):
+                        triggers.Add(property.Identifier.ValueText);
+                        break;
+                    case BaseFieldDeclarationSyntax field when triggers.Contains(RightmostName(field.Declaration.Type)):
+                        foreach (var variable in field.Declaration.Variables)
+                        {
+                            triggers.Add(variable.Identifier.ValueText);
+                        }
+
+                        break;
+                }
+            }
+        }
+
         // Pass 2: bind the files that name a trigger and record every method group converted
         // to an atomic delegate.
-        var index = new Dictionary<IMethodSymbol, List<AtomicUse>>(SymbolEqualityComparer.Default);
+        var uses = new Dictionary<IMethodSymbol, List<AtomicUse>>(SymbolEqualityComparer.Default);
+        var lambdaTrees = new ConcurrentDictionary<SyntaxTree, bool>();
         foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var root = tree.GetRoot(cancellationToken);
-            if (!MentionsAny(root, triggers))
+            bool mentions = MentionsAny(root, triggers);
+            lambdaTrees[tree] = mentions;
+            if (!mentions)
             {
                 continue;
             }
@@ -304,19 +374,84 @@ internal sealed class AtomicCallbacks
                         && Describe(creation) is { } use)
                     {
                         var method = reference.Method.OriginalDefinition;
-                        if (!index.TryGetValue(method, out var list))
+                        if (!uses.TryGetValue(method, out var list))
                         {
-                            index[method] = list = new List<AtomicUse>();
+                            uses[method] = list = new List<AtomicUse>();
                         }
 
                         list.Add(use);
+                        names.Add(method.Name);
                     }
                 }
             }
         }
 
-        return index;
+        return new Index(uses, triggers, names, lambdaTrees);
     }
+
+    private static IEnumerable<SyntaxNode> TypeLevel(SyntaxTree tree, CancellationToken cancellationToken) =>
+        tree.GetRoot(cancellationToken).DescendantNodes(n => n is CompilationUnitSyntax or BaseNamespaceDeclarationSyntax or TypeDeclarationSyntax);
+
+    // The referenced kernel library's atomic delegate types, the members and methods typed with
+    // them, and its methods marked [AtomicContext] (an interface a driver implements).
+    private static void AddReferenced(INamespaceOrTypeSymbol container, HashSet<string> triggers, HashSet<string> names)
+    {
+        foreach (var member in container.GetMembers())
+        {
+            switch (member)
+            {
+                case INamespaceSymbol ns:
+                    AddReferenced(ns, triggers, names);
+                    break;
+                case INamedTypeSymbol { TypeKind: TypeKind.Delegate } type when Annotations.Has(type, Annotations.AtomicContext):
+                    triggers.Add(type.Name);
+                    break;
+                case INamedTypeSymbol type:
+                    foreach (var typeMember in type.GetMembers())
+                    {
+                        switch (typeMember)
+                        {
+                            case IMethodSymbol method:
+                                if (Annotations.Has(method, Annotations.AtomicContext))
+                                {
+                                    names.Add(method.Name);
+                                }
+
+                                foreach (var parameter in method.Parameters)
+                                {
+                                    if (IsAtomicDelegate(parameter.Type))
+                                    {
+                                        triggers.Add(method.Name);
+                                    }
+                                }
+
+                                break;
+                            case IPropertySymbol property when IsAtomicDelegate(property.Type):
+                                triggers.Add(property.Name);
+                                break;
+                            case IFieldSymbol field when IsAtomicDelegate(field.Type):
+                                triggers.Add(field.Name);
+                                break;
+                        }
+                    }
+
+                    AddReferenced(type, triggers, names);
+                    break;
+            }
+        }
+    }
+
+    private static bool IsAtomicDelegate(ITypeSymbol type) =>
+        type is INamedTypeSymbol { TypeKind: TypeKind.Delegate } && Annotations.Has(type, Annotations.AtomicContext);
+
+    private static string RightmostName(TypeSyntax type) => type switch
+    {
+        QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,
+        AliasQualifiedNameSyntax alias => alias.Name.Identifier.ValueText,
+        SimpleNameSyntax simple => simple.Identifier.ValueText,
+        NullableTypeSyntax nullable => RightmostName(nullable.ElementType),
+        _ => string.Empty,
+    };
 
     private static bool HasAtomicAttributeSyntax(SyntaxList<AttributeListSyntax> lists)
     {
@@ -359,4 +494,27 @@ internal sealed class AtomicCallbacks
         "RS1030:Do not invoke Compilation.GetSemanticModel() method within a diagnostic analyzer",
         Justification = "The ops table that makes a method an atomic callback is usually in another file; only files that name an atomic ops member or delegate type are bound, once per compilation.")]
     private SemanticModel GetModel(SyntaxTree tree) => _compilation.GetSemanticModel(tree);
+
+    private sealed class Index
+    {
+        public Index(Dictionary<IMethodSymbol, List<AtomicUse>> uses, HashSet<string> triggers, HashSet<string> names, ConcurrentDictionary<SyntaxTree, bool> lambdaTrees)
+        {
+            Uses = uses;
+            Triggers = triggers;
+            Names = names;
+            LambdaTrees = lambdaTrees;
+        }
+
+        /// <summary>Method groups converted to an atomic delegate, and why.</summary>
+        public Dictionary<IMethodSymbol, List<AtomicUse>> Uses { get; }
+
+        /// <summary>Names whose mention makes a file able to convert a function to an atomic delegate.</summary>
+        public HashSet<string> Triggers { get; }
+
+        /// <summary>Names of the functions that can be atomic callbacks (see <see cref="MayBeCallback"/>).</summary>
+        public HashSet<string> Names { get; }
+
+        /// <summary>Per file: whether it names a trigger (files added to the compilation later are scanned on demand).</summary>
+        public ConcurrentDictionary<SyntaxTree, bool> LambdaTrees { get; }
+    }
 }

@@ -1,0 +1,208 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using MmuNotifierAnalyzers.Core.Flow;
+
+namespace MmuNotifierAnalyzers.Core;
+
+/// <summary>
+/// Which member declarations are worth binding for the rules over a body: those whose tokens name
+/// a method the analyses model (a range, a notification, a lock, a clear, a release, a
+/// <c>[MustHoldLock]</c> callee) or one of the annotations that make a method so. A syntactic
+/// over-approximation of <see cref="FlowCache"/>'s relevance, decided before any operation tree
+/// is built, so that ordinary methods cost a token scan and nothing else.
+/// </summary>
+/// <remarks>
+/// The names come from the runtime's <c>Linux</c> class (by symbol, through <see cref="ApiModel"/>),
+/// from referenced assemblies that use the annotations or the runtime, and from the source's own
+/// annotated methods (found by attribute name). C# cannot rename a method at a call, so a call
+/// of a modelled method always spells one of these names.
+/// </remarks>
+internal sealed class BodyRelevance
+{
+    private static readonly ConditionalWeakTable<Compilation, BodyRelevance> Cache = new();
+
+    private static readonly string[] EffectAnnotations =
+    {
+        Annotations.AcquiresLock,
+        Annotations.ReleasesLock,
+        Annotations.MustHoldLock,
+        Annotations.OpensInvalidationRange,
+        Annotations.ClosesInvalidationRange,
+        Annotations.ReleasesPage,
+    };
+
+    private readonly Compilation _compilation;
+    private readonly ApiModel _api;
+    private readonly ConcurrentDictionary<SyntaxTree, HashSet<SyntaxNode>> _relevant = new();
+    private readonly object _gate = new();
+    private HashSet<string>? _names;
+
+    private BodyRelevance(Compilation compilation, ApiModel api)
+    {
+        _compilation = compilation;
+        _api = api;
+    }
+
+    public static BodyRelevance Get(Compilation compilation, KnownSymbols symbols) =>
+        Cache.GetValue(compilation, c => new BodyRelevance(c, FlowCache.Api(c, symbols)));
+
+    /// <summary>Whether <paramref name="declaration"/> (a member declaration) names anything the analyses model.</summary>
+    public bool IsRelevant(SyntaxNode declaration, CancellationToken cancellationToken) =>
+        _relevant.GetOrAdd(declaration.SyntaxTree, tree => Scan(tree, cancellationToken)).Contains(declaration);
+
+    /// <summary>The member declaration a token belongs to, as the analyzer driver groups bodies.</summary>
+    public static SyntaxNode? DeclarationOf(SyntaxNode? node)
+    {
+        for (; node is not null; node = node.Parent)
+        {
+            switch (node)
+            {
+                case BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or BaseFieldDeclarationSyntax:
+                    return node;
+                case BasePropertyDeclarationSyntax:
+                    return node;
+                case GlobalStatementSyntax:
+                    return node.Parent;
+                case BaseTypeDeclarationSyntax or BaseNamespaceDeclarationSyntax:
+                    return null;
+            }
+        }
+
+        return null;
+    }
+
+    private HashSet<SyntaxNode> Scan(SyntaxTree tree, CancellationToken cancellationToken)
+    {
+        var names = Names(cancellationToken);
+        var relevant = new HashSet<SyntaxNode>();
+        foreach (var token in tree.GetRoot(cancellationToken).DescendantTokens())
+        {
+            if (token.IsKind(SyntaxKind.IdentifierToken) && names.Contains(token.ValueText) && DeclarationOf(token.Parent) is { } declaration)
+            {
+                relevant.Add(declaration);
+            }
+        }
+
+        return relevant;
+    }
+
+    private HashSet<string> Names(CancellationToken cancellationToken)
+    {
+        var names = Volatile.Read(ref _names);
+        if (names is not null)
+        {
+            return names;
+        }
+
+        lock (_gate)
+        {
+            if (_names is null)
+            {
+                Volatile.Write(ref _names, Collect(cancellationToken));
+            }
+
+            return _names!;
+        }
+    }
+
+    private HashSet<string> Collect(CancellationToken cancellationToken)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var annotation in EffectAnnotations)
+        {
+            names.Add(annotation);
+            names.Add(annotation.Substring(0, annotation.Length - "Attribute".Length));
+        }
+
+        // The runtime, and any referenced kernel library written against it or the annotations.
+        if (_api.Symbols.Linux is { } linux)
+        {
+            AddModelled(linux, names);
+        }
+
+        foreach (var assembly in _compilation.SourceModule.ReferencedAssemblySymbols)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (KnownSymbols.UsesRuntimeOrAnnotations(assembly))
+            {
+                AddTypes(assembly.GlobalNamespace, names);
+            }
+        }
+
+        // The source's own annotated methods, by attribute name (a call elsewhere names the method).
+        foreach (var tree in _compilation.SyntaxTrees)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            foreach (var node in tree.GetRoot(cancellationToken).DescendantNodes(n => n is CompilationUnitSyntax or BaseNamespaceDeclarationSyntax or TypeDeclarationSyntax))
+            {
+                if (node is MethodDeclarationSyntax method && HasEffectAttribute(method.AttributeLists))
+                {
+                    names.Add(method.Identifier.ValueText);
+                }
+            }
+        }
+
+        return names;
+    }
+
+    private void AddTypes(INamespaceOrTypeSymbol container, HashSet<string> names)
+    {
+        foreach (var member in container.GetMembers())
+        {
+            switch (member)
+            {
+                case INamespaceSymbol ns:
+                    AddTypes(ns, names);
+                    break;
+                case INamedTypeSymbol type:
+                    AddModelled(type, names);
+                    AddTypes(type, names);
+                    break;
+            }
+        }
+    }
+
+    private void AddModelled(INamedTypeSymbol type, HashSet<string> names)
+    {
+        foreach (var member in type.GetMembers())
+        {
+            if (member is IMethodSymbol method && !names.Contains(method.Name)
+                && _api.Get(method) is { } effects && (effects.IsRelevant || !effects.MustHold.IsEmpty))
+            {
+                names.Add(method.Name);
+            }
+        }
+    }
+
+    private static bool HasEffectAttribute(SyntaxList<AttributeListSyntax> lists)
+    {
+        foreach (var list in lists)
+        {
+            foreach (var attribute in list.Attributes)
+            {
+                string name = attribute.Name switch
+                {
+                    QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,
+                    AliasQualifiedNameSyntax alias => alias.Name.Identifier.ValueText,
+                    SimpleNameSyntax simple => simple.Identifier.ValueText,
+                    _ => string.Empty,
+                };
+                foreach (var annotation in EffectAnnotations)
+                {
+                    if (name == annotation || (name.Length == annotation.Length - "Attribute".Length && annotation.StartsWith(name, StringComparison.Ordinal)))
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
+
+        return false;
+    }
+}
