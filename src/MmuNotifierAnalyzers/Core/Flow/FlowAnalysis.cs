@@ -192,26 +192,53 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         var groups = new List<List<Disjunct>>();
         foreach (var d in incoming)
         {
-            var group = groups.FirstOrDefault(g => g[0].SamePropertyState(d));
+            List<Disjunct>? group = null;
+            foreach (var g in groups)
+            {
+                if (g[0].SamePropertyState(d))
+                {
+                    group = g;
+                    break;
+                }
+            }
+
             if (group is null)
             {
                 groups.Add(new List<Disjunct> { d });
             }
-            else if (!group.Any(x => x.SameAs(d)))
+            else if (!Contains(group, d))
             {
                 group.Add(d);
             }
         }
 
-        var merged = groups.Select(g => Disjunct.MergeData(g, blockOrdinal)).ToList();
+        var merged = new List<Disjunct>(groups.Count);
+        foreach (var group in groups)
+        {
+            merged.Add(Disjunct.MergeData(group, blockOrdinal));
+        }
+
         if (merged.Count > MaxDisjuncts)
         {
-            var keep = merged.Take(MaxDisjuncts - 1).ToList();
-            keep.Add(Disjunct.MergeProperties(merged.Skip(MaxDisjuncts - 1).ToList(), blockOrdinal));
+            var keep = merged.GetRange(0, MaxDisjuncts - 1);
+            keep.Add(Disjunct.MergeProperties(merged.GetRange(MaxDisjuncts - 1, merged.Count - (MaxDisjuncts - 1)), blockOrdinal));
             merged = keep;
         }
 
         return merged;
+
+        static bool Contains(List<Disjunct> group, Disjunct d)
+        {
+            foreach (var x in group)
+            {
+                if (x.SameAs(d))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     private void RecordExit(ExitPath exit, List<Disjunct> states)
@@ -705,7 +732,9 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         if (_record && (effects.IsRelevant || HasFacts(d)))
         {
             // The state before the call: what the call runs under.
-            _result.Observe(invocation, new ObservedPath(d, values.ToImmutableArray()));
+            // Argument values are read only at the calls the analysis models (a notification, a
+            // clear, a range call); elsewhere the path's facts are all a rule asks for.
+            _result.Observe(invocation, new ObservedPath(d, effects.IsRelevant ? values.ToImmutableArray() : ImmutableArray<Value?>.Empty));
         }
 
         // What the call stores into its out/ref arguments is new.

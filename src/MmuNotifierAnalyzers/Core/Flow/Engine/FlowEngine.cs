@@ -135,7 +135,12 @@ internal sealed class FlowEngine<TPath, TBranch>
 
         Contribute(contributions, worklist, entryOrdinal, RegionEntryKey, initial);
         var record = _record;
-        _record = false;
+
+        // Without a back edge, blocks taken in order are each stepped once, with their final
+        // input: what they see is recorded on that one pass. With one, the fixed point comes
+        // first and a second pass records.
+        var recordNow = record && !HasBackEdge(region);
+        _record = recordNow;
         try
         {
             while (worklist.Count > 0)
@@ -149,7 +154,7 @@ internal sealed class FlowEngine<TPath, TBranch>
                 var ordinal = worklist.Min;
                 worklist.Remove(ordinal);
                 var block = _graph.Blocks[ordinal];
-                var input = _semantics.Join(contributions[ordinal].OrderBy(p => p.Key).SelectMany(p => p.Value), ordinal);
+                var input = _semantics.Join(Incoming(contributions[ordinal]), ordinal);
                 if (inStates.TryGetValue(ordinal, out var previous))
                 {
                     if (SameSet(previous, input))
@@ -178,7 +183,7 @@ internal sealed class FlowEngine<TPath, TBranch>
                 }
             }
 
-            if (record)
+            if (record && !recordNow)
             {
                 _record = true;
                 outputs.Clear();
@@ -425,8 +430,67 @@ internal sealed class FlowEngine<TPath, TBranch>
         block.Predecessors.Any(p => p.Source.Ordinal >= block.Ordinal);
 
     /// <summary>The same paths, as sets (a list may hold a path twice: the states a handler receives are not joined).</summary>
-    private bool SameSet(List<TPath> a, List<TPath> b) =>
-        a.All(x => b.Any(y => _semantics.Same(y, x))) && b.All(y => a.Any(x => _semantics.Same(x, y)));
+    private bool SameSet(List<TPath> a, List<TPath> b) => Covers(a, b) && Covers(b, a);
+
+    // Every path of `b` has an equal in `a`.
+    private bool Covers(List<TPath> a, List<TPath> b)
+    {
+        foreach (var y in b)
+        {
+            var found = false;
+            foreach (var x in a)
+            {
+                if (ReferenceEquals(x, y) || _semantics.Same(x, y))
+                {
+                    found = true;
+                    break;
+                }
+            }
+
+            if (!found)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    // The paths reaching a block, edge by edge in a fixed order (the join is order-sensitive only in
+    // which disjuncts survive the cap; a fixed order keeps the result deterministic).
+    private static IEnumerable<TPath> Incoming(Dictionary<long, List<TPath>> edges)
+    {
+        if (edges.Count == 1)
+        {
+            foreach (var pair in edges)
+            {
+                return pair.Value;
+            }
+        }
+
+        var keys = new List<long>(edges.Keys);
+        keys.Sort();
+        var paths = new List<TPath>();
+        foreach (var key in keys)
+        {
+            paths.AddRange(edges[key]);
+        }
+
+        return paths;
+    }
+
+    private bool HasBackEdge(ControlFlowRegion region)
+    {
+        for (var i = region.FirstBlockOrdinal; i <= region.LastBlockOrdinal; i++)
+        {
+            if (IsLoopHead(_graph.Blocks[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private ExitPath ReturnExit(BasicBlock source, ControlFlowBranchSemantics semantics)
     {
