@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
+using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
@@ -339,48 +340,45 @@ internal sealed class AtomicCallbacks
             }
         }
 
-        // Pass 2: bind the files that name a trigger and record every method group converted
-        // to an atomic delegate.
+        // Pass 2: bind the members that name a trigger (a conversion to an atomic delegate names
+        // the ops member, the delegate type, or the member or method typed with it) and record
+        // every method group converted to an atomic delegate.
         var uses = new Dictionary<IMethodSymbol, List<AtomicUse>>(SymbolEqualityComparer.Default);
         var lambdaTrees = new ConcurrentDictionary<SyntaxTree, bool>();
         foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var root = tree.GetRoot(cancellationToken);
-            bool mentions = MentionsAny(root, triggers);
-            lambdaTrees[tree] = mentions;
-            if (!mentions)
+            var members = MembersMentioning(tree.GetRoot(cancellationToken), triggers);
+            lambdaTrees[tree] = members.Count > 0;
+            if (members.Count == 0)
             {
                 continue;
             }
 
             var model = GetModel(tree);
-            foreach (var node in root.DescendantNodes(n => n is not (BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or EqualsValueClauseSyntax or ArrowExpressionClauseSyntax or GlobalStatementSyntax)))
+            foreach (var member in members)
             {
-                if (node is not (BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or EqualsValueClauseSyntax or ArrowExpressionClauseSyntax or GlobalStatementSyntax))
+                foreach (var part in BindableParts(member))
                 {
-                    continue;
-                }
-
-                var operation = model.GetOperation(node, cancellationToken);
-                if (operation is null)
-                {
-                    continue;
-                }
-
-                foreach (var descendant in operation.DescendantsAndSelf())
-                {
-                    if (descendant is IDelegateCreationOperation { Target: IMethodReferenceOperation reference } creation
-                        && Describe(creation) is { } use)
+                    if (model.GetOperation(part, cancellationToken) is not { } operation)
                     {
-                        var method = reference.Method.OriginalDefinition;
-                        if (!uses.TryGetValue(method, out var list))
-                        {
-                            uses[method] = list = new List<AtomicUse>();
-                        }
+                        continue;
+                    }
 
-                        list.Add(use);
-                        names.Add(method.Name);
+                    foreach (var descendant in operation.DescendantsAndSelf())
+                    {
+                        if (descendant is IDelegateCreationOperation { Target: IMethodReferenceOperation reference } creation
+                            && Describe(creation) is { } use)
+                        {
+                            var method = reference.Method.OriginalDefinition;
+                            if (!uses.TryGetValue(method, out var list))
+                            {
+                                uses[method] = list = new List<AtomicUse>();
+                            }
+
+                            list.Add(use);
+                            names.Add(method.Name);
+                        }
                     }
                 }
             }
@@ -474,6 +472,61 @@ internal sealed class AtomicCallbacks
         }
 
         return false;
+    }
+
+    // The member declarations (or top-level statements) whose tokens name one of `names`, in order.
+    private static List<SyntaxNode> MembersMentioning(SyntaxNode root, HashSet<string> names)
+    {
+        var members = new List<SyntaxNode>();
+        foreach (var token in root.DescendantTokens())
+        {
+            if (token.IsKind(SyntaxKind.IdentifierToken) && names.Contains(token.ValueText))
+            {
+                var member = token.Parent?.AncestorsAndSelf().FirstOrDefault(n => n is MemberDeclarationSyntax or AccessorDeclarationSyntax);
+                if (member is not null && !members.Contains(member))
+                {
+                    members.Add(member);
+                }
+            }
+        }
+
+        return members;
+    }
+
+    // What of a member has an operation tree: a body, an initializer, a top-level statement.
+    private static IEnumerable<SyntaxNode> BindableParts(SyntaxNode member)
+    {
+        switch (member)
+        {
+            case BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or GlobalStatementSyntax:
+                yield return member;
+                break;
+            case BaseFieldDeclarationSyntax field:
+                foreach (var variable in field.Declaration.Variables)
+                {
+                    if (variable.Initializer is { } initializer)
+                    {
+                        yield return initializer;
+                    }
+                }
+
+                break;
+            case PropertyDeclarationSyntax property:
+                if (property.ExpressionBody is { } arrow)
+                {
+                    yield return arrow;
+                }
+
+                if (property.Initializer is { } value)
+                {
+                    yield return value;
+                }
+
+                break;
+            case IndexerDeclarationSyntax { ExpressionBody: { } indexerArrow }:
+                yield return indexerArrow;
+                break;
+        }
     }
 
     private static bool MentionsAny(SyntaxNode root, HashSet<string> names)
