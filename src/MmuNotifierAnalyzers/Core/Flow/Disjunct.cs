@@ -78,7 +78,9 @@ internal sealed class Disjunct
     /// <summary>This path with <paramref name="value"/> in <paramref name="domain"/>.</summary>
     public Disjunct With<T>(FactDomain<T> domain, T value)
         where T : notnull =>
-        new(_properties.SetItem(domain.Index, value), Variables, Captures, Versions, Facts);
+        EqualityComparer<T>.Default.Equals(Get(domain), value)
+            ? this
+            : new(_properties.SetItem(domain.Index, value), Variables, Captures, Versions, Facts);
 
     public Disjunct With(
         ImmutableDictionary<ISymbol, Value>? variables = null,

@@ -82,8 +82,28 @@ internal sealed class FactSetDomain<TFact> : FactDomain<ImmutableArray<TFact>>
 
     public override ImmutableArray<TFact> Empty => ImmutableArray<TFact>.Empty;
 
-    public override bool Same(ImmutableArray<TFact> a, ImmutableArray<TFact> b) =>
-        a == b || (a.Length == b.Length && a.All(b.Contains));
+    public override bool Same(ImmutableArray<TFact> a, ImmutableArray<TFact> b)
+    {
+        if (a == b)
+        {
+            return true;
+        }
+
+        if (a.Length != b.Length)
+        {
+            return false;
+        }
+
+        foreach (var fact in a)
+        {
+            if (!b.Contains(fact))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     public override int Hash(ImmutableArray<TFact> value)
     {

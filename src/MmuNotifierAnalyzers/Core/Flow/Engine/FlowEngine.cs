@@ -377,9 +377,9 @@ internal sealed class FlowEngine<TPath, TBranch>
         return true;
     }
 
-    private static List<int> HandlerEntries(ControlFlowRegion solving, BasicBlock block)
+    private static List<int>? HandlerEntries(ControlFlowRegion solving, BasicBlock block)
     {
-        var handlers = new List<int>();
+        List<int>? handlers = null;
         for (var r = block.EnclosingRegion; r is not null && r != solving; r = r.EnclosingRegion)
         {
             if (r.Kind is ControlFlowRegionKind.Finally)
@@ -389,6 +389,7 @@ internal sealed class FlowEngine<TPath, TBranch>
 
             if (r.Kind == ControlFlowRegionKind.Try && r.EnclosingRegion is { Kind: ControlFlowRegionKind.TryAndCatch } tryAndCatch)
             {
+                handlers = new List<int>();
                 foreach (var handler in tryAndCatch.NestedRegions.Skip(1))
                 {
                     handlers.Add(handler.FirstBlockOrdinal);
