@@ -299,14 +299,9 @@ public static partial class Linux
             }
             else
             {
-                AtomicContext.EnterCallback($"the ->invalidate callback of interval notifier {sub.GetType().Name} (non-blockable range)");
-                try
+                using (AtomicContext.EnterCallback(AtomicCallback.OfInterval(sub, "invalidate")))
                 {
                     ok = f(sub, range, cur_seq);
-                }
-                finally
-                {
-                    AtomicContext.LeaveCallback();
                 }
             }
 

@@ -19,9 +19,9 @@ public static partial class Linux
     /// <summary>
     /// Registers <paramref name="mn"/> on <paramref name="mm"/>: from now on every invalidation of the
     /// mm reaches its callbacks. Takes mmap_sem for write, so it may sleep and must not be called
-    /// with mmap_sem held. Safe while invalidations run on other threads (the notifier list is
-    /// copied on write and read under SRCU). An ops table that sets <c>invalidate_page</c> is
-    /// reported (MMU001). Returns 0.
+    /// with mmap_sem held. Safe while invalidations run on other threads (the notifier is linked at
+    /// the head of an RCU list that they walk under SRCU), and O(1) in the notifiers already
+    /// registered. An ops table that sets <c>invalidate_page</c> is reported (MMU001). Returns 0.
     /// </summary>
     [MaySleep]
     public static int mmu_notifier_register(mmu_notifier mn, mm_struct mm)
@@ -70,16 +70,11 @@ public static partial class Linux
                 throw new InvalidOperationException($"mmu_notifier_register: the notifier is already registered on {mn.mm}");
             }
 
-            var old = mm.notifier_list;
-            var list = new mmu_notifier[old.Length + 1];
-            // hlist_add_head_rcu: newest first, as the kernel iterates
-            list[0] = mn;
-            Array.Copy(old, 0, list, 1, old.Length);
             mn.mm = mm;
             mn.registered = true;
             mn.released = false;
             mmgrab(mm);
-            mm.notifier_list = list;
+            hlist_add_head_rcu(mn, mm.notifier_list);
         }
 
         return 0;
@@ -129,28 +124,13 @@ public static partial class Linux
 
         lock (mm.notifier_lock)
         {
-            remove_notifier_locked(mm, mn);
+            hlist_del_init_rcu(mn, mm.notifier_list);
             mn.registered = false;
         }
 
         // Wait for callbacks of this notifier running on other threads.
         synchronize_srcu(mm.srcu);
         mmdrop(mm);
-    }
-
-    private static void remove_notifier_locked(mm_struct mm, mmu_notifier mn)
-    {
-        var old = mm.notifier_list;
-        int i = Array.IndexOf(old, mn);
-        if (i < 0)
-        {
-            return;
-        }
-
-        var list = new mmu_notifier[old.Length - 1];
-        Array.Copy(old, 0, list, 0, i);
-        Array.Copy(old, i + 1, list, i, old.Length - i - 1);
-        mm.notifier_list = list;
     }
 
     /// <summary>exit_mmap's notifier teardown: <c>-&gt;release</c> of every notifier, then unlink them.</summary>
@@ -164,7 +144,7 @@ public static partial class Linux
         int id = srcu_read_lock(mm.srcu);
         try
         {
-            foreach (var mn in mm.notifier_list)
+            foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
             {
                 bool call;
                 lock (mm.notifier_lock)
@@ -178,15 +158,18 @@ public static partial class Linux
                     mn.ops.release?.Invoke(mn, mm);
                 }
             }
+
+            lock (mm.notifier_lock)
+            {
+                while (mm.notifier_list.first is { } first)
+                {
+                    hlist_del_init_rcu(first, mm.notifier_list);
+                }
+            }
         }
         finally
         {
             srcu_read_unlock(mm.srcu, id);
-        }
-
-        lock (mm.notifier_lock)
-        {
-            mm.notifier_list = Array.Empty<mmu_notifier>();
         }
 
         synchronize_srcu(mm.srcu);
@@ -337,7 +320,7 @@ public static partial class Linux
         int id = srcu_read_lock(mm.srcu);
         try
         {
-            foreach (var mn in mm.notifier_list)
+            foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
             {
                 mn.ops.invalidate_page?.Invoke(mn, mm, start);
             }
@@ -408,13 +391,25 @@ public static partial class Linux
         ArgumentNullException.ThrowIfNull(mm);
         check_range(start, end, nameof(mmu_notifier_clear_flush_young));
         int young = 0;
-        foreach_notifier(mm, mn =>
+        int id = srcu_read_lock(mm.srcu);
+        try
         {
-            if (mn.ops.clear_flush_young is { } f)
+            foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
             {
-                young |= atomic_callback(mn, "clear_flush_young", () => f(mn, mm, start, end));
+                if (mn.ops.clear_flush_young is { } clear_flush_young)
+                {
+                    using (AtomicContext.EnterCallback(AtomicCallback.Of(mn, nameof(clear_flush_young))))
+                    {
+                        young |= clear_flush_young(mn, mm, start, end);
+                    }
+                }
             }
-        });
+        }
+        finally
+        {
+            srcu_read_unlock(mm.srcu, id);
+        }
+
         return young;
     }
 
@@ -425,13 +420,25 @@ public static partial class Linux
         ArgumentNullException.ThrowIfNull(mm);
         check_range(start, end, nameof(mmu_notifier_clear_young));
         int young = 0;
-        foreach_notifier(mm, mn =>
+        int id = srcu_read_lock(mm.srcu);
+        try
         {
-            if (mn.ops.clear_young is { } f)
+            foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
             {
-                young |= atomic_callback(mn, "clear_young", () => f(mn, mm, start, end));
+                if (mn.ops.clear_young is { } clear_young)
+                {
+                    using (AtomicContext.EnterCallback(AtomicCallback.Of(mn, nameof(clear_young))))
+                    {
+                        young |= clear_young(mn, mm, start, end);
+                    }
+                }
             }
-        });
+        }
+        finally
+        {
+            srcu_read_unlock(mm.srcu, id);
+        }
+
         return young;
     }
 
@@ -441,13 +448,30 @@ public static partial class Linux
     {
         ArgumentNullException.ThrowIfNull(mm);
         int young = 0;
-        foreach_notifier(mm, mn =>
+        int id = srcu_read_lock(mm.srcu);
+        try
         {
-            if (young == 0 && mn.ops.test_young is { } f)
+            foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
             {
-                young = atomic_callback(mn, "test_young", () => f(mn, mm, address));
+                if (mn.ops.test_young is { } test_young)
+                {
+                    using (AtomicContext.EnterCallback(AtomicCallback.Of(mn, nameof(test_young))))
+                    {
+                        young = test_young(mn, mm, address);
+                    }
+
+                    if (young != 0)
+                    {
+                        break;
+                    }
+                }
             }
-        });
+        }
+        finally
+        {
+            srcu_read_unlock(mm.srcu, id);
+        }
+
         return young;
     }
 
@@ -455,52 +479,10 @@ public static partial class Linux
     public static bool mm_has_notifiers(mm_struct mm)
     {
         ArgumentNullException.ThrowIfNull(mm);
-        return mm.notifier_list.Length > 0 || mm.subscriptions is { has_itree: true };
+        return !hlist_empty(mm.notifier_list) || mm.subscriptions is { has_itree: true };
     }
 
     // ---- internals ----------------------------------------------------------------------------
-
-    private static void foreach_notifier(mm_struct mm, Action<mmu_notifier> body)
-    {
-        int id = srcu_read_lock(mm.srcu);
-        try
-        {
-            foreach (var mn in mm.notifier_list)
-            {
-                body(mn);
-            }
-        }
-        finally
-        {
-            srcu_read_unlock(mm.srcu, id);
-        }
-    }
-
-    private static T atomic_callback<T>(mmu_notifier mn, string callback, Func<T> f)
-    {
-        AtomicContext.EnterCallback($"the atomic ->{callback} callback of notifier {mn.GetType().Name}");
-        try
-        {
-            return f();
-        }
-        finally
-        {
-            AtomicContext.LeaveCallback();
-        }
-    }
-
-    private static void atomic_callback(mmu_notifier mn, string callback, Action f)
-    {
-        AtomicContext.EnterCallback($"the atomic ->{callback} callback of notifier {mn.GetType().Name}");
-        try
-        {
-            f();
-        }
-        finally
-        {
-            AtomicContext.LeaveCallback();
-        }
-    }
 
     /// <summary>Opens [start, end) as the caller passed it (what its end must match) and tells the
     /// notifiers about <paramref name="cover"/>, the range rounded out to whole pages.</summary>
@@ -536,20 +518,24 @@ public static partial class Linux
         int id = srcu_read_lock(mm.srcu);
         try
         {
-            foreach (var mn in mm.notifier_list)
+            foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
             {
-                if (mn.ops.invalidate_range_start is not { } f)
+                if (mn.ops.invalidate_range_start is not { } invalidate_range_start)
                 {
                     continue;
                 }
 
                 if (blockable)
                 {
-                    f(mn, mm, range.start, range.end);
+                    invalidate_range_start(mn, mm, range.start, range.end);
                 }
                 else
                 {
-                    atomic_callback(mn, "invalidate_range_start (non-blockable range)", () => f(mn, mm, range.start, range.end));
+                    // non_block_start() / non_block_end()
+                    using (AtomicContext.EnterCallback(AtomicCallback.Of(mn, nameof(invalidate_range_start), nonBlockable: true)))
+                    {
+                        invalidate_range_start(mn, mm, range.start, range.end);
+                    }
                 }
             }
         }
@@ -582,11 +568,14 @@ public static partial class Linux
         int id = srcu_read_lock(mm.srcu);
         try
         {
-            foreach (var mn in mm.notifier_list)
+            foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
             {
-                if (!only_end && mn.ops.invalidate_range is { } ir)
+                if (!only_end && mn.ops.invalidate_range is { } invalidate_range)
                 {
-                    atomic_callback(mn, "invalidate_range", () => ir(mn, mm, start, end));
+                    using (AtomicContext.EnterCallback(AtomicCallback.Of(mn, nameof(invalidate_range))))
+                    {
+                        invalidate_range(mn, mm, start, end);
+                    }
                 }
 
                 mn.ops.invalidate_range_end?.Invoke(mn, mm, start, end);
@@ -711,11 +700,14 @@ public static partial class Linux
         int id = srcu_read_lock(mm.srcu);
         try
         {
-            foreach (var mn in mm.notifier_list)
+            foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
             {
-                if (mn.ops.invalidate_range is { } f)
+                if (mn.ops.invalidate_range is { } invalidate_range)
                 {
-                    atomic_callback(mn, "invalidate_range", () => f(mn, mm, start, end));
+                    using (AtomicContext.EnterCallback(AtomicCallback.Of(mn, nameof(invalidate_range))))
+                    {
+                        invalidate_range(mn, mm, start, end);
+                    }
                 }
             }
         }
@@ -739,13 +731,24 @@ public static partial class Linux
                 $"{RuleIds.ChangePteWithoutStartEnd}: {function}({mm}, 0x{address:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the address: bracket the PTE change with start/end (as do_wp_page does since 2014)");
         }
 
-        foreach_notifier(mm, mn =>
+        int id = srcu_read_lock(mm.srcu);
+        try
         {
-            if (mn.ops.change_pte is { } f)
+            foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
             {
-                atomic_callback(mn, "change_pte", () => f(mn, mm, address, pte));
+                if (mn.ops.change_pte is { } change_pte)
+                {
+                    using (AtomicContext.EnterCallback(AtomicCallback.Of(mn, nameof(change_pte))))
+                    {
+                        change_pte(mn, mm, address, pte);
+                    }
+                }
             }
-        });
+        }
+        finally
+        {
+            srcu_read_unlock(mm.srcu, id);
+        }
     }
 
     // ---- MMU010: a page freed before the invalidation of its cleared PTE ----------------------

@@ -60,14 +60,22 @@ internal static class AtomicContext
         }
     }
 
-    internal static void EnterCallback(string description)
+    /// <summary>
+    /// Puts the thread in atomic context for one notifier callback, until the returned scope is
+    /// disposed (<c>using</c>): the runtime's <c>non_block_start()</c> / <c>non_block_end()</c>. Allocates
+    /// nothing (the dispatch loops call it once per notifier): the description is built only when
+    /// a report needs it.
+    /// </summary>
+    internal static CallbackScope EnterCallback(AtomicCallback callback)
     {
-        State.AtomicCallbacks.Add(description);
+        var s = State;
+        s.AtomicCallbacks.Add(callback);
+        return new CallbackScope(s);
     }
 
-    internal static void LeaveCallback()
+    private static void Leave(ThreadState s)
     {
-        var list = State.AtomicCallbacks;
+        var list = s.AtomicCallbacks;
         list.RemoveAt(list.Count - 1);
     }
 
@@ -175,11 +183,55 @@ internal static class AtomicContext
         public readonly object Flow;
         public int PreemptCount;
         public readonly List<HeldLock> HeldSpinlocks = new();
-        public readonly List<string> AtomicCallbacks = new();
+        public readonly List<AtomicCallback> AtomicCallbacks = new();
         public readonly List<OpenInvalidation> OpenRanges = new();
         public readonly List<srcu_struct> SrcuReadSections = new();
         public string? KthreadName;
     }
 
     internal readonly record struct HeldLock(spinlock_t Lock, string? Site);
+
+    /// <summary>Leaves the atomic callback it was returned for, on the thread state that entered it.</summary>
+    internal readonly struct CallbackScope : IDisposable
+    {
+        private readonly ThreadState _state;
+
+        internal CallbackScope(ThreadState state) => _state = state;
+
+        public void Dispose() => Leave(_state);
+    }
+}
+
+/// <summary>
+/// An atomic notifier callback running on the thread: which callback, of which notifier's type.
+/// Formats as the MMU004/MMU005 messages name it ("the atomic -&gt;invalidate_range callback of
+/// notifier X").
+/// </summary>
+internal readonly struct AtomicCallback
+{
+    private readonly string _callback;
+    private readonly Type _notifier;
+    private readonly bool _interval;
+    private readonly bool _nonBlockable;
+
+    private AtomicCallback(string callback, Type notifier, bool interval, bool nonBlockable)
+    {
+        _callback = callback;
+        _notifier = notifier;
+        _interval = interval;
+        _nonBlockable = nonBlockable;
+    }
+
+    /// <summary>A callback of an <see cref="mmu_notifier"/> that always runs in atomic context, or
+    /// (<paramref name="nonBlockable"/>) one that runs so because the range is not blockable.</summary>
+    internal static AtomicCallback Of(mmu_notifier mn, string callback, bool nonBlockable = false) =>
+        new(callback, mn.GetType(), interval: false, nonBlockable);
+
+    /// <summary>The <c>-&gt;invalidate</c> of an interval notifier for a non-blockable range.</summary>
+    internal static AtomicCallback OfInterval(mmu_interval_notifier sub, string callback) =>
+        new(callback, sub.GetType(), interval: true, nonBlockable: true);
+
+    public override string ToString() => _interval
+        ? $"the ->{_callback} callback of interval notifier {_notifier.Name}{(_nonBlockable ? " (non-blockable range)" : "")}"
+        : $"the atomic ->{_callback}{(_nonBlockable ? " (non-blockable range)" : "")} callback of notifier {_notifier.Name}";
 }

@@ -20,9 +20,10 @@ public sealed class mm_struct
     internal int mm_count = 1;
     internal bool torn_down;
 
-    // MMU notifiers: a copy-on-write array read under srcu, written under notifier_lock.
+    // MMU notifiers (the kernel's subscriptions->list): an RCU hlist, newest first, walked under
+    // srcu, linked and unlinked in O(1) under notifier_lock.
     internal readonly object notifier_lock = new();
-    internal volatile mmu_notifier[] notifier_list = Array.Empty<mmu_notifier>();
+    internal readonly hlist_head notifier_list = new();
     internal readonly srcu_struct srcu = new();
     internal mmu_notifier_subscriptions? subscriptions;
 
@@ -60,8 +61,23 @@ public sealed class mm_struct
     /// range: coherence checkers hook here.</summary>
     public event Action<mm_struct, ulong, ulong>? InvalidationEnded;
 
-    /// <summary>A snapshot of the registered notifiers.</summary>
-    public IReadOnlyList<mmu_notifier> Notifiers => Array.AsReadOnly(notifier_list);
+    /// <summary>A snapshot of the registered notifiers, newest first.</summary>
+    public IReadOnlyList<mmu_notifier> Notifiers
+    {
+        get
+        {
+            var list = new List<mmu_notifier>();
+            lock (notifier_lock)
+            {
+                for (var mn = notifier_list.first; mn is not null; mn = mn.hlist_next)
+                {
+                    list.Add(mn);
+                }
+            }
+
+            return list.AsReadOnly();
+        }
+    }
 
     /// <summary>A snapshot of the vmas, in address order.</summary>
     public IReadOnlyList<vm_area_struct> Vmas

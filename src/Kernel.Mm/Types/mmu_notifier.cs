@@ -15,6 +15,12 @@ public class mmu_notifier
 
     internal bool registered;
     internal bool released;
+
+    // struct hlist_node hlist: the link in mm.notifier_list. hlist_next is read without a lock by
+    // the SRCU walkers; all three are written under mm.notifier_lock.
+    internal mmu_notifier? hlist_next;
+    internal mmu_notifier? hlist_prev;   // null for the first entry (the kernel's pprev at the head)
+    internal bool hlist_hashed;          // !hlist_unhashed: linked on a list
 }
 
 /// <summary><c>enum mmu_notifier_event</c> (4.20): why the range is invalidated.</summary>
