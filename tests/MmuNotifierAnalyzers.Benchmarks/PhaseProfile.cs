@@ -13,6 +13,7 @@ using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
 using MmuNotifierAnalyzers.Core;
+using MmuNotifierAnalyzers.Benchmarks.Corpus;
 using MmuNotifierAnalyzers.Core.Flow;
 
 namespace MmuNotifierAnalyzers.Benchmarks;
@@ -28,9 +29,47 @@ internal static class PhaseProfile
     public static string Measure(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds)
     {
         var trees = CorpusCompilation.GetTrees(scale);
+        var (table, compiler, compilerBytes) = Cases(trees, analyzers, rounds);
+        var phases = DirectPhases(trees, rounds);
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"{scale}x kernel corpus, {rounds} rounds in rotating order after a warm-up; medians, as ratios to the compiler alone (time) and extra bytes over the compiler's own allocations.");
+        text.AppendLine();
+        text.Append(table);
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture, $"The flow core called directly on every method body of the same corpus (one thread; medians of {rounds}), as a share of the compiler alone:");
+        text.AppendLine();
+        text.AppendLine("| Phase | Bodies | Time / compiler | Allocations / compiler's |");
+        text.AppendLine("|---|---:|---:|---:|");
+        foreach (var (name, count, ms, allocated) in phases)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {count} | {ms / compiler:0.00} | {allocated / compilerBytes:0.00} |");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The same cases on code that never touches the notifier or lock API.</summary>
+    public static string MeasureOrdinary(int files, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds)
+    {
+        var corpus = OrdinaryCorpusGenerator.Generate(files);
+        var trees = CorpusCompilation.Parse(corpus);
+        var compilation = CorpusCompilation.Create(trees);
+        var errors = compilation.GetDiagnostics().Count(d => d.Severity == DiagnosticSeverity.Error);
+        var findings = CorpusCompilation.RunAnalyzers(compilation, analyzers);
+        var (table, _, _) = Cases(trees, analyzers, rounds);
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"Ordinary code: {corpus.Files.Count} files, {corpus.Lines} lines, {corpus.Functions} methods that reference Kernel.Mm but never call the notifier or lock API ({errors} compiler errors, {findings.Length} analyzer diagnostics). {rounds} rounds in rotating order; medians.");
+        text.AppendLine();
+        text.Append(table);
+        return text.ToString();
+    }
+
+    private static (string Table, double CompilerMs, double CompilerBytes) Cases(ImmutableArray<SyntaxTree> trees, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds)
+    {
         var cases = new (string Name, Action Run)[]
         {
             ("compiler alone (`GetDiagnostics`)", () => CorpusCompilation.Create(trees).GetDiagnostics()),
+            ("+ a do-nothing compilation-start analyzer", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpCompilationStartAnalyzer()))),
             ("+ a do-nothing operation-block analyzer", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpOperationBlockAnalyzer()))),
             ("+ a do-nothing syntax-node analyzer (method declarations)", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpSyntaxNodeAnalyzer()))),
             ("+ our analyzers", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers)),
@@ -55,31 +94,19 @@ internal static class PhaseProfile
             }
         }
 
-        var phases = DirectPhases(trees, rounds);
         double compiler = Median(times[0]);
         double compilerBytes = Median(bytes[0]);
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"{scale}x corpus, {rounds} rounds in rotating order after a warm-up; medians, as ratios to the compiler alone (time) and extra bytes over the compiler's own allocations.");
-        text.AppendLine();
-        text.AppendLine("| Case | Time / compiler (median, range) | Extra allocations / compiler's |");
-        text.AppendLine("|---|---:|---:|");
+        text.AppendLine("| Case | Time / compiler (median, range) | Time / do-nothing compilation-start (median of rounds) | Extra allocations / compiler's |");
+        text.AppendLine("|---|---:|---:|---:|");
         for (int i = 0; i < cases.Length; i++)
         {
             var ratios = times[i].Select(t => t / compiler).ToList();
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {cases[i].Name} | {Median(times[i]) / compiler:0.00} ({ratios.Min():0.00}–{ratios.Max():0.00}) | {(i == 0 ? "—" : ((Median(bytes[i]) - compilerBytes) / compilerBytes).ToString("0.00", CultureInfo.InvariantCulture))} |");
+            var overStart = Median(times[i].Select((t, r) => t / times[1][r]).ToList());
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {cases[i].Name} | {Median(times[i]) / compiler:0.00} ({ratios.Min():0.00}–{ratios.Max():0.00}) | {(i == 0 ? "—" : overStart.ToString("0.00", CultureInfo.InvariantCulture))} | {(i == 0 ? "—" : ((Median(bytes[i]) - compilerBytes) / compilerBytes).ToString("0.00", CultureInfo.InvariantCulture))} |");
         }
 
-        text.AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture, $"The flow core called directly on every method body of the same corpus (one thread; medians of {rounds}), as a share of the compiler alone:");
-        text.AppendLine();
-        text.AppendLine("| Phase | Bodies | Time / compiler | Allocations / compiler's |");
-        text.AppendLine("|---|---:|---:|---:|");
-        foreach (var (name, count, ms, allocated) in phases)
-        {
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {count} | {ms / compiler:0.00} | {allocated / compilerBytes:0.00} |");
-        }
-
-        return text.ToString();
+        return (text.ToString(), compiler, compilerBytes);
     }
 
     /// <summary>Runs our analyzers over the corpus again and again: a workload to trace.</summary>
@@ -204,7 +231,19 @@ internal static class PhaseProfile
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-#pragma warning disable RS1001 // Benchmark-only analyzers, created by hand, never exported.
+#pragma warning disable RS1001, RS1012 // Benchmark-only analyzers, created by hand, never exported; doing nothing is their point.
+    private sealed class NoOpCompilationStartAnalyzer : DiagnosticAnalyzer
+    {
+        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray<DiagnosticDescriptor>.Empty;
+
+        public override void Initialize(AnalysisContext context)
+        {
+            context.EnableConcurrentExecution();
+            context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+            context.RegisterCompilationStartAction(_ => { });
+        }
+    }
+
     private sealed class NoOpOperationBlockAnalyzer : DiagnosticAnalyzer
     {
         public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray<DiagnosticDescriptor>.Empty;
@@ -228,5 +267,5 @@ internal static class PhaseProfile
             context.RegisterSyntaxNodeAction(_ => { }, SyntaxKind.MethodDeclaration);
         }
     }
-#pragma warning restore RS1001
+#pragma warning restore RS1001, RS1012
 }

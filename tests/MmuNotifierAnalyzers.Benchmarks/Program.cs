@@ -113,6 +113,10 @@ public static class Program
             report.AppendLine();
             report.AppendLine(PhaseProfile.Measure(Scales.Max(), analyzers, options.PhaseRounds));
             Flush(report, options);
+            report.AppendLine("## Ordinary code");
+            report.AppendLine();
+            report.AppendLine(PhaseProfile.MeasureOrdinary(CorpusCompilation.BaseFiles * Scales.Max(), analyzers, options.PhaseRounds));
+            Flush(report, options);
         }
 
         // 2. In-process build: compiler alone vs compiler + analyzers, per size.
