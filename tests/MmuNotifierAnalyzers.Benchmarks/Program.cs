@@ -40,6 +40,7 @@ public static class Program
           --dotnet-build N     also time N interleaved real `dotnet build`s with and without analyzers
           --phases N           where the time goes: do-nothing analyzers, ours, and the flow core's phases, N rounds at the largest size
           --loop N             only run our analyzers N times at the largest size (a workload for dotnet-trace)
+          --ordinary           with --loop: the ordinary-code corpus instead of the kernel corpus
           --loop-flow N        only run the flow walk over every body N times (the core alone, for dotnet-trace)
           --out FILE           write the results as markdown (default <artifacts>/results.md)
           --artifacts DIR      BenchmarkDotNet artifacts (default $MMU_ARTIFACTS/bench or /tmp/mmu-bench)
@@ -97,7 +98,7 @@ public static class Program
 
         if (options.Loop > 0)
         {
-            PhaseProfile.Loop(Scales.Max(), analyzers, options.Loop);
+            PhaseProfile.Loop(Scales.Max(), analyzers, options.Loop, options.Ordinary);
             return 0;
         }
 
@@ -311,6 +312,9 @@ public static class Program
                 case "--loop" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int iterations) && iterations > 0:
                     options.Loop = iterations;
                     break;
+                case "--ordinary":
+                    options.Ordinary = true;
+                    break;
                 case "--loop-flow" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int flowIterations) && flowIterations > 0:
                     options.LoopFlow = flowIterations;
                     break;
@@ -355,6 +359,8 @@ public static class Program
         public int Loop { get; set; }
 
         public int LoopFlow { get; set; }
+
+        public bool Ordinary { get; set; }
 
         public string Artifacts { get; set; } = string.Empty;
 
