@@ -81,9 +81,9 @@ internal sealed class BodyRelevance
     {
         var names = Names(cancellationToken);
         var relevant = new HashSet<SyntaxNode>();
-        foreach (var token in tree.GetRoot(cancellationToken).DescendantTokens())
+        foreach (var token in MentionIndex.Get(_compilation, _api.Symbols).Mentions(tree, cancellationToken))
         {
-            if (token.IsKind(SyntaxKind.IdentifierToken) && names.Contains(token.ValueText) && DeclarationOf(token.Parent) is { } declaration)
+            if (names.Contains(token.ValueText) && DeclarationOf(token.Parent) is { } declaration)
             {
                 relevant.Add(declaration);
             }
@@ -92,7 +92,8 @@ internal sealed class BodyRelevance
         return relevant;
     }
 
-    private HashSet<string> Names(CancellationToken cancellationToken)
+    /// <summary>The names of every modelled method and effect annotation.</summary>
+    public HashSet<string> Names(CancellationToken cancellationToken)
     {
         var names = Volatile.Read(ref _names);
         if (names is not null)

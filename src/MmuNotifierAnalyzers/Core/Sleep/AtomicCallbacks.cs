@@ -66,6 +66,8 @@ internal sealed class AtomicCallbacks
     private readonly KnownSymbols _symbols;
     private readonly ImmutableHashSet<IPropertySymbol> _atomicMembers;
     private readonly object _gate = new();
+    private readonly object _namesGate = new();
+    private (HashSet<string> Triggers, HashSet<string> Declared)? _names;
     private readonly ConcurrentDictionary<IMethodSymbol, ImmutableArray<AtomicUse>> _declared = new(SymbolEqualityComparer.Default);
     private Index? _index;
 
@@ -128,7 +130,7 @@ internal sealed class AtomicCallbacks
     public bool MayConvertLambdas(SyntaxTree tree, CancellationToken cancellationToken)
     {
         var index = GetIndex(cancellationToken);
-        return index.LambdaTrees.GetOrAdd(tree, t => MentionsAny(t.GetRoot(cancellationToken), index.Triggers));
+        return index.LambdaTrees.GetOrAdd(tree, t => MembersMentioning(t, index.Triggers, cancellationToken).Count > 0);
     }
 
     /// <summary>Why the lambda runs in atomic context, from the delegate it is converted to.</summary>
@@ -269,7 +271,19 @@ internal sealed class AtomicCallbacks
         }
     }
 
-    private Index Build(CancellationToken cancellationToken)
+    /// <summary>The names whose mention makes a file able to convert a function to an atomic delegate.</summary>
+    public HashSet<string> Triggers(CancellationToken cancellationToken) => TriggerNames(cancellationToken).Triggers;
+
+    private (HashSet<string> Triggers, HashSet<string> Declared) TriggerNames(CancellationToken cancellationToken)
+    {
+        lock (_namesGate)
+        {
+            _names ??= CollectNames(cancellationToken);
+            return _names.Value;
+        }
+    }
+
+    private (HashSet<string> Triggers, HashSet<string> Declared) CollectNames(CancellationToken cancellationToken)
     {
         // Pass 1 (syntax, and the referenced kernel libraries' symbols): the names that make a
         // file worth binding — the atomic ops members, delegate types marked [AtomicContext]
@@ -340,6 +354,14 @@ internal sealed class AtomicCallbacks
             }
         }
 
+        return (triggers, names);
+    }
+
+    private Index Build(CancellationToken cancellationToken)
+    {
+        var (triggers, declared) = TriggerNames(cancellationToken);
+        var names = new HashSet<string>(declared, StringComparer.Ordinal);
+
         // Pass 2: bind the members that name a trigger (a conversion to an atomic delegate names
         // the ops member, the delegate type, or the member or method typed with it) and record
         // every method group converted to an atomic delegate.
@@ -348,7 +370,7 @@ internal sealed class AtomicCallbacks
         foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var members = MembersMentioning(tree.GetRoot(cancellationToken), triggers);
+            var members = MembersMentioning(tree, triggers, cancellationToken);
             lambdaTrees[tree] = members.Count > 0;
             if (members.Count == 0)
             {
@@ -475,18 +497,16 @@ internal sealed class AtomicCallbacks
     }
 
     // The member declarations (or top-level statements) whose tokens name one of `names`, in order.
-    private static List<SyntaxNode> MembersMentioning(SyntaxNode root, HashSet<string> names)
+    private List<SyntaxNode> MembersMentioning(SyntaxTree tree, HashSet<string> names, CancellationToken cancellationToken)
     {
         var members = new List<SyntaxNode>();
-        foreach (var token in root.DescendantTokens())
+        foreach (var token in MentionIndex.Get(_compilation, _symbols).Mentions(tree, cancellationToken))
         {
-            if (token.IsKind(SyntaxKind.IdentifierToken) && names.Contains(token.ValueText))
+            if (names.Contains(token.ValueText)
+                && token.Parent?.AncestorsAndSelf().FirstOrDefault(n => n is MemberDeclarationSyntax or AccessorDeclarationSyntax) is { } member
+                && !members.Contains(member))
             {
-                var member = token.Parent?.AncestorsAndSelf().FirstOrDefault(n => n is MemberDeclarationSyntax or AccessorDeclarationSyntax);
-                if (member is not null && !members.Contains(member))
-                {
-                    members.Add(member);
-                }
+                members.Add(member);
             }
         }
 
@@ -527,19 +547,6 @@ internal sealed class AtomicCallbacks
                 yield return indexerArrow;
                 break;
         }
-    }
-
-    private static bool MentionsAny(SyntaxNode root, HashSet<string> names)
-    {
-        foreach (var token in root.DescendantTokens())
-        {
-            if (token.IsKind(SyntaxKind.IdentifierToken) && names.Contains(token.ValueText))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     [SuppressMessage(

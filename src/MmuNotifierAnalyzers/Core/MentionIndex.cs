@@ -1,0 +1,75 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using MmuNotifierAnalyzers.Core.Sleep;
+
+namespace MmuNotifierAnalyzers.Core;
+
+/// <summary>
+/// One token scan per file for every syntactic pre-check: the identifier tokens that spell a name
+/// the flow rules model (<see cref="BodyRelevance"/>) or that can make a function an atomic
+/// callback (<see cref="AtomicCallbacks"/>). Walking a file's tokens is most of what the analyzers
+/// cost on code that never calls the API, so it is done once, for both.
+/// </summary>
+internal sealed class MentionIndex
+{
+    private static readonly ConditionalWeakTable<Compilation, MentionIndex> Cache = new();
+
+    private readonly Compilation _compilation;
+    private readonly KnownSymbols _symbols;
+    private readonly ConcurrentDictionary<SyntaxTree, List<SyntaxToken>> _mentions = new();
+    private readonly object _gate = new();
+    private HashSet<string>? _names;
+
+    private MentionIndex(Compilation compilation, KnownSymbols symbols)
+    {
+        _compilation = compilation;
+        _symbols = symbols;
+    }
+
+    public static MentionIndex Get(Compilation compilation, KnownSymbols symbols) =>
+        Cache.GetValue(compilation, c => new MentionIndex(c, symbols));
+
+    /// <summary>The identifier tokens of <paramref name="tree"/> that spell a watched name, in order.</summary>
+    public IReadOnlyList<SyntaxToken> Mentions(SyntaxTree tree, CancellationToken cancellationToken) =>
+        _mentions.GetOrAdd(tree, t => Scan(t, Names(cancellationToken), cancellationToken));
+
+    private static List<SyntaxToken> Scan(SyntaxTree tree, HashSet<string> names, CancellationToken cancellationToken)
+    {
+        var mentions = new List<SyntaxToken>();
+        foreach (var token in tree.GetRoot(cancellationToken).DescendantTokens())
+        {
+            if (token.IsKind(SyntaxKind.IdentifierToken) && names.Contains(token.ValueText))
+            {
+                mentions.Add(token);
+            }
+        }
+
+        return mentions;
+    }
+
+    private HashSet<string> Names(CancellationToken cancellationToken)
+    {
+        var names = Volatile.Read(ref _names);
+        if (names is not null)
+        {
+            return names;
+        }
+
+        lock (_gate)
+        {
+            if (_names is null)
+            {
+                var union = new HashSet<string>(BodyRelevance.Get(_compilation, _symbols).Names(cancellationToken), StringComparer.Ordinal);
+                union.UnionWith(AtomicCallbacks.Get(_compilation).Triggers(cancellationToken));
+                Volatile.Write(ref _names, union);
+            }
+
+            return _names!;
+        }
+    }
+}
