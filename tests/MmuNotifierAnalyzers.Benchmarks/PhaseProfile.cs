@@ -64,6 +64,73 @@ internal static class PhaseProfile
         return text.ToString();
     }
 
+    /// <summary>
+    /// The editor's loop: a document of the corpus is edited (a statement added to one method), the
+    /// compilation is forked as an IDE forks it, and that document alone is analysed — the compiler's
+    /// own diagnostics for it, then ours (which includes building the new compilation's indexes).
+    /// </summary>
+    public static string MeasureEditor(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds)
+    {
+        var trees = CorpusCompilation.GetTrees(scale);
+        var baseCompilation = CorpusCompilation.Create(trees);
+        CorpusCompilation.RunAnalyzers(baseCompilation, analyzers);
+        var document = trees
+            .Where(t => t.GetText().Lines.Count is >= 200 and <= 400)
+            .OrderBy(t => Math.Abs(t.GetText().Lines.Count - 300))
+            .ThenBy(t => t.FilePath, StringComparer.Ordinal)
+            .First();
+        var compilerMs = new List<double>();
+        var oursMs = new List<double>();
+        string shares = string.Empty;
+        for (int round = 0; round <= rounds; round++)
+        {
+            // Each round an edit of its own: a fresh compilation, as after a keystroke.
+            var root = document.GetRoot();
+            var body = root.DescendantNodes().OfType<MethodDeclarationSyntax>().First(m => m.Body is { Statements.Count: > 0 }).Body!;
+            var edited = root.ReplaceNode(body, body.AddStatements(SyntaxFactory.ParseStatement("_ = " + round.ToString(CultureInfo.InvariantCulture) + ";")));
+            var editedTree = document.WithRootAndOptions(edited, document.Options);
+            var compilation = baseCompilation.ReplaceSyntaxTree(document, editedTree);
+            var model = compilation.GetSemanticModel(editedTree);
+            var (compilerTime, _) = Time(() => model.GetDiagnostics());
+            var withAnalyzers = CorpusCompilation.WithAnalyzers(compilation, analyzers, logExecutionTime: false);
+            var (oursTime, _) = Time(() =>
+            {
+                withAnalyzers.GetAnalyzerSyntaxDiagnosticsAsync(editedTree, CancellationToken.None).GetAwaiter().GetResult();
+                withAnalyzers.GetAnalyzerSemanticDiagnosticsAsync(compilation.GetSemanticModel(editedTree), null, CancellationToken.None).GetAwaiter().GetResult();
+            });
+            if (round > 0)
+            {
+                compilerMs.Add(compilerTime);
+                oursMs.Add(oursTime);
+            }
+
+            if (round == rounds)
+            {
+                // Which analyzer the document's time goes to: one more fork, with Roslyn's accounting on.
+                var again = baseCompilation.ReplaceSyntaxTree(document, editedTree.WithRootAndOptions(edited, document.Options));
+                var telemetry = CorpusCompilation.WithAnalyzers(again, analyzers, logExecutionTime: true)
+                    .GetAnalysisResultAsync(again.GetSemanticModel(again.SyntaxTrees.First(t => t.FilePath == document.FilePath)), null, CancellationToken.None)
+                    .GetAwaiter().GetResult().AnalyzerTelemetryInfo;
+                double all = telemetry.Values.Sum(t => t.ExecutionTime.TotalMilliseconds);
+                shares = string.Join(", ", telemetry
+                    .OrderByDescending(p => p.Value.ExecutionTime)
+                    .Where(p => all > 0 && p.Value.ExecutionTime.TotalMilliseconds / all >= 0.02)
+                    .Select(p => AnalyzerCatalog.Describe(p.Key) + " " + AnalyzerTelemetry.Percent(p.Value.ExecutionTime.TotalMilliseconds, all)));
+            }
+        }
+
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"One edited document of the {scale}x corpus (`{document.FilePath}`, {document.GetText().Lines.Count} lines), {rounds} edits after a warm-up, each in a fresh compilation: the compiler's diagnostics for the document (`SemanticModel.GetDiagnostics`), then every analyzer on that document alone (syntax and semantic passes, as the IDE asks).");
+        text.AppendLine();
+        text.AppendLine("| Measure | Median | Range |");
+        text.AppendLine("|---|---:|---:|");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| our analyzers, ms | {Median(oursMs):0} | {oursMs.Min():0}–{oursMs.Max():0} |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| our analyzers / the compiler's own diagnostics of the document | {Median(oursMs.Select((o, i) => o / compilerMs[i]).ToList()):0.00} | |");
+        text.AppendLine();
+        text.AppendLine("Shares of the document's analyzer time (Roslyn telemetry, one more edit): " + shares + ".");
+        return text.ToString();
+    }
+
     private static (string Table, double CompilerMs, double CompilerBytes) Cases(ImmutableArray<SyntaxTree> trees, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds)
     {
         var cases = new (string Name, Action Run)[]

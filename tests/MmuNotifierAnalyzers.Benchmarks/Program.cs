@@ -40,6 +40,7 @@ public static class Program
           --dotnet-build N     also time N interleaved real `dotnet build`s with and without analyzers
           --phases N           where the time goes: do-nothing analyzers, ours, and the flow core's phases, N rounds at the largest size
           --loop N             only run our analyzers N times at the largest size (a workload for dotnet-trace)
+          --editor N           only the one-document editor measurement (N edits) at the largest size
           --ordinary           with --loop: the ordinary-code corpus instead of the kernel corpus
           --loop-flow N        only run the flow walk over every body N times (the core alone, for dotnet-trace)
           --out FILE           write the results as markdown (default <artifacts>/results.md)
@@ -90,6 +91,12 @@ public static class Program
             return 1;
         }
 
+        if (options.EditorRounds > 0)
+        {
+            Console.WriteLine(PhaseProfile.MeasureEditor(Scales.Max(), analyzers, options.EditorRounds));
+            return 0;
+        }
+
         if (options.LoopFlow > 0)
         {
             PhaseProfile.LoopFlow(Scales.Max(), options.LoopFlow);
@@ -117,6 +124,10 @@ public static class Program
             report.AppendLine("## Ordinary code");
             report.AppendLine();
             report.AppendLine(PhaseProfile.MeasureOrdinary(CorpusCompilation.BaseFiles * Scales.Max(), analyzers, options.PhaseRounds));
+            Flush(report, options);
+            report.AppendLine("## One document in the editor");
+            report.AppendLine();
+            report.AppendLine(PhaseProfile.MeasureEditor(Scales.Max(), analyzers, options.PhaseRounds));
             Flush(report, options);
         }
 
@@ -312,6 +323,9 @@ public static class Program
                 case "--loop" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int iterations) && iterations > 0:
                     options.Loop = iterations;
                     break;
+                case "--editor" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int edits) && edits > 0:
+                    options.EditorRounds = edits;
+                    break;
                 case "--ordinary":
                     options.Ordinary = true;
                     break;
@@ -361,6 +375,8 @@ public static class Program
         public int LoopFlow { get; set; }
 
         public bool Ordinary { get; set; }
+
+        public int EditorRounds { get; set; }
 
         public string Artifacts { get; set; } = string.Empty;
 

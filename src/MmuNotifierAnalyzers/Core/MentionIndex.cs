@@ -18,6 +18,7 @@ namespace MmuNotifierAnalyzers.Core;
 internal sealed class MentionIndex
 {
     private static readonly ConditionalWeakTable<Compilation, MentionIndex> Cache = new();
+    private static readonly ConditionalWeakTable<SyntaxTree, StrongBox<TreeScan?>> Scans = new();
 
     private readonly Compilation _compilation;
     private readonly KnownSymbols _symbols;
@@ -36,7 +37,22 @@ internal sealed class MentionIndex
 
     /// <summary>The identifier tokens of <paramref name="tree"/> that spell a watched name, in order.</summary>
     public IReadOnlyList<SyntaxToken> Mentions(SyntaxTree tree, CancellationToken cancellationToken) =>
-        _mentions.GetOrAdd(tree, t => Scan(t, Names(cancellationToken), cancellationToken));
+        _mentions.GetOrAdd(tree, t => Reuse(t, Names(cancellationToken), cancellationToken));
+
+    // An editor forks the compilation at every keystroke, and every file but the edited one is the
+    // same tree: its scan is reused while the watched names are the same.
+    private static List<SyntaxToken> Reuse(SyntaxTree tree, HashSet<string> names, CancellationToken cancellationToken)
+    {
+        var holder = Scans.GetValue(tree, _ => new StrongBox<TreeScan?>());
+        if (Volatile.Read(ref holder.Value) is { } previous && previous.Names.SetEquals(names))
+        {
+            return previous.Mentions;
+        }
+
+        var mentions = Scan(tree, names, cancellationToken);
+        Volatile.Write(ref holder.Value, new TreeScan(names, mentions));
+        return mentions;
+    }
 
     private static List<SyntaxToken> Scan(SyntaxTree tree, HashSet<string> names, CancellationToken cancellationToken)
     {
@@ -71,5 +87,18 @@ internal sealed class MentionIndex
 
             return _names!;
         }
+    }
+
+    private sealed class TreeScan
+    {
+        public TreeScan(HashSet<string> names, List<SyntaxToken> mentions)
+        {
+            Names = names;
+            Mentions = mentions;
+        }
+
+        public HashSet<string> Names { get; }
+
+        public List<SyntaxToken> Mentions { get; }
     }
 }

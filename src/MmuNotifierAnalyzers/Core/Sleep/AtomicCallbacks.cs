@@ -65,11 +65,13 @@ internal sealed class AtomicCallbacks
     private readonly Compilation _compilation;
     private readonly KnownSymbols _symbols;
     private readonly ImmutableHashSet<IPropertySymbol> _atomicMembers;
-    private readonly object _gate = new();
+    private static readonly ConditionalWeakTable<SyntaxTree, StrongBox<TreeCandidates?>> Candidates = new();
+
     private readonly object _namesGate = new();
     private (HashSet<string> Triggers, HashSet<string> Declared)? _names;
+    private HashSet<string>? _callbackNames;
     private readonly ConcurrentDictionary<IMethodSymbol, ImmutableArray<AtomicUse>> _declared = new(SymbolEqualityComparer.Default);
-    private Index? _index;
+    private readonly ConcurrentDictionary<string, Dictionary<IMethodSymbol, List<AtomicUse>>> _conversions = new(StringComparer.Ordinal);
 
     private AtomicCallbacks(Compilation compilation)
     {
@@ -105,8 +107,8 @@ internal sealed class AtomicCallbacks
     {
         method = method.OriginalDefinition;
         var declared = _declared.GetOrAdd(method, m => Declared(m));
-        var index = GetIndex(cancellationToken);
-        if (!index.Uses.TryGetValue(method, out var uses))
+        var conversions = _conversions.GetOrAdd(method.Name, name => BindConversions(name, cancellationToken));
+        if (!conversions.TryGetValue(method, out var uses))
         {
             return declared;
         }
@@ -120,18 +122,15 @@ internal sealed class AtomicCallbacks
     /// <c>[AtomicContext]</c> itself, on the method it overrides or the interface method it implements).
     /// </summary>
     public bool MayBeCallback(string name, SyntaxList<AttributeListSyntax> attributes, CancellationToken cancellationToken) =>
-        GetIndex(cancellationToken).Names.Contains(name) || HasAtomicAttributeSyntax(attributes);
+        CallbackNames(cancellationToken).Contains(name) || HasAtomicAttributeSyntax(attributes);
 
     /// <summary>
     /// A syntactic pre-check for lambdas: one can be converted to an atomic delegate only in a file
     /// that names an atomic ops member, an atomic delegate type, or a member or method whose type or
     /// parameter is one.
     /// </summary>
-    public bool MayConvertLambdas(SyntaxTree tree, CancellationToken cancellationToken)
-    {
-        var index = GetIndex(cancellationToken);
-        return index.LambdaTrees.GetOrAdd(tree, t => MembersMentioning(t, index.Triggers, cancellationToken).Count > 0);
-    }
+    public bool MayConvertLambdas(SyntaxTree tree, CancellationToken cancellationToken) =>
+        CandidatesOf(tree, cancellationToken).MentionsTrigger;
 
     /// <summary>Why the lambda runs in atomic context, from the delegate it is converted to.</summary>
     public AtomicUse? UseOf(IAnonymousFunctionOperation lambda)
@@ -251,26 +250,6 @@ internal sealed class AtomicCallbacks
         return ImmutableArray<AtomicUse>.Empty;
     }
 
-    private Index GetIndex(CancellationToken cancellationToken)
-    {
-        var index = Volatile.Read(ref _index);
-        if (index is not null)
-        {
-            return index;
-        }
-
-        lock (_gate)
-        {
-            if (_index is null)
-            {
-                var built = Build(cancellationToken);
-                Volatile.Write(ref _index, built);
-            }
-
-            return _index!;
-        }
-    }
-
     /// <summary>The names whose mention makes a file able to convert a function to an atomic delegate.</summary>
     public HashSet<string> Triggers(CancellationToken cancellationToken) => TriggerNames(cancellationToken).Triggers;
 
@@ -357,22 +336,75 @@ internal sealed class AtomicCallbacks
         return (triggers, names);
     }
 
-    private Index Build(CancellationToken cancellationToken)
+    // The names a callback can have: marked [AtomicContext], or referenced without a call (a method
+    // group) inside a member that names a trigger. Syntax only, reused across an editor's compilations.
+    private HashSet<string> CallbackNames(CancellationToken cancellationToken)
     {
-        var (triggers, declared) = TriggerNames(cancellationToken);
-        var names = new HashSet<string>(declared, StringComparer.Ordinal);
+        var names = Volatile.Read(ref _callbackNames);
+        if (names is not null)
+        {
+            return names;
+        }
 
-        // Pass 2: bind the members that name a trigger (a conversion to an atomic delegate names
-        // the ops member, the delegate type, or the member or method typed with it) and record
-        // every method group converted to an atomic delegate.
-        var uses = new Dictionary<IMethodSymbol, List<AtomicUse>>(SymbolEqualityComparer.Default);
-        var lambdaTrees = new ConcurrentDictionary<SyntaxTree, bool>();
+        var collected = new HashSet<string>(TriggerNames(cancellationToken).Declared, StringComparer.Ordinal);
         foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var members = MembersMentioning(tree, triggers, cancellationToken);
-            lambdaTrees[tree] = members.Count > 0;
-            if (members.Count == 0)
+            collected.UnionWith(CandidatesOf(tree, cancellationToken).MembersByName.Keys);
+        }
+
+        Volatile.Write(ref _callbackNames, collected);
+        return collected;
+    }
+
+    private TreeCandidates CandidatesOf(SyntaxTree tree, CancellationToken cancellationToken)
+    {
+        var triggers = TriggerNames(cancellationToken).Triggers;
+        var holder = Candidates.GetValue(tree, _ => new StrongBox<TreeCandidates?>());
+        if (Volatile.Read(ref holder.Value) is { } previous && previous.Triggers.SetEquals(triggers))
+        {
+            return previous;
+        }
+
+        var byName = new Dictionary<string, List<SyntaxNode>>(StringComparer.Ordinal);
+        var members = MembersMentioning(tree, triggers, cancellationToken);
+        foreach (var member in members)
+        {
+            foreach (var name in member.DescendantNodes().OfType<SimpleNameSyntax>())
+            {
+                var expression = name.Parent is MemberAccessExpressionSyntax access && access.Name == name ? (ExpressionSyntax)access : name;
+                if (expression.Parent is InvocationExpressionSyntax invocation && invocation.Expression == expression)
+                {
+                    continue;
+                }
+
+                var text = name.Identifier.ValueText;
+                if (!byName.TryGetValue(text, out var list))
+                {
+                    byName[text] = list = new List<SyntaxNode>();
+                }
+
+                if (!list.Contains(member))
+                {
+                    list.Add(member);
+                }
+            }
+        }
+
+        var candidates = new TreeCandidates(triggers, members.Count > 0, byName);
+        Volatile.Write(ref holder.Value, candidates);
+        return candidates;
+    }
+
+    // Binds the members where a method group of this name can be converted to an atomic delegate,
+    // and records each conversion: only when a callback of that name is asked about.
+    private Dictionary<IMethodSymbol, List<AtomicUse>> BindConversions(string name, CancellationToken cancellationToken)
+    {
+        var uses = new Dictionary<IMethodSymbol, List<AtomicUse>>(SymbolEqualityComparer.Default);
+        foreach (var tree in _compilation.SyntaxTrees)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!CandidatesOf(tree, cancellationToken).MembersByName.TryGetValue(name, out var members))
             {
                 continue;
             }
@@ -390,6 +422,7 @@ internal sealed class AtomicCallbacks
                     foreach (var descendant in operation.DescendantsAndSelf())
                     {
                         if (descendant is IDelegateCreationOperation { Target: IMethodReferenceOperation reference } creation
+                            && reference.Method.Name == name
                             && Describe(creation) is { } use)
                         {
                             var method = reference.Method.OriginalDefinition;
@@ -399,14 +432,13 @@ internal sealed class AtomicCallbacks
                             }
 
                             list.Add(use);
-                            names.Add(method.Name);
                         }
                     }
                 }
             }
         }
 
-        return new Index(uses, triggers, names, lambdaTrees);
+        return uses;
     }
 
     private static IEnumerable<SyntaxNode> TypeLevel(SyntaxTree tree, CancellationToken cancellationToken) =>
@@ -555,26 +587,22 @@ internal sealed class AtomicCallbacks
         Justification = "The ops table that makes a method an atomic callback is usually in another file; only files that name an atomic ops member or delegate type are bound, once per compilation.")]
     private SemanticModel GetModel(SyntaxTree tree) => _compilation.GetSemanticModel(tree);
 
-    private sealed class Index
+    /// <summary>What one file offers the index, from syntax alone (kept while the triggers are the same).</summary>
+    private sealed class TreeCandidates
     {
-        public Index(Dictionary<IMethodSymbol, List<AtomicUse>> uses, HashSet<string> triggers, HashSet<string> names, ConcurrentDictionary<SyntaxTree, bool> lambdaTrees)
+        public TreeCandidates(HashSet<string> triggers, bool mentionsTrigger, Dictionary<string, List<SyntaxNode>> membersByName)
         {
-            Uses = uses;
             Triggers = triggers;
-            Names = names;
-            LambdaTrees = lambdaTrees;
+            MentionsTrigger = mentionsTrigger;
+            MembersByName = membersByName;
         }
 
-        /// <summary>Method groups converted to an atomic delegate, and why.</summary>
-        public Dictionary<IMethodSymbol, List<AtomicUse>> Uses { get; }
-
-        /// <summary>Names whose mention makes a file able to convert a function to an atomic delegate.</summary>
         public HashSet<string> Triggers { get; }
 
-        /// <summary>Names of the functions that can be atomic callbacks (see <see cref="MayBeCallback"/>).</summary>
-        public HashSet<string> Names { get; }
+        /// <summary>Whether the file names a trigger (so a lambda in it may become an atomic callback).</summary>
+        public bool MentionsTrigger { get; }
 
-        /// <summary>Per file: whether it names a trigger (files added to the compilation later are scanned on demand).</summary>
-        public ConcurrentDictionary<SyntaxTree, bool> LambdaTrees { get; }
+        /// <summary>Per name referenced without a call, the trigger-naming members that reference it.</summary>
+        public Dictionary<string, List<SyntaxNode>> MembersByName { get; }
     }
 }
