@@ -12,19 +12,19 @@ namespace MmuNotifierAnalyzers.Core;
 
 /// <summary>
 /// Every call of a source method in the compilation, for the rules that let a caller discharge a
-/// callee's duty (MMU008's aligned parameter, MMU006/MMU009's range opened by the caller). Built
-/// once per compilation, the first time a rule asks (code that never reaches such a question pays
-/// nothing): the identifier tokens naming a source method; only the uses of an asked method's name
-/// are bound. No I/O; cancellation is honoured and a cancelled build is not kept.
+/// callee's duty (MMU008's aligned parameter, MMU006/MMU009's range opened by the caller). Each
+/// file's simple names are indexed the first time a rule asks (code that never reaches such a
+/// question pays nothing) and kept with its tree across compilations; only the uses of an asked
+/// method's name are bound. No I/O; cancellation is honoured (a cancelled index is not kept).
 /// </summary>
 internal sealed class CallSites
 {
     private static readonly ConditionalWeakTable<Compilation, CallSites> Cache = new();
 
     private readonly Compilation _compilation;
-    private readonly object _gate = new();
+    private static readonly ConditionalWeakTable<SyntaxTree, Dictionary<string, List<SimpleNameSyntax>>> Names = new();
+
     private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
-    private Dictionary<string, List<SimpleNameSyntax>>? _occurrences;
 
     private CallSites(Compilation compilation)
     {
@@ -41,13 +41,8 @@ internal sealed class CallSites
     public IReadOnlyList<(IInvocationOperation Call, SemanticModel Model)>? CallsTo(IMethodSymbol method, CancellationToken cancellationToken)
     {
         var calls = new List<(IInvocationOperation, SemanticModel)>();
-        if (!Occurrences(cancellationToken).TryGetValue(method.Name, out var names))
-        {
-            return calls;
-        }
-
         var target = method.OriginalDefinition;
-        foreach (var name in names)
+        foreach (var name in Occurrences(method.Name, cancellationToken))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var model = Model(name.SyntaxTree);
@@ -72,47 +67,40 @@ internal sealed class CallSites
 
     public SemanticModel Model(SyntaxTree tree) => _models.GetOrAdd(tree, t => _compilation.GetSemanticModel(t));
 
-    private Dictionary<string, List<SimpleNameSyntax>> Occurrences(CancellationToken cancellationToken)
+    // The simple names spelling `name`, file by file. A file's names are indexed once and kept with
+    // the tree: an editor's next compilation shares every tree but the edited one.
+    private IEnumerable<SimpleNameSyntax> Occurrences(string name, CancellationToken cancellationToken)
     {
-        lock (_gate)
-        {
-            if (_occurrences is not null)
-            {
-                return _occurrences;
-            }
-        }
-
-        var names = new HashSet<string>(System.StringComparer.Ordinal);
-        foreach (var symbol in _compilation.GetSymbolsWithName(_ => true, SymbolFilter.Member, cancellationToken))
-        {
-            if (symbol is IMethodSymbol { MethodKind: MethodKind.Ordinary } method)
-            {
-                names.Add(method.Name);
-            }
-        }
-
-        var occurrences = new Dictionary<string, List<SimpleNameSyntax>>(System.StringComparer.Ordinal);
         foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            foreach (var token in tree.GetRoot(cancellationToken).DescendantTokens())
+            if (Names.GetValue(tree, t => Index(t, cancellationToken)).TryGetValue(name, out var names))
             {
-                if (token.IsKind(SyntaxKind.IdentifierToken) && token.Parent is SimpleNameSyntax name && names.Contains(token.ValueText))
+                foreach (var occurrence in names)
                 {
-                    if (!occurrences.TryGetValue(token.ValueText, out var list))
-                    {
-                        occurrences[token.ValueText] = list = new List<SimpleNameSyntax>();
-                    }
-
-                    list.Add(name);
+                    yield return occurrence;
                 }
             }
         }
+    }
 
-        lock (_gate)
+    private static Dictionary<string, List<SimpleNameSyntax>> Index(SyntaxTree tree, CancellationToken cancellationToken)
+    {
+        var occurrences = new Dictionary<string, List<SimpleNameSyntax>>(System.StringComparer.Ordinal);
+        foreach (var token in tree.GetRoot(cancellationToken).DescendantTokens())
         {
-            return _occurrences ??= occurrences;
+            if (token.IsKind(SyntaxKind.IdentifierToken) && token.Parent is SimpleNameSyntax name)
+            {
+                if (!occurrences.TryGetValue(token.ValueText, out var list))
+                {
+                    occurrences[token.ValueText] = list = new List<SimpleNameSyntax>();
+                }
+
+                list.Add(name);
+            }
         }
+
+        return occurrences;
     }
 
     private static InvocationExpressionSyntax? InvocationOf(SyntaxNode name)
