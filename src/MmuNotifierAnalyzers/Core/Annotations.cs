@@ -1,4 +1,5 @@
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace MmuNotifierAnalyzers.Core;
 
@@ -83,6 +84,35 @@ internal static class Annotations
 
         return Flow.LockCondition.None;
     }
+
+    /// <summary>Whether one of <paramref name="lists"/> names the annotation <paramref name="name"/>
+    /// (with or without its <c>Attribute</c> suffix): a syntactic pre-check, before any binding.</summary>
+    public static bool IsNamedInSyntax(SyntaxList<AttributeListSyntax> lists, string name)
+    {
+        foreach (var list in lists)
+        {
+            foreach (var attribute in list.Attributes)
+            {
+                var written = RightmostName(attribute.Name);
+                if (written == name || (written.Length == name.Length - "Attribute".Length && name.StartsWith(written, System.StringComparison.Ordinal)))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The last identifier of a written type or attribute name (<c>A.B.C</c> → <c>C</c>, <c>T?</c> → <c>T</c>).</summary>
+    public static string RightmostName(TypeSyntax type) => type switch
+    {
+        QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,
+        AliasQualifiedNameSyntax alias => alias.Name.Identifier.ValueText,
+        SimpleNameSyntax simple => simple.Identifier.ValueText,
+        NullableTypeSyntax nullable => RightmostName(nullable.ElementType),
+        _ => string.Empty,
+    };
 
     private static bool IsAnnotationsNamespace(INamespaceSymbol? ns) =>
         ns is { Name: "Annotations" }

@@ -183,24 +183,11 @@ internal sealed class BodyRelevance
 
     private static bool HasEffectAttribute(SyntaxList<AttributeListSyntax> lists)
     {
-        foreach (var list in lists)
+        foreach (var annotation in EffectAnnotations)
         {
-            foreach (var attribute in list.Attributes)
+            if (Annotations.IsNamedInSyntax(lists, annotation))
             {
-                string name = attribute.Name switch
-                {
-                    QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,
-                    AliasQualifiedNameSyntax alias => alias.Name.Identifier.ValueText,
-                    SimpleNameSyntax simple => simple.Identifier.ValueText,
-                    _ => string.Empty,
-                };
-                foreach (var annotation in EffectAnnotations)
-                {
-                    if (name == annotation || (name.Length == annotation.Length - "Attribute".Length && annotation.StartsWith(name, StringComparison.Ordinal)))
-                    {
-                        return true;
-                    }
-                }
+                return true;
             }
         }
 

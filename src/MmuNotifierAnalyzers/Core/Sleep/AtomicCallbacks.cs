@@ -312,17 +312,17 @@ internal sealed class AtomicCallbacks
 
                         foreach (var parameter in method.ParameterList.Parameters)
                         {
-                            if (parameter.Type is { } type && triggers.Contains(RightmostName(type)))
+                            if (parameter.Type is { } type && triggers.Contains(Annotations.RightmostName(type)))
                             {
                                 triggers.Add(method.Identifier.ValueText);
                             }
                         }
 
                         break;
-                    case PropertyDeclarationSyntax property when triggers.Contains(RightmostName(property.Type)):
+                    case PropertyDeclarationSyntax property when triggers.Contains(Annotations.RightmostName(property.Type)):
                         triggers.Add(property.Identifier.ValueText);
                         break;
-                    case BaseFieldDeclarationSyntax field when triggers.Contains(RightmostName(field.Declaration.Type)):
+                    case BaseFieldDeclarationSyntax field when triggers.Contains(Annotations.RightmostName(field.Declaration.Type)):
                         foreach (var variable in field.Declaration.Variables)
                         {
                             triggers.Add(variable.Identifier.ValueText);
@@ -496,37 +496,9 @@ internal sealed class AtomicCallbacks
     private static bool IsAtomicDelegate(ITypeSymbol type) =>
         type is INamedTypeSymbol { TypeKind: TypeKind.Delegate } && Annotations.Has(type, Annotations.AtomicContext);
 
-    private static string RightmostName(TypeSyntax type) => type switch
-    {
-        QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,
-        AliasQualifiedNameSyntax alias => alias.Name.Identifier.ValueText,
-        SimpleNameSyntax simple => simple.Identifier.ValueText,
-        NullableTypeSyntax nullable => RightmostName(nullable.ElementType),
-        _ => string.Empty,
-    };
 
-    private static bool HasAtomicAttributeSyntax(SyntaxList<AttributeListSyntax> lists)
-    {
-        foreach (var list in lists)
-        {
-            foreach (var attribute in list.Attributes)
-            {
-                string name = attribute.Name switch
-                {
-                    QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,
-                    AliasQualifiedNameSyntax alias => alias.Name.Identifier.ValueText,
-                    SimpleNameSyntax simple => simple.Identifier.ValueText,
-                    _ => string.Empty,
-                };
-                if (name is "AtomicContext" or "AtomicContextAttribute")
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
-    }
+    private static bool HasAtomicAttributeSyntax(SyntaxList<AttributeListSyntax> lists) =>
+        Annotations.IsNamedInSyntax(lists, Annotations.AtomicContext);
 
     // The member declarations (or top-level statements) whose tokens name one of `names`, in order.
     private List<SyntaxNode> MembersMentioning(SyntaxTree tree, HashSet<string> names, CancellationToken cancellationToken)
