@@ -12,8 +12,8 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.FlowAnalysis;
 using Microsoft.CodeAnalysis.Operations;
-using MmuNotifierAnalyzers.Core;
 using MmuNotifierAnalyzers.Benchmarks.Corpus;
+using MmuNotifierAnalyzers.Core;
 using MmuNotifierAnalyzers.Core.Flow;
 
 namespace MmuNotifierAnalyzers.Benchmarks;

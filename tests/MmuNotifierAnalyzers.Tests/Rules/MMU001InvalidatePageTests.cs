@@ -96,9 +96,8 @@ public sealed class MMU001InvalidatePageTests
     static void f() => mmu_notifier_invalidate_page(new object(), 0);
 }
 ",
-            ReferenceKernelMm = false,
-            ReferenceAnnotations = false,
         };
+        test.TestState.AdditionalReferences.Clear(); // neither Kernel.Mm nor the annotations
         test.FixedCode = @"static class C
 {
     static void mmu_notifier_invalidate_page(object mm, ulong address) { }
@@ -507,8 +506,9 @@ static class Dax
     [Fact]
     public async Task TwoCallsInOneFunctionGetFreshNames()
     {
-        await Verify.VerifyCodeFixAsync(
-            Usings + @"static class Two
+        await new Verify.Test
+        {
+            TestCode = Usings + @"static class Two
 {
     static void f(mm_struct mm, ulong a, ulong b)
     {
@@ -517,7 +517,7 @@ static class Dax
     }
 }
 ",
-            Usings + @"static class Two
+            FixedCode = Usings + @"static class Two
 {
     static void f(mm_struct mm, ulong a, ulong b)
     {
@@ -535,7 +535,13 @@ static class Dax
         mmu_notifier_invalidate_range_end(mm, mmun_start2, mmun_end2);
     }
 }
-");
+",
+
+            // Known product gap: the BatchFixer drops the second call's edit, which overlaps the
+            // first one's (both declare their locals at the top of the same block), so Fix All
+            // takes two passes here. Pinned so that a one-pass Fix All shows up.
+            NumberOfFixAllIterations = 2,
+        }.RunAsync();
     }
     [Fact]
     public async Task GotoIntoTheLockedRegionFallsBack()
@@ -714,8 +720,10 @@ static class Dax
 }
 ",
         };
-        test.TestState.AnalyzerConfigFiles.Add((".editorconfig", "root = true\n\n[*.cs]\ndotnet_diagnostic.MMU001.severity = error\n"));
-        test.ExpectedDiagnostics.Add(Verify.Diagnostic().WithLocation(0).WithSeverity(Microsoft.CodeAnalysis.DiagnosticSeverity.Error));
+        test.TestState.AnalyzerConfigFiles.Add(("/.editorconfig", "root = true\n\n[*.cs]\ndotnet_diagnostic.MMU001.severity = error\n"));
+        test.ExpectedDiagnostics.Add(Verify.Diagnostic().WithLocation(0).WithSeverity(Microsoft.CodeAnalysis.DiagnosticSeverity.Error).WithArguments(
+            "mmu_notifier_invalidate_page(mm, address)",
+            "bracket the page-table update with mmu_notifier_invalidate_range_start/_end on mm outside the page-table lock, and call mmu_notifier_invalidate_range under it"));
         await test.RunAsync();
     }
 

@@ -1,4 +1,5 @@
 using System.Threading.Tasks;
+using Microsoft.CodeAnalysis.Testing;
 using MmuNotifierAnalyzers.Tests.Verifiers;
 using Xunit;
 using Verify = MmuNotifierAnalyzers.Tests.Verifiers.CSharpAnalyzerVerifier<MmuNotifierAnalyzers.Rules.UnbalancedRangeAnalyzer>;

@@ -1,4 +1,5 @@
 using System.Threading.Tasks;
+using Microsoft.CodeAnalysis.Testing;
 using MmuNotifierAnalyzers.CodeFixes;
 using MmuNotifierAnalyzers.Tests.Verifiers;
 using Xunit;

@@ -1,4 +1,5 @@
 using System.Threading.Tasks;
+using Microsoft.CodeAnalysis.Testing;
 using MmuNotifierAnalyzers.Rules;
 using MmuNotifierAnalyzers.Tests.Verifiers;
 using Xunit;
@@ -658,9 +659,8 @@ static class Driver
 using System.Threading;
 static class C { static void f() { Thread.Sleep(1); } }
 ",
-            ReferenceKernelMm = false,
-            ReferenceAnnotations = false,
         };
+        test.TestState.AdditionalReferences.Clear(); // neither Kernel.Mm nor the annotations
         await test.RunAsync();
     }
 }

@@ -11,6 +11,7 @@ using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Testing;
 using MmuNotifierAnalyzers.CodeFixes;
 using MmuNotifierAnalyzers.Rules;
 using MmuNotifierAnalyzers.Tests.Meta;
@@ -58,7 +59,7 @@ public sealed class MMU005SeedCodeFixTests
             {
                 var expected = (await document.GetTextAsync()).ToString();
                 var actual = (await fixAll.GetDocument(document.Id)!.GetTextAsync()).ToString();
-                Assert.True(expected == actual, "Fix All differs from one by one in " + document.FilePath + "\n" + CSharpCodeFixTest<SleepUnderSpinlockAnalyzer, SleepUnderSpinlockCodeFix>.TextDiff(expected, actual));
+                new DefaultVerifier().EqualOrDiff(expected, actual, "Fix All differs from one by one in " + document.FilePath);
             }
 
             var fixedProject = oneByOne.GetProject(projectId)!;

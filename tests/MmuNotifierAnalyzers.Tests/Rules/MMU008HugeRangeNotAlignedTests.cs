@@ -262,8 +262,8 @@ public sealed class MMU008HugeRangeNotAlignedTests
     }
 }
 ",
-            Verify.Diagnostic().WithLocation(0),
-            Verify.Diagnostic().WithLocation(1));
+            Verify.Diagnostic().WithLocation(0).WithArguments("mmu_notifier_invalidate_range", "HPAGE_PMD_SIZE", "haddr", " (no call of 'split' in this compilation proves 'haddr' aligned)", "HPAGE_PMD_MASK"),
+            Verify.Diagnostic().WithLocation(1).WithArguments("mmu_notifier_invalidate_range", "HPAGE_PMD_SIZE", "haddr", " (no call of 'taken' in this compilation proves 'haddr' aligned)", "HPAGE_PMD_MASK"));
     }
 
     [Fact]

@@ -1,6 +1,9 @@
-using System.Collections.Immutable;
+using System.Collections.Generic;
 using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Testing;
 using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Testing;
 using MmuNotifierAnalyzers.Rules;
 using MmuNotifierAnalyzers.Tests.Verifiers;
 using Xunit;
@@ -125,11 +128,11 @@ static class Dev
         };
         test.TestState.AdditionalFiles.Add(("/0/a/MmuNotifier.Sleep.txt", "{|#2:garbage line|}\nM:Driver.Dev.fw_call(System.Int32)\n"));
         test.TestState.AdditionalFiles.Add(("/0/b/MmuNotifier.Sleep.txt", "M:Driver.Dev.fw_reset\n"));
-        test.ExpectedDiagnostics.Add(new DiagnosticResult(SleepInAtomicCallbackAnalyzer.Rule).WithLocation(0)
+        test.ExpectedDiagnostics.Add(CSharpAnalyzerVerifier<SleepInAtomicCallbackAnalyzer>.Diagnostic().WithLocation(0)
             .WithArguments("invalidate_range", "my_inv", "fw_call", "fw_call (may sleep, per MmuNotifier.Sleep.txt)"));
-        test.ExpectedDiagnostics.Add(new DiagnosticResult(SleepInAtomicCallbackAnalyzer.Rule).WithLocation(1)
+        test.ExpectedDiagnostics.Add(CSharpAnalyzerVerifier<SleepInAtomicCallbackAnalyzer>.Diagnostic().WithLocation(1)
             .WithArguments("invalidate_range", "my_inv", "fw_reset", "fw_reset (may sleep, per MmuNotifier.Sleep.txt)"));
-        test.ExpectedDiagnostics.Add(new DiagnosticResult(SleepConfigurationAnalyzer.Rule).WithLocation(2)
+        test.ExpectedDiagnostics.Add(Verify.Diagnostic().WithLocation(2)
             .WithArguments("garbage line", "MmuNotifier.Sleep.txt", "expected a documentation-comment id such as 'M:Driver.Dev.flush_dev_tlb(System.UInt64)' or 'T:Driver.Dev'"));
         await test.RunAsync();
     }
@@ -154,9 +157,14 @@ static class Dev
         await test.RunAsync();
     }
 
-    private sealed class BothTest : AnalyzerTest
+    private sealed class BothTest : CSharpAnalyzerTest<SleepInAtomicCallbackAnalyzer, DefaultVerifier>
     {
-        protected override ImmutableArray<DiagnosticAnalyzer> GetDiagnosticAnalyzers() =>
-            ImmutableArray.Create<DiagnosticAnalyzer>(new SleepInAtomicCallbackAnalyzer(), new SleepConfigurationAnalyzer());
+        public BothTest() => KernelTestProject.Configure(this);
+
+        protected override Project ApplyCompilationOptions(Project project) =>
+            KernelTestProject.WithConfigurableSeverities(base.ApplyCompilationOptions(project), GetDiagnosticAnalyzers());
+
+        protected override IEnumerable<DiagnosticAnalyzer> GetDiagnosticAnalyzers() =>
+            new DiagnosticAnalyzer[] { new SleepInAtomicCallbackAnalyzer(), new SleepConfigurationAnalyzer() };
     }
 }

@@ -32,16 +32,14 @@ public sealed class AnalysisResult
 }
 
 /// <summary>
-/// Builds the test project on an <see cref="AdhocWorkspace"/> and runs analyzers through
-/// <see cref="CompilationWithAnalyzers"/>. Shared by the verifiers, the meta-tests and the
-/// robustness tests.
+/// Builds a project on an <see cref="AdhocWorkspace"/> and runs analyzers through
+/// <see cref="CompilationWithAnalyzers"/>, for the tests that loop over many files or cuts of
+/// their own (robustness, seed ports, seed fixes) and collect every failure before they assert,
+/// where Microsoft.CodeAnalysis.Testing's one-expectation-per-run verifiers do not fit.
 /// </summary>
 public static class AnalysisRunner
 {
-    public const string ProjectName = "TestProject";
-    public const string DefaultFilePathPrefix = "/0/Test";
-
-    public static string DefaultSourcePath(int index) => DefaultFilePathPrefix + index.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".cs";
+    private const string ProjectName = "TestProject";
 
     public static CSharpParseOptions ParseOptions(LanguageVersion languageVersion) =>
         new(languageVersion, DocumentationMode.Parse);
@@ -138,10 +136,10 @@ public static class AnalysisRunner
     }
 
     /// <summary>AD0001 (analyzer threw) and the other AD0xxx host diagnostics.</summary>
-    public static bool IsAnalyzerExceptionDiagnostic(Diagnostic diagnostic) =>
+    private static bool IsAnalyzerExceptionDiagnostic(Diagnostic diagnostic) =>
         diagnostic.Id.StartsWith("AD0", StringComparison.Ordinal);
 
-    public static ImmutableArray<Diagnostic> Sort(ImmutableArray<Diagnostic> diagnostics) =>
+    private static ImmutableArray<Diagnostic> Sort(ImmutableArray<Diagnostic> diagnostics) =>
         diagnostics
             .OrderBy(d => d.Location.GetLineSpan().Path, StringComparer.Ordinal)
             .ThenBy(d => d.Location.SourceSpan.Start)
