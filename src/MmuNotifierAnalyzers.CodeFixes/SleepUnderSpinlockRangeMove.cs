@@ -490,19 +490,21 @@ internal static class SleepUnderSpinlockRangeMove
                 root = root.ReplaceNode(current, current.WithLeadingTrivia(leading).WithAdditionalAnnotations(Formatter.Annotation));
             }
 
-            foreach (var removed in _removed)
-            {
-                var current = root.GetCurrentNode(removed)!;
-                var block = (BlockSyntax)current.Parent!;
-                root = root.ReplaceNode(block, block.WithStatements(block.Statements.Remove(current)));
-            }
-
+            // Insertions before removals: an end wrapped in unlock/lock where it stands (a function
+            // that returns with the lock held) is its own anchor.
             foreach (var (anchor, before, items) in _inserted)
             {
                 var current = root.GetCurrentNode(anchor)!;
                 var block = (BlockSyntax)current.Parent!;
                 var index = block.Statements.IndexOf(current) + (before ? 0 : 1);
                 root = root.ReplaceNode(block, block.WithStatements(block.Statements.InsertRange(index, items)));
+            }
+
+            foreach (var removed in _removed)
+            {
+                var current = root.GetCurrentNode(removed)!;
+                var block = (BlockSyntax)current.Parent!;
+                root = root.ReplaceNode(block, block.WithStatements(block.Statements.Remove(current)));
             }
 
             return root;
