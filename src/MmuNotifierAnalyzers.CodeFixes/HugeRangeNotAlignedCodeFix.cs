@@ -30,15 +30,15 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// another value) gets no fix.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(HugeRangeNotAlignedCodeFix)), Shared]
-public sealed class HugeRangeNotAlignedCodeFix : CodeFixProvider
+public sealed class HugeRangeNotAlignedCodeFix : GuardedCodeFixProvider
 {
     public const string EquivalenceKey = "MMU008.AlignStart";
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.HugeRangeNotAligned);
 
-    public override FixAllProvider GetFixAllProvider() => FixAllProvider.Create(FixDocumentAsync);
+    public override FixAllProvider GetFixAllProvider() => FixAll(FixDocumentAsync);
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
@@ -57,9 +57,10 @@ public sealed class HugeRangeNotAlignedCodeFix : CodeFixProvider
 
             var document = context.Document;
             context.RegisterCodeFix(
-                CodeAction.Create(
+                Fix(
                     "Align the range start to the huge page",
-                    _ => Task.FromResult(document.WithSyntaxRoot(Apply(root, new[] { plan }))),
+                    document,
+                    _ => Task.FromResult<Document?>(document.WithSyntaxRoot(Apply(root, new[] { plan }))),
                     EquivalenceKey),
                 diagnostic);
         }

@@ -21,7 +21,7 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// <c>invalidate_range</c> callback. Which shape gets which rewrite: docs/rules/MMU001.md.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(InvalidatePageCodeFix)), Shared]
-public sealed class InvalidatePageCodeFix : CodeFixProvider
+public sealed class InvalidatePageCodeFix : GuardedCodeFixProvider
 {
     public const string BracketKey = "MMU001.BracketWithRange";
     public const string OpsKey = "MMU001.ConvertOpsToRange";
@@ -33,7 +33,7 @@ public sealed class InvalidatePageCodeFix : CodeFixProvider
     // of disjoint functions and the second pass picks up what a merge conflict left).
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         if (root is null)
@@ -50,9 +50,10 @@ public sealed class InvalidatePageCodeFix : CodeFixProvider
                 if (assignment is not null && InvalidatePageOpsRewriter.CanFix(assignment))
                 {
                     context.RegisterCodeFix(
-                        CodeAction.Create(
+                        Fix(
                             InvalidatePageOpsRewriter.Title(assignment),
-                            ct => InvalidatePageOpsRewriter.FixAsync(context.Document, assignment, ct),
+                            context.Document,
+                            async ct => await InvalidatePageOpsRewriter.FixAsync(context.Document, assignment, ct).ConfigureAwait(false),
                             OpsKey),
                         diagnostic);
                 }
@@ -64,9 +65,10 @@ public sealed class InvalidatePageCodeFix : CodeFixProvider
             if (invocation?.Parent is ExpressionStatementSyntax statement && InvalidatePageCallRewriter.IsStatementContext(statement))
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create(
+                    Fix(
                         "Bracket with mmu_notifier_invalidate_range_start/_end",
-                        ct => InvalidatePageCallRewriter.FixAsync(context.Document, statement, ct),
+                        context.Document,
+                        async ct => await InvalidatePageCallRewriter.FixAsync(context.Document, statement, ct).ConfigureAwait(false),
                         BracketKey),
                     diagnostic);
             }

@@ -16,7 +16,7 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// re-checked, and a shape the rewrite cannot prove offers nothing.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(NotificationBracketCodeFix)), Shared]
-public sealed class NotificationBracketCodeFix : CodeFixProvider
+public sealed class NotificationBracketCodeFix : GuardedCodeFixProvider
 {
     public const string BracketKey = "MMU006.BracketWithRange";
 
@@ -28,7 +28,7 @@ public sealed class NotificationBracketCodeFix : CodeFixProvider
     // a call it covers).
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         if (root is null)
@@ -83,9 +83,10 @@ public sealed class NotificationBracketCodeFix : CodeFixProvider
             }
 
             context.RegisterCodeFix(
-                CodeAction.Create(
+                Fix(
                     "Bracket with mmu_notifier_invalidate_range_start/_end",
-                    async ct => await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, invocation, onePage, hugePage, mmOfVma, acquisition, ct).ConfigureAwait(false) ?? document,
+                    document,
+                    ct => InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, invocation, onePage, hugePage, mmOfVma, acquisition, ct),
                     BracketKey),
                 diagnostic);
         }

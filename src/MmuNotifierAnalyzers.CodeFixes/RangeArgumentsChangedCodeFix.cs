@@ -21,7 +21,7 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(RangeArgumentsChangedCodeFix))]
 [Shared]
-public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
+public sealed class RangeArgumentsChangedCodeFix : GuardedCodeFixProvider
 {
     /// <summary>The one key of every MMU003 fix (dotnet format fixes only the first action's key).</summary>
     public const string EquivalenceKey = "MMU003.CaptureRange";
@@ -30,9 +30,9 @@ public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
 
     // BatchFixer merges edits computed on the original document: two ranges in one method would
     // both declare mmun_start. Fix the diagnostics one after another instead, as one by one does.
-    public override FixAllProvider GetFixAllProvider() => FixAllProvider.Create(FixDocumentAsync);
+    public override FixAllProvider GetFixAllProvider() => FixAll(FixDocumentAsync);
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
@@ -50,9 +50,10 @@ public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
             }
 
             context.RegisterCodeFix(
-                CodeAction.Create(
+                Fix(
                     "Capture the range in " + startName + "/" + endName + " and pass them to start and end",
-                    _ => Task.FromResult(context.Document.WithSyntaxRoot(fixedRoot)),
+                    context.Document,
+                    _ => Task.FromResult<Document?>(context.Document.WithSyntaxRoot(fixedRoot)),
                     EquivalenceKey),
                 diagnostic);
         }

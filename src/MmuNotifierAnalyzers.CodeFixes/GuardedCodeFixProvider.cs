@@ -1,0 +1,91 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+
+namespace MmuNotifierAnalyzers.CodeFixes;
+
+/// <summary>
+/// Base of every provider here: a fix never throws to the host. In an IDE an exception from a
+/// provider is a yellow bar and a dead light bulb, in <c>dotnet format</c> a run that silently fixes
+/// less; on code the rewrites were not written for (half-typed, unusual shapes) the right answer is
+/// "no fix". Registration runs one diagnostic at a time and its actions reach the host only when it
+/// completed; an action's lazy change (<see cref="Fix(string, Document, Func{CancellationToken, Task{Document}}, string)"/>)
+/// and a Fix All (<see cref="FixAll"/>) that fail leave the document as it was. Only the exceptions
+/// a rewrite's wrong assumption about the tree raises are caught: cancellation always propagates.
+/// </summary>
+public abstract class GuardedCodeFixProvider : CodeFixProvider
+{
+    public sealed override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            var offered = new List<(CodeAction Action, ImmutableArray<Diagnostic> Diagnostics)>();
+            var one = new CodeFixContext(context.Document, diagnostic.Location.SourceSpan, ImmutableArray.Create(diagnostic), (action, fixes) => offered.Add((action, fixes)), context.CancellationToken);
+            if (!await SucceedsAsync(() => RegisterAsync(one)).ConfigureAwait(false))
+            {
+                continue;
+            }
+
+            foreach (var (action, fixes) in offered)
+            {
+                context.RegisterCodeFix(action, fixes);
+            }
+        }
+    }
+
+    /// <summary>Registers the fixes of <paramref name="context"/>'s one diagnostic (what <see cref="RegisterCodeFixesAsync"/> is elsewhere).</summary>
+    protected abstract Task RegisterAsync(CodeFixContext context);
+
+    /// <summary>An action whose change is computed when the host asks for it; null or a failure leaves <paramref name="document"/> as it is.</summary>
+    protected static CodeAction Fix(string title, Document document, Func<CancellationToken, Task<Document?>> change, string equivalenceKey) =>
+        CodeAction.Create(title, async cancellationToken => await GuardAsync(() => change(cancellationToken)).ConfigureAwait(false) ?? document, equivalenceKey);
+
+    /// <summary>As <see cref="Fix(string, Document, Func{CancellationToken, Task{Document}}, string)"/>, for a change across documents.</summary>
+    protected static CodeAction Fix(string title, Solution solution, Func<CancellationToken, Task<Solution?>> change, string equivalenceKey) =>
+        CodeAction.Create(title, async cancellationToken => await GuardAsync(() => change(cancellationToken)).ConfigureAwait(false) ?? solution, equivalenceKey);
+
+    /// <summary>A Fix All that rewrites each document on its own; a document whose rewrite fails stays as it was.</summary>
+    protected static FixAllProvider FixAll(Func<FixAllContext, Document, ImmutableArray<Diagnostic>, Task<Document?>> fixDocument) =>
+        FixAllProvider.Create((context, document, diagnostics) => GuardAsync(() => fixDocument(context, document, diagnostics)));
+
+    /// <summary>The result of <paramref name="run"/>, or null when it failed on a tree it did not expect.</summary>
+    protected static async Task<T?> GuardAsync<T>(Func<Task<T?>> run)
+        where T : class
+    {
+        try
+        {
+            return await run().ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsRewriteFailure(e))
+        {
+            return null;
+        }
+    }
+
+    private static async Task<bool> SucceedsAsync(Func<Task> run)
+    {
+        try
+        {
+            await run().ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (IsRewriteFailure(e))
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// What a syntax rewrite throws when the tree is not the shape it assumed: a node that is not
+    /// there (null, a tracked node gone, "GetCurrentNode returned null"), a cast, an index, an
+    /// argument the syntax API refuses. Not cancellation, not out-of-memory and the like.
+    /// </summary>
+    private static bool IsRewriteFailure(Exception exception) =>
+        exception is NullReferenceException or InvalidCastException or IndexOutOfRangeException or KeyNotFoundException or ArgumentException
+            or (InvalidOperationException and not ObjectDisposedException);
+}
