@@ -1,6 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
+using System.Globalization;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
@@ -52,6 +54,20 @@ public abstract class GuardedCodeFixProvider : CodeFixProvider
     /// <summary>A Fix All that rewrites each document on its own; a document whose rewrite fails stays as it was.</summary>
     protected static FixAllProvider FixAll(Func<FixAllContext, Document, ImmutableArray<Diagnostic>, Task<Document?>> fixDocument) =>
         FixAllProvider.Create((context, document, diagnostics) => GuardAsync(() => fixDocument(context, document, diagnostics)));
+
+    /// <summary>
+    /// Diagnostics in one total source order, for the Fix Alls that apply them one after another:
+    /// hosts hand them over in whatever order the (concurrent) analysis produced them, and two on
+    /// the same span must not be fixed in a different order from one run to the next.
+    /// </summary>
+    protected static IEnumerable<Diagnostic> InSourceOrder(IEnumerable<Diagnostic> diagnostics) =>
+        diagnostics
+            .OrderBy(d => d.Location.SourceTree?.FilePath, StringComparer.Ordinal)
+            .ThenBy(d => d.Location.SourceSpan.Start)
+            .ThenBy(d => d.Location.SourceSpan.End)
+            .ThenBy(d => d.Id, StringComparer.Ordinal)
+            .ThenBy(d => string.Join(",", d.AdditionalLocations.Select(l => l.SourceSpan.Start)), StringComparer.Ordinal)
+            .ThenBy(d => d.GetMessage(CultureInfo.InvariantCulture), StringComparer.Ordinal);
 
     /// <summary>The result of <paramref name="run"/>, or null when it failed on a tree it did not expect.</summary>
     protected static async Task<T?> GuardAsync<T>(Func<Task<T?>> run)

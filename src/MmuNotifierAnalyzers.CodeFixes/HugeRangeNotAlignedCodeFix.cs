@@ -76,7 +76,7 @@ public sealed class HugeRangeNotAlignedCodeFix : GuardedCodeFixProvider
         }
 
         var plans = new List<Plan>();
-        foreach (var diagnostic in diagnostics.OrderBy(d => d.Location.SourceSpan.Start))
+        foreach (var diagnostic in InSourceOrder(diagnostics))
         {
             var plan = Plan.Create(root, model, diagnostic, context.CancellationToken);
             if (plan is not null && !plans.Any(p => p.Overlaps(plan)))

@@ -96,7 +96,7 @@ public sealed class RangeArgumentsChangedCodeFix : GuardedCodeFixProvider
 
         var pairs = new List<(SyntaxAnnotation Start, SyntaxAnnotation End)>();
         var marks = new Dictionary<SyntaxNode, List<SyntaxAnnotation>>();
-        foreach (var diagnostic in diagnostics.OrderBy(d => d.Location.SourceSpan.Start))
+        foreach (var diagnostic in InSourceOrder(diagnostics))
         {
             if (Locate(root, diagnostic) is not var (start, end))
             {

@@ -71,7 +71,7 @@ public sealed class RangeLengthInPagesCodeFix : GuardedCodeFixProvider
         }
 
         var edits = new Dictionary<SyntaxNode, SyntaxNode>();
-        foreach (var diagnostic in diagnostics.OrderBy(d => d.Location.SourceSpan.Start))
+        foreach (var diagnostic in InSourceOrder(diagnostics))
         {
             foreach (var edit in Edits(root, model, diagnostic, context.CancellationToken))
             {

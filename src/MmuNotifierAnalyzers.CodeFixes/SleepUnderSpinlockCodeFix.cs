@@ -101,7 +101,7 @@ public sealed class SleepUnderSpinlockCodeFix : GuardedCodeFixProvider
         }
 
         var marks = new Dictionary<InvocationExpressionSyntax, SyntaxAnnotation>();
-        foreach (var diagnostic in diagnostics.OrderBy(d => d.Location.SourceSpan.Start))
+        foreach (var diagnostic in InSourceOrder(diagnostics))
         {
             if (Call(root, diagnostic) is { } call && !marks.ContainsKey(call))
             {
