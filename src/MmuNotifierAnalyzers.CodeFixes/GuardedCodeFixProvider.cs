@@ -8,6 +8,7 @@ using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.Text;
 
 namespace MmuNotifierAnalyzers.CodeFixes;
 
@@ -54,6 +55,65 @@ public abstract class GuardedCodeFixProvider : CodeFixProvider
     /// <summary>A Fix All that rewrites each document on its own; a document whose rewrite fails stays as it was.</summary>
     protected static FixAllProvider FixAll(Func<FixAllContext, Document, ImmutableArray<Diagnostic>, Task<Document?>> fixDocument) =>
         FixAllProvider.Create((context, document, diagnostics) => GuardAsync(() => fixDocument(context, document, diagnostics)));
+
+    /// <summary>
+    /// Fix All for fixes computed one diagnostic at a time on the unchanged document (what
+    /// <c>WellKnownFixAllProviders.BatchFixer</c> does), deterministic whatever the host's order:
+    /// the diagnostics in <see cref="InSourceOrder"/>, each diagnostic's changes kept whole or
+    /// dropped whole when they overlap changes kept before (the next run, or the next Fix All pass,
+    /// fixes it on the changed code). dotnet format asks with the key of the first action of
+    /// whichever diagnostic comes first, and with none when that one offered nothing: without a key
+    /// each diagnostic gets its first action, and so it does for any key when
+    /// <paramref name="keysAreAlternatives"/> is false (the keys name kinds of the one fix, never two
+    /// fixes of one diagnostic); otherwise only actions of the asked key are applied.
+    /// </summary>
+    protected FixAllProvider MergedFixAll(bool keysAreAlternatives) =>
+        FixAll((context, document, diagnostics) => MergeAsync(context, document, diagnostics, keysAreAlternatives));
+
+    private async Task<Document?> MergeAsync(FixAllContext context, Document document, ImmutableArray<Diagnostic> diagnostics, bool keysAreAlternatives)
+    {
+        var key = context.CodeActionEquivalenceKey;
+        var kept = new List<TextChange>();
+        foreach (var diagnostic in InSourceOrder(diagnostics))
+        {
+            context.CancellationToken.ThrowIfCancellationRequested();
+            var offered = new List<CodeAction>();
+            await RegisterCodeFixesAsync(new CodeFixContext(document, diagnostic, (action, _) => offered.Add(action), context.CancellationToken)).ConfigureAwait(false);
+            var chosen = offered.FirstOrDefault(a => a.EquivalenceKey == key)
+                ?? (key is null || !keysAreAlternatives ? offered.FirstOrDefault() : null);
+            if (chosen is null)
+            {
+                continue;
+            }
+
+            Document? changed = null;
+            foreach (var operation in await chosen.GetOperationsAsync(context.CancellationToken).ConfigureAwait(false))
+            {
+                changed ??= (operation as ApplyChangesOperation)?.ChangedSolution.GetDocument(document.Id);
+            }
+
+            var changes = changed is null ? new List<TextChange>() : (await changed.GetTextChangesAsync(document, context.CancellationToken).ConfigureAwait(false)).ToList();
+            var fresh = changes.Where(c => !kept.Contains(c)).ToList();
+            if (fresh.Count > 0 && !fresh.Any(c => kept.Any(k => Conflict(k.Span, c.Span))))
+            {
+                kept.AddRange(fresh);
+            }
+        }
+
+        if (kept.Count == 0)
+        {
+            return null;
+        }
+
+        var text = await document.GetTextAsync(context.CancellationToken).ConfigureAwait(false);
+        return document.WithText(text.WithChanges(kept.OrderBy(c => c.Span.Start)));
+    }
+
+    /// <summary>Two edits that cannot both apply: overlapping, at the same place, or an insertion inside a replaced span.</summary>
+    private static bool Conflict(TextSpan a, TextSpan b) =>
+        a.OverlapsWith(b) || a.Start == b.Start
+        || (a.IsEmpty && b.Start < a.Start && a.Start < b.End)
+        || (b.IsEmpty && a.Start < b.Start && b.Start < a.End);
 
     /// <summary>
     /// Diagnostics in one total source order, for the Fix Alls that apply them one after another:

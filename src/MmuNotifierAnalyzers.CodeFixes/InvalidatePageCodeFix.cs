@@ -29,9 +29,10 @@ public sealed class InvalidatePageCodeFix : GuardedCodeFixProvider
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.InvalidatePageRemoved);
 
     // Each fix edits one function (call site) or one initializer member; Fix All of several
-    // call sites in the same function is handled by iterating (the batch fixer merges edits
-    // of disjoint functions and the second pass picks up what a merge conflict left).
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    // call sites in the same function is handled by iterating (the merge keeps edits of disjoint
+    // functions and the second pass picks up what a conflict left). The two keys are the fixes of
+    // two kinds of diagnostic, never alternatives: Fix All applies both whichever it is asked for.
+    public override FixAllProvider GetFixAllProvider() => MergedFixAll(keysAreAlternatives: false);
 
     protected override async Task RegisterAsync(CodeFixContext context)
     {

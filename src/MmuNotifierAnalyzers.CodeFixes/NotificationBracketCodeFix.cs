@@ -24,9 +24,8 @@ public sealed class NotificationBracketCodeFix : GuardedCodeFixProvider
         ImmutableArray.Create(RuleIdentifiers.InvalidateRangeOutsideRange, RuleIdentifiers.ChangePteOutsideRange);
 
     // Each fix edits one function; two calls in one function are bracketed one after the other
-    // (the batch fixer's next iteration sees the first bracket and the analyzer no longer reports
-    // a call it covers).
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    // (the next Fix All pass sees the first bracket and the analyzer no longer reports a call it covers).
+    public override FixAllProvider GetFixAllProvider() => MergedFixAll(keysAreAlternatives: false);
 
     protected override async Task RegisterAsync(CodeFixContext context)
     {

@@ -27,7 +27,8 @@ public sealed class PageReleasedBeforeInvalidationCodeFix : GuardedCodeFixProvid
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.PageReleasedBeforeInvalidation);
 
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    // A finding gets one of the two fixes (whichever its shape allows): Fix All applies each one's.
+    public override FixAllProvider GetFixAllProvider() => MergedFixAll(keysAreAlternatives: false);
 
     protected override async Task RegisterAsync(CodeFixContext context)
     {

@@ -83,7 +83,8 @@ public sealed class RangeArgumentsChangedCodeFix : GuardedCodeFixProvider
     /// </summary>
     private static async Task<Document?> FixDocumentAsync(FixAllContext context, Document document, ImmutableArray<Diagnostic> diagnostics)
     {
-        if (context.CodeActionEquivalenceKey != EquivalenceKey)
+        // No key: dotnet format's first diagnostic offered nothing; this is still the fix asked for.
+        if (context.CodeActionEquivalenceKey is not (null or EquivalenceKey))
         {
             return null;
         }

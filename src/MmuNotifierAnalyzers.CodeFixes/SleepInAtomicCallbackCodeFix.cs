@@ -131,7 +131,8 @@ public sealed class SleepInAtomicCallbackCodeFix : GuardedCodeFixProvider
 
         private static async Task<CodeAction?> CollectAsync(FixAllContext fixAllContext)
         {
-            if (fixAllContext.CodeActionEquivalenceKey != EquivalenceKey)
+            // No key: dotnet format's first diagnostic offered nothing; this is still the fix asked for.
+            if (fixAllContext.CodeActionEquivalenceKey is not (null or EquivalenceKey))
             {
                 return null;
             }

@@ -31,7 +31,8 @@ public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.UnbalancedRange);
 
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    // AddEnd and TryFinally are two repairs of one finding: Fix All applies the one asked for.
+    public override FixAllProvider GetFixAllProvider() => MergedFixAll(keysAreAlternatives: true);
 
     protected override async Task RegisterAsync(CodeFixContext context)
     {

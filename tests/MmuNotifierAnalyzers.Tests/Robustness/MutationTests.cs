@@ -45,9 +45,9 @@ public sealed class MutationTests
         var seed = Setting("MMU_MUTANT_SEED", DefaultSeed);
         var first = Setting("MMU_MUTANT_FIRST", 0);
         var dump = Environment.GetEnvironmentVariable("MMU_MUTANT_DUMP");
-        var units = Units();
+        var units = PortCorpus.Units();
         var entries = units.SelectMany(u => Enumerable.Range(0, u.Files.Count).Select(i => (Unit: u, File: i))).ToList();
-        var common = new[] { SeedsCommon.Value };
+        var common = new[] { PortCorpus.SeedsCommon.Value };
 
         var failures = new List<(int Index, string Signature, string Report)>();
         var exercised = (Diagnostics: 0, Actions: 0, FixAlls: 0);
@@ -115,7 +115,7 @@ public sealed class MutationTests
     }
 
     /// <summary>Mutant <paramref name="index"/> of campaign <paramref name="seed"/>: the same numbers give the same mutant.</summary>
-    private static (string Name, IReadOnlyList<(string Path, string Text)> Sources) Mutant(int seed, int index, List<(Unit Unit, int File)> entries)
+    private static (string Name, IReadOnlyList<(string Path, string Text)> Sources) Mutant(int seed, int index, List<(PortCorpus.Unit Unit, int File)> entries)
     {
         var random = new Random(unchecked((seed * 1_000_003) + index));
         var (unit, file) = entries[random.Next(entries.Count)];
@@ -136,44 +136,6 @@ public sealed class MutationTests
         var frame = lines.FirstOrDefault(l => l.TrimStart().StartsWith("at MmuNotifierAnalyzers.", StringComparison.Ordinal) && !l.Contains(".Tests.", StringComparison.Ordinal))?.Trim();
         return type + " " + (frame is null ? lines[0] : frame.Split(" in ")[0]);
     }
-
-    /// <summary>Files compiled together: a seed's folder (Seed004's ports share its 2012 wrappers), or one kernel port.</summary>
-    private sealed record Unit(IReadOnlyList<(string Path, string Text)> Files);
-
-    private static List<Unit> Units()
-    {
-        var root = RepositoryLayout.Root;
-        var units = new List<Unit>();
-        foreach (var folder in Directory.GetDirectories(Path.Combine(root, "samples", "Seeds.Before")).OrderBy(f => f, StringComparer.Ordinal))
-        {
-            var files = RepositoryLayout.SourceFiles(folder);
-            if (files.Count > 0)
-            {
-                units.Add(new Unit(files.Select(Read).ToList()));
-            }
-        }
-
-        units.AddRange(RepositoryLayout.SourceFiles(Path.Combine(root, "tests", "MmuNotifierAnalyzers.Tests", "KernelPorts")).Select(f => new Unit(new[] { Read(f) })));
-        Assert.True(units.Count >= 10, "the corpus moved: " + units.Count + " units");
-        return units;
-
-        (string, string) Read(string path) => ("/" + Path.GetRelativePath(root, path).Replace('\\', '/'), File.ReadAllText(path));
-    }
-
-    /// <summary>samples/Seeds.Common as the ports see it in their projects: a built assembly, not source.</summary>
-    private static readonly Lazy<MetadataReference> SeedsCommon = new(() =>
-    {
-        var files = RepositoryLayout.SourceFiles(Path.Combine(RepositoryLayout.Root, "samples", "Seeds.Common"));
-        var compilation = CSharpCompilation.Create(
-            "Seeds.Common",
-            files.Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), new CSharpParseOptions(LanguageVersion.Latest), path: f)),
-            TestReferences.Framework.Add(TestReferences.KernelMm).Add(TestReferences.Annotations),
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, allowUnsafe: true));
-        using var image = new MemoryStream();
-        var emitted = compilation.Emit(image);
-        Assert.True(emitted.Success, string.Join("\n", emitted.Diagnostics));
-        return MetadataReference.CreateFromImage(image.ToArray());
-    });
 
     private static int Setting(string name, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : fallback;
