@@ -23,6 +23,12 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// </summary>
 public abstract class GuardedCodeFixProvider : CodeFixProvider
 {
+    /// <summary>
+    /// Sees each failure the guard turns into "no fix", in the async flow that set it. A host never
+    /// sets it; the robustness tests do, so an exception a fix swallows still fails them.
+    /// </summary>
+    internal static readonly AsyncLocal<Action<Exception>?> SwallowedFailures = new();
+
     public sealed override async Task RegisterCodeFixesAsync(CodeFixContext context)
     {
         foreach (var diagnostic in context.Diagnostics)
@@ -139,6 +145,7 @@ public abstract class GuardedCodeFixProvider : CodeFixProvider
         }
         catch (Exception e) when (IsRewriteFailure(e))
         {
+            SwallowedFailures.Value?.Invoke(e);
             return null;
         }
     }
@@ -152,6 +159,7 @@ public abstract class GuardedCodeFixProvider : CodeFixProvider
         }
         catch (Exception e) when (IsRewriteFailure(e))
         {
+            SwallowedFailures.Value?.Invoke(e);
             return false;
         }
     }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
@@ -8,6 +9,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
+using MmuNotifierAnalyzers.CodeFixes;
 using MmuNotifierAnalyzers.Tests.Meta;
 using MmuNotifierAnalyzers.Tests.Verifiers;
 
@@ -17,7 +19,8 @@ namespace MmuNotifierAnalyzers.Tests.Robustness;
 /// Runs every analyzer of the package over one project and, for every diagnostic in the files
 /// under test, every code fix the package has for it: each offered action's operations are
 /// computed and applied, and each provider's Fix All (document and project scope) for every
-/// equivalence key it offered. Whatever throws is a failure; so is an analyzer exception.
+/// equivalence key it offered. Whatever throws is a failure, and so is an exception a fix's guard
+/// swallowed (<see cref="GuardedCodeFixProvider.SwallowedFailures"/>) and an analyzer exception.
 /// </summary>
 internal static class FixExerciser
 {
@@ -33,6 +36,10 @@ internal static class FixExerciser
     public static async Task<Outcome> RunAsync(IReadOnlyList<(string Path, string Text)> sources, int testedFiles, IEnumerable<MetadataReference> extraReferences, CancellationToken cancellationToken)
     {
         var failures = new List<string>();
+
+        // The fixes turn their own exceptions into "no fix" for the host; here they still count.
+        var swallowed = new ConcurrentQueue<Exception>();
+        GuardedCodeFixProvider.SwallowedFailures.Value = swallowed.Enqueue;
         var (workspace, solution, projectId, documents) = AnalysisRunner.CreateProject(
             sources,
             Array.Empty<(string, string)>(),
@@ -108,6 +115,7 @@ internal static class FixExerciser
                 }
             }
 
+            failures.AddRange(swallowed.Select(e => "swallowed by the fix's guard (no fix offered or applied):\n" + e));
             return new Outcome(failures, diagnostics, actions, fixAlls);
         }
     }
