@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -30,15 +29,15 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// another value) gets no fix.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(HugeRangeNotAlignedCodeFix)), Shared]
-public sealed class HugeRangeNotAlignedCodeFix : CodeFixProvider
+public sealed class HugeRangeNotAlignedCodeFix : GuardedCodeFixProvider
 {
     public const string EquivalenceKey = "MMU008.AlignStart";
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.HugeRangeNotAligned);
 
-    public override FixAllProvider GetFixAllProvider() => FixAllProvider.Create(FixDocumentAsync);
+    public override FixAllProvider GetFixAllProvider() => FixAll(FixDocumentAsync);
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
@@ -57,9 +56,10 @@ public sealed class HugeRangeNotAlignedCodeFix : CodeFixProvider
 
             var document = context.Document;
             context.RegisterCodeFix(
-                CodeAction.Create(
+                Fix(
                     "Align the range start to the huge page",
-                    _ => Task.FromResult(document.WithSyntaxRoot(Apply(root, new[] { plan }))),
+                    document,
+                    _ => Task.FromResult<Document?>(document.WithSyntaxRoot(Apply(root, new[] { plan }))),
                     EquivalenceKey),
                 diagnostic);
         }
@@ -75,7 +75,7 @@ public sealed class HugeRangeNotAlignedCodeFix : CodeFixProvider
         }
 
         var plans = new List<Plan>();
-        foreach (var diagnostic in diagnostics.OrderBy(d => d.Location.SourceSpan.Start))
+        foreach (var diagnostic in InSourceOrder(diagnostics))
         {
             var plan = Plan.Create(root, model, diagnostic, context.CancellationToken);
             if (plan is not null && !plans.Any(p => p.Overlaps(plan)))

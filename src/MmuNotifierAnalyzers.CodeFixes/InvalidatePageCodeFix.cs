@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -21,7 +20,7 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// <c>invalidate_range</c> callback. Which shape gets which rewrite: docs/rules/MMU001.md.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(InvalidatePageCodeFix)), Shared]
-public sealed class InvalidatePageCodeFix : CodeFixProvider
+public sealed class InvalidatePageCodeFix : GuardedCodeFixProvider
 {
     public const string BracketKey = "MMU001.BracketWithRange";
     public const string OpsKey = "MMU001.ConvertOpsToRange";
@@ -29,11 +28,12 @@ public sealed class InvalidatePageCodeFix : CodeFixProvider
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.InvalidatePageRemoved);
 
     // Each fix edits one function (call site) or one initializer member; Fix All of several
-    // call sites in the same function is handled by iterating (the batch fixer merges edits
-    // of disjoint functions and the second pass picks up what a merge conflict left).
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    // call sites in the same function is handled by iterating (the merge keeps edits of disjoint
+    // functions and the second pass picks up what a conflict left). The two keys are the fixes of
+    // two kinds of diagnostic, never alternatives: Fix All applies both whichever it is asked for.
+    public override FixAllProvider GetFixAllProvider() => MergedFixAll(keysAreAlternatives: false);
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         if (root is null)
@@ -50,9 +50,10 @@ public sealed class InvalidatePageCodeFix : CodeFixProvider
                 if (assignment is not null && InvalidatePageOpsRewriter.CanFix(assignment))
                 {
                     context.RegisterCodeFix(
-                        CodeAction.Create(
+                        Fix(
                             InvalidatePageOpsRewriter.Title(assignment),
-                            ct => InvalidatePageOpsRewriter.FixAsync(context.Document, assignment, ct),
+                            context.Document,
+                            async ct => await InvalidatePageOpsRewriter.FixAsync(context.Document, assignment, ct).ConfigureAwait(false),
                             OpsKey),
                         diagnostic);
                 }
@@ -64,9 +65,10 @@ public sealed class InvalidatePageCodeFix : CodeFixProvider
             if (invocation?.Parent is ExpressionStatementSyntax statement && InvalidatePageCallRewriter.IsStatementContext(statement))
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create(
+                    Fix(
                         "Bracket with mmu_notifier_invalidate_range_start/_end",
-                        ct => InvalidatePageCallRewriter.FixAsync(context.Document, statement, ct),
+                        context.Document,
+                        async ct => await InvalidatePageCallRewriter.FixAsync(context.Document, statement, ct).ConfigureAwait(false),
                         BracketKey),
                     diagnostic);
             }

@@ -101,6 +101,8 @@ internal sealed class StatementEdits
             return;
         }
 
+        // Insertions first: once the statement is replaced or removed the editor no longer finds it
+        // (an end after a replaced call that is the last statement under a lock never released).
         if (entry.Before.Count > 0)
         {
             editor.InsertBefore(statement, entry.Before);
@@ -110,11 +112,12 @@ internal sealed class StatementEdits
         {
             if (entry.After.Count > 0)
             {
-                editor.ReplaceNode(statement, entry.After[0]);
                 if (entry.After.Count > 1)
                 {
                     editor.InsertAfter(statement, entry.After.Skip(1));
                 }
+
+                editor.ReplaceNode(statement, entry.After[0]);
             }
             else
             {
@@ -122,6 +125,11 @@ internal sealed class StatementEdits
             }
 
             return;
+        }
+
+        if (entry.After.Count > 0)
+        {
+            editor.InsertAfter(statement, entry.After);
         }
 
         if (entry.Replacement is { } replacement)
@@ -132,11 +140,6 @@ internal sealed class StatementEdits
             }
 
             editor.ReplaceNode(statement, replacement[replacement.Count - 1]);
-        }
-
-        if (entry.After.Count > 0)
-        {
-            editor.InsertAfter(statement, entry.After);
         }
     }
 

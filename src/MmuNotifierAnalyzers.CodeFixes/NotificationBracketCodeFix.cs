@@ -2,7 +2,6 @@ using System.Collections.Immutable;
 using System.Composition;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using MmuNotifierAnalyzers.Rules;
@@ -16,7 +15,7 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// re-checked, and a shape the rewrite cannot prove offers nothing.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(NotificationBracketCodeFix)), Shared]
-public sealed class NotificationBracketCodeFix : CodeFixProvider
+public sealed class NotificationBracketCodeFix : GuardedCodeFixProvider
 {
     public const string BracketKey = "MMU006.BracketWithRange";
 
@@ -24,11 +23,10 @@ public sealed class NotificationBracketCodeFix : CodeFixProvider
         ImmutableArray.Create(RuleIdentifiers.InvalidateRangeOutsideRange, RuleIdentifiers.ChangePteOutsideRange);
 
     // Each fix edits one function; two calls in one function are bracketed one after the other
-    // (the batch fixer's next iteration sees the first bracket and the analyzer no longer reports
-    // a call it covers).
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    // (the next Fix All pass sees the first bracket and the analyzer no longer reports a call it covers).
+    public override FixAllProvider GetFixAllProvider() => MergedFixAll(keysAreAlternatives: false);
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         if (root is null)
@@ -83,9 +81,10 @@ public sealed class NotificationBracketCodeFix : CodeFixProvider
             }
 
             context.RegisterCodeFix(
-                CodeAction.Create(
+                Fix(
                     "Bracket with mmu_notifier_invalidate_range_start/_end",
-                    async ct => await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, invocation, onePage, hugePage, mmOfVma, acquisition, ct).ConfigureAwait(false) ?? document,
+                    document,
+                    ct => InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, invocation, onePage, hugePage, mmOfVma, acquisition, ct),
                     BracketKey),
                 diagnostic);
         }

@@ -4,7 +4,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -20,16 +19,17 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// between that jumps or changes the release's arguments, the release moves after the invalidation.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(PageReleasedBeforeInvalidationCodeFix)), Shared]
-public sealed class PageReleasedBeforeInvalidationCodeFix : CodeFixProvider
+public sealed class PageReleasedBeforeInvalidationCodeFix : GuardedCodeFixProvider
 {
     public const string NotifyingClearKey = "MMU010.NotifyingClear";
     public const string MoveReleaseKey = "MMU010.MoveRelease";
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.PageReleasedBeforeInvalidation);
 
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    // A finding gets one of the two fixes (whichever its shape allows): Fix All applies each one's.
+    public override FixAllProvider GetFixAllProvider() => MergedFixAll(keysAreAlternatives: false);
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
@@ -58,9 +58,10 @@ public sealed class PageReleasedBeforeInvalidationCodeFix : CodeFixProvider
                 && notifying is not null && Rename(clear, notifying) is { } renamed)
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create(
+                    Fix(
                         "Clear with '" + notifying + "' (invalidates before the release)",
-                        _ => Task.FromResult(document.WithSyntaxRoot(root.ReplaceNode(clear, renamed))),
+                        document,
+                        _ => Task.FromResult<Document?>(document.WithSyntaxRoot(root.ReplaceNode(clear, renamed))),
                         NotifyingClearKey),
                     diagnostic);
                 continue;
@@ -71,9 +72,10 @@ public sealed class PageReleasedBeforeInvalidationCodeFix : CodeFixProvider
                 && await BracketThenNotifyAsync(document, invalidationStatement, clear, afterBracket, context.CancellationToken).ConfigureAwait(false) is not null)
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create(
+                    Fix(
                         "Bracket with start/end and clear with '" + afterBracket + "'",
-                        async ct => await BracketThenNotifyAsync(document, invalidationStatement, clear, afterBracket, ct).ConfigureAwait(false) ?? document,
+                        document,
+                        ct => BracketThenNotifyAsync(document, invalidationStatement, clear, afterBracket, ct),
                         NotifyingClearKey),
                     diagnostic);
                 continue;
@@ -82,9 +84,10 @@ public sealed class PageReleasedBeforeInvalidationCodeFix : CodeFixProvider
             if (MovePlan(model, release, invalidation, context.CancellationToken) is { } plan)
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create(
+                    Fix(
                         "Release the page after the invalidation",
-                        _ => Task.FromResult(document.WithSyntaxRoot(Move(root, plan.Release, plan.Invalidation))),
+                        document,
+                        _ => Task.FromResult<Document?>(document.WithSyntaxRoot(Move(root, plan.Release, plan.Invalidation))),
                         MoveReleaseKey),
                     diagnostic);
             }

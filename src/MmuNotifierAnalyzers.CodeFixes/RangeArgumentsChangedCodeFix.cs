@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
@@ -21,7 +20,7 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(RangeArgumentsChangedCodeFix))]
 [Shared]
-public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
+public sealed class RangeArgumentsChangedCodeFix : GuardedCodeFixProvider
 {
     /// <summary>The one key of every MMU003 fix (dotnet format fixes only the first action's key).</summary>
     public const string EquivalenceKey = "MMU003.CaptureRange";
@@ -30,9 +29,9 @@ public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
 
     // BatchFixer merges edits computed on the original document: two ranges in one method would
     // both declare mmun_start. Fix the diagnostics one after another instead, as one by one does.
-    public override FixAllProvider GetFixAllProvider() => FixAllProvider.Create(FixDocumentAsync);
+    public override FixAllProvider GetFixAllProvider() => FixAll(FixDocumentAsync);
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
@@ -50,9 +49,10 @@ public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
             }
 
             context.RegisterCodeFix(
-                CodeAction.Create(
+                Fix(
                     "Capture the range in " + startName + "/" + endName + " and pass them to start and end",
-                    _ => Task.FromResult(context.Document.WithSyntaxRoot(fixedRoot)),
+                    context.Document,
+                    _ => Task.FromResult<Document?>(context.Document.WithSyntaxRoot(fixedRoot)),
                     EquivalenceKey),
                 diagnostic);
         }
@@ -82,7 +82,8 @@ public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
     /// </summary>
     private static async Task<Document?> FixDocumentAsync(FixAllContext context, Document document, ImmutableArray<Diagnostic> diagnostics)
     {
-        if (context.CodeActionEquivalenceKey != EquivalenceKey)
+        // No key: dotnet format's first diagnostic offered nothing; this is still the fix asked for.
+        if (context.CodeActionEquivalenceKey is not (null or EquivalenceKey))
         {
             return null;
         }
@@ -95,7 +96,7 @@ public sealed class RangeArgumentsChangedCodeFix : CodeFixProvider
 
         var pairs = new List<(SyntaxAnnotation Start, SyntaxAnnotation End)>();
         var marks = new Dictionary<SyntaxNode, List<SyntaxAnnotation>>();
-        foreach (var diagnostic in diagnostics.OrderBy(d => d.Location.SourceSpan.Start))
+        foreach (var diagnostic in InSourceOrder(diagnostics))
         {
             if (Locate(root, diagnostic) is not var (start, end))
             {

@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -25,15 +24,15 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// term no longer classifies as that page count.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(RangeLengthInPagesCodeFix)), Shared]
-public sealed class RangeLengthInPagesCodeFix : CodeFixProvider
+public sealed class RangeLengthInPagesCodeFix : GuardedCodeFixProvider
 {
     public const string EquivalenceKey = "MMU007.CountBytes";
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.RangeLengthInPages);
 
-    public override FixAllProvider GetFixAllProvider() => FixAllProvider.Create(FixDocumentAsync);
+    public override FixAllProvider GetFixAllProvider() => FixAll(FixDocumentAsync);
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
@@ -52,9 +51,10 @@ public sealed class RangeLengthInPagesCodeFix : CodeFixProvider
 
             var document = context.Document;
             context.RegisterCodeFix(
-                CodeAction.Create(
+                Fix(
                     "Count the range length in bytes",
-                    _ => Task.FromResult(document.WithSyntaxRoot(root.ReplaceNodes(edits.Keys, (original, _) => edits[original]))),
+                    document,
+                    _ => Task.FromResult<Document?>(document.WithSyntaxRoot(root.ReplaceNodes(edits.Keys, (original, _) => edits[original]))),
                     EquivalenceKey),
                 diagnostic);
         }
@@ -70,7 +70,7 @@ public sealed class RangeLengthInPagesCodeFix : CodeFixProvider
         }
 
         var edits = new Dictionary<SyntaxNode, SyntaxNode>();
-        foreach (var diagnostic in diagnostics.OrderBy(d => d.Location.SourceSpan.Start))
+        foreach (var diagnostic in InSourceOrder(diagnostics))
         {
             foreach (var edit in Edits(root, model, diagnostic, context.CancellationToken))
             {

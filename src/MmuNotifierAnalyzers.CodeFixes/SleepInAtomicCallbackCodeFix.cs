@@ -26,7 +26,7 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(SleepInAtomicCallbackCodeFix))]
 [Shared]
-public sealed class SleepInAtomicCallbackCodeFix : CodeFixProvider
+public sealed class SleepInAtomicCallbackCodeFix : GuardedCodeFixProvider
 {
     public const string EquivalenceKey = "MMU004.MoveToInvalidateRangeStart";
     private const string Title = "Make the callback invalidate_range_start (it may sleep there)";
@@ -37,7 +37,7 @@ public sealed class SleepInAtomicCallbackCodeFix : CodeFixProvider
 
     public override FixAllProvider GetFixAllProvider() => MoveToStartFixAll.Instance;
 
-    public override Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override Task RegisterAsync(CodeFixContext context)
     {
         foreach (var diagnostic in context.Diagnostics)
         {
@@ -47,12 +47,8 @@ public sealed class SleepInAtomicCallbackCodeFix : CodeFixProvider
             }
 
             var locations = diagnostic.AdditionalLocations;
-            context.RegisterCodeFix(
-                CodeAction.Create(
-                    Title,
-                    ct => RenameAsync(context.Document.Project.Solution, locations, ct),
-                    EquivalenceKey),
-                diagnostic);
+            var solution = context.Document.Project.Solution;
+            context.RegisterCodeFix(Fix(Title, solution, async ct => await RenameAsync(solution, locations, ct).ConfigureAwait(false), EquivalenceKey), diagnostic);
         }
 
         return Task.CompletedTask;
@@ -131,9 +127,12 @@ public sealed class SleepInAtomicCallbackCodeFix : CodeFixProvider
         public override IEnumerable<FixAllScope> GetSupportedFixAllScopes() =>
             new[] { FixAllScope.Document, FixAllScope.Project, FixAllScope.Solution };
 
-        public override async Task<CodeAction?> GetFixAsync(FixAllContext fixAllContext)
+        public override Task<CodeAction?> GetFixAsync(FixAllContext fixAllContext) => GuardAsync(() => CollectAsync(fixAllContext));
+
+        private static async Task<CodeAction?> CollectAsync(FixAllContext fixAllContext)
         {
-            if (fixAllContext.CodeActionEquivalenceKey != EquivalenceKey)
+            // No key: dotnet format's first diagnostic offered nothing; this is still the fix asked for.
+            if (fixAllContext.CodeActionEquivalenceKey is not (null or EquivalenceKey))
             {
                 return null;
             }
@@ -165,7 +164,7 @@ public sealed class SleepInAtomicCallbackCodeFix : CodeFixProvider
             }
 
             var solution = fixAllContext.Solution;
-            return CodeAction.Create(Title, ct => RenameAsync(solution, locations, ct), EquivalenceKey);
+            return Fix(Title, solution, async ct => await RenameAsync(solution, locations, ct).ConfigureAwait(false), EquivalenceKey);
         }
     }
 }

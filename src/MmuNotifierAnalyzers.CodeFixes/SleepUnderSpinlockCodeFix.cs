@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Composition;
@@ -5,7 +6,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using MmuNotifierAnalyzers.Rules;
@@ -27,7 +27,7 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(SleepUnderSpinlockCodeFix))]
 [Shared]
-public sealed class SleepUnderSpinlockCodeFix : CodeFixProvider
+public sealed class SleepUnderSpinlockCodeFix : GuardedCodeFixProvider
 {
     public const string MoveKey = "MMU005.MoveOutOfLock";
 
@@ -35,9 +35,9 @@ public sealed class SleepUnderSpinlockCodeFix : CodeFixProvider
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.SleepUnderSpinlock);
 
-    public override FixAllProvider GetFixAllProvider() => FixAllProvider.Create(FixDocumentAsync);
+    public override FixAllProvider GetFixAllProvider() => FixAll(FixDocumentAsync);
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         if (root is null)
@@ -53,13 +53,17 @@ public sealed class SleepUnderSpinlockCodeFix : CodeFixProvider
                 continue;
             }
 
-            var fixedDocument = fix.Document;
-            context.RegisterCodeFix(CodeAction.Create(fix.Title, _ => Task.FromResult(fixedDocument), MoveKey), diagnostic);
+            var apply = fix.Apply;
+            context.RegisterCodeFix(Fix(fix.Title, context.Document, _ => Task.FromResult<Document?>(apply()), MoveKey), diagnostic);
         }
     }
 
-    /// <summary>The fix for one flagged call on the current document, or null when none is safe.</summary>
-    internal static async Task<(Document Document, string Title)?> FixAsync(Document document, InvocationExpressionSyntax call, CancellationToken cancellationToken)
+    /// <summary>
+    /// The fix for one flagged call on the current document (its rewrite and title), or null when
+    /// none is safe. A range move's tree is built when applied; an inlined wrapper's rewrite is what
+    /// decides whether it is safe, so it is already built.
+    /// </summary>
+    internal static async Task<(Func<Document> Apply, string Title)?> FixAsync(Document document, InvocationExpressionSyntax call, CancellationToken cancellationToken)
     {
         var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
         if (model is null)
@@ -67,9 +71,14 @@ public sealed class SleepUnderSpinlockCodeFix : CodeFixProvider
             return null;
         }
 
-        return SleepUnderSpinlockRangeMove.IsRangeCall(model, call, cancellationToken)
-            ? await SleepUnderSpinlockRangeMove.TryMoveAsync(document, call, cancellationToken).ConfigureAwait(false)
-            : await SleepUnderSpinlockWrapper.TryInlineAsync(document, call, cancellationToken).ConfigureAwait(false);
+        if (SleepUnderSpinlockRangeMove.IsRangeCall(model, call, cancellationToken))
+        {
+            return await SleepUnderSpinlockRangeMove.TryMoveAsync(document, call, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await SleepUnderSpinlockWrapper.TryInlineAsync(document, call, cancellationToken).ConfigureAwait(false) is { } inlined
+            ? (() => inlined.Document, inlined.Title)
+            : null;
     }
 
     private static InvocationExpressionSyntax? Call(SyntaxNode root, Diagnostic diagnostic) =>
@@ -91,7 +100,7 @@ public sealed class SleepUnderSpinlockCodeFix : CodeFixProvider
         }
 
         var marks = new Dictionary<InvocationExpressionSyntax, SyntaxAnnotation>();
-        foreach (var diagnostic in diagnostics.OrderBy(d => d.Location.SourceSpan.Start))
+        foreach (var diagnostic in InSourceOrder(diagnostics))
         {
             if (Call(root, diagnostic) is { } call && !marks.ContainsKey(call))
             {
@@ -112,7 +121,7 @@ public sealed class SleepUnderSpinlockCodeFix : CodeFixProvider
 
             if (await FixAsync(current, call, context.CancellationToken).ConfigureAwait(false) is { } fix)
             {
-                current = fix.Document;
+                current = fix.Apply();
             }
         }
 

@@ -32,8 +32,11 @@ internal static class SleepUnderSpinlockRangeMove
         return KnownSymbols.Is(method, symbols.RangeStart) || KnownSymbols.Is(method, symbols.RangeEnd);
     }
 
-    /// <summary>The moved range's document and the action's title, or null when no safe move exists.</summary>
-    public static async Task<(Document Document, string Title)?> TryMoveAsync(Document document, InvocationExpressionSyntax call, CancellationToken cancellationToken)
+    /// <summary>
+    /// The move's rewrite (run when the action is applied: the plan decides whether one is offered)
+    /// and the action's title, or null when no safe move exists.
+    /// </summary>
+    public static async Task<(System.Func<Document> Apply, string Title)?> TryMoveAsync(Document document, InvocationExpressionSyntax call, CancellationToken cancellationToken)
     {
         var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
         var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
@@ -119,7 +122,7 @@ internal static class SleepUnderSpinlockRangeMove
         var title = plan.DroppedLock is null
             ? "Move the notifier range out of the spinlock (start before it is taken, end after it is released)"
             : "Move the notifier range out of the spinlock (drops '" + plan.DroppedLock + "' around the end and retakes it)";
-        return (document.WithSyntaxRoot(plan.Apply()), title);
+        return (() => document.WithSyntaxRoot(plan.Apply()), title);
     }
 
     private static bool PlanHoist(
@@ -490,19 +493,21 @@ internal static class SleepUnderSpinlockRangeMove
                 root = root.ReplaceNode(current, current.WithLeadingTrivia(leading).WithAdditionalAnnotations(Formatter.Annotation));
             }
 
-            foreach (var removed in _removed)
-            {
-                var current = root.GetCurrentNode(removed)!;
-                var block = (BlockSyntax)current.Parent!;
-                root = root.ReplaceNode(block, block.WithStatements(block.Statements.Remove(current)));
-            }
-
+            // Insertions before removals: an end wrapped in unlock/lock where it stands (a function
+            // that returns with the lock held) is its own anchor.
             foreach (var (anchor, before, items) in _inserted)
             {
                 var current = root.GetCurrentNode(anchor)!;
                 var block = (BlockSyntax)current.Parent!;
                 var index = block.Statements.IndexOf(current) + (before ? 0 : 1);
                 root = root.ReplaceNode(block, block.WithStatements(block.Statements.InsertRange(index, items)));
+            }
+
+            foreach (var removed in _removed)
+            {
+                var current = root.GetCurrentNode(removed)!;
+                var block = (BlockSyntax)current.Parent!;
+                root = root.ReplaceNode(block, block.WithStatements(block.Statements.Remove(current)));
             }
 
             return root;

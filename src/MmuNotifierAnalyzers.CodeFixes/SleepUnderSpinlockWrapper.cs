@@ -156,7 +156,7 @@ internal static class SleepUnderSpinlockWrapper
                 return null;
             }
 
-            return (moved.Document, "Replace " + name + " with " + shape.UpdateName + " and move its start/end out of the spinlock");
+            return (moved.Apply(), "Replace " + name + " with " + shape.UpdateName + " and move its start/end out of the spinlock");
         }
 
         return null;

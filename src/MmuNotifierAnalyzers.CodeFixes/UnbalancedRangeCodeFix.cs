@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -24,16 +23,17 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(UnbalancedRangeCodeFix))]
 [Shared]
-public sealed class UnbalancedRangeCodeFix : CodeFixProvider
+public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
 {
     public const string AddEndKey = "MMU002.AddEnd";
     public const string TryFinallyKey = "MMU002.TryFinally";
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.UnbalancedRange);
 
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    // AddEnd and TryFinally are two repairs of one finding: Fix All applies the one asked for.
+    public override FixAllProvider GetFixAllProvider() => MergedFixAll(keysAreAlternatives: true);
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
@@ -65,14 +65,14 @@ public sealed class UnbalancedRangeCodeFix : CodeFixProvider
             if (AddEnd(root, start, end, exit, exitKind) is { } added)
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create("Call " + closer.Name + " on the path that leaves the range open", _ => Task.FromResult(context.Document.WithSyntaxRoot(added)), AddEndKey),
+                    Fix("Call " + closer.Name + " on the path that leaves the range open", context.Document, _ => Task.FromResult<Document?>(context.Document.WithSyntaxRoot(added)), AddEndKey),
                     diagnostic);
             }
 
             if (TryFinally(root, model, start, end, closer, context.CancellationToken) is { } wrapped)
             {
                 context.RegisterCodeFix(
-                    CodeAction.Create("Wrap the range in try { } finally { " + closer.Name + " }", _ => Task.FromResult(context.Document.WithSyntaxRoot(wrapped)), TryFinallyKey),
+                    Fix("Wrap the range in try { } finally { " + closer.Name + " }", context.Document, _ => Task.FromResult<Document?>(context.Document.WithSyntaxRoot(wrapped)), TryFinallyKey),
                     diagnostic);
             }
         }

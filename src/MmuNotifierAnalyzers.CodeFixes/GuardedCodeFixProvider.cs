@@ -1,0 +1,175 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.Text;
+
+namespace MmuNotifierAnalyzers.CodeFixes;
+
+/// <summary>
+/// Base of every provider here: a fix never throws to the host. In an IDE an exception from a
+/// provider is a yellow bar and a dead light bulb, in <c>dotnet format</c> a run that silently fixes
+/// less; on code the rewrites were not written for (half-typed, unusual shapes) the right answer is
+/// "no fix". Registration runs one diagnostic at a time and its actions reach the host only when it
+/// completed; an action's lazy change (<see cref="Fix(string, Document, Func{CancellationToken, Task{Document}}, string)"/>)
+/// and a Fix All (<see cref="FixAll"/>) that fail leave the document as it was. Only the exceptions
+/// a rewrite's wrong assumption about the tree raises are caught: cancellation always propagates.
+/// </summary>
+public abstract class GuardedCodeFixProvider : CodeFixProvider
+{
+    /// <summary>
+    /// Sees each failure the guard turns into "no fix", in the async flow that set it. A host never
+    /// sets it; the robustness tests do, so an exception a fix swallows still fails them.
+    /// </summary>
+    internal static readonly AsyncLocal<Action<Exception>?> SwallowedFailures = new();
+
+    public sealed override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            var offered = new List<(CodeAction Action, ImmutableArray<Diagnostic> Diagnostics)>();
+            var one = new CodeFixContext(context.Document, diagnostic.Location.SourceSpan, ImmutableArray.Create(diagnostic), (action, fixes) => offered.Add((action, fixes)), context.CancellationToken);
+            if (!await SucceedsAsync(() => RegisterAsync(one)).ConfigureAwait(false))
+            {
+                continue;
+            }
+
+            foreach (var (action, fixes) in offered)
+            {
+                context.RegisterCodeFix(action, fixes);
+            }
+        }
+    }
+
+    /// <summary>Registers the fixes of <paramref name="context"/>'s one diagnostic (what <see cref="RegisterCodeFixesAsync"/> is elsewhere).</summary>
+    protected abstract Task RegisterAsync(CodeFixContext context);
+
+    /// <summary>An action whose change is computed when the host asks for it; null or a failure leaves <paramref name="document"/> as it is.</summary>
+    protected static CodeAction Fix(string title, Document document, Func<CancellationToken, Task<Document?>> change, string equivalenceKey) =>
+        CodeAction.Create(title, async cancellationToken => await GuardAsync(() => change(cancellationToken)).ConfigureAwait(false) ?? document, equivalenceKey);
+
+    /// <summary>As <see cref="Fix(string, Document, Func{CancellationToken, Task{Document}}, string)"/>, for a change across documents.</summary>
+    protected static CodeAction Fix(string title, Solution solution, Func<CancellationToken, Task<Solution?>> change, string equivalenceKey) =>
+        CodeAction.Create(title, async cancellationToken => await GuardAsync(() => change(cancellationToken)).ConfigureAwait(false) ?? solution, equivalenceKey);
+
+    /// <summary>A Fix All that rewrites each document on its own; a document whose rewrite fails stays as it was.</summary>
+    protected static FixAllProvider FixAll(Func<FixAllContext, Document, ImmutableArray<Diagnostic>, Task<Document?>> fixDocument) =>
+        FixAllProvider.Create((context, document, diagnostics) => GuardAsync(() => fixDocument(context, document, diagnostics)));
+
+    /// <summary>
+    /// Fix All for fixes computed one diagnostic at a time on the unchanged document (what
+    /// <c>WellKnownFixAllProviders.BatchFixer</c> does), deterministic whatever the host's order:
+    /// the diagnostics in <see cref="InSourceOrder"/>, each diagnostic's changes kept whole or
+    /// dropped whole when they overlap changes kept before (the next run, or the next Fix All pass,
+    /// fixes it on the changed code). dotnet format asks with the key of the first action of
+    /// whichever diagnostic comes first, and with none when that one offered nothing: without a key
+    /// each diagnostic gets its first action, and so it does for any key when
+    /// <paramref name="keysAreAlternatives"/> is false (the keys name kinds of the one fix, never two
+    /// fixes of one diagnostic); otherwise only actions of the asked key are applied.
+    /// </summary>
+    protected FixAllProvider MergedFixAll(bool keysAreAlternatives) =>
+        FixAll((context, document, diagnostics) => MergeAsync(context, document, diagnostics, keysAreAlternatives));
+
+    private async Task<Document?> MergeAsync(FixAllContext context, Document document, ImmutableArray<Diagnostic> diagnostics, bool keysAreAlternatives)
+    {
+        var key = context.CodeActionEquivalenceKey;
+        var kept = new List<TextChange>();
+        foreach (var diagnostic in InSourceOrder(diagnostics))
+        {
+            context.CancellationToken.ThrowIfCancellationRequested();
+            var offered = new List<CodeAction>();
+            await RegisterCodeFixesAsync(new CodeFixContext(document, diagnostic, (action, _) => offered.Add(action), context.CancellationToken)).ConfigureAwait(false);
+            var chosen = offered.FirstOrDefault(a => a.EquivalenceKey == key)
+                ?? (key is null || !keysAreAlternatives ? offered.FirstOrDefault() : null);
+            if (chosen is null)
+            {
+                continue;
+            }
+
+            Document? changed = null;
+            foreach (var operation in await chosen.GetOperationsAsync(context.CancellationToken).ConfigureAwait(false))
+            {
+                changed ??= (operation as ApplyChangesOperation)?.ChangedSolution.GetDocument(document.Id);
+            }
+
+            var changes = changed is null ? new List<TextChange>() : (await changed.GetTextChangesAsync(document, context.CancellationToken).ConfigureAwait(false)).ToList();
+            var fresh = changes.Where(c => !kept.Contains(c)).ToList();
+            if (fresh.Count > 0 && !fresh.Any(c => kept.Any(k => Conflict(k.Span, c.Span))))
+            {
+                kept.AddRange(fresh);
+            }
+        }
+
+        if (kept.Count == 0)
+        {
+            return null;
+        }
+
+        var text = await document.GetTextAsync(context.CancellationToken).ConfigureAwait(false);
+        return document.WithText(text.WithChanges(kept.OrderBy(c => c.Span.Start)));
+    }
+
+    /// <summary>Two edits that cannot both apply: overlapping, at the same place, or an insertion inside a replaced span.</summary>
+    private static bool Conflict(TextSpan a, TextSpan b) =>
+        a.OverlapsWith(b) || a.Start == b.Start
+        || (a.IsEmpty && b.Start < a.Start && a.Start < b.End)
+        || (b.IsEmpty && a.Start < b.Start && b.Start < a.End);
+
+    /// <summary>
+    /// Diagnostics in one total source order, for the Fix Alls that apply them one after another:
+    /// hosts hand them over in whatever order the (concurrent) analysis produced them, and two on
+    /// the same span must not be fixed in a different order from one run to the next.
+    /// </summary>
+    protected static IEnumerable<Diagnostic> InSourceOrder(IEnumerable<Diagnostic> diagnostics) =>
+        diagnostics
+            .OrderBy(d => d.Location.SourceTree?.FilePath, StringComparer.Ordinal)
+            .ThenBy(d => d.Location.SourceSpan.Start)
+            .ThenBy(d => d.Location.SourceSpan.End)
+            .ThenBy(d => d.Id, StringComparer.Ordinal)
+            .ThenBy(d => string.Join(",", d.AdditionalLocations.Select(l => l.SourceSpan.Start)), StringComparer.Ordinal)
+            .ThenBy(d => d.GetMessage(CultureInfo.InvariantCulture), StringComparer.Ordinal);
+
+    /// <summary>The result of <paramref name="run"/>, or null when it failed on a tree it did not expect.</summary>
+    protected static async Task<T?> GuardAsync<T>(Func<Task<T?>> run)
+        where T : class
+    {
+        try
+        {
+            return await run().ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsRewriteFailure(e))
+        {
+            SwallowedFailures.Value?.Invoke(e);
+            return null;
+        }
+    }
+
+    private static async Task<bool> SucceedsAsync(Func<Task> run)
+    {
+        try
+        {
+            await run().ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (IsRewriteFailure(e))
+        {
+            SwallowedFailures.Value?.Invoke(e);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// What a syntax rewrite throws when the tree is not the shape it assumed: a node that is not
+    /// there (null, a tracked node gone, "GetCurrentNode returned null"), a cast, an index, an
+    /// argument the syntax API refuses. Not cancellation, not out-of-memory and the like.
+    /// </summary>
+    private static bool IsRewriteFailure(Exception exception) =>
+        exception is NullReferenceException or InvalidCastException or IndexOutOfRangeException or KeyNotFoundException or ArgumentException
+            or (InvalidOperationException and not ObjectDisposedException);
+}
