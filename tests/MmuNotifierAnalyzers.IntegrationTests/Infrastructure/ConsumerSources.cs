@@ -164,6 +164,47 @@ public static class ConsumerSources
         }
         """;
 
+    /// <summary>MMU004 across files: an atomic callback calls a helper of another file,
+    /// <see cref="SleepingHelper"/>; only the whole compilation shows that it sleeps.</summary>
+    public const string CallbackCallingHelper = """
+        using Kernel.Mm;
+
+        namespace Consumer;
+
+        public static class DevMmu
+        {
+            public static readonly mmu_notifier_ops dev_ops = new()
+            {
+                invalidate_range = dev_invalidate_range,
+            };
+
+            private static void dev_invalidate_range(mmu_notifier mn, mm_struct mm, ulong start, ulong end)
+            {
+                DevTlb.flush_dev_tlb(start); // expect MMU004
+            }
+        }
+        """;
+
+    /// <summary>The helper <see cref="CallbackCallingHelper"/> calls: it takes a mutex.</summary>
+    public const string SleepingHelper = """
+        using Kernel.Mm;
+        using static Kernel.Mm.Linux;
+
+        namespace Consumer;
+
+        public static class DevTlb
+        {
+            private static readonly mutex dev_lock = new();
+
+            public static void flush_dev_tlb(ulong address)
+            {
+                mutex_lock(dev_lock);
+                // ... wait for the device to drop its translations ...
+                mutex_unlock(dev_lock);
+            }
+        }
+        """;
+
     /// <summary>The 1-based lines of <paramref name="source"/> marked <c>// expect id</c>.</summary>
     public static int[] ExpectedLines(string source, string id) =>
         source.ReplaceLineEndings("\n")
