@@ -40,7 +40,8 @@ internal sealed class BodyRelevance
     private readonly Compilation _compilation;
     private readonly ApiModel _api;
     private readonly ConcurrentDictionary<SyntaxTree, HashSet<SyntaxNode>> _relevant = new();
-    private readonly object _gate = new();
+    private object? _gate;
+    private bool _namesReady;
     private HashSet<string>? _names;
 
     private BodyRelevance(Compilation compilation, ApiModel api)
@@ -63,9 +64,7 @@ internal sealed class BodyRelevance
         {
             switch (node)
             {
-                case BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or BaseFieldDeclarationSyntax:
-                    return node;
-                case BasePropertyDeclarationSyntax:
+                case BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or BaseFieldDeclarationSyntax or BasePropertyDeclarationSyntax:
                     return node;
                 case GlobalStatementSyntax:
                     return node.Parent;
@@ -93,24 +92,8 @@ internal sealed class BodyRelevance
     }
 
     /// <summary>The names of every modelled method and effect annotation.</summary>
-    public HashSet<string> Names(CancellationToken cancellationToken)
-    {
-        var names = Volatile.Read(ref _names);
-        if (names is not null)
-        {
-            return names;
-        }
-
-        lock (_gate)
-        {
-            if (_names is null)
-            {
-                Volatile.Write(ref _names, Collect(cancellationToken));
-            }
-
-            return _names!;
-        }
-    }
+    public HashSet<string> Names(CancellationToken cancellationToken) =>
+        LazyInitializer.EnsureInitialized(ref _names, ref _namesReady, ref _gate, () => Collect(cancellationToken))!;
 
     private HashSet<string> Collect(CancellationToken cancellationToken)
     {

@@ -18,12 +18,13 @@ namespace MmuNotifierAnalyzers.Core;
 internal sealed class MentionIndex
 {
     private static readonly ConditionalWeakTable<Compilation, MentionIndex> Cache = new();
-    private static readonly ConditionalWeakTable<SyntaxTree, StrongBox<TreeScan?>> Scans = new();
+    private static readonly TreeScans<List<SyntaxToken>> Scans = new();
 
     private readonly Compilation _compilation;
     private readonly KnownSymbols _symbols;
     private readonly ConcurrentDictionary<SyntaxTree, List<SyntaxToken>> _mentions = new();
-    private readonly object _gate = new();
+    private object? _gate;
+    private bool _namesReady;
     private HashSet<string>? _names;
 
     private MentionIndex(Compilation compilation, KnownSymbols symbols)
@@ -37,22 +38,7 @@ internal sealed class MentionIndex
 
     /// <summary>The identifier tokens of <paramref name="tree"/> that spell a watched name, in order.</summary>
     public IReadOnlyList<SyntaxToken> Mentions(SyntaxTree tree, CancellationToken cancellationToken) =>
-        _mentions.GetOrAdd(tree, t => Reuse(t, Names(cancellationToken), cancellationToken));
-
-    // An editor forks the compilation at every keystroke, and every file but the edited one is the
-    // same tree: its scan is reused while the watched names are the same.
-    private static List<SyntaxToken> Reuse(SyntaxTree tree, HashSet<string> names, CancellationToken cancellationToken)
-    {
-        var holder = Scans.GetValue(tree, _ => new StrongBox<TreeScan?>());
-        if (Volatile.Read(ref holder.Value) is { } previous && previous.Names.SetEquals(names))
-        {
-            return previous.Mentions;
-        }
-
-        var mentions = Scan(tree, names, cancellationToken);
-        Volatile.Write(ref holder.Value, new TreeScan(names, mentions));
-        return mentions;
-    }
+        _mentions.GetOrAdd(tree, t => Scans.Get(t, Names(cancellationToken), (scanned, names) => Scan(scanned, names, cancellationToken)));
 
     private static List<SyntaxToken> Scan(SyntaxTree tree, HashSet<string> names, CancellationToken cancellationToken)
     {
@@ -68,37 +54,11 @@ internal sealed class MentionIndex
         return mentions;
     }
 
-    private HashSet<string> Names(CancellationToken cancellationToken)
-    {
-        var names = Volatile.Read(ref _names);
-        if (names is not null)
+    private HashSet<string> Names(CancellationToken cancellationToken) =>
+        LazyInitializer.EnsureInitialized(ref _names, ref _namesReady, ref _gate, () =>
         {
-            return names;
-        }
-
-        lock (_gate)
-        {
-            if (_names is null)
-            {
-                var union = new HashSet<string>(BodyRelevance.Get(_compilation, _symbols).Names(cancellationToken), StringComparer.Ordinal);
-                union.UnionWith(AtomicCallbacks.Get(_compilation).Triggers(cancellationToken));
-                Volatile.Write(ref _names, union);
-            }
-
-            return _names!;
-        }
-    }
-
-    private sealed class TreeScan
-    {
-        public TreeScan(HashSet<string> names, List<SyntaxToken> mentions)
-        {
-            Names = names;
-            Mentions = mentions;
-        }
-
-        public HashSet<string> Names { get; }
-
-        public List<SyntaxToken> Mentions { get; }
-    }
+            var union = new HashSet<string>(BodyRelevance.Get(_compilation, _symbols).Names(cancellationToken), StringComparer.Ordinal);
+            union.UnionWith(AtomicCallbacks.Get(_compilation).Triggers(cancellationToken));
+            return union;
+        })!;
 }

@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using MmuNotifierAnalyzers.Core;
 
@@ -68,48 +67,9 @@ public abstract class BodyRuleAnalyzer : DiagnosticAnalyzer
         }
 
         var model = context.SemanticModel;
-        var ct = context.CancellationToken;
-        switch (node)
+        foreach (var part in MemberBodies.Parts(node))
         {
-            case BaseMethodDeclarationSyntax method when method.Body is not null || method.ExpressionBody is not null:
-                Analyze(context, symbols, model.GetDeclaredSymbol(method, ct), model.GetOperation(method, ct));
-                break;
-            case AccessorDeclarationSyntax accessor when accessor.Body is not null || accessor.ExpressionBody is not null:
-                Analyze(context, symbols, model.GetDeclaredSymbol(accessor, ct), model.GetOperation(accessor, ct));
-                break;
-            case PropertyDeclarationSyntax property:
-                if (property.ExpressionBody is { } propertyArrow)
-                {
-                    Analyze(context, symbols, model.GetDeclaredSymbol(property, ct)?.GetMethod, model.GetOperation(propertyArrow, ct));
-                }
-
-                if (property.Initializer is { } initializer)
-                {
-                    Analyze(context, symbols, model.GetDeclaredSymbol(property, ct), model.GetOperation(initializer, ct));
-                }
-
-                break;
-            case IndexerDeclarationSyntax { ExpressionBody: { } indexerArrow } indexer:
-                Analyze(context, symbols, model.GetDeclaredSymbol(indexer, ct)?.GetMethod, model.GetOperation(indexerArrow, ct));
-                break;
-            case BaseFieldDeclarationSyntax field:
-                foreach (var variable in field.Declaration.Variables)
-                {
-                    if (variable.Initializer is { } value)
-                    {
-                        Analyze(context, symbols, model.GetDeclaredSymbol(variable, ct), model.GetOperation(value, ct));
-                    }
-                }
-
-                break;
-            case CompilationUnitSyntax unit:
-                // Top-level statements: one body, the synthesized entry point.
-                if (model.GetDeclaredSymbol(unit, ct) is { } entryPoint)
-                {
-                    Analyze(context, symbols, entryPoint, model.GetOperation(unit, ct));
-                }
-
-                break;
+            Analyze(context, symbols, MemberBodies.Owner(model, part, context.CancellationToken), model.GetOperation(part, context.CancellationToken));
         }
     }
 

@@ -65,11 +65,13 @@ internal sealed class AtomicCallbacks
     private readonly Compilation _compilation;
     private readonly KnownSymbols _symbols;
     private readonly ImmutableHashSet<IPropertySymbol> _atomicMembers;
-    private static readonly ConditionalWeakTable<SyntaxTree, StrongBox<TreeCandidates?>> Candidates = new();
+    private static readonly TreeScans<TreeCandidates> Candidates = new();
 
     private readonly object _namesGate = new();
     private (HashSet<string> Triggers, HashSet<string> Declared)? _names;
     private HashSet<string>? _callbackNames;
+    private object? _callbackNamesGate;
+    private bool _callbackNamesReady;
     private readonly ConcurrentDictionary<IMethodSymbol, ImmutableArray<AtomicUse>> _declared = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<string, Dictionary<IMethodSymbol, List<AtomicUse>>> _conversions = new(StringComparer.Ordinal);
 
@@ -338,34 +340,24 @@ internal sealed class AtomicCallbacks
 
     // The names a callback can have: marked [AtomicContext], or referenced without a call (a method
     // group) inside a member that names a trigger. Syntax only, reused across an editor's compilations.
-    private HashSet<string> CallbackNames(CancellationToken cancellationToken)
+    private HashSet<string> CallbackNames(CancellationToken cancellationToken) =>
+        LazyInitializer.EnsureInitialized(ref _callbackNames, ref _callbackNamesReady, ref _callbackNamesGate, () =>
+        {
+            var collected = new HashSet<string>(TriggerNames(cancellationToken).Declared, StringComparer.Ordinal);
+            foreach (var tree in _compilation.SyntaxTrees)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                collected.UnionWith(CandidatesOf(tree, cancellationToken).MembersByName.Keys);
+            }
+
+            return collected;
+        })!;
+
+    private TreeCandidates CandidatesOf(SyntaxTree tree, CancellationToken cancellationToken) =>
+        Candidates.Get(tree, TriggerNames(cancellationToken).Triggers, (scanned, triggers) => ScanCandidates(scanned, triggers, cancellationToken));
+
+    private TreeCandidates ScanCandidates(SyntaxTree tree, HashSet<string> triggers, CancellationToken cancellationToken)
     {
-        var names = Volatile.Read(ref _callbackNames);
-        if (names is not null)
-        {
-            return names;
-        }
-
-        var collected = new HashSet<string>(TriggerNames(cancellationToken).Declared, StringComparer.Ordinal);
-        foreach (var tree in _compilation.SyntaxTrees)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            collected.UnionWith(CandidatesOf(tree, cancellationToken).MembersByName.Keys);
-        }
-
-        Volatile.Write(ref _callbackNames, collected);
-        return collected;
-    }
-
-    private TreeCandidates CandidatesOf(SyntaxTree tree, CancellationToken cancellationToken)
-    {
-        var triggers = TriggerNames(cancellationToken).Triggers;
-        var holder = Candidates.GetValue(tree, _ => new StrongBox<TreeCandidates?>());
-        if (Volatile.Read(ref holder.Value) is { } previous && previous.Triggers.SetEquals(triggers))
-        {
-            return previous;
-        }
-
         var byName = new Dictionary<string, List<SyntaxNode>>(StringComparer.Ordinal);
         var members = MembersMentioning(tree, triggers, cancellationToken);
         foreach (var member in members)
@@ -391,9 +383,7 @@ internal sealed class AtomicCallbacks
             }
         }
 
-        var candidates = new TreeCandidates(triggers, members.Count > 0, byName);
-        Volatile.Write(ref holder.Value, candidates);
-        return candidates;
+        return new TreeCandidates(members.Count > 0, byName);
     }
 
     // Binds the members where a method group of this name can be converted to an atomic delegate,
@@ -412,7 +402,7 @@ internal sealed class AtomicCallbacks
             var model = GetModel(tree);
             foreach (var member in members)
             {
-                foreach (var part in BindableParts(member))
+                foreach (var part in MemberBodies.Parts(member))
                 {
                     if (model.GetOperation(part, cancellationToken) is not { } operation)
                     {
@@ -517,59 +507,20 @@ internal sealed class AtomicCallbacks
         return members;
     }
 
-    // What of a member has an operation tree: a body, an initializer, a top-level statement.
-    private static IEnumerable<SyntaxNode> BindableParts(SyntaxNode member)
-    {
-        switch (member)
-        {
-            case BaseMethodDeclarationSyntax or AccessorDeclarationSyntax or GlobalStatementSyntax:
-                yield return member;
-                break;
-            case BaseFieldDeclarationSyntax field:
-                foreach (var variable in field.Declaration.Variables)
-                {
-                    if (variable.Initializer is { } initializer)
-                    {
-                        yield return initializer;
-                    }
-                }
-
-                break;
-            case PropertyDeclarationSyntax property:
-                if (property.ExpressionBody is { } arrow)
-                {
-                    yield return arrow;
-                }
-
-                if (property.Initializer is { } value)
-                {
-                    yield return value;
-                }
-
-                break;
-            case IndexerDeclarationSyntax { ExpressionBody: { } indexerArrow }:
-                yield return indexerArrow;
-                break;
-        }
-    }
-
     [SuppressMessage(
         "MicrosoftCodeAnalysisCorrectness",
         "RS1030:Do not invoke Compilation.GetSemanticModel() method within a diagnostic analyzer",
         Justification = "The ops table that makes a method an atomic callback is usually in another file; only files that name an atomic ops member or delegate type are bound, once per compilation.")]
     private SemanticModel GetModel(SyntaxTree tree) => _compilation.GetSemanticModel(tree);
 
-    /// <summary>What one file offers the index, from syntax alone (kept while the triggers are the same).</summary>
+    /// <summary>What one file offers the index, from syntax alone.</summary>
     private sealed class TreeCandidates
     {
-        public TreeCandidates(HashSet<string> triggers, bool mentionsTrigger, Dictionary<string, List<SyntaxNode>> membersByName)
+        public TreeCandidates(bool mentionsTrigger, Dictionary<string, List<SyntaxNode>> membersByName)
         {
-            Triggers = triggers;
             MentionsTrigger = mentionsTrigger;
             MembersByName = membersByName;
         }
-
-        public HashSet<string> Triggers { get; }
 
         /// <summary>Whether the file names a trigger (so a lambda in it may become an atomic callback).</summary>
         public bool MentionsTrigger { get; }
