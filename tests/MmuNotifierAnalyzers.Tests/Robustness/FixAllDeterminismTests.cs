@@ -91,7 +91,7 @@ public sealed class FixAllDeterminismTests
     private static async Task<string> FixAllAsync(CodeFixProvider provider, Project project, string id, string? key, List<Diagnostic> diagnostics)
     {
         var first = project.GetDocument(diagnostics[0].Location.SourceTree)!;
-        var context = new FixAllContext(first, provider, FixAllScope.Solution, key, new[] { id }, new Listed(diagnostics), CancellationToken.None);
+        var context = new FixAllContext(first, provider, FixAllScope.Solution, key, new[] { id }, new ListedDiagnostics(diagnostics), CancellationToken.None);
         var solution = project.Solution;
         if (await provider.GetFixAllProvider()!.GetFixAsync(context) is { } action)
         {
@@ -116,22 +116,5 @@ public sealed class FixAllDeterminismTests
         }
 
         return string.Join("\n// ----\n", texts);
-    }
-
-    /// <summary>The diagnostics in the order given, as dotnet format's provider hands over its list.</summary>
-    private sealed class Listed : FixAllContext.DiagnosticProvider
-    {
-        private readonly IReadOnlyList<Diagnostic> _diagnostics;
-
-        public Listed(IReadOnlyList<Diagnostic> diagnostics) => _diagnostics = diagnostics;
-
-        public override Task<IEnumerable<Diagnostic>> GetDocumentDiagnosticsAsync(Document document, CancellationToken cancellationToken) =>
-            Task.FromResult(_diagnostics.Where(d => d.Location.SourceTree?.FilePath == document.FilePath));
-
-        public override Task<IEnumerable<Diagnostic>> GetProjectDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult<IEnumerable<Diagnostic>>(_diagnostics);
-
-        public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult<IEnumerable<Diagnostic>>(_diagnostics);
     }
 }

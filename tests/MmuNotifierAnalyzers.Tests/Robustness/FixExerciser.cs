@@ -90,7 +90,7 @@ internal static class FixExerciser
                     continue;
                 }
 
-                var diagnosticProvider = new Diagnostics(mine);
+                var diagnosticProvider = new ListedDiagnostics(mine);
                 foreach (var key in keys)
                 {
                     foreach (var scope in Scopes.Where(s => fixAll.GetSupportedFixAllScopes().Contains(s)))
@@ -156,21 +156,4 @@ internal static class FixExerciser
 
     private static string Describe(Diagnostic diagnostic) =>
         diagnostic.Id + " at " + diagnostic.Location.SourceTree?.FilePath + ":" + (diagnostic.Location.GetLineSpan().StartLinePosition.Line + 1);
-
-    /// <summary>The analysis result's diagnostics, as dotnet format hands them to Fix All (not recomputed).</summary>
-    private sealed class Diagnostics : FixAllContext.DiagnosticProvider
-    {
-        private readonly IReadOnlyList<Diagnostic> _all;
-
-        public Diagnostics(IReadOnlyList<Diagnostic> all) => _all = all;
-
-        public override Task<IEnumerable<Diagnostic>> GetDocumentDiagnosticsAsync(Document document, CancellationToken cancellationToken) =>
-            Task.FromResult(_all.Where(d => d.Location.SourceTree?.FilePath == document.FilePath));
-
-        public override Task<IEnumerable<Diagnostic>> GetProjectDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult(Enumerable.Empty<Diagnostic>());
-
-        public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult<IEnumerable<Diagnostic>>(_all);
-    }
 }

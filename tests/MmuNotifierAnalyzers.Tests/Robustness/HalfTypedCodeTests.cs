@@ -114,7 +114,7 @@ public sealed class HalfTypedCodeTests
                                 {
                                     offered++;
                                     await action.GetOperationsAsync(CancellationToken.None);
-                                    var all = new FixAllContext(document, fix, FixAllScope.Document, action.EquivalenceKey, fix.FixableDiagnosticIds, new Diagnostics(diagnostics), CancellationToken.None);
+                                    var all = new FixAllContext(document, fix, FixAllScope.Document, action.EquivalenceKey, fix.FixableDiagnosticIds, new ListedDiagnostics(diagnostics), CancellationToken.None);
                                     var fixAll = await fix.GetFixAllProvider()!.GetFixAsync(all);
                                     if (fixAll is not null)
                                     {
@@ -135,22 +135,6 @@ public sealed class HalfTypedCodeTests
         Assert.True(failures.Count == 0, Report(failures));
         // The uncut files are fixable: the loop above did run the fixes.
         Assert.True(offered >= 4, "the fixes were offered " + offered + " times");
-    }
-
-    private sealed class Diagnostics : FixAllContext.DiagnosticProvider
-    {
-        private readonly ImmutableArray<Diagnostic> _diagnostics;
-
-        public Diagnostics(ImmutableArray<Diagnostic> diagnostics) => _diagnostics = diagnostics;
-
-        public override Task<IEnumerable<Diagnostic>> GetDocumentDiagnosticsAsync(Document document, CancellationToken cancellationToken) =>
-            Task.FromResult(_diagnostics.Where(d => d.Location.SourceTree == document.GetSyntaxTreeAsync(cancellationToken).Result));
-
-        public override Task<IEnumerable<Diagnostic>> GetProjectDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult(Enumerable.Empty<Diagnostic>());
-
-        public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult<IEnumerable<Diagnostic>>(_diagnostics);
     }
 
     private static readonly CSharpParseOptions Parse = new(LanguageVersion.Latest);

@@ -98,7 +98,7 @@ public sealed class MMU003SeedCodeFixTests
             // Fix All with the original file's diagnostics, never recomputed: the same text.
             var seedDocument = original.GetProject(projectId)!.Documents.Single(d => d.FilePath!.StartsWith("/seed/", StringComparison.Ordinal));
             var fixAll = fix.GetFixAllProvider();
-            var context = new FixAllContext(seedDocument, fix, FixAllScope.Document, RangeArgumentsChangedCodeFix.EquivalenceKey, fix.FixableDiagnosticIds, new FixedDiagnostics(originalMmu003), CancellationToken.None);
+            var context = new FixAllContext(seedDocument, fix, FixAllScope.Document, RangeArgumentsChangedCodeFix.EquivalenceKey, fix.FixableDiagnosticIds, new ListedDiagnostics(originalMmu003), CancellationToken.None);
             var fixAllAction = await fixAll.GetFixAsync(context);
             Assert.NotNull(fixAllAction);
             var fixAllSolution = (await fixAllAction!.GetOperationsAsync(CancellationToken.None)).OfType<ApplyChangesOperation>().Single().ChangedSolution;
@@ -114,21 +114,4 @@ public sealed class MMU003SeedCodeFixTests
 
     private static async Task<string> SeedTextAsync(Project project) =>
         (await project.Documents.Single(d => d.FilePath!.StartsWith("/seed/", StringComparison.Ordinal)).GetTextAsync()).ToString();
-
-    /// <summary>dotnet format's provider: the diagnostics computed once, before any fix.</summary>
-    private sealed class FixedDiagnostics : FixAllContext.DiagnosticProvider
-    {
-        private readonly ImmutableArray<Diagnostic> _diagnostics;
-
-        public FixedDiagnostics(ImmutableArray<Diagnostic> diagnostics) => _diagnostics = diagnostics;
-
-        public override Task<IEnumerable<Diagnostic>> GetDocumentDiagnosticsAsync(Document document, CancellationToken cancellationToken) =>
-            Task.FromResult(_diagnostics.Where(d => d.Location.SourceTree?.FilePath == document.FilePath));
-
-        public override Task<IEnumerable<Diagnostic>> GetProjectDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult(Enumerable.Empty<Diagnostic>());
-
-        public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult<IEnumerable<Diagnostic>>(_diagnostics);
-    }
 }

@@ -134,7 +134,7 @@ public sealed class MMU005SeedCodeFixTests
                 FixAllScope.Document,
                 SleepUnderSpinlockCodeFix.MoveKey,
                 new[] { "MMU005" },
-                new Provider(group.ToImmutableArray()),
+                new ListedDiagnostics(group.ToImmutableArray()),
                 CancellationToken.None);
             var action = await fix.GetFixAllProvider().GetFixAsync(context);
             if (action is null)
@@ -148,22 +148,5 @@ public sealed class MMU005SeedCodeFixTests
         }
 
         return solution;
-    }
-
-    private sealed class Provider : FixAllContext.DiagnosticProvider
-    {
-        private readonly ImmutableArray<Diagnostic> _diagnostics;
-
-        public Provider(ImmutableArray<Diagnostic> diagnostics) => _diagnostics = diagnostics;
-
-        public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) => Task.FromResult<IEnumerable<Diagnostic>>(_diagnostics);
-
-        public override async Task<IEnumerable<Diagnostic>> GetDocumentDiagnosticsAsync(Document document, CancellationToken cancellationToken)
-        {
-            var tree = await document.GetSyntaxTreeAsync(cancellationToken);
-            return _diagnostics.Where(d => d.Location.SourceTree == tree);
-        }
-
-        public override Task<IEnumerable<Diagnostic>> GetProjectDiagnosticsAsync(Project project, CancellationToken cancellationToken) => Task.FromResult(Enumerable.Empty<Diagnostic>());
     }
 }

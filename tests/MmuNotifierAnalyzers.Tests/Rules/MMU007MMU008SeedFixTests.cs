@@ -151,7 +151,7 @@ public sealed class MMU007MMU008SeedFixTests
         var actions = new List<CodeAction>();
         await fix.RegisterCodeFixesAsync(new CodeFixContext(document, diagnostics[0], (a, _) => actions.Add(a), CancellationToken.None));
         var key = Assert.Single(actions).EquivalenceKey;
-        var context = new FixAllContext(document, fix, FixAllScope.Document, key, fix.FixableDiagnosticIds, new FixedDiagnostics(diagnostics), CancellationToken.None);
+        var context = new FixAllContext(document, fix, FixAllScope.Document, key, fix.FixableDiagnosticIds, new ListedDiagnostics(diagnostics), CancellationToken.None);
         var action = await fix.GetFixAllProvider()!.GetFixAsync(context);
         Assert.NotNull(action);
         return (await action!.GetOperationsAsync(CancellationToken.None)).OfType<ApplyChangesOperation>().Single().ChangedSolution;
@@ -167,22 +167,5 @@ public sealed class MMU007MMU008SeedFixTests
         public AdhocWorkspaceHolder(IDisposable workspace) => _workspace = workspace;
 
         public void Dispose() => _workspace.Dispose();
-    }
-
-    /// <summary>dotnet format's provider: the diagnostics computed once, before any fix.</summary>
-    private sealed class FixedDiagnostics : FixAllContext.DiagnosticProvider
-    {
-        private readonly ImmutableArray<Diagnostic> _diagnostics;
-
-        public FixedDiagnostics(ImmutableArray<Diagnostic> diagnostics) => _diagnostics = diagnostics;
-
-        public override Task<IEnumerable<Diagnostic>> GetDocumentDiagnosticsAsync(Document document, CancellationToken cancellationToken) =>
-            Task.FromResult(_diagnostics.Where(d => d.Location.SourceTree?.FilePath == document.FilePath));
-
-        public override Task<IEnumerable<Diagnostic>> GetProjectDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult(Enumerable.Empty<Diagnostic>());
-
-        public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult<IEnumerable<Diagnostic>>(_diagnostics);
     }
 }
