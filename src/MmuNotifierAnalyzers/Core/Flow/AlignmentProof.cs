@@ -23,7 +23,7 @@ namespace MmuNotifierAnalyzers.Core.Flow;
 /// deep at most), there is at least one, and the method is never used other than by a call (a
 /// method group assigned to an ops member or a delegate lets callers we cannot see pass anything).</item>
 /// </list>
-/// The call sites come from <see cref="CallSites"/>, built once per compilation the first time a rule asks.
+/// The call sites come from <see cref="CallSites"/>, indexed per file the first time a rule asks.
 /// </summary>
 internal sealed class AlignmentProof
 {
@@ -189,7 +189,7 @@ internal sealed class AlignmentProof
     [SuppressMessage(
         "MicrosoftCodeAnalysisCorrectness",
         "RS1030:Do not invoke Compilation.GetSemanticModel() method within a diagnostic analyzer",
-        Justification = "A parameter's call sites are in other methods and files; only the uses of that method's name are bound, once per compilation, and only when a rule has a candidate.")]
+        Justification = "A parameter's call sites are in other methods and files; only the uses of that method's name are bound, and only when a rule has a candidate.")]
 
     private sealed class ParameterKeyComparer : IEqualityComparer<(IParameterSymbol, HugeSize)>
     {

@@ -48,12 +48,13 @@ internal sealed class AtomicUse
 /// themselves (also through the method they override or implement).
 /// </summary>
 /// <remarks>
-/// The ops table is often in another file than the callback, so the method-group uses are
-/// indexed once per compilation, lazily, over the files that name an atomic member or an
-/// atomic delegate type (a syntactic pre-filter: other files are never bound). A method
-/// group converted to an atomic delegate in a file that names neither (say, passed to a
-/// parameter of an atomic delegate type) is not found; mark such a method
-/// <c>[AtomicContext]</c>. Lambdas are decided where they are written.
+/// The ops table is often in another file than the callback. A conversion to an atomic delegate
+/// names a trigger: the atomic ops member, the delegate type, or a member or method typed with
+/// it. Each file's trigger-naming members, and the names they reference without a call, are read
+/// from syntax and kept with the tree; a member is bound only when a callback of a name it
+/// references is asked about, and the conversions found are kept per compilation. A conversion in
+/// a file that names no trigger (inferred through a generic method, say) is not found; mark such a
+/// method <c>[AtomicContext]</c>. Lambdas are decided where they are written.
 /// </remarks>
 internal sealed class AtomicCallbacks
 {
@@ -510,7 +511,7 @@ internal sealed class AtomicCallbacks
     [SuppressMessage(
         "MicrosoftCodeAnalysisCorrectness",
         "RS1030:Do not invoke Compilation.GetSemanticModel() method within a diagnostic analyzer",
-        Justification = "The ops table that makes a method an atomic callback is usually in another file; only files that name an atomic ops member or delegate type are bound, once per compilation.")]
+        Justification = "The ops table that makes a method an atomic callback is usually in another file; only members that name a trigger and reference the asked name are bound.")]
     private SemanticModel GetModel(SyntaxTree tree) => _compilation.GetSemanticModel(tree);
 
     /// <summary>What one file offers the index, from syntax alone.</summary>
