@@ -1,22 +1,8 @@
 namespace MmuNotifierAnalyzers;
 
-/// <summary>The one registry of rule ids, their category and help links.</summary>
-internal static class RuleIdentifiers
+/// <summary>Categories and help links of the rules; the ids are in <c>src/Shared/RuleIdentifiers.Ids.cs</c>.</summary>
+internal static partial class RuleIdentifiers
 {
-    public const string InvalidatePageRemoved = "MMU001";
-    public const string UnbalancedRange = "MMU002";
-    public const string RangeArgumentsChanged = "MMU003";
-    public const string SleepInAtomicCallback = "MMU004";
-    public const string SleepUnderSpinlock = "MMU005";
-    public const string InvalidateRangeOutsideRange = "MMU006";
-    public const string RangeLengthInPages = "MMU007";
-    public const string HugeRangeNotAligned = "MMU008";
-    public const string ChangePteOutsideRange = "MMU009";
-    public const string PageReleasedBeforeInvalidation = "MMU010";
-
-    /// <summary>A malformed line in a configuration file (a may-sleep list).</summary>
-    public const string InvalidConfiguration = "MMU900";
-
     public const string Category = "MmuNotifier";
     public const string ConfigurationCategory = "Configuration";
 

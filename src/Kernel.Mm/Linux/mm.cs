@@ -160,7 +160,7 @@ public static partial class Linux
             if (mm.open_ranges.Count > 0)
             {
                 var o = mm.open_ranges[^1];
-                violation = $"{RuleIds.UnbalancedRange}: mmput({mm}) tears down the mm with mmu_notifier_invalidate_range_start(start=0x{o.start:x}, end=0x{o.end:x}) still open ({mm.open_ranges.Count} open range(s)): every start needs its invalidate_range_end";
+                violation = $"{RuleIdentifiers.UnbalancedRange}: mmput({mm}) tears down the mm with mmu_notifier_invalidate_range_start(start=0x{o.start:x}, end=0x{o.end:x}) still open ({mm.open_ranges.Count} open range(s)): every start needs its invalidate_range_end";
             }
         }
 
@@ -173,7 +173,7 @@ public static partial class Linux
             // Reported after the teardown, so a throwing sink does not leave a half-torn-down mm.
             if (violation is not null)
             {
-                MmRuntime.Report(RuleIds.UnbalancedRange, violation);
+                MmRuntime.Report(RuleIdentifiers.UnbalancedRange, violation);
             }
         }
     }

@@ -59,8 +59,8 @@ public static partial class Linux
         if (mn.ops.invalidate_page is not null)
         {
             MmRuntime.Report(
-                RuleIds.InvalidatePageRemoved,
-                $"{RuleIds.InvalidatePageRemoved}: mmu_notifier_register({mn.GetType().Name}, {mm}): the ops table sets invalidate_page, which was removed in 4.13 (it was called after the PT lock was dropped and ignored THP sizes): implement invalidate_range_start/end or invalidate_range instead");
+                RuleIdentifiers.InvalidatePageRemoved,
+                $"{RuleIdentifiers.InvalidatePageRemoved}: mmu_notifier_register({mn.GetType().Name}, {mm}): the ops table sets invalidate_page, which was removed in 4.13 (it was called after the PT lock was dropped and ignored THP sizes): implement invalidate_range_start/end or invalidate_range instead");
         }
 
         lock (mm.notifier_lock)
@@ -313,8 +313,8 @@ public static partial class Linux
     {
         ArgumentNullException.ThrowIfNull(mm);
         MmRuntime.Report(
-            RuleIds.InvalidatePageRemoved,
-            $"{RuleIds.InvalidatePageRemoved}: mmu_notifier_invalidate_page({mm}, 0x{address:x}) is the legacy API removed in 4.13: bracket the page-table update with mmu_notifier_invalidate_range_start/end (and mmu_notifier_invalidate_range under the PT lock)");
+            RuleIdentifiers.InvalidatePageRemoved,
+            $"{RuleIdentifiers.InvalidatePageRemoved}: mmu_notifier_invalidate_page({mm}, 0x{address:x}) is the legacy API removed in 4.13: bracket the page-table update with mmu_notifier_invalidate_range_start/end (and mmu_notifier_invalidate_range under the PT lock)");
         might_sleep_in(nameof(mmu_notifier_invalidate_page));
         ulong start = address & PAGE_MASK;
         int id = srcu_read_lock(mm.srcu);
@@ -634,8 +634,8 @@ public static partial class Linux
             if (exact.start != start || exact.end != end)
             {
                 MmRuntime.Report(
-                    RuleIds.RangeArgumentsChanged,
-                    $"{RuleIds.RangeArgumentsChanged}: {function}({mm}, 0x{start:x}, 0x{end:x}) closes a range started as [0x{exact.start:x}, 0x{exact.end:x}): the mmu_notifier_range was changed between start and end; capture the range once (mmun_start/mmun_end) and pass the same values to both");
+                    RuleIdentifiers.RangeArgumentsChanged,
+                    $"{RuleIdentifiers.RangeArgumentsChanged}: {function}({mm}, 0x{start:x}, 0x{end:x}) closes a range started as [0x{exact.start:x}, 0x{exact.end:x}): the mmu_notifier_range was changed between start and end; capture the range once (mmun_start/mmun_end) and pass the same values to both");
             }
 
             return;
@@ -645,8 +645,8 @@ public static partial class Linux
         {
             close_open(innermost);
             MmRuntime.Report(
-                RuleIds.RangeArgumentsChanged,
-                $"{RuleIds.RangeArgumentsChanged}: {function}({mm}, 0x{start:x}, 0x{end:x}) does not match its start [0x{innermost.start:x}, 0x{innermost.end:x}): end must get the same range as start (capture it in mmun_start/mmun_end)");
+                RuleIdentifiers.RangeArgumentsChanged,
+                $"{RuleIdentifiers.RangeArgumentsChanged}: {function}({mm}, 0x{start:x}, 0x{end:x}) does not match its start [0x{innermost.start:x}, 0x{innermost.end:x}): end must get the same range as start (capture it in mmun_start/mmun_end)");
             return;
         }
 
@@ -664,8 +664,8 @@ public static partial class Linux
         }
 
         MmRuntime.Report(
-            RuleIds.UnbalancedRange,
-            $"{RuleIds.UnbalancedRange}: {function}({mm}, 0x{start:x}, 0x{end:x}) has no matching mmu_notifier_invalidate_range_start open on this mm: unbalanced start/end");
+            RuleIdentifiers.UnbalancedRange,
+            $"{RuleIdentifiers.UnbalancedRange}: {function}({mm}, 0x{start:x}, 0x{end:x}) has no matching mmu_notifier_invalidate_range_start open on this mm: unbalanced start/end");
     }
 
     /// <summary>True when the current thread has an open start/end on <paramref name="mm"/> covering [start, end).</summary>
@@ -692,8 +692,8 @@ public static partial class Linux
         if (!open_range_covers(mm, cover_start, cover_end))
         {
             MmRuntime.Report(
-                RuleIds.InvalidateRangeWithoutStartEnd,
-                $"{RuleIds.InvalidateRangeWithoutStartEnd}: {function}({mm}, 0x{start:x}, 0x{end:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the range: ->invalidate_range alone is a no-op for start/end notifiers (KVM); bracket the update with start/end outside the PT lock");
+                RuleIdentifiers.InvalidateRangeOutsideRange,
+                $"{RuleIdentifiers.InvalidateRangeOutsideRange}: {function}({mm}, 0x{start:x}, 0x{end:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the range: ->invalidate_range alone is a no-op for start/end notifiers (KVM); bracket the update with start/end outside the PT lock");
         }
 
         (start, end) = (cover_start, cover_end);
@@ -727,8 +727,8 @@ public static partial class Linux
         if (!open_range_covers(mm, start, start + PAGE_SIZE))
         {
             MmRuntime.Report(
-                RuleIds.ChangePteWithoutStartEnd,
-                $"{RuleIds.ChangePteWithoutStartEnd}: {function}({mm}, 0x{address:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the address: bracket the PTE change with start/end (as do_wp_page does since 2014)");
+                RuleIdentifiers.ChangePteOutsideRange,
+                $"{RuleIdentifiers.ChangePteOutsideRange}: {function}({mm}, 0x{address:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the address: bracket the PTE change with start/end (as do_wp_page does since 2014)");
         }
 
         int id = srcu_read_lock(mm.srcu);
@@ -814,6 +814,6 @@ public static partial class Linux
         }
 
         return
-            $"{RuleIds.PageReleasedBeforeInvalidation}: {function}(pfn 0x{head.pfn:x}) frees the page while the PTE that mapped it ({first.mm}, address 0x{first.address:x}, cleared by {first.function}) is not yet covered by a completed invalidation (mmu_notifier_invalidate_range, invalidate_range_end or invalidate_page): a secondary MMU may still map the page; must invalidate _before_ freeing the page";
+            $"{RuleIdentifiers.PageReleasedBeforeInvalidation}: {function}(pfn 0x{head.pfn:x}) frees the page while the PTE that mapped it ({first.mm}, address 0x{first.address:x}, cleared by {first.function}) is not yet covered by a completed invalidation (mmu_notifier_invalidate_range, invalidate_range_end or invalidate_page): a secondary MMU may still map the page; must invalidate _before_ freeing the page";
     }
 }

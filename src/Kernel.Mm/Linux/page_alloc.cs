@@ -317,7 +317,7 @@ public static partial class Linux
 
         if (violation is not null)
         {
-            MmRuntime.Report(RuleIds.PageReleasedBeforeInvalidation, violation);
+            MmRuntime.Report(RuleIdentifiers.PageReleasedBeforeInvalidation, violation);
         }
     }
 

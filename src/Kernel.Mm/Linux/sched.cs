@@ -125,8 +125,8 @@ public static partial class Linux
         {
             var o = open[^1];
             MmRuntime.Report(
-                RuleIds.UnbalancedRange,
-                $"{RuleIds.UnbalancedRange}: kthread '{name}' exited with mmu_notifier_invalidate_range_start(mm={o.mm}, start=0x{o.start:x}, end=0x{o.end:x}) still open ({open.Count} open range(s)): every start needs its invalidate_range_end");
+                RuleIdentifiers.UnbalancedRange,
+                $"{RuleIdentifiers.UnbalancedRange}: kthread '{name}' exited with mmu_notifier_invalidate_range_start(mm={o.mm}, start=0x{o.start:x}, end=0x{o.end:x}) still open ({open.Count} open range(s)): every start needs its invalidate_range_end");
         }
 
         if (AtomicContext.State.HeldSpinlocks.Count > 0)

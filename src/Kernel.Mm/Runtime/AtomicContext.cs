@@ -92,7 +92,7 @@ internal static class AtomicContext
         if (s.HeldSpinlocks.Count > 0)
         {
             var sb = new StringBuilder();
-            sb.Append(RuleIds.SleepUnderSpinlock).Append(": might_sleep() called from ").Append(function)
+            sb.Append(RuleIdentifiers.SleepUnderSpinlock).Append(": might_sleep() called from ").Append(function)
               .Append("() while holding spinlock ");
             for (int i = s.HeldSpinlocks.Count - 1; i >= 0; i--)
             {
@@ -119,23 +119,23 @@ internal static class AtomicContext
             }
 
             sb.Append(": a sleeping call under a spinlock can deadlock or schedule while atomic");
-            MmRuntime.Report(RuleIds.SleepUnderSpinlock, sb.ToString());
+            MmRuntime.Report(RuleIdentifiers.SleepUnderSpinlock, sb.ToString());
             return;
         }
 
         if (s.AtomicCallbacks.Count > 0)
         {
             MmRuntime.Report(
-                RuleIds.SleepInAtomicCallback,
-                $"{RuleIds.SleepInAtomicCallback}: might_sleep() called from {function}() inside {s.AtomicCallbacks[^1]}, which runs in atomic context and must not sleep");
+                RuleIdentifiers.SleepInAtomicCallback,
+                $"{RuleIdentifiers.SleepInAtomicCallback}: might_sleep() called from {function}() inside {s.AtomicCallbacks[^1]}, which runs in atomic context and must not sleep");
             return;
         }
 
         if (s.PreemptCount > 0)
         {
             MmRuntime.Report(
-                RuleIds.SleepUnderSpinlock,
-                $"{RuleIds.SleepUnderSpinlock}: might_sleep() called from {function}() in atomic context (preempt_count={s.PreemptCount}, preemption disabled)");
+                RuleIdentifiers.SleepUnderSpinlock,
+                $"{RuleIdentifiers.SleepUnderSpinlock}: might_sleep() called from {function}() in atomic context (preempt_count={s.PreemptCount}, preemption disabled)");
         }
     }
 

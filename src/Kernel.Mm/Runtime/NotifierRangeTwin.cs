@@ -117,8 +117,8 @@ internal static class NotifierRangeTwin
         }
 
         MmRuntime.Report(
-            RuleIds.RangeLengthInPages,
-            $"{RuleIds.RangeLengthInPages}: {function}({mm}, 0x{start:x}, 0x{end:x}): end - start = {length} is less than PAGE_SIZE: "
+            RuleIdentifiers.RangeLengthInPages,
+            $"{RuleIdentifiers.RangeLengthInPages}: {function}({mm}, 0x{start:x}, 0x{end:x}): end - start = {length} is less than PAGE_SIZE: "
             + $"a length in pages, not bytes ({length} pages are 0x{length << PAGE_SHIFT:x} bytes); "
             + "write end = start + (PAGE_SIZE << compound_order(page)) (start + HPAGE_PMD_SIZE for a PMD-sized THP), "
             + "not start + (1UL << compound_order(page)), compound_nr(page) or HPAGE_PMD_NR; "
@@ -149,8 +149,8 @@ internal static class NotifierRangeTwin
 
         string hugeMask = size == HPAGE_PMD_SIZE ? " (address & HPAGE_PMD_MASK for a THP, address & huge_page_mask(h) for hugetlb)" : string.Empty;
         MmRuntime.Report(
-            RuleIds.HugePageRangeNotAligned,
-            $"{RuleIds.HugePageRangeNotAligned}: {function}({mm}, 0x{start:x}, 0x{end:x}): the range is meant to cover the order-{order} compound page (pfn 0x{head.pfn:x}, 0x{size:x} bytes) "
+            RuleIdentifiers.HugeRangeNotAligned,
+            $"{RuleIdentifiers.HugeRangeNotAligned}: {function}({mm}, 0x{start:x}, 0x{end:x}): the range is meant to cover the order-{order} compound page (pfn 0x{head.pfn:x}, 0x{size:x} bytes) "
             + $"mapped at 0x{headAddress:x}, but its start 0x{start:x} is not aligned to the huge page, so it misses the page's first 0x{start - headAddress:x} bytes; "
             + $"start at address & ~((PAGE_SIZE << compound_order(page)) - 1) = 0x{start & ~(size - 1):x}{hugeMask}");
     }

@@ -38,7 +38,7 @@ public sealed class CoherenceChecker : IDisposable
     public const string StaleTranslationId = "COHERENCE";
 
     /// <summary>The id pages freed while still mapped are reported under (rule MMU010).</summary>
-    public const string FreedWhileMappedId = RuleIds.PageReleasedBeforeInvalidation;
+    public const string FreedWhileMappedId = RuleIdentifiers.PageReleasedBeforeInvalidation;
 
     private sealed class coherence_notifier : mmu_notifier
     {

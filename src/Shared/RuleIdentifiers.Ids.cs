@@ -1,12 +1,11 @@
-namespace Kernel.Mm;
+namespace MmuNotifierAnalyzers;
 
 /// <summary>
-/// The one place the runtime twins take their rule ids from: the same ids (and names) as the
-/// analyzers' <c>RuleIdentifiers</c>, so a runtime report and a build diagnostic of the same defect
-/// carry the same id. Reports pass the constant to <see cref="MmRuntime.Report"/> and start their
-/// message with it.
+/// The rule ids: the one list, compiled into both the analyzers and Kernel.Mm (a linked source
+/// file, since the analyzer assembly can load no dependency), so a build diagnostic and the
+/// runtime twin's report of the same defect carry the same id.
 /// </summary>
-internal static class RuleIds
+internal static partial class RuleIdentifiers
 {
     /// <summary><c>invalidate_page</c> is removed: use the range API.</summary>
     public const string InvalidatePageRemoved = "MMU001";
@@ -23,18 +22,21 @@ internal static class RuleIds
     /// <summary>A call that may sleep under a spinlock (or with preemption disabled).</summary>
     public const string SleepUnderSpinlock = "MMU005";
 
-    /// <summary><c>invalidate_range</c> used without an enclosing start/end.</summary>
-    public const string InvalidateRangeWithoutStartEnd = "MMU006";
+    /// <summary><c>invalidate_range</c> (or a <c>*_notify</c> helper) outside start/end.</summary>
+    public const string InvalidateRangeOutsideRange = "MMU006";
 
     /// <summary>Range length counted in pages, not bytes.</summary>
     public const string RangeLengthInPages = "MMU007";
 
     /// <summary>Huge-page range start not aligned to the huge page.</summary>
-    public const string HugePageRangeNotAligned = "MMU008";
+    public const string HugeRangeNotAligned = "MMU008";
 
     /// <summary><c>set_pte_at_notify</c> / <c>change_pte</c> outside start/end.</summary>
-    public const string ChangePteWithoutStartEnd = "MMU009";
+    public const string ChangePteOutsideRange = "MMU009";
 
     /// <summary>Page released before its invalidation.</summary>
     public const string PageReleasedBeforeInvalidation = "MMU010";
+
+    /// <summary>A malformed line in a configuration file (a may-sleep list).</summary>
+    public const string InvalidConfiguration = "MMU900";
 }
