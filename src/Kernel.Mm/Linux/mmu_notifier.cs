@@ -56,6 +56,12 @@ public static partial class Linux
             throw new InvalidOperationException($"mmu_notifier_register: {mm} has no users (torn down)");
         }
 
+        if ((mn.ops.invalidate_range_start is not null && mn.ops.invalidate_range_start_range is not null)
+            || (mn.ops.invalidate_range_end is not null && mn.ops.invalidate_range_end_range is not null))
+        {
+            throw new ArgumentException($"mmu_notifier_register({mn.GetType().Name}): the ops table sets both forms of invalidate_range_start or of invalidate_range_end, (mn, mm, start, end) and (mn, range): set one", nameof(mn));
+        }
+
         if (mn.ops.invalidate_page is not null)
         {
             MmRuntime.Report(
@@ -518,25 +524,44 @@ public static partial class Linux
         int id = srcu_read_lock(mm.srcu);
         try
         {
+            int ret = 0;
             foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
             {
-                if (mn.ops.invalidate_range_start is not { } invalidate_range_start)
+                if (mn.ops.invalidate_range_start is null && mn.ops.invalidate_range_start_range is null)
                 {
                     continue;
                 }
 
+                int _ret;
                 if (blockable)
                 {
-                    invalidate_range_start(mn, mm, range.start, range.end);
+                    _ret = call_invalidate_range_start(mn, range);
                 }
                 else
                 {
                     // non_block_start() / non_block_end()
-                    using (AtomicContext.EnterCallback(AtomicCallback.Of(mn, nameof(invalidate_range_start), nonBlockable: true)))
+                    using (AtomicContext.EnterCallback(AtomicCallback.Of(mn, nameof(mmu_notifier_ops.invalidate_range_start), nonBlockable: true)))
                     {
-                        invalidate_range_start(mn, mm, range.start, range.end);
+                        _ret = call_invalidate_range_start(mn, range);
                     }
                 }
+
+                if (_ret != 0)
+                {
+                    ret = _ret;
+                    if (blockable || _ret != -EAGAIN)
+                    {
+                        // The kernel WARNs and goes on; here it is a driver bug the test should see.
+                        end_failed_start(mm, range, open);
+                        throw new InvalidOperationException($"{mn.GetType().Name}->invalidate_range_start returned {_ret} for {range}: only -EAGAIN, and only when the range is not blockable");
+                    }
+                }
+            }
+
+            if (ret != 0)
+            {
+                end_failed_start(mm, range, open);
+                return ret;
             }
         }
         finally
@@ -545,6 +570,46 @@ public static partial class Linux
         }
 
         return 0;
+    }
+
+    /// <summary>A start some notifier refused: the ones that started expect their end, so every one
+    /// gets it (as mn_hlist_invalidate_range_start does), and the range counts as never started.</summary>
+    private static void end_failed_start(mm_struct mm, mmu_notifier_range range, OpenInvalidation open)
+    {
+        foreach (var mn in hlist_for_each_entry_rcu(mm.notifier_list))
+        {
+            call_invalidate_range_end(mn, range);
+        }
+
+        if (mm.subscriptions is { has_itree: true } subs)
+        {
+            mn_itree_inv_end(subs);
+        }
+
+        close_open(open);
+    }
+
+    private static int call_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
+    {
+        if (mn.ops.invalidate_range_start_range is { } invalidate_range_start_range)
+        {
+            return invalidate_range_start_range(mn, range);
+        }
+
+        mn.ops.invalidate_range_start!(mn, range.mm, range.start, range.end);
+        return 0;
+    }
+
+    private static void call_invalidate_range_end(mmu_notifier mn, mmu_notifier_range range)
+    {
+        if (mn.ops.invalidate_range_end_range is { } invalidate_range_end_range)
+        {
+            invalidate_range_end_range(mn, range);
+        }
+        else
+        {
+            mn.ops.invalidate_range_end?.Invoke(mn, range.mm, range.start, range.end);
+        }
     }
 
     private static void close_open(OpenInvalidation open)
@@ -564,6 +629,9 @@ public static partial class Linux
         Interlocked.Increment(ref mm.invalidate_range_end_calls);
         match_end(mm, start, end, range, function);
         (start, end) = cover;
+        var notified = range is not null && range.start == start && range.end == end
+            ? range
+            : new mmu_notifier_range { mm = mm, vma = range?.vma, start = start, end = end, flags = range?.flags ?? MMU_NOTIFIER_RANGE_BLOCKABLE, @event = range?.@event ?? mmu_notifier_event.MMU_NOTIFY_CLEAR };
 
         int id = srcu_read_lock(mm.srcu);
         try
@@ -578,7 +646,7 @@ public static partial class Linux
                     }
                 }
 
-                mn.ops.invalidate_range_end?.Invoke(mn, mm, start, end);
+                call_invalidate_range_end(mn, notified);
             }
         }
         finally

@@ -30,6 +30,23 @@ public delegate void invalidate_range_start_fn(mmu_notifier mn, mm_struct mm, ul
 public delegate void invalidate_range_end_fn(mmu_notifier mn, mm_struct mm, ulong start, ulong end);
 
 /// <summary>
+/// <c>->invalidate_range_start</c> in the form it has since 4.20 (<c>int (*)(struct mmu_notifier *,
+/// const struct mmu_notifier_range *)</c>): the range arrives whole, with its event and flags. When
+/// <c>mmu_notifier_range_blockable(range)</c> is false (the OOM reaper's
+/// <c>mmu_notifier_invalidate_range_start_nonblock</c>) the callback must not sleep: it returns
+/// <c>-EAGAIN</c> if it would have to, and 0 otherwise. C# cannot give one member two signatures, so
+/// this form is the ops member <c>invalidate_range_start_range</c>; a table sets one form or the other.
+/// </summary>
+public delegate int invalidate_range_start_range_fn(mmu_notifier mn, mmu_notifier_range range);
+
+/// <summary>
+/// <c>->invalidate_range_end</c> in its 4.20+ form (<c>void (*)(struct mmu_notifier *, const struct
+/// mmu_notifier_range *)</c>), the ops member <c>invalidate_range_end_range</c>: the same contract as
+/// <see cref="invalidate_range_end_fn"/>, and it must not sleep either when the range is not blockable.
+/// </summary>
+public delegate void invalidate_range_end_range_fn(mmu_notifier mn, mmu_notifier_range range);
+
+/// <summary>
 /// <c>->invalidate_range</c>: for secondary MMUs that share the CPU page table (an IOMMU walking it):
 /// flush the device TLB for [start, end). Called right after the page table was updated, UNDER THE
 /// PAGE-TABLE SPINLOCK (by <c>mmu_notifier_invalidate_range</c>, <c>ptep_clear_flush_notify</c>,
@@ -80,7 +97,9 @@ public delegate int test_young_fn(mmu_notifier mn, mm_struct mm, ulong address);
 /// <summary>
 /// <c>struct mmu_notifier_ops</c>: the callbacks of one secondary MMU, set once like C's designated
 /// initializer (<c>new mmu_notifier_ops { invalidate_range_start = f, ... }</c>). Any member may be
-/// left null.
+/// left null. <c>invalidate_range_start</c> / <c>_end</c> exist in two forms, the pre-4.20
+/// <c>(mn, mm, start, end)</c> and the 4.20+ <c>(mn, range)</c> (members suffixed <c>_range</c>); a
+/// table sets at most one form of each (registration rejects both).
 /// </summary>
 public sealed class mmu_notifier_ops
 {
@@ -107,6 +126,12 @@ public sealed class mmu_notifier_ops
 
     /// <inheritdoc cref="invalidate_range_end_fn"/>
     public invalidate_range_end_fn? invalidate_range_end { get; init; }
+
+    /// <inheritdoc cref="invalidate_range_start_range_fn"/>
+    public invalidate_range_start_range_fn? invalidate_range_start_range { get; init; }
+
+    /// <inheritdoc cref="invalidate_range_end_range_fn"/>
+    public invalidate_range_end_range_fn? invalidate_range_end_range { get; init; }
 
     /// <inheritdoc cref="invalidate_range_fn"/>
     public invalidate_range_fn? invalidate_range { get; init; }

@@ -57,6 +57,110 @@ public class NotifierDispatchTests
     }
 
     [Fact]
+    public void The_4_20_callback_form_gets_the_range_and_mixes_with_the_old_form_on_one_mm()
+    {
+        var (mm, vma) = TestMm.Anon();
+        var log = new List<string>();
+        var modern = new mmu_notifier
+        {
+            ops = new mmu_notifier_ops
+            {
+                invalidate_range_start_range = (_, r) => { log.Add($"start {r.@event} {r.start:x}-{r.end:x} blockable={mmu_notifier_range_blockable(r)}"); return 0; },
+                invalidate_range_end_range = (_, r) => log.Add($"end {r.@event} {r.start:x}-{r.end:x}"),
+            },
+        };
+        var old = RecordingNotifier.Create(withInvalidateRange: false);
+        mmu_notifier_register(modern, mm);
+        mmu_notifier_register(old, mm);
+
+        var range = new mmu_notifier_range();
+        mmu_notifier_range_init(range, mmu_notifier_event.MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE, vma, mm, A, A + PAGE_SIZE);
+        mmu_notifier_invalidate_range_start(range);
+        mmu_notifier_invalidate_range_end(range);
+        mmu_notifier_invalidate_range_start(mm, A, A + PAGE_SIZE);  // the legacy caller form reaches both too (as a CLEAR)
+        mmu_notifier_invalidate_range_end(mm, A, A + PAGE_SIZE);
+
+        Assert.Equal(
+            new[]
+            {
+                "start MMU_NOTIFY_PROTECTION_PAGE 10000000-10001000 blockable=True", "end MMU_NOTIFY_PROTECTION_PAGE 10000000-10001000",
+                "start MMU_NOTIFY_CLEAR 10000000-10001000 blockable=True", "end MMU_NOTIFY_CLEAR 10000000-10001000",
+            },
+            log);
+        Assert.Equal(new[] { "start 10000000-10001000", "end 10000000-10001000", "start 10000000-10001000", "end 10000000-10001000" }, old.Snapshot());
+        mmu_notifier_unregister(modern, mm);
+        mmu_notifier_unregister(old, mm);
+        mmput(mm);
+    }
+
+    [Fact]
+    public void A_nonblock_start_refused_with_EAGAIN_ends_every_notifier_and_leaves_no_range_open()
+    {
+        var (mm, vma) = TestMm.Anon();
+        var log = new List<string>();
+        var refuses = new mmu_notifier
+        {
+            ops = new mmu_notifier_ops
+            {
+                invalidate_range_start_range = (_, r) => mmu_notifier_range_blockable(r) ? 0 : -EAGAIN,
+                invalidate_range_end_range = (_, _) => log.Add("refuser end"),
+            },
+        };
+        var accepts = new mmu_notifier
+        {
+            ops = new mmu_notifier_ops
+            {
+                invalidate_range_start_range = (_, _) => { log.Add("accepter start"); return 0; },
+                invalidate_range_end_range = (_, _) => log.Add("accepter end"),
+            },
+        };
+        mmu_notifier_register(refuses, mm);
+        mmu_notifier_register(accepts, mm);
+        var range = new mmu_notifier_range();
+        mmu_notifier_range_init(range, mmu_notifier_event.MMU_NOTIFY_UNMAP, MMU_NOTIFIER_RANGE_BLOCKABLE, vma, mm, A, A + PAGE_SIZE);
+
+        Assert.Equal(-EAGAIN, mmu_notifier_invalidate_range_start_nonblock(range));
+
+        // mn_hlist_invalidate_range_start: a notifier that started expects its end, so all get one.
+        Assert.Contains("accepter start", log);
+        Assert.Contains("accepter end", log);
+        Assert.Contains("refuser end", log);
+        Assert.Equal(0, mm.OpenInvalidations);
+        mmu_notifier_unregister(refuses, mm);
+        mmu_notifier_unregister(accepts, mm);
+        mmput(mm);
+    }
+
+    [Fact]
+    public void A_start_may_refuse_only_a_nonblockable_range()
+    {
+        var (mm, _) = TestMm.Anon();
+        var mn = new mmu_notifier { ops = new mmu_notifier_ops { invalidate_range_start_range = (_, _) => -EAGAIN } };
+        mmu_notifier_register(mn, mm);
+        var e = Assert.Throws<InvalidOperationException>(() => mmu_notifier_invalidate_range_start(mm, A, A + PAGE_SIZE));
+        Assert.Contains("only -EAGAIN, and only when the range is not blockable", e.Message, StringComparison.Ordinal);
+        mmu_notifier_unregister(mn, mm);
+        mmput(mm);
+    }
+
+    [Fact]
+    public void An_ops_table_that_sets_both_forms_of_start_is_rejected_at_registration()
+    {
+        var (mm, _) = TestMm.Anon();
+        var mn = new mmu_notifier
+        {
+            ops = new mmu_notifier_ops
+            {
+                invalidate_range_start = (_, _, _, _) => { },
+                invalidate_range_start_range = (_, _) => 0,
+            },
+        };
+        var e = Assert.Throws<ArgumentException>(() => mmu_notifier_register(mn, mm));
+        Assert.Contains("both forms", e.Message, StringComparison.Ordinal);
+        mmput(mm);
+    }
+
+    [Fact]
     public void Young_change_pte_and_clear_flush_notify_callbacks_run_in_atomic_context()
     {
         var (mm, vma) = TestMm.Anon();
