@@ -280,7 +280,7 @@ internal static class PhaseProfile
         return samples.Select(s => (s.Key, s.Value.Count, Median(s.Value.Ms), Median(s.Value.Bytes))).ToList();
     }
 
-    private static (double Ms, double Bytes) Time(Action action)
+    internal static (double Ms, double Bytes) Time(Action action)
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -292,7 +292,7 @@ internal static class PhaseProfile
         return (ms, GC.GetTotalAllocatedBytes(precise: true) - before);
     }
 
-    private static double Median(List<double> values)
+    internal static double Median(List<double> values)
     {
         var sorted = values.OrderBy(v => v).ToList();
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;

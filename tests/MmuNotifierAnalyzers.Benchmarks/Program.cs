@@ -43,6 +43,7 @@ public static class Program
           --editor N           only the one-document editor measurement (N edits) at the largest size
           --ordinary           with --loop: the ordinary-code corpus instead of the kernel corpus
           --loop-flow N        only run the flow walk over every body N times (the core alone, for dotnet-trace)
+          --ca2000 N           only the peer comparison: ours vs CA2000 on the same shapes, N rounds at the smallest and largest size
           --out FILE           write the results as markdown (default <artifacts>/results.md)
           --artifacts DIR      BenchmarkDotNet artifacts (default $MMU_ARTIFACTS/bench or /tmp/mmu-bench)
         """;
@@ -89,6 +90,16 @@ public static class Program
             Console.WriteLine(report.ToString());
             Console.Error.WriteLine("The generated corpus does not compile against Kernel.Mm: nothing to measure.");
             return 1;
+        }
+
+        if (options.Ca2000Rounds > 0)
+        {
+            report.AppendLine("## Against CA2000, the same shapes");
+            report.AppendLine();
+            report.AppendLine(Ca2000Comparison.Measure(Scales, CorpusCompilation.BaseFiles, analyzers, options.Ca2000Rounds));
+            Flush(report, options);
+            Console.WriteLine(report.ToString());
+            return 0;
         }
 
         if (options.EditorRounds > 0)
@@ -332,6 +343,9 @@ public static class Program
                 case "--loop-flow" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int flowIterations) && flowIterations > 0:
                     options.LoopFlow = flowIterations;
                     break;
+                case "--ca2000" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int ca2000Rounds) && ca2000Rounds > 0:
+                    options.Ca2000Rounds = ca2000Rounds;
+                    break;
                 case "--out" when Value() is { } file:
                     output = file;
                     break;
@@ -377,6 +391,8 @@ public static class Program
         public bool Ordinary { get; set; }
 
         public int EditorRounds { get; set; }
+
+        public int Ca2000Rounds { get; set; }
 
         public string Artifacts { get; set; } = string.Empty;
 
