@@ -158,6 +158,7 @@ public static partial class Linux
                 }
             }
 
+            SequenceTwin.ReadBegun(sub, seq);
             return seq;
         }
     }
@@ -169,6 +170,7 @@ public static partial class Linux
     public static bool mmu_interval_read_retry(mmu_interval_notifier sub, ulong seq)
     {
         ArgumentNullException.ThrowIfNull(sub);
+        SequenceTwin.RetryChecked(sub, seq);
         return Volatile.Read(ref sub.invalidate_seq) != seq;
     }
 

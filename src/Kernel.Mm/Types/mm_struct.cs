@@ -27,7 +27,7 @@ public sealed class mm_struct
     internal readonly srcu_struct srcu = new();
     internal mmu_notifier_subscriptions? subscriptions;
 
-    // Invalidation accounting (runtime twins of MMU002/003/006/009/010); guarded by Linux.s_inv_lock.
+    // Invalidation accounting (runtime twins of MMU002/003/006/009/010); guarded by InvalidationTwin.Lock.
     internal readonly List<OpenInvalidation> open_ranges = new();
     internal readonly List<pte_clear_record> pending_clears = new();
 
@@ -111,7 +111,7 @@ public sealed class mm_struct
     {
         get
         {
-            lock (Linux.s_inv_lock)
+            lock (InvalidationTwin.Lock)
             {
                 return open_ranges.Count;
             }

@@ -54,7 +54,7 @@ public class RangeTwinTests
         handle_mm_fault(vma, A, FAULT_FLAG_WRITE);
         var page = TestMm.PageAt(mm, A);
         var rec = RecordingNotifier.Create(withInvalidateRange: true);
-        mmu_notifier_register(rec, mm);
+        rec.RegisterOn(mm);
 
         var sink = Run(() =>
         {
@@ -80,7 +80,7 @@ public class RangeTwinTests
             mmu_notifier_invalidate_range_end(mm, A, A + PAGE_SIZE);
         }).Violations);
 
-        mmu_notifier_unregister(rec, mm);
+        rec.UnregisterFrom(mm);
         mmput(mm);
     }
 

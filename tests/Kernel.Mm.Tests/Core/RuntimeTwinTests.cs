@@ -163,11 +163,6 @@ public class RuntimeTwinTests
                     mutex_lock(m);
                     mutex_unlock(m);
                 },
-                invalidate_range_start = (_, _, _, _) =>
-                {
-                    mutex_lock(m);   // start may sleep: fine
-                    mutex_unlock(m);
-                },
             },
         };
         mmu_notifier_register(bad, mm);
