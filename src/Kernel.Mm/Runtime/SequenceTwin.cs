@@ -26,21 +26,35 @@ internal static class SequenceTwin
         reads.Add(new SequenceRead(sub, seq, Checked: false));
     }
 
-    /// <summary>The thread checked <paramref name="seq"/> of <paramref name="sub"/> (mmu_interval_read_retry).</summary>
-    internal static void RetryChecked(mmu_interval_notifier sub, ulong seq)
+    /// <summary>The thread checked <paramref name="seq"/> of <paramref name="sub"/> (mmu_interval_read_retry):
+    /// told to <paramref name="retry"/>, it must read the sequence again, so the read is done with.</summary>
+    internal static void RetryChecked(mmu_interval_notifier sub, ulong seq, bool retry)
     {
         var reads = AtomicContext.State.SequenceReads;
-        int i = reads.FindLastIndex(r => ReferenceEquals(r.Sub, sub) && r.Seq == seq);
-        if (i >= 0)
+        for (int i = reads.Count - 1; i >= 0; i--)
         {
-            reads[i] = reads[i] with { Checked = true };
+            if (ReferenceEquals(reads[i].Sub, sub) && reads[i].Seq == seq)
+            {
+                if (retry)
+                {
+                    reads.RemoveAt(i);
+                }
+                else
+                {
+                    reads[i] = reads[i] with { Checked = true };
+                }
+
+                return;
+            }
         }
     }
 
     /// <summary>
     /// A secondary MMU installed a translation of <paramref name="address"/> on <paramref name="mm"/>:
     /// MMU012 when the sequence the thread last read for an interval notifier covering the address
-    /// is no longer current (an invalidation ran since, and this install undoes it).
+    /// is no longer current (an invalidation ran since, and this install undoes it). The install
+    /// uses the read up: a later install on the thread (another MMU's, with a scheme of its own)
+    /// is not judged by it.
     /// </summary>
     internal static void MappingEstablished(mm_struct mm, ulong address, string function)
     {
@@ -53,6 +67,7 @@ internal static class SequenceTwin
                 continue;
             }
 
+            reads.RemoveAt(i);
             ulong now = System.Threading.Volatile.Read(ref sub.invalidate_seq);
             if (now != seq)
             {
