@@ -22,7 +22,8 @@ public abstract class SecondaryMmuBase : ISecondaryMmu, IDisposable
     private mmu_notifier? _notifier;
     private int _registered;
 
-    private protected SecondaryMmuBase(mm_struct mm, string name)
+    /// <summary>A secondary MMU of <paramref name="mm"/> called <paramref name="name"/> (in step logs and reports).</summary>
+    protected SecondaryMmuBase(mm_struct mm, string name)
     {
         ArgumentNullException.ThrowIfNull(mm);
         ArgumentNullException.ThrowIfNull(name);
@@ -96,11 +97,16 @@ public abstract class SecondaryMmuBase : ISecondaryMmu, IDisposable
         SequenceTwin.MappingEstablished(Mm, hva, Name);
     }
 
+    /// <summary>Installs a translation of the page-aligned <paramref name="hva"/> to <paramref name="page"/>
+    /// (a driver outside Kernel.Mm): as the other overload.</summary>
+    [EstablishesSecondaryMapping]
+    protected void install(ulong hva, page page, bool writable) => install(hva, new secondary_pte(page, writable));
+
     /// <summary>Replaces the entry at <paramref name="hva"/> in place (accessed bit, change_pte), no install.</summary>
     private protected void update(ulong hva, secondary_pte entry) => _table[hva] = entry;
 
     /// <summary>Drops every entry in [<paramref name="start"/>, <paramref name="end"/>); returns how many.</summary>
-    private protected int zap(ulong start, ulong end)
+    protected int zap(ulong start, ulong end)
     {
         if (end - start == PAGE_SIZE)
         {
