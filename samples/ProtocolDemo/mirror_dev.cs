@@ -52,7 +52,7 @@ internal sealed class mirror_dev : SecondaryMmuBase
         }
 
         mutex_lock(dev_lock);
-        install(hva, page, writable: false);
+        install(hva, page, writable: false);   // expect: MMU012 (the sequence read above is never checked)
         mutex_unlock(dev_lock);
         put_page(page);
         Steps.Add($"fault 0x{hva:x} -> pfn 0x{page_to_pfn(page):x}, installed (sequence {seq} never checked)");

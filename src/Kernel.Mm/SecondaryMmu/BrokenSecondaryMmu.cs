@@ -21,7 +21,7 @@ public sealed class BrokenSecondaryMmu : SecondaryMmuBase
     }
 
     // MMU011: a start without an end, and no count or sequence that an end would drop.
-    private static readonly mmu_notifier_ops broken_ops = new()
+    private static readonly mmu_notifier_ops broken_ops = new()   // expect: MMU011
     {
         invalidate_range_start = broken_invalidate_range_start,
     };

@@ -63,7 +63,7 @@ public sealed class NoRetryMirror : SecondaryMmuBase
         cond_resched();
 
         mutex_lock(_lock);
-        install(hva, new secondary_pte(page, writable));   // BUG: no mmu_interval_read_retry(_interval, seq)
+        install(hva, new secondary_pte(page, writable));   // expect: MMU012 (no mmu_interval_read_retry(_interval, seq))
         mutex_unlock(_lock);
         put_page(page);
         Steps.Add($"fault 0x{hva:x} -> pfn 0x{page_to_pfn(page):x}, installed with seq {seq} (no retry check)");

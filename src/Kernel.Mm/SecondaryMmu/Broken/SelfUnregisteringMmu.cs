@@ -55,6 +55,6 @@ public sealed class SelfUnregisteringMmu : SecondaryMmuBase
         spin_unlock(mmu.context_lock);
         mmu.Released = true;
         mmu.Steps.Add($"release: flushed {flushed}, unregistering");
-        mmu_notifier_unregister(mn, mm);   // BUG: from inside the callback; unregister waits for it
+        mmu_notifier_unregister(mn, mm);   // expect: MMU015 (from inside the callback; unregister waits for it)
     }
 }

@@ -66,7 +66,7 @@ public sealed class SleepingNonblockMmu : SecondaryMmuBase
     private static int sleeping_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
     {
         SleepingNonblockMmu mmu = ((sleeping_notifier)mn).mmu;
-        mutex_lock(mmu.dev_lock);   // BUG: may sleep; no mmu_notifier_range_blockable(range) check first
+        mutex_lock(mmu.dev_lock);   // expect: MMU014 (may sleep; no mmu_notifier_range_blockable(range) check first)
         mmu.active_invalidations++;
         int zapped = mmu.zap(range.start, range.end);
         mutex_unlock(mmu.dev_lock);

@@ -26,7 +26,7 @@ public static class UnnotifiedZap
             }
 
             var pte = pte_offset_map_lock(mm, pmd, addr, out var ptl);
-            pte_t old = ptep_get_and_clear(mm, addr, pte);   // BUG: no start/end covers this
+            pte_t old = ptep_get_and_clear(mm, addr, pte);   // expect: MMU013 (no start/end covers this)
             if (pte_present(old))
             {
                 flush_tlb_page(vma, addr);
