@@ -27,7 +27,7 @@ internal static class InvalidationTwin
     internal static OpenInvalidation Started(mm_struct mm, ulong start, ulong end, (ulong start, ulong end) cover, mmu_notifier_range? range)
     {
         ReportUncoveredChanges();
-        var open = new OpenInvalidation(mm, start, end, cover.start, cover.end, range, Environment.CurrentManagedThreadId);
+        var open = new OpenInvalidation(mm, start, end, cover.start, cover.end, range);
         lock (Lock)
         {
             mm.open_ranges.Add(open);
@@ -405,4 +405,50 @@ internal static class InvalidationTwin
 
         AtomicContext.State.OpenRanges.Remove(open);
     }
+}
+
+/// <summary>An invalidation opened by mmu_notifier_invalidate_range_start and not yet ended.</summary>
+internal sealed class OpenInvalidation
+{
+    public OpenInvalidation(mm_struct mm, ulong start, ulong end, ulong cover_start, ulong cover_end, mmu_notifier_range? range)
+    {
+        this.mm = mm;
+        this.start = start;
+        this.end = end;
+        this.cover_start = cover_start;
+        this.cover_end = cover_end;
+        this.range = range;
+    }
+
+    public readonly mm_struct mm;
+
+    // The values start was called with: an end must pass the same (MMU002 / MMU003).
+    public readonly ulong start;
+    public readonly ulong end;
+
+    // The range the notifiers were told about: [start, end) rounded out to whole pages.
+    public readonly ulong cover_start;
+    public readonly ulong cover_end;
+    public readonly mmu_notifier_range? range;
+}
+
+/// <summary>A PTE/PMD that mapped a page was cleared; pending until an invalidation covers it (MMU010).</summary>
+internal sealed class pte_clear_record
+{
+    public pte_clear_record(mm_struct mm, ulong address, ulong size, ulong pfn, page head, string function)
+    {
+        this.mm = mm;
+        this.address = address;
+        this.size = size;
+        this.pfn = pfn;
+        this.head = head;
+        this.function = function;
+    }
+
+    public readonly mm_struct mm;
+    public readonly ulong address;
+    public readonly ulong size;
+    public readonly ulong pfn;          // the pfn the entry mapped at address (the first one, for a huge entry)
+    public readonly page head;
+    public readonly string function;
 }
