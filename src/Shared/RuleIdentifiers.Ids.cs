@@ -37,6 +37,21 @@ internal static partial class RuleIdentifiers
     /// <summary>Page released before its invalidation.</summary>
     public const string PageReleasedBeforeInvalidation = "MMU010";
 
+    /// <summary>An ops table that mixes <c>invalidate_range</c> with start/end, or has a start without an end.</summary>
+    public const string InconsistentNotifierOps = "MMU011";
+
+    /// <summary>A secondary mapping established without the sequence retry check.</summary>
+    public const string MappingWithoutRetryCheck = "MMU012";
+
+    /// <summary>A page-table entry changed with no invalidation window covering it.</summary>
+    public const string EntryChangedWithoutInvalidation = "MMU013";
+
+    /// <summary>A non-blockable invalidation misused (sleeping callback, end after a refused start).</summary>
+    public const string NonBlockableMisuse = "MMU014";
+
+    /// <summary>mmu_notifier_register / unregister misuse (mmap_sem, from a callback).</summary>
+    public const string RegistrationMisuse = "MMU015";
+
     /// <summary>A malformed line in a configuration file (a may-sleep list).</summary>
     public const string InvalidConfiguration = "MMU900";
 }

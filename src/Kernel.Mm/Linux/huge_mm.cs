@@ -123,15 +123,7 @@ public static partial class Linux
         var old = pmdp_get(pmd);
         var head = pmd_page(old);
         // Clear first so no CPU (or secondary MMU) keeps a huge translation while PTEs appear.
-        if (open_range_covers(mm, haddr, haddr + HPAGE_PMD_SIZE))
-        {
-            pmdp_huge_clear_flush_notify(vma, haddr, pmd);
-        }
-        else
-        {
-            pmdp_huge_get_and_clear(mm, haddr, pmd);
-            flush_tlb_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
-        }
+        pmdp_huge_clear_flush_notify(vma, haddr, pmd);
 
         var pgpage = pgtable_trans_huge_withdraw(mm, pmd);
         var table = new pt_table(mm, 1, pgpage, haddr);

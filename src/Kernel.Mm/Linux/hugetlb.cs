@@ -88,7 +88,7 @@ public static partial class Linux
         var old = new pte_t(ptep.table.exchange(ptep.index, 0));
         if (pte_present(old))
         {
-            record_pte_clear(mm, address & HPAGE_PMD_MASK, HPAGE_PMD_SIZE, old, nameof(huge_ptep_get_and_clear));
+            InvalidationTwin.EntryChanged(mm, address & HPAGE_PMD_MASK, HPAGE_PMD_SIZE, old, cleared: true, notified: false, nameof(huge_ptep_get_and_clear));
         }
 
         return old;
@@ -98,10 +98,14 @@ public static partial class Linux
     public static void set_huge_pte_at(mm_struct mm, ulong address, pte_ptr ptep, pte_t pte)
     {
         check_slot(mm, address, ptep, nameof(set_huge_pte_at));
-        ulong old = ptep.table.exchange(ptep.index, pte_mkhuge(pte).val);
-        if ((old & _PAGE_PRESENT) != 0 && (!pte_present(pte) || pte_pfn(pte) != pte_pfn(new pte_t(old))))
+        var old = new pte_t(ptep.table.exchange(ptep.index, pte_mkhuge(pte).val));
+        if (pte_present(old))
         {
-            record_pte_clear(mm, address & HPAGE_PMD_MASK, HPAGE_PMD_SIZE, new pte_t(old), nameof(set_huge_pte_at));
+            bool cleared = !pte_present(pte) || pte_pfn(pte) != pte_pfn(old);
+            if (cleared || (pte_write(old) && !pte_write(pte)))
+            {
+                InvalidationTwin.EntryChanged(mm, address & HPAGE_PMD_MASK, HPAGE_PMD_SIZE, old, cleared, notified: false, nameof(set_huge_pte_at));
+            }
         }
     }
 
@@ -109,7 +113,12 @@ public static partial class Linux
     public static void huge_ptep_set_wrprotect(mm_struct mm, ulong address, pte_ptr ptep)
     {
         check_slot(mm, address, ptep, nameof(huge_ptep_set_wrprotect));
-        ptep.table.write(ptep.index, ptep.table.read(ptep.index) & ~_PAGE_RW);
+        var old = new pte_t(ptep.table.read(ptep.index));
+        ptep.table.write(ptep.index, old.val & ~_PAGE_RW);
+        if (pte_present(old) && pte_write(old))
+        {
+            InvalidationTwin.EntryChanged(mm, address & HPAGE_PMD_MASK, HPAGE_PMD_SIZE, old, cleared: false, notified: false, nameof(huge_ptep_set_wrprotect));
+        }
     }
 
     /// <summary>Allocates a hugetlb page (refcount 1) for <paramref name="vma"/>; null when none is

@@ -158,6 +158,7 @@ public static partial class Linux
                 }
             }
 
+            SequenceTwin.ReadBegun(sub, seq);
             return seq;
         }
     }
@@ -169,7 +170,9 @@ public static partial class Linux
     public static bool mmu_interval_read_retry(mmu_interval_notifier sub, ulong seq)
     {
         ArgumentNullException.ThrowIfNull(sub);
-        return Volatile.Read(ref sub.invalidate_seq) != seq;
+        bool retry = Volatile.Read(ref sub.invalidate_seq) != seq;
+        SequenceTwin.RetryChecked(sub, seq, retry);
+        return retry;
     }
 
     /// <summary>The lockless form of <see cref="mmu_interval_read_retry"/> (an early-out hint only).</summary>

@@ -154,15 +154,7 @@ public static partial class Linux
 
     private static void exit_mmap(mm_struct mm)
     {
-        string? violation = null;
-        lock (s_inv_lock)
-        {
-            if (mm.open_ranges.Count > 0)
-            {
-                var o = mm.open_ranges[^1];
-                violation = $"{RuleIdentifiers.UnbalancedRange}: mmput({mm}) tears down the mm with mmu_notifier_invalidate_range_start(start=0x{o.start:x}, end=0x{o.end:x}) still open ({mm.open_ranges.Count} open range(s)): every start needs its invalidate_range_end";
-            }
-        }
+        string? violation = InvalidationTwin.OpenAtTeardown(mm);
 
         try
         {

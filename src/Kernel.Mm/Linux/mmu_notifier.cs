@@ -11,8 +11,7 @@ public static partial class Linux
     /// <summary>The range's callbacks may sleep (4.19+).</summary>
     public const uint MMU_NOTIFIER_RANGE_BLOCKABLE = 1u << 0;
 
-    /// <summary>Guards the invalidation accounting of every mm (open ranges, pending PTE clears).</summary>
-    internal static readonly object s_inv_lock = new();
+    private const int EDEADLK = 35;
 
     // ---- registration ------------------------------------------------------------------------
 
@@ -21,7 +20,8 @@ public static partial class Linux
     /// mm reaches its callbacks. Takes mmap_sem for write, so it may sleep and must not be called
     /// with mmap_sem held. Safe while invalidations run on other threads (the notifier is linked at
     /// the head of an RCU list that they walk under SRCU), and O(1) in the notifiers already
-    /// registered. An ops table that sets <c>invalidate_page</c> is reported (MMU001). Returns 0.
+    /// registered. Returns 0 (-EDEADLK, after the MMU015 report, when the caller holds mmap_sem:
+    /// the kernel would hang).
     /// </summary>
     [MaySleep]
     public static int mmu_notifier_register(mmu_notifier mn, mm_struct mm)
@@ -29,6 +29,11 @@ public static partial class Linux
         ArgumentNullException.ThrowIfNull(mn);
         ArgumentNullException.ThrowIfNull(mm);
         might_sleep_in(nameof(mmu_notifier_register));
+        if (!RegistrationTwin.MayTakeMmapSem(mm, nameof(mmu_notifier_register)))
+        {
+            return -EDEADLK;
+        }
+
         down_write(mm.mmap_sem);
         try
         {
@@ -40,7 +45,8 @@ public static partial class Linux
         }
     }
 
-    /// <summary><see cref="mmu_notifier_register"/> for a caller that already holds mmap_sem for write.</summary>
+    /// <summary><see cref="mmu_notifier_register"/> for a caller that already holds mmap_sem for write.
+    /// The ops table is checked here (MMU001, MMU011), and the caller's lock (MMU015).</summary>
     [MaySleep]
     public static int __mmu_notifier_register(mmu_notifier mn, mm_struct mm)
     {
@@ -62,12 +68,8 @@ public static partial class Linux
             throw new ArgumentException($"mmu_notifier_register({mn.GetType().Name}): the ops table sets both forms of invalidate_range_start or of invalidate_range_end, (mn, mm, start, end) and (mn, range): set one", nameof(mn));
         }
 
-        if (mn.ops.invalidate_page is not null)
-        {
-            MmRuntime.Report(
-                RuleIdentifiers.InvalidatePageRemoved,
-                $"{RuleIdentifiers.InvalidatePageRemoved}: mmu_notifier_register({mn.GetType().Name}, {mm}): the ops table sets invalidate_page, which was removed in 4.13 (it was called after the PT lock was dropped and ignored THP sizes): implement invalidate_range_start/end or invalidate_range instead");
-        }
+        RegistrationTwin.AssertMmapSemWriteLocked(mm, nameof(__mmu_notifier_register));
+        RegistrationTwin.Registering(mn, mm, nameof(mmu_notifier_register));
 
         lock (mm.notifier_lock)
         {
@@ -89,7 +91,7 @@ public static partial class Linux
     /// <summary>
     /// Unregisters <paramref name="mn"/>: calls its <c>-&gt;release</c> (unless <c>mmput</c> already
     /// did), unlinks it and waits (<c>synchronize_srcu</c>) until no callback of it is still running
-    /// on another thread. May sleep; must not be called from one of its own callbacks.
+    /// on another thread. May sleep; must not be called from a notifier callback (MMU015).
     /// </summary>
     [MaySleep]
     public static void mmu_notifier_unregister(mmu_notifier mn, mm_struct mm)
@@ -97,10 +99,9 @@ public static partial class Linux
         ArgumentNullException.ThrowIfNull(mn);
         ArgumentNullException.ThrowIfNull(mm);
         might_sleep_in(nameof(mmu_notifier_unregister));
-        if (AtomicContext.State.SrcuReadSections.Contains(mm.srcu))
+        if (!RegistrationTwin.MayUnregister(mn, mm, nameof(mmu_notifier_unregister)))
         {
-            throw new InvalidOperationException(
-                $"mmu_notifier_unregister: called from inside a notifier callback on {mm}: synchronize_srcu would wait for the callback itself (deadlock); unregister from outside the callbacks");
+            return;
         }
 
         if (!ReferenceEquals(mn.mm, mm) || !mn.registered)
@@ -269,7 +270,7 @@ public static partial class Linux
     public static void mmu_notifier_invalidate_range_end(mm_struct mm, ulong start, ulong end)
     {
         ArgumentNullException.ThrowIfNull(mm);
-        var cover = NotifierRangeTwin.Check(mm, start, end, nameof(mmu_notifier_invalidate_range_end), report: !NotifierRangeTwin.OpenedWith(mm, start, end));
+        var cover = NotifierRangeTwin.Check(mm, start, end, nameof(mmu_notifier_invalidate_range_end), report: !InvalidationTwin.OpenedWith(mm, start, end));
         might_sleep_in(nameof(mmu_notifier_invalidate_range_end));
         invalidate_range_end_core(mm, start, end, cover, null, only_end: false, nameof(mmu_notifier_invalidate_range_end));
     }
@@ -318,9 +319,7 @@ public static partial class Linux
     public static void mmu_notifier_invalidate_page(mm_struct mm, ulong address)
     {
         ArgumentNullException.ThrowIfNull(mm);
-        MmRuntime.Report(
-            RuleIdentifiers.InvalidatePageRemoved,
-            $"{RuleIdentifiers.InvalidatePageRemoved}: mmu_notifier_invalidate_page({mm}, 0x{address:x}) is the legacy API removed in 4.13: bracket the page-table update with mmu_notifier_invalidate_range_start/end (and mmu_notifier_invalidate_range under the PT lock)");
+        InvalidationTwin.InvalidatePageCalled(mm, address);
         might_sleep_in(nameof(mmu_notifier_invalidate_page));
         ulong start = address & PAGE_MASK;
         int id = srcu_read_lock(mm.srcu);
@@ -336,7 +335,7 @@ public static partial class Linux
             srcu_read_unlock(mm.srcu, id);
         }
 
-        cover_pending_clears(mm, start, start + PAGE_SIZE);
+        InvalidationTwin.Invalidated(mm, start, start + PAGE_SIZE);
         mm.raise_invalidation_ended(start, start + PAGE_SIZE);
     }
 
@@ -353,7 +352,7 @@ public static partial class Linux
     public static void set_pte_at_notify(mm_struct mm, ulong address, pte_ptr ptep, pte_t pte)
     {
         change_pte_as(mm, address, pte, nameof(set_pte_at_notify));
-        set_pte_at(mm, address, ptep, pte);
+        set_pte_at_as(mm, address, ptep, pte, notified: true, nameof(set_pte_at_notify));
     }
 
     /// <summary>ptep_clear_flush, then <c>-&gt;invalidate_range</c> of the page: under the PT lock,
@@ -362,7 +361,7 @@ public static partial class Linux
     public static pte_t ptep_clear_flush_notify(vm_area_struct vma, ulong address, pte_ptr ptep)
     {
         ArgumentNullException.ThrowIfNull(vma);
-        var pte = ptep_clear_flush_as(vma, address, ptep, nameof(ptep_clear_flush_notify));
+        var pte = ptep_clear_flush_as(vma, address, ptep, notified: true, nameof(ptep_clear_flush_notify));
         ulong start = address & PAGE_MASK;
         invalidate_range_as(vma.vm_mm, start, start + PAGE_SIZE, nameof(ptep_clear_flush_notify));
         return pte;
@@ -374,7 +373,7 @@ public static partial class Linux
     public static pmd_t pmdp_huge_clear_flush_notify(vm_area_struct vma, ulong haddr, pmd_ptr pmdp)
     {
         ArgumentNullException.ThrowIfNull(vma);
-        var pmd = pmdp_huge_clear_flush_as(vma, haddr, pmdp, nameof(pmdp_huge_clear_flush_notify));
+        var pmd = pmdp_huge_clear_flush_as(vma, haddr, pmdp, notified: true, nameof(pmdp_huge_clear_flush_notify));
         invalidate_range_as(vma.vm_mm, haddr, haddr + HPAGE_PMD_SIZE, nameof(pmdp_huge_clear_flush_notify));
         return pmd;
     }
@@ -503,20 +502,14 @@ public static partial class Linux
             range = new mmu_notifier_range { mm = mm, vma = caller.vma, start = cover.start, end = cover.end, flags = caller.flags, @event = caller.@event };
         }
 
-        var open = new OpenInvalidation(mm, start, end, cover.start, cover.end, legacy ? null : caller, Environment.CurrentManagedThreadId);
-        lock (s_inv_lock)
-        {
-            mm.open_ranges.Add(open);
-        }
-
-        AtomicContext.State.OpenRanges.Add(open);
+        var open = InvalidationTwin.Started(mm, start, end, cover, legacy ? null : caller);
         bool blockable = mmu_notifier_range_blockable(range);
 
         if (mm.subscriptions is { has_itree: true } subs)
         {
             if (mn_itree_invalidate(subs, range) != 0)
             {
-                close_open(open);
+                InvalidationTwin.Refused(open, nonBlockable: !blockable);
                 return -EAGAIN;
             }
         }
@@ -586,7 +579,7 @@ public static partial class Linux
             mn_itree_inv_end(subs);
         }
 
-        close_open(open);
+        InvalidationTwin.Refused(open, nonBlockable: !mmu_notifier_range_blockable(range));
     }
 
     private static int call_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
@@ -612,22 +605,12 @@ public static partial class Linux
         }
     }
 
-    private static void close_open(OpenInvalidation open)
-    {
-        lock (s_inv_lock)
-        {
-            open.mm.open_ranges.Remove(open);
-        }
-
-        AtomicContext.State.OpenRanges.Remove(open);
-    }
-
     /// <summary>Closes the start [start, end) as the caller passed it and tells the notifiers about
     /// <paramref name="cover"/>, the range rounded out to whole pages.</summary>
     private static void invalidate_range_end_core(mm_struct mm, ulong start, ulong end, (ulong start, ulong end) cover, mmu_notifier_range? range, bool only_end, string function)
     {
         Interlocked.Increment(ref mm.invalidate_range_end_calls);
-        match_end(mm, start, end, range, function);
+        InvalidationTwin.Ended(mm, start, end, range, function);
         (start, end) = cover;
         var notified = range is not null && range.start == start && range.end == end
             ? range
@@ -659,97 +642,8 @@ public static partial class Linux
             mn_itree_inv_end(subs);
         }
 
-        cover_pending_clears(mm, start, end);
+        InvalidationTwin.Invalidated(mm, start, end);
         mm.raise_invalidation_ended(start, end);
-    }
-
-    /// <summary>Pairs an end with the start it closes (MMU002 / MMU003).</summary>
-    private static void match_end(mm_struct mm, ulong start, ulong end, mmu_notifier_range? range, string function)
-    {
-        var mine = AtomicContext.State.OpenRanges;
-        OpenInvalidation? exact = null;
-        OpenInvalidation? innermost = null;
-        for (int i = mine.Count - 1; i >= 0; i--)
-        {
-            var o = mine[i];
-            if (!ReferenceEquals(o.mm, mm))
-            {
-                continue;
-            }
-
-            innermost ??= o;
-            if (range is not null && ReferenceEquals(o.range, range))
-            {
-                exact = o;
-                break;
-            }
-
-            if (range is null && o.range is null && o.start == start && o.end == end)
-            {
-                exact = o;
-                break;
-            }
-
-            if (exact is null && o.start == start && o.end == end)
-            {
-                exact = o;
-            }
-        }
-
-        if (exact is not null)
-        {
-            close_open(exact);
-            if (exact.start != start || exact.end != end)
-            {
-                MmRuntime.Report(
-                    RuleIdentifiers.RangeArgumentsChanged,
-                    $"{RuleIdentifiers.RangeArgumentsChanged}: {function}({mm}, 0x{start:x}, 0x{end:x}) closes a range started as [0x{exact.start:x}, 0x{exact.end:x}): the mmu_notifier_range was changed between start and end; capture the range once (mmun_start/mmun_end) and pass the same values to both");
-            }
-
-            return;
-        }
-
-        if (innermost is not null)
-        {
-            close_open(innermost);
-            MmRuntime.Report(
-                RuleIdentifiers.RangeArgumentsChanged,
-                $"{RuleIdentifiers.RangeArgumentsChanged}: {function}({mm}, 0x{start:x}, 0x{end:x}) does not match its start [0x{innermost.start:x}, 0x{innermost.end:x}): end must get the same range as start (capture it in mmun_start/mmun_end)");
-            return;
-        }
-
-        // Started on another thread (a handoff the kernel allows): accept an exact match.
-        lock (s_inv_lock)
-        {
-            foreach (var o in mm.open_ranges)
-            {
-                if (o.start == start && o.end == end && (range is null || o.range is null || ReferenceEquals(o.range, range)))
-                {
-                    mm.open_ranges.Remove(o);
-                    return;
-                }
-            }
-        }
-
-        MmRuntime.Report(
-            RuleIdentifiers.UnbalancedRange,
-            $"{RuleIdentifiers.UnbalancedRange}: {function}({mm}, 0x{start:x}, 0x{end:x}) has no matching mmu_notifier_invalidate_range_start open on this mm: unbalanced start/end");
-    }
-
-    /// <summary>True when the current thread has an open start/end on <paramref name="mm"/> covering [start, end).</summary>
-    internal static bool open_range_covers(mm_struct mm, ulong start, ulong end)
-    {
-        var mine = AtomicContext.State.OpenRanges;
-        for (int i = mine.Count - 1; i >= 0; i--)
-        {
-            var o = mine[i];
-            if (ReferenceEquals(o.mm, mm) && o.cover_start <= start && end <= o.cover_end)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private static void invalidate_range_as(mm_struct mm, ulong start, ulong end, string function)
@@ -757,12 +651,7 @@ public static partial class Linux
         ArgumentNullException.ThrowIfNull(mm);
         var (cover_start, cover_end) = NotifierRangeTwin.Check(mm, start, end, function, report: true);
         Interlocked.Increment(ref mm.invalidate_range_calls);
-        if (!open_range_covers(mm, cover_start, cover_end))
-        {
-            MmRuntime.Report(
-                RuleIdentifiers.InvalidateRangeOutsideRange,
-                $"{RuleIdentifiers.InvalidateRangeOutsideRange}: {function}({mm}, 0x{start:x}, 0x{end:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the range: ->invalidate_range alone is a no-op for start/end notifiers (KVM); bracket the update with start/end outside the PT lock");
-        }
+        InvalidationTwin.InvalidateRangeCalled(mm, start, end, (cover_start, cover_end), function);
 
         (start, end) = (cover_start, cover_end);
         int id = srcu_read_lock(mm.srcu);
@@ -784,20 +673,14 @@ public static partial class Linux
             srcu_read_unlock(mm.srcu, id);
         }
 
-        cover_pending_clears(mm, start, end);
+        InvalidationTwin.Invalidated(mm, start, end);
         mm.raise_invalidation_ended(start, end);
     }
 
     private static void change_pte_as(mm_struct mm, ulong address, pte_t pte, string function)
     {
         ArgumentNullException.ThrowIfNull(mm);
-        ulong start = address & PAGE_MASK;
-        if (!open_range_covers(mm, start, start + PAGE_SIZE))
-        {
-            MmRuntime.Report(
-                RuleIdentifiers.ChangePteOutsideRange,
-                $"{RuleIdentifiers.ChangePteOutsideRange}: {function}({mm}, 0x{address:x}) is not inside an open mmu_notifier_invalidate_range_start/end covering the address: bracket the PTE change with start/end (as do_wp_page does since 2014)");
-        }
+        InvalidationTwin.ChangePteCalled(mm, address, function);
 
         int id = srcu_read_lock(mm.srcu);
         try
@@ -817,71 +700,5 @@ public static partial class Linux
         {
             srcu_read_unlock(mm.srcu, id);
         }
-    }
-
-    // ---- MMU010: a page freed before the invalidation of its cleared PTE ----------------------
-
-    internal static void record_pte_clear(mm_struct mm, ulong address, ulong size, pte_t old, string function)
-    {
-        ulong pfn = pte_pfn(old);
-        if (!pfn_valid(pfn))
-        {
-            return;
-        }
-
-        var head = compound_head(pfn_to_page(pfn));
-        if (head.IsFree || (head.flags & pageflags.PG_table) != 0)
-        {
-            return;
-        }
-
-        var record = new pte_clear_record(mm, address, size, pfn, head, function);
-        lock (s_inv_lock)
-        {
-            (head.pending_clears ??= new List<pte_clear_record>()).Add(record);
-            mm.pending_clears.Add(record);
-        }
-    }
-
-    private static void cover_pending_clears(mm_struct mm, ulong start, ulong end)
-    {
-        lock (s_inv_lock)
-        {
-            var list = mm.pending_clears;
-            for (int i = list.Count - 1; i >= 0; i--)
-            {
-                var r = list[i];
-                if (start <= r.address && r.address + r.size <= end)
-                {
-                    list.RemoveAt(i);
-                    r.head.pending_clears?.Remove(r);
-                }
-            }
-        }
-    }
-
-    /// <summary>The MMU010 message for a page being freed, or null; forgets its pending clears.</summary>
-    internal static string? freed_page_violation(page head, string function)
-    {
-        pte_clear_record? first = null;
-        lock (s_inv_lock)
-        {
-            var list = head.pending_clears;
-            if (list is null || list.Count == 0)
-            {
-                return null;
-            }
-
-            first = list[0];
-            foreach (var r in list)
-            {
-                r.mm.pending_clears.Remove(r);
-            }
-
-            head.pending_clears = null;
-        }
-
-        return
-            $"{RuleIdentifiers.PageReleasedBeforeInvalidation}: {function}(pfn 0x{head.pfn:x}) frees the page while the PTE that mapped it ({first.mm}, address 0x{first.address:x}, cleared by {first.function}) is not yet covered by a completed invalidation (mmu_notifier_invalidate_range, invalidate_range_end or invalidate_page): a secondary MMU may still map the page; must invalidate _before_ freeing the page";
     }
 }

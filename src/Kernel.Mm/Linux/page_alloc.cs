@@ -280,7 +280,7 @@ public static partial class Linux
         }
 
         // Report after the page is back on the free list, so a throwing sink leaves no half-freed page.
-        string? violation = freed_page_violation(head, function);
+        string? violation = InvalidationTwin.FreedBeforeInvalidation(head, function);
         MmRuntime.RaisePageFreeing(head);
 
         lock (s_zone_lock)

@@ -196,15 +196,22 @@ public static partial class Linux
     }
 
     /// <summary>Writes a PTE. Replacing a present PTE that mapped another page counts as clearing it
-    /// (MMU010 bookkeeping).</summary>
+    /// (MMU010 bookkeeping); replacing or downgrading one outside start/end is MMU013.</summary>
     [NeverSleeps]
-    public static void set_pte_at(mm_struct mm, ulong address, pte_ptr ptep, pte_t pte)
+    public static void set_pte_at(mm_struct mm, ulong address, pte_ptr ptep, pte_t pte) =>
+        set_pte_at_as(mm, address, ptep, pte, notified: false, nameof(set_pte_at));
+
+    internal static void set_pte_at_as(mm_struct mm, ulong address, pte_ptr ptep, pte_t pte, bool notified, string function)
     {
-        check_slot(mm, address, ptep, nameof(set_pte_at));
-        ulong old = ptep.table.exchange(ptep.index, pte.val);
-        if ((old & _PAGE_PRESENT) != 0 && (!pte_present(pte) || pte_pfn(pte) != pte_pfn(new pte_t(old))) && pte_table_reachable(mm, ptep.table))
+        check_slot(mm, address, ptep, function);
+        var old = new pte_t(ptep.table.exchange(ptep.index, pte.val));
+        if (pte_present(old) && pte_table_reachable(mm, ptep.table))
         {
-            record_pte_clear(mm, address & PAGE_MASK, PAGE_SIZE, new pte_t(old), nameof(set_pte_at));
+            bool cleared = !pte_present(pte) || pte_pfn(pte) != pte_pfn(old);
+            if (cleared || entry_downgraded(old.val, pte.val))
+            {
+                InvalidationTwin.EntryChanged(mm, address & PAGE_MASK, PAGE_SIZE, old, cleared, notified, function);
+            }
         }
     }
 
@@ -212,44 +219,48 @@ public static partial class Linux
     public static void set_pmd_at(mm_struct mm, ulong haddr, pmd_ptr pmdp, pmd_t pmd)
     {
         check_pmd_slot(mm, haddr, pmdp, nameof(set_pmd_at));
-        ulong old = pmdp.table.exchange(pmdp.index, pmd.val);
-        if (pmd_trans_huge(new pmd_t(old)) && (!pmd_present(pmd) || pmd_pfn(pmd) != pmd_pfn(new pmd_t(old))))
+        var old = new pmd_t(pmdp.table.exchange(pmdp.index, pmd.val));
+        if (pmd_trans_huge(old))
         {
-            record_pte_clear(mm, haddr, HPAGE_PMD_SIZE, new pte_t(old), nameof(set_pmd_at));
+            bool cleared = !pmd_present(pmd) || pmd_pfn(pmd) != pmd_pfn(old);
+            if (cleared || entry_downgraded(old.val, pmd.val))
+            {
+                InvalidationTwin.EntryChanged(mm, haddr, HPAGE_PMD_SIZE, new pte_t(old.val), cleared, notified: false, nameof(set_pmd_at));
+            }
         }
     }
 
     /// <summary>Clears a PTE and returns its old value (no TLB flush).</summary>
     [NeverSleeps]
     public static pte_t ptep_get_and_clear(mm_struct mm, ulong address, pte_ptr ptep) =>
-        ptep_get_and_clear_as(mm, address, ptep, nameof(ptep_get_and_clear));
+        ptep_get_and_clear_as(mm, address, ptep, notified: false, nameof(ptep_get_and_clear));
 
-    internal static pte_t ptep_get_and_clear_as(mm_struct mm, ulong address, pte_ptr ptep, string function)
+    internal static pte_t ptep_get_and_clear_as(mm_struct mm, ulong address, pte_ptr ptep, bool notified, string function)
     {
         check_slot(mm, address, ptep, function);
         var old = new pte_t(ptep.table.exchange(ptep.index, 0));
         if (pte_present(old) && pte_table_reachable(mm, ptep.table))
         {
-            record_pte_clear(mm, address & PAGE_MASK, PAGE_SIZE, old, function);
+            InvalidationTwin.EntryChanged(mm, address & PAGE_MASK, PAGE_SIZE, old, cleared: true, notified, function);
         }
 
         return old;
     }
 
     [NeverSleeps]
-    public static void pte_clear(mm_struct mm, ulong address, pte_ptr ptep) => ptep_get_and_clear_as(mm, address, ptep, nameof(pte_clear));
+    public static void pte_clear(mm_struct mm, ulong address, pte_ptr ptep) => ptep_get_and_clear_as(mm, address, ptep, notified: false, nameof(pte_clear));
 
     /// <summary>Clears a PTE and flushes the CPU TLB for it; returns the old value. Secondary MMUs
     /// are NOT told: bracket with start/end, or use <see cref="ptep_clear_flush_notify"/>.</summary>
     [NeverSleeps]
     public static pte_t ptep_clear_flush(vm_area_struct vma, ulong address, pte_ptr ptep) =>
-        ptep_clear_flush_as(vma, address, ptep, nameof(ptep_clear_flush));
+        ptep_clear_flush_as(vma, address, ptep, notified: false, nameof(ptep_clear_flush));
 
-    internal static pte_t ptep_clear_flush_as(vm_area_struct vma, ulong address, pte_ptr ptep, string function)
+    internal static pte_t ptep_clear_flush_as(vm_area_struct vma, ulong address, pte_ptr ptep, bool notified, string function)
     {
         ArgumentNullException.ThrowIfNull(vma);
         check_in_vma(vma, address, function);
-        var old = ptep_get_and_clear_as(vma.vm_mm, address, ptep, function);
+        var old = ptep_get_and_clear_as(vma.vm_mm, address, ptep, notified, function);
         if (pte_present(old))
         {
             flush_tlb_page(vma, address);
@@ -290,6 +301,11 @@ public static partial class Linux
             ulong old = ptep.table.read(ptep.index);
             if (System.Threading.Interlocked.CompareExchange(ref ptep.table.entries[ptep.index], old & ~_PAGE_RW, old) == old)
             {
+                if ((old & (_PAGE_PRESENT | _PAGE_RW)) == (_PAGE_PRESENT | _PAGE_RW))
+                {
+                    InvalidationTwin.EntryChanged(mm, address & PAGE_MASK, PAGE_SIZE, new pte_t(old), cleared: false, notified: false, nameof(ptep_set_wrprotect));
+                }
+
                 return;
             }
         }
@@ -320,13 +336,13 @@ public static partial class Linux
     /// <summary>Clears a huge pmd and flushes; returns the old value (2012 name).</summary>
     [NeverSleeps]
     public static pmd_t pmdp_clear_flush(vm_area_struct vma, ulong haddr, pmd_ptr pmdp) =>
-        pmdp_huge_clear_flush_as(vma, haddr, pmdp, nameof(pmdp_clear_flush));
+        pmdp_huge_clear_flush_as(vma, haddr, pmdp, notified: false, nameof(pmdp_clear_flush));
 
     /// <summary>Clears a huge pmd and flushes; returns the old value (4.x name). Secondary MMUs are
     /// not told: bracket with start/end or use <see cref="pmdp_huge_clear_flush_notify"/>.</summary>
     [NeverSleeps]
     public static pmd_t pmdp_huge_clear_flush(vm_area_struct vma, ulong haddr, pmd_ptr pmdp) =>
-        pmdp_huge_clear_flush_as(vma, haddr, pmdp, nameof(pmdp_huge_clear_flush));
+        pmdp_huge_clear_flush_as(vma, haddr, pmdp, notified: false, nameof(pmdp_huge_clear_flush));
 
     [NeverSleeps]
     public static pmd_t pmdp_huge_get_and_clear(mm_struct mm, ulong haddr, pmd_ptr pmdp)
@@ -340,13 +356,13 @@ public static partial class Linux
         var old = new pmd_t(pmdp.table.exchange(pmdp.index, 0));
         if (pmd_trans_huge(old))
         {
-            record_pte_clear(mm, haddr, HPAGE_PMD_SIZE, new pte_t(old.val), nameof(pmdp_huge_get_and_clear));
+            InvalidationTwin.EntryChanged(mm, haddr, HPAGE_PMD_SIZE, new pte_t(old.val), cleared: true, notified: false, nameof(pmdp_huge_get_and_clear));
         }
 
         return old;
     }
 
-    private static pmd_t pmdp_huge_clear_flush_as(vm_area_struct vma, ulong haddr, pmd_ptr pmdp, string function)
+    private static pmd_t pmdp_huge_clear_flush_as(vm_area_struct vma, ulong haddr, pmd_ptr pmdp, bool notified, string function)
     {
         ArgumentNullException.ThrowIfNull(vma);
         ArgumentNullException.ThrowIfNull(pmdp);
@@ -359,7 +375,7 @@ public static partial class Linux
         var old = new pmd_t(pmdp.table.exchange(pmdp.index, 0));
         if (pmd_trans_huge(old))
         {
-            record_pte_clear(vma.vm_mm, haddr, HPAGE_PMD_SIZE, new pte_t(old.val), function);
+            InvalidationTwin.EntryChanged(vma.vm_mm, haddr, HPAGE_PMD_SIZE, new pte_t(old.val), cleared: true, notified, function);
         }
 
         flush_tlb_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
@@ -384,6 +400,7 @@ public static partial class Linux
         }
 
         pmdp.table.write(pmdp.index, pmd.val | _PAGE_SPLITTING);
+        InvalidationTwin.EntryChanged(vma.vm_mm, haddr, HPAGE_PMD_SIZE, new pte_t(pmd.val), cleared: false, notified: false, nameof(pmdp_splitting_flush));
         flush_tlb_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
     }
 
@@ -820,6 +837,11 @@ public static partial class Linux
             throw new ArgumentException($"{function}: address 0x{address:x} is outside {vma}", nameof(address));
         }
     }
+
+    /// <summary>A present entry that lost its write or dirty bit (pte_wrprotect, pte_mkclean, pmd_wrprotect):
+    /// a secondary MMU may still let the device write through its copy.</summary>
+    private static bool entry_downgraded(ulong old, ulong now) =>
+        ((old & _PAGE_RW) != 0 && (now & _PAGE_RW) == 0) || ((old & _PAGE_DIRTY) != 0 && (now & _PAGE_DIRTY) == 0);
 
     internal static void check_range(ulong start, ulong end, string function)
     {

@@ -120,14 +120,7 @@ public static partial class Linux
 
     private static void kthread_exit_checks(string name)
     {
-        var open = AtomicContext.State.OpenRanges;
-        if (open.Count > 0)
-        {
-            var o = open[^1];
-            MmRuntime.Report(
-                RuleIdentifiers.UnbalancedRange,
-                $"{RuleIdentifiers.UnbalancedRange}: kthread '{name}' exited with mmu_notifier_invalidate_range_start(mm={o.mm}, start=0x{o.start:x}, end=0x{o.end:x}) still open ({open.Count} open range(s)): every start needs its invalidate_range_end");
-        }
+        InvalidationTwin.ThreadExiting(name);
 
         if (AtomicContext.State.HeldSpinlocks.Count > 0)
         {

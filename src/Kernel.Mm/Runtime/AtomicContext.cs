@@ -80,7 +80,7 @@ internal static class AtomicContext
     }
 
     /// <summary>The kernel's ___might_sleep: reports MMU005 under a spinlock (or with preemption
-    /// disabled), MMU004 inside an atomic callback.</summary>
+    /// disabled), MMU004 inside an atomic callback, MMU014 inside a callback of a non-blockable range.</summary>
     internal static void CheckMightSleep(string function)
     {
         var s = Current;
@@ -125,9 +125,18 @@ internal static class AtomicContext
 
         if (s.AtomicCallbacks.Count > 0)
         {
+            var callback = s.AtomicCallbacks[^1];
+            if (callback.NonBlockable)
+            {
+                MmRuntime.Report(
+                    RuleIdentifiers.NonBlockableMisuse,
+                    $"might_sleep() called from {function}() inside {callback}: the range is not blockable (the OOM reaper's mmu_notifier_invalidate_range_start_nonblock); check mmu_notifier_range_blockable(range) first and return -EAGAIN (false for an interval notifier) instead of sleeping");
+                return;
+            }
+
             MmRuntime.Report(
                 RuleIdentifiers.SleepInAtomicCallback,
-                $"{RuleIdentifiers.SleepInAtomicCallback}: might_sleep() called from {function}() inside {s.AtomicCallbacks[^1]}, which runs in atomic context and must not sleep");
+                $"might_sleep() called from {function}() inside {callback}, which runs in atomic context and must not sleep");
             return;
         }
 
@@ -186,6 +195,9 @@ internal static class AtomicContext
         public readonly List<AtomicCallback> AtomicCallbacks = new();
         public readonly List<OpenInvalidation> OpenRanges = new();
         public readonly List<srcu_struct> SrcuReadSections = new();
+        public readonly List<mmu_notifier_range> RefusedRanges = new();
+        public readonly List<InvalidationTwin.UncoveredChange> UncoveredChanges = new();
+        public readonly List<SequenceTwin.SequenceRead> SequenceReads = new();
         public string? KthreadName;
     }
 
@@ -230,6 +242,9 @@ internal readonly struct AtomicCallback
     /// <summary>The <c>-&gt;invalidate</c> of an interval notifier for a non-blockable range.</summary>
     internal static AtomicCallback OfInterval(mmu_interval_notifier sub, string callback) =>
         new(callback, sub.GetType(), interval: true, nonBlockable: true);
+
+    /// <summary>True when the callback runs atomically only because its range is not blockable.</summary>
+    internal bool NonBlockable => _nonBlockable;
 
     public override string ToString() => _interval
         ? $"the ->{_callback} callback of interval notifier {_notifier.Name}{(_nonBlockable ? " (non-blockable range)" : "")}"

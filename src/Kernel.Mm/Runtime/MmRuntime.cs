@@ -42,9 +42,15 @@ public static class MmRuntime
     {
         ArgumentNullException.ThrowIfNull(ruleId);
         ArgumentNullException.ThrowIfNull(message);
+        Report(ruleId, message, new System.Diagnostics.StackTrace(1, true).ToString());
+    }
+
+    /// <summary>A report whose stack was captured earlier, where the violation happened (a twin that
+    /// can only decide later that it was one).</summary>
+    internal static void Report(string ruleId, string message, string stackTrace)
+    {
         string text = message.StartsWith(ruleId, StringComparison.Ordinal) ? message : ruleId + ": " + message;
-        var stack = new System.Diagnostics.StackTrace(1, true).ToString();
-        CurrentSink.Report(new MmViolation(ruleId, text, stack));
+        CurrentSink.Report(new MmViolation(ruleId, text, stackTrace));
     }
 
     /// <summary>

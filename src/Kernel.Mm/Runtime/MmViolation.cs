@@ -17,7 +17,7 @@ public sealed class MmViolation
         StackTrace = stackTrace ?? string.Empty;
     }
 
-    /// <summary>The rule id, the same as the analyzer's (<c>MMU001</c> ... <c>MMU010</c>).</summary>
+    /// <summary>The rule id, the same as the analyzer's (<c>MMU001</c> ... <c>MMU015</c>).</summary>
     public string RuleId { get; }
 
     /// <summary>The message; it starts with the rule id.</summary>

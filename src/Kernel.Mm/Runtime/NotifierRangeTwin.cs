@@ -71,24 +71,6 @@ internal static class NotifierRangeTwin
         return rounded;
     }
 
-    /// <summary>True when a start with exactly these (unrounded) values is open on <paramref name="mm"/>:
-    /// its report, if any, was made then.</summary>
-    internal static bool OpenedWith(mm_struct mm, ulong start, ulong end)
-    {
-        lock (s_inv_lock)
-        {
-            foreach (var o in mm.open_ranges)
-            {
-                if (o.start == start && o.end == end)
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
-    }
-
     private static (ulong start, ulong end) Round(ulong start, ulong end, string function)
     {
         if (end < start)
@@ -184,7 +166,7 @@ internal static class NotifierRangeTwin
             return Head(pfn, addr, out head, out headAddress);
         }
 
-        lock (s_inv_lock)
+        lock (InvalidationTwin.Lock)
         {
             foreach (var r in mm.pending_clears)
             {

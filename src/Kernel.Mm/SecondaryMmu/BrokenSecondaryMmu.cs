@@ -1,8 +1,3 @@
-using System;
-using System.Collections.Concurrent;
-using System.Collections.Generic;
-using System.Diagnostics.CodeAnalysis;
-using System.Threading;
 using static Kernel.Mm.Linux;
 
 namespace Kernel.Mm.SecondaryMmu;
@@ -12,10 +7,11 @@ namespace Kernel.Mm.SecondaryMmu;
 /// <c>invalidate_range_start</c> only (no end, no <c>invalidate_range</c>) and its fault path
 /// has no sequence number or active-invalidation count. Exactly what seed 000 warns about:
 /// "nothing prevent[s] them to undo what was invalidated in their range_start() callback after
-/// it returns but before any CPU page table update take place". The coherence checker must
-/// catch it.
+/// it returns but before any CPU page table update take place". The runtime reports its ops
+/// table at registration (MMU011: a start without an end) and the coherence checker catches the
+/// translation it re-installs.
 /// </summary>
-public sealed class BrokenSecondaryMmu : ISecondaryMmu, IDisposable
+public sealed class BrokenSecondaryMmu : SecondaryMmuBase
 {
     private sealed class broken_notifier : mmu_notifier
     {
@@ -24,54 +20,21 @@ public sealed class BrokenSecondaryMmu : ISecondaryMmu, IDisposable
         internal readonly BrokenSecondaryMmu mmu;
     }
 
-    private static readonly mmu_notifier_ops broken_ops = new()
+    // MMU011: a start without an end, and no count or sequence that an end would drop.
+    private static readonly mmu_notifier_ops broken_ops = new()   // expect: MMU011
     {
         invalidate_range_start = broken_invalidate_range_start,
     };
 
     private readonly spinlock_t table_lock;
-    private readonly ConcurrentDictionary<ulong, page> table = new();
-    private readonly broken_notifier mn;
-    private int _registered;
 
     /// <summary>Creates the MMU and registers its (start-only) notifier on <paramref name="mm"/>.</summary>
     public BrokenSecondaryMmu(mm_struct mm, string name = "broken")
+        : base(mm, name)
     {
-        ArgumentNullException.ThrowIfNull(mm);
-        Mm = mm;
-        Name = name;
         table_lock = new spinlock_t(name + "->table_lock");
-        mn = new broken_notifier(this) { ops = broken_ops };
-        int ret = mmu_notifier_register(mn, mm);
-        if (ret != 0)
-        {
-            throw new InvalidOperationException($"BrokenSecondaryMmu: mmu_notifier_register failed with {ret}");
-        }
-
-        _registered = 1;
+        register_notifier(new broken_notifier(this) { ops = broken_ops });
     }
-
-    /// <inheritdoc/>
-    public string Name { get; }
-
-    /// <inheritdoc/>
-    public mm_struct Mm { get; }
-
-    /// <inheritdoc/>
-    public MmuStepLog Steps { get; } = new();
-
-    /// <inheritdoc/>
-    public IEnumerable<(ulong address, page page)> Translations()
-    {
-        foreach (var entry in table)
-        {
-            yield return (entry.Key, entry.Value);
-        }
-    }
-
-    /// <inheritdoc/>
-    public bool TryGetTranslation(ulong address, [NotNullWhen(true)] out page? page) =>
-        table.TryGetValue(address & PAGE_MASK, out page);
 
     /// <summary>
     /// The broken fault path: look the page up (with a gup reference), install, drop the
@@ -81,7 +44,7 @@ public sealed class BrokenSecondaryMmu : ISecondaryMmu, IDisposable
     public SecondaryFaultResult Fault(ulong address, bool write)
     {
         ulong hva = address & PAGE_MASK;
-        page? page = secondary_walk.get_user_page(Mm, hva, write, out _);
+        page? page = secondary_walk.get_user_page(Mm, hva, write, out bool writable);
         if (page is null)
         {
             Steps.Add($"fault 0x{hva:x} -> no page, failed");
@@ -92,7 +55,7 @@ public sealed class BrokenSecondaryMmu : ISecondaryMmu, IDisposable
         cond_resched();
 
         spin_lock(table_lock);
-        table[hva] = page;
+        install(hva, new secondary_pte(page, writable));
         spin_unlock(table_lock);
         Steps.Add($"fault 0x{hva:x} -> pfn 0x{page_to_pfn(page):x}, installed (no sequence check)");
 
@@ -102,28 +65,11 @@ public sealed class BrokenSecondaryMmu : ISecondaryMmu, IDisposable
         return SecondaryFaultResult.Installed;
     }
 
-    /// <summary>Unregisters the notifier. Idempotent.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _registered, 0) == 1)
-        {
-            mmu_notifier_unregister(mn, Mm);
-        }
-    }
-
     private static void broken_invalidate_range_start(mmu_notifier mn, mm_struct mm, ulong start, ulong end)
     {
         BrokenSecondaryMmu mmu = ((broken_notifier)mn).mmu;
-        int zapped = 0;
         spin_lock(mmu.table_lock);
-        foreach (var entry in mmu.table)
-        {
-            if (entry.Key >= start && entry.Key < end && mmu.table.TryRemove(entry.Key, out _))
-            {
-                zapped++;
-            }
-        }
-
+        int zapped = mmu.zap(start, end);
         spin_unlock(mmu.table_lock);
         mmu.Steps.Add($"invalidate_range_start {MmuStepLog.Range(start, end)}: zapped {zapped}");
     }

@@ -17,7 +17,7 @@ namespace Kernel.Mm.SecondaryMmu;
 /// map it; otherwise it is reported as <see cref="FreedWhileMappedId"/> (<c>MMU010</c>, "must
 /// invalidate _before_ freeing the page").</item>
 /// </list>
-/// Reports go through <see cref="MmRuntime.Report"/> and are also kept in
+/// Reports go through <see cref="MmRuntime.Report(string, string)"/> and are also kept in
 /// <see cref="Violations"/>; each (MMU, address, page) is reported once. Where violations are
 /// expected, install a collecting sink (<see cref="MmRuntime.UseSink"/>): with the default
 /// throwing sink the exception leaves from inside <c>invalidate_range_end</c> or <c>put_page</c>.

@@ -15,7 +15,7 @@ namespace Kernel.Mm.SecondaryMmu;
 /// in atomic context right after the CPU page table was changed (and again from
 /// <c>invalidate_range_end</c>), so nothing stale can be refilled from the shared table.
 /// </summary>
-public sealed class IommuLikeClient : ISecondaryMmu, IDisposable
+public sealed class IommuLikeClient : SecondaryMmuBase
 {
     /// <summary>The per-device notifier: <c>struct pasid_state</c> carries its mn.</summary>
     private sealed class pasid_state : mmu_notifier
@@ -24,9 +24,6 @@ public sealed class IommuLikeClient : ISecondaryMmu, IDisposable
 
         internal readonly IommuLikeClient iommu;
     }
-
-    /// <summary>An IOTLB entry: the page and whether the walk found it writable.</summary>
-    private sealed record iotlb_entry(page page, bool writable);
 
     private static readonly mmu_notifier_ops iommu_mn = new()
     {
@@ -38,38 +35,19 @@ public sealed class IommuLikeClient : ISecondaryMmu, IDisposable
     /// walk against an invalidation command.</summary>
     internal readonly spinlock_t iommu_lock;
 
-    // Filled and flushed under iommu_lock; read by the device (and the checker) without it.
-    private readonly ConcurrentDictionary<ulong, iotlb_entry> iotlb = new();
+    // The IOTLB is the base's translation table: filled and flushed under iommu_lock.
     private readonly pasid_state mn;
     private long _flushes;
     private long _pageRequests;
-    private int _registered;
 
     /// <summary>Binds the device to <paramref name="mm"/> (<c>amd_iommu_bind_pasid</c>).</summary>
     public IommuLikeClient(mm_struct mm, string name = "iommu")
+        : base(mm, name)
     {
-        ArgumentNullException.ThrowIfNull(mm);
-        Mm = mm;
-        Name = name;
         iommu_lock = new spinlock_t(name + "->iommu_lock");
         mn = new pasid_state(this) { ops = iommu_mn };
-        int ret = mmu_notifier_register(mn, mm);
-        if (ret != 0)
-        {
-            throw new InvalidOperationException($"IommuLikeClient: mmu_notifier_register failed with {ret}");
-        }
-
-        _registered = 1;
+        register_notifier(mn);
     }
-
-    /// <inheritdoc/>
-    public string Name { get; }
-
-    /// <inheritdoc/>
-    public mm_struct Mm { get; }
-
-    /// <inheritdoc/>
-    public MmuStepLog Steps { get; } = new();
 
     /// <summary>The registered notifier.</summary>
     public mmu_notifier Notifier => mn;
@@ -83,23 +61,6 @@ public sealed class IommuLikeClient : ISecondaryMmu, IDisposable
     /// <summary>True once ->release ran.</summary>
     public bool Released { get; private set; }
 
-    /// <inheritdoc/>
-    public IEnumerable<(ulong address, page page)> Translations()
-    {
-        foreach (var entry in iotlb)
-        {
-            yield return (entry.Key, entry.Value.page);
-        }
-    }
-
-    /// <inheritdoc/>
-    public bool TryGetTranslation(ulong address, [NotNullWhen(true)] out page? page)
-    {
-        bool found = iotlb.TryGetValue(address & PAGE_MASK, out var entry);
-        page = entry?.page;
-        return found;
-    }
-
     /// <summary>
     /// A DMA to <paramref name="address"/>: IOTLB hit, or a walk of the shared CPU page table
     /// that fills the IOTLB, or a page request that faults the page in and walks again (at most
@@ -112,7 +73,7 @@ public sealed class IommuLikeClient : ISecondaryMmu, IDisposable
         for (int i = 0; ; i++)
         {
             spin_lock(iommu_lock);
-            if (iotlb.TryGetValue(hva, out var hit) && (!write || hit.writable))
+            if (lookup(hva, out var hit) && (!write || hit.writable))
             {
                 spin_unlock(iommu_lock);
                 return hit.page;
@@ -122,7 +83,7 @@ public sealed class IommuLikeClient : ISecondaryMmu, IDisposable
             page? page = secondary_walk.peek_page(Mm, hva, out bool writable);
             if (page is not null && (!write || writable))
             {
-                iotlb[hva] = new iotlb_entry(page, writable);
+                install(hva, new secondary_pte(page, writable));
                 spin_unlock(iommu_lock);
                 Steps.Add($"translate 0x{hva:x} -> pfn 0x{page_to_pfn(page):x}, iotlb fill");
                 return page;
@@ -149,38 +110,14 @@ public sealed class IommuLikeClient : ISecondaryMmu, IDisposable
         }
     }
 
-    /// <summary>Unbinds the device (<c>amd_iommu_unbind_pasid</c> → mmu_notifier_unregister). Idempotent.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _registered, 0) == 1)
-        {
-            mmu_notifier_unregister(mn, Mm);
-        }
-    }
-
     private static IommuLikeClient mn_to_iommu(mmu_notifier mn) => ((pasid_state)mn).iommu;
 
     // Atomic: called under the CPU page-table lock. Only spinlocks here.
     private static void mn_invalidate_range(mmu_notifier mn, mm_struct mm, ulong start, ulong end)
     {
         IommuLikeClient iommu = mn_to_iommu(mn);
-        int flushed = 0;
         spin_lock(iommu.iommu_lock);
-        if (end - start == PAGE_SIZE)
-        {
-            flushed = iommu.iotlb.TryRemove(start, out _) ? 1 : 0;
-        }
-        else
-        {
-            foreach (var entry in iommu.iotlb)
-            {
-                if (entry.Key >= start && entry.Key < end && iommu.iotlb.TryRemove(entry.Key, out _))
-                {
-                    flushed++;
-                }
-            }
-        }
-
+        int flushed = iommu.zap(start, end);
         spin_unlock(iommu.iommu_lock);
         Interlocked.Increment(ref iommu._flushes);
         iommu.Steps.Add($"invalidate_range {MmuStepLog.Range(start, end)}: flushed {flushed}");
@@ -190,8 +127,7 @@ public sealed class IommuLikeClient : ISecondaryMmu, IDisposable
     {
         IommuLikeClient iommu = mn_to_iommu(mn);
         spin_lock(iommu.iommu_lock);
-        int flushed = iommu.iotlb.Count;
-        iommu.iotlb.Clear();
+        int flushed = iommu.zap(0, ulong.MaxValue);
         spin_unlock(iommu.iommu_lock);
         iommu.Released = true;
         iommu.Steps.Add($"release: flushed {flushed}");

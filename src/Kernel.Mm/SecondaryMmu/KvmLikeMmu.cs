@@ -15,9 +15,10 @@ namespace Kernel.Mm.SecondaryMmu;
 /// and the fault path reads the sequence before looking the page up and, under
 /// <c>mmu_lock</c>, refuses to install when an invalidation ran or is running
 /// (<c>mmu_notifier_retry</c>). It implements start/end, change_pte, clear_flush_young,
-/// test_young and release — not <c>invalidate_range</c>, which is a no-op for KVM.
+/// test_young and release — not <c>invalidate_range</c>, which is a no-op for KVM. The shadow
+/// page table is the base's translation table.
 /// </summary>
-public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
+public sealed class KvmLikeMmu : SecondaryMmuBase
 {
     /// <summary>The KVM notifier: the driver's state hangs off it, as <c>container_of</c> finds
     /// <c>struct kvm</c> from <c>kvm->mmu_notifier</c>.</summary>
@@ -27,9 +28,6 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
 
         internal readonly KvmLikeMmu kvm;
     }
-
-    /// <summary>A shadow PTE: the page, whether the guest may write it, the accessed bit.</summary>
-    private sealed record kvm_spte(page page, bool writable, bool accessed);
 
     private static readonly mmu_notifier_ops kvm_mmu_notifier_ops = new()
     {
@@ -48,42 +46,21 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
     private long mmu_notifier_seq;
     private long mmu_notifier_count;
 
-    // Written under mmu_lock; read without it by the checker (hardware walks sptes the same way).
-    private readonly ConcurrentDictionary<ulong, kvm_spte> shadow_page_table = new();
-
     private readonly kvm_mmu_notifier mmu_notifier;
     private long _starts;
     private long _ends;
     private long _retries;
     private long _unbalancedEnds;
-    private int _registered;
 
     /// <summary>Creates the shadow MMU and registers its notifier on <paramref name="mm"/>
     /// (<c>kvm_init_mmu_notifier</c>).</summary>
     public KvmLikeMmu(mm_struct mm, string name = "kvm")
+        : base(mm, name)
     {
-        ArgumentNullException.ThrowIfNull(mm);
-        Mm = mm;
-        Name = name;
         mmu_lock = new spinlock_t(name + "->mmu_lock");
         mmu_notifier = new kvm_mmu_notifier(this) { ops = kvm_mmu_notifier_ops };
-        int ret = mmu_notifier_register(mmu_notifier, mm);
-        if (ret != 0)
-        {
-            throw new InvalidOperationException($"KvmLikeMmu: mmu_notifier_register failed with {ret}");
-        }
-
-        _registered = 1;
+        register_notifier(mmu_notifier);
     }
-
-    /// <inheritdoc/>
-    public string Name { get; }
-
-    /// <inheritdoc/>
-    public mm_struct Mm { get; }
-
-    /// <inheritdoc/>
-    public MmuStepLog Steps { get; } = new();
 
     /// <summary>The registered notifier (tests look for it in <see cref="mm_struct.Notifiers"/>).</summary>
     public mmu_notifier Notifier => mmu_notifier;
@@ -109,26 +86,9 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
     /// <summary>True once ->release ran (mm teardown or unregister).</summary>
     public bool Released { get; private set; }
 
-    /// <inheritdoc/>
-    public IEnumerable<(ulong address, page page)> Translations()
-    {
-        foreach (var entry in shadow_page_table)
-        {
-            yield return (entry.Key, entry.Value.page);
-        }
-    }
-
-    /// <inheritdoc/>
-    public bool TryGetTranslation(ulong address, [NotNullWhen(true)] out page? page)
-    {
-        bool found = shadow_page_table.TryGetValue(address & PAGE_MASK, out var spte);
-        page = spte?.page;
-        return found;
-    }
-
     /// <summary>Whether the shadow entry for <paramref name="address"/> lets the guest write.</summary>
     public bool IsWritable(ulong address) =>
-        shadow_page_table.TryGetValue(address & PAGE_MASK, out var spte) && spte.writable;
+        lookup(address & PAGE_MASK, out var spte) && spte.writable;
 
     /// <summary>
     /// The guest touched <paramref name="address"/> and the shadow table had no (writable) entry:
@@ -162,7 +122,7 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
             return SecondaryFaultResult.Retry;
         }
 
-        shadow_page_table[hva] = new kvm_spte(page, writable, accessed: true);
+        install(hva, new secondary_pte(page, writable));
         spin_unlock(mmu_lock);
         Steps.Add($"fault 0x{hva:x} -> pfn 0x{page_to_pfn(page):x}, installed");
 
@@ -181,7 +141,7 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
         ulong hva = address & PAGE_MASK;
         for (int i = 0; i <= maxFaults; i++)
         {
-            if (shadow_page_table.TryGetValue(hva, out var spte) && (!write || spte.writable))
+            if (lookup(hva, out var spte) && (!write || spte.writable))
             {
                 return spte.page;
             }
@@ -193,15 +153,6 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
         }
 
         return null;
-    }
-
-    /// <summary>Unregisters the notifier (->release runs, as in kvm_destroy_vm). Idempotent.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _registered, 0) == 1)
-        {
-            mmu_notifier_unregister(mmu_notifier, Mm);
-        }
     }
 
     // mmu_notifier_retry(): an invalidation is running, or one ended since mmu_seq was read.
@@ -225,19 +176,7 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
     private static KvmLikeMmu mmu_notifier_to_kvm(mmu_notifier mn) => ((kvm_mmu_notifier)mn).kvm;
 
     // kvm_unmap_hva_range: zap every shadow entry in [start, end). Caller holds mmu_lock.
-    private int kvm_unmap_hva_range(ulong start, ulong end)
-    {
-        int zapped = 0;
-        foreach (var entry in shadow_page_table)
-        {
-            if (entry.Key >= start && entry.Key < end && shadow_page_table.TryRemove(entry.Key, out _))
-            {
-                zapped++;
-            }
-        }
-
-        return zapped;
-    }
+    private int kvm_unmap_hva_range(ulong start, ulong end) => zap(start, end);
 
     private static void kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mm_struct mm, ulong start, ulong end)
     {
@@ -285,9 +224,9 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
         // outstanding, a later invalidation could be missed. Inside its start/end the entry was
         // already zapped, so this normally finds nothing, which is what KVM does too.
         bool updated = false;
-        if (kvm.mmu_notifier_count <= 1 && kvm.shadow_page_table.ContainsKey(hva) && pte_present(pte))
+        if (kvm.mmu_notifier_count <= 1 && kvm.lookup(hva, out _) && pte_present(pte))
         {
-            kvm.shadow_page_table[hva] = new kvm_spte(pte_page(pte), pte_write(pte), accessed: true);
+            kvm.update(hva, new secondary_pte(pte_page(pte), pte_write(pte)));
             updated = true;
         }
 
@@ -300,11 +239,11 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
         KvmLikeMmu kvm = mmu_notifier_to_kvm(mn);
         int young = 0;
         spin_lock(kvm.mmu_lock);
-        foreach (var entry in kvm.shadow_page_table)
+        foreach (var entry in kvm.entries_in(start, end))
         {
-            if (entry.Key >= start && entry.Key < end && entry.Value.accessed)
+            if (entry.Value.accessed)
             {
-                kvm.shadow_page_table[entry.Key] = entry.Value with { accessed = false };
+                kvm.update(entry.Key, entry.Value with { accessed = false });
                 young = 1;
             }
         }
@@ -318,7 +257,7 @@ public sealed class KvmLikeMmu : ISecondaryMmu, IDisposable
     {
         KvmLikeMmu kvm = mmu_notifier_to_kvm(mn);
         spin_lock(kvm.mmu_lock);
-        int young = kvm.shadow_page_table.TryGetValue(address & PAGE_MASK, out var spte) && spte.accessed ? 1 : 0;
+        int young = kvm.lookup(address & PAGE_MASK, out var spte) && spte.accessed ? 1 : 0;
         spin_unlock(kvm.mmu_lock);
         kvm.Steps.Add($"test_young 0x{address & PAGE_MASK:x} -> {young}");
         return young;

@@ -15,7 +15,7 @@ namespace Kernel.Mm.SecondaryMmu;
 /// takes the same lock, calls <c>mmu_interval_set_seq</c> and zaps. Non-blockable ranges
 /// (<c>mmu_notifier_range_blockable</c> false) only try the lock and return false when it is busy.
 /// </summary>
-public sealed class OdpLikeMirror : ISecondaryMmu, IDisposable
+public sealed class OdpLikeMirror : SecondaryMmuBase
 {
     /// <summary>One registered region: <c>struct ib_umem_odp</c>, which embeds its
     /// <c>mmu_interval_notifier</c> (the callback finds the umem with container_of; here, a cast).</summary>
@@ -50,32 +50,16 @@ public sealed class OdpLikeMirror : ISecondaryMmu, IDisposable
         invalidate = ib_umem_notifier_invalidate,
     };
 
-    /// <summary>A device page-table entry: the page and whether the device may write it
-    /// (ODP_WRITE_ALLOWED_BIT).</summary>
-    private sealed record odp_dma_entry(page page, bool writable);
-
-    // The device page table (dma_list): written under the region's umem_mutex, read by the
-    // device (and the checker) without it.
-    private readonly ConcurrentDictionary<ulong, odp_dma_entry> dma_list = new();
+    // The device page table (dma_list) is the base's translation table, written under the
+    // region's umem_mutex.
     private ib_umem_odp[] _regions = [];
     private long _retries;
 
     /// <summary>Creates a mirror of <paramref name="mm"/>; regions are added with <see cref="RegisterRegion"/>.</summary>
     public OdpLikeMirror(mm_struct mm, string name = "odp")
+        : base(mm, name)
     {
-        ArgumentNullException.ThrowIfNull(mm);
-        Mm = mm;
-        Name = name;
     }
-
-    /// <inheritdoc/>
-    public string Name { get; }
-
-    /// <inheritdoc/>
-    public mm_struct Mm { get; }
-
-    /// <inheritdoc/>
-    public MmuStepLog Steps { get; } = new();
 
     /// <summary>The registered regions.</summary>
     public IReadOnlyList<ib_umem_odp> Regions => Volatile.Read(ref _regions);
@@ -181,23 +165,6 @@ public sealed class OdpLikeMirror : ISecondaryMmu, IDisposable
         Steps.Add($"unregister {MmuStepLog.Range(umem.ib_umem_start, umem.ib_umem_end)}: unmapped {zapped}");
     }
 
-    /// <inheritdoc/>
-    public IEnumerable<(ulong address, page page)> Translations()
-    {
-        foreach (var entry in dma_list)
-        {
-            yield return (entry.Key, entry.Value.page);
-        }
-    }
-
-    /// <inheritdoc/>
-    public bool TryGetTranslation(ulong address, [NotNullWhen(true)] out page? page)
-    {
-        bool found = dma_list.TryGetValue(address & PAGE_MASK, out var entry);
-        page = entry?.page;
-        return found;
-    }
-
     /// <summary>
     /// A device page fault at <paramref name="address"/> (<c>ib_umem_odp_map_dma_and_lock</c> +
     /// <c>pagefault_real_mr</c>): read the interval's sequence, look the CPU page up (faulting it
@@ -254,7 +221,7 @@ public sealed class OdpLikeMirror : ISecondaryMmu, IDisposable
             return SecondaryFaultResult.Retry;
         }
 
-        dma_list[hva] = new odp_dma_entry(page, writable);
+        install(hva, new secondary_pte(page, writable));
         mutex_unlock(umem.umem_mutex);
         Steps.Add($"fault 0x{hva:x} -> pfn 0x{page_to_pfn(page):x}, installed");
         return SecondaryFaultResult.Installed;
@@ -269,7 +236,7 @@ public sealed class OdpLikeMirror : ISecondaryMmu, IDisposable
         ulong hva = address & PAGE_MASK;
         for (int i = 0; i <= maxFaults; i++)
         {
-            if (dma_list.TryGetValue(hva, out var entry) && (!write || entry.writable))
+            if (lookup(hva, out var entry) && (!write || entry.writable))
             {
                 return entry.page;
             }
@@ -284,12 +251,14 @@ public sealed class OdpLikeMirror : ISecondaryMmu, IDisposable
     }
 
     /// <summary>Unregisters every region.</summary>
-    public void Dispose()
+    public override void Dispose()
     {
         foreach (var umem in Regions)
         {
             UnregisterRegion(umem);
         }
+
+        base.Dispose();
     }
 
     private ib_umem_odp? find_umem(ulong hva)
@@ -306,19 +275,7 @@ public sealed class OdpLikeMirror : ISecondaryMmu, IDisposable
     }
 
     // Caller holds umem_mutex.
-    private int ib_umem_odp_unmap_dma_pages(ib_umem_odp umem, ulong start, ulong end)
-    {
-        int zapped = 0;
-        foreach (var entry in dma_list)
-        {
-            if (entry.Key >= start && entry.Key < end && dma_list.TryRemove(entry.Key, out _))
-            {
-                zapped++;
-            }
-        }
-
-        return zapped;
-    }
+    private int ib_umem_odp_unmap_dma_pages(ib_umem_odp umem, ulong start, ulong end) => zap(start, end);
 
     private static bool ib_umem_notifier_invalidate(mmu_interval_notifier mni, mmu_notifier_range range, ulong cur_seq)
     {

@@ -1,3 +1,4 @@
+using MmuNotifierAnalyzers.Annotations;
 using static Kernel.Mm.Linux;
 
 namespace Kernel.Mm.SecondaryMmu;
@@ -73,8 +74,10 @@ internal static class secondary_walk
 
     /// <summary>
     /// The page the CPU page table maps at <paramref name="address"/>, read without any lock,
-    /// the way a hardware walker (the IOMMU) reads the shared table. Never sleeps, never locks.
+    /// the way a hardware walker (the IOMMU) reads the shared table. Never sleeps, never locks
+    /// (mm_find_pmd does not allocate, so nothing below it frees or waits).
     /// </summary>
+    [NeverSleeps]
     internal static page? peek_page(mm_struct mm, ulong address, out bool writable)
     {
         writable = false;

@@ -27,7 +27,7 @@ public sealed class mm_struct
     internal readonly srcu_struct srcu = new();
     internal mmu_notifier_subscriptions? subscriptions;
 
-    // Invalidation accounting (runtime twins of MMU002/003/006/009/010); guarded by Linux.s_inv_lock.
+    // Invalidation accounting (runtime twins of MMU002/003/006/009/010); guarded by InvalidationTwin.Lock.
     internal readonly List<OpenInvalidation> open_ranges = new();
     internal readonly List<pte_clear_record> pending_clears = new();
 
@@ -111,7 +111,7 @@ public sealed class mm_struct
     {
         get
         {
-            lock (Linux.s_inv_lock)
+            lock (InvalidationTwin.Lock)
             {
                 return open_ranges.Count;
             }
@@ -121,31 +121,4 @@ public sealed class mm_struct
     internal void raise_invalidation_ended(ulong start, ulong end) => InvalidationEnded?.Invoke(this, start, end);
 
     public override string ToString() => $"mm#{id}";
-}
-
-/// <summary>An invalidation opened by mmu_notifier_invalidate_range_start and not yet ended.</summary>
-internal sealed class OpenInvalidation
-{
-    public OpenInvalidation(mm_struct mm, ulong start, ulong end, ulong cover_start, ulong cover_end, mmu_notifier_range? range, int thread)
-    {
-        this.mm = mm;
-        this.start = start;
-        this.end = end;
-        this.cover_start = cover_start;
-        this.cover_end = cover_end;
-        this.range = range;
-        this.thread = thread;
-    }
-
-    public readonly mm_struct mm;
-
-    // The values start was called with: an end must pass the same (MMU002 / MMU003).
-    public readonly ulong start;
-    public readonly ulong end;
-
-    // The range the notifiers were told about: [start, end) rounded out to whole pages.
-    public readonly ulong cover_start;
-    public readonly ulong cover_end;
-    public readonly mmu_notifier_range? range;
-    public readonly int thread;
 }

@@ -68,24 +68,3 @@ internal enum pageflags : uint
     PG_swapbacked = 1 << 11,
     PG_reserved = 1 << 12,
 }
-
-/// <summary>A PTE/PMD that mapped a page was cleared; pending until an invalidation covers it (MMU010).</summary>
-internal sealed class pte_clear_record
-{
-    public pte_clear_record(mm_struct mm, ulong address, ulong size, ulong pfn, page head, string function)
-    {
-        this.mm = mm;
-        this.address = address;
-        this.size = size;
-        this.pfn = pfn;
-        this.head = head;
-        this.function = function;
-    }
-
-    public readonly mm_struct mm;
-    public readonly ulong address;
-    public readonly ulong size;
-    public readonly ulong pfn;          // the pfn the entry mapped at address (the first one, for a huge entry)
-    public readonly page head;
-    public readonly string function;
-}

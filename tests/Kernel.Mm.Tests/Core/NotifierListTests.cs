@@ -16,11 +16,19 @@ public class NotifierListTests
 {
     private const ulong A = TestMm.Base;
 
-    // Every callback set, none of them allocating.
-    private static readonly mmu_notifier_ops s_allOps = new()
+    // Every callback set over the two models (a notifier implements one: MMU011), none allocating.
+    private static readonly mmu_notifier_ops s_startEndOps = new()
     {
         invalidate_range_start = (mn, mm, start, end) => { },
         invalidate_range_end = (mn, mm, start, end) => { },
+        change_pte = (mn, mm, address, pte) => { },
+        clear_flush_young = (mn, mm, start, end) => 0,
+        clear_young = (mn, mm, start, end) => 0,
+        test_young = (mn, mm, address) => 0,
+    };
+
+    private static readonly mmu_notifier_ops s_rangeOps = new()
+    {
         invalidate_range = (mn, mm, start, end) => { },
         change_pte = (mn, mm, address, pte) => { },
         clear_flush_young = (mn, mm, start, end) => 0,
@@ -39,7 +47,7 @@ public class NotifierListTests
             (mms[i], var vma) = TestMm.Anon();
             for (int k = 0; k < counts[i]; k++)
             {
-                mmu_notifier_register(new mmu_notifier { ops = s_allOps }, mms[i]);
+                mmu_notifier_register(new mmu_notifier { ops = k % 2 == 0 ? s_startEndOps : s_rangeOps }, mms[i]);
             }
 
             ranges[i] = new mmu_notifier_range();
@@ -106,7 +114,7 @@ public class NotifierListTests
         var order = new List<string>();
         mmu_notifier Named(string name) => new()
         {
-            ops = new mmu_notifier_ops { invalidate_range_start = (_, _, _, _) => order.Add(name) },
+            ops = new mmu_notifier_ops { invalidate_range_start = (_, _, _, _) => order.Add(name), invalidate_range_end = (_, _, _, _) => { } },
         };
         var a = Named("a");
         var b = Named("b");
@@ -143,7 +151,7 @@ public class NotifierListTests
         int lateStarts = 0;
         var late = new mmu_notifier
         {
-            ops = new mmu_notifier_ops { invalidate_range_start = (_, _, _, _) => lateStarts++ },
+            ops = new mmu_notifier_ops { invalidate_range_start = (_, _, _, _) => lateStarts++, invalidate_range_end = (_, _, _, _) => { } },
         };
         bool registered = false;
         var first = new mmu_notifier
@@ -158,6 +166,7 @@ public class NotifierListTests
                         mmu_notifier_register(late, m);   // linked at the head, behind the walk
                     }
                 },
+                invalidate_range_end = (_, _, _, _) => { },
             },
         };
         mmu_notifier_register(first, mm);
@@ -194,6 +203,7 @@ public class NotifierListTests
 
                     during?.Invoke();
                 },
+                invalidate_range_end = (_, _, _, _) => { },
             },
         };
         var last = Named("last");

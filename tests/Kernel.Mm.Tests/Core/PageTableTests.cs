@@ -157,7 +157,7 @@ public class PageTableTests
         Assert.False(pte_write(TestMm.PteOf(child, TestMm.Base)));
 
         var mn = RecordingNotifier.Create(withInvalidateRange: true);
-        mmu_notifier_register(mn, child);
+        mn.RegisterOn(child);
         Assert.Equal((int)VM_FAULT_WRITE, (int)handle_mm_fault(cvma, TestMm.Base + 8, FAULT_FLAG_WRITE));
         var copy = TestMm.PageAt(child, TestMm.Base);
         Assert.NotSame(original, copy);
@@ -175,7 +175,7 @@ public class PageTableTests
         // The parent is now the only mapper: its write reuses the page in place.
         Assert.Equal((int)VM_FAULT_WRITE, (int)handle_mm_fault(pvma, TestMm.Base, FAULT_FLAG_WRITE));
         Assert.Same(original, TestMm.PageAt(parent, TestMm.Base));
-        mmu_notifier_unregister(mn, child);
+        mn.UnregisterFrom(child);
         var freed = TestMm.Freed(() =>
         {
             mmput(child);
@@ -201,7 +201,7 @@ public class PageTableTests
         Assert.Equal(1, page_mapcount(pfn_to_page(page_to_pfn(head) + 100))); // PMD-mapped: every subpage
 
         var mn = RecordingNotifier.Create(withInvalidateRange: true);
-        mmu_notifier_register(mn, mm);
+        mn.RegisterOn(mm);
         split_huge_pmd(vma, pmd, start + 0x5000);
         Assert.False(pmd_trans_huge(pmdp_get(pmd)));
         for (int i = 0; i < HPAGE_PMD_NR; i += 51)
@@ -226,7 +226,7 @@ public class PageTableTests
         Assert.Equal(2, page_count(head));
         put_page(head);
 
-        mmu_notifier_unregister(mn, mm);
+        mn.UnregisterFrom(mm);
         var freed = TestMm.Freed(() => mmput(mm));
         Assert.Contains(head, freed);
         Assert.Contains(tail, freed);

@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using Kernel.Mm;
+using MmuNotifierAnalyzers;
 using Xunit;
 using static Kernel.Mm.Linux;
 
@@ -48,13 +49,14 @@ public class RangeTwinTests
     // ---- MMU007 ---------------------------------------------------------------------------------
 
     [Fact]
+    [TwinOf(RuleIdentifiers.RangeLengthInPages)]
     public void MMU007_seed003_end_in_pages_is_reported_and_the_page_rounded_range_is_invalidated()
     {
         var (mm, vma) = TestMm.Anon();
         handle_mm_fault(vma, A, FAULT_FLAG_WRITE);
         var page = TestMm.PageAt(mm, A);
         var rec = RecordingNotifier.Create(withInvalidateRange: true);
-        mmu_notifier_register(rec, mm);
+        rec.RegisterOn(mm);
 
         var sink = Run(() =>
         {
@@ -80,11 +82,12 @@ public class RangeTwinTests
             mmu_notifier_invalidate_range_end(mm, A, A + PAGE_SIZE);
         }).Violations);
 
-        mmu_notifier_unregister(rec, mm);
+        rec.UnregisterFrom(mm);
         mmput(mm);
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.RangeLengthInPages)]
     public void MMU007_thp_length_in_pages_is_reported_not_thrown()
     {
         var (mm, _, head) = Thp(pmdMapped: true);
@@ -116,6 +119,7 @@ public class RangeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.RangeLengthInPages)]
     public void MMU007_range_form_is_reported_at_init_once_and_the_range_is_left_as_written()
     {
         var (mm, vma) = TestMm.Anon();
@@ -150,6 +154,7 @@ public class RangeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.RangeLengthInPages)]
     public void MMU007_never_fires_on_byte_ranges()
     {
         var (mm, _, _) = Thp(pmdMapped: false);
@@ -168,6 +173,7 @@ public class RangeTwinTests
     // ---- MMU008 ---------------------------------------------------------------------------------
 
     [Fact]
+    [TwinOf(RuleIdentifiers.HugeRangeNotAligned)]
     public void MMU008_seed003_unaligned_start_over_a_pte_mapped_thp()
     {
         var (mm, _, head) = Thp(pmdMapped: false);
@@ -212,6 +218,7 @@ public class RangeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.HugeRangeNotAligned)]
     public void MMU008_after_the_huge_entry_was_cleared_and_in_the_range_form()
     {
         var (mm, vma, head) = Thp(pmdMapped: true);
@@ -252,6 +259,7 @@ public class RangeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.HugeRangeNotAligned)]
     public void MMU008_hugetlb_names_huge_page_mask()
     {
         var (mm, vma) = TestMm.Anon(H, HPAGE_PMD_SIZE, VM_HUGETLB);
@@ -274,6 +282,7 @@ public class RangeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.HugeRangeNotAligned)]
     public void MMU008_never_fires_without_a_compound_page_there()
     {
         // Small pages only: a 2 MiB byte range starting anywhere is just a range.

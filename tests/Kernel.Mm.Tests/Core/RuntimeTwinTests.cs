@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using Kernel.Mm;
+using MmuNotifierAnalyzers;
 using Xunit;
 using static Kernel.Mm.Linux;
 
@@ -48,6 +49,7 @@ public class RuntimeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.InvalidatePageRemoved)]
     public void MMU001_invalidate_page_calls_and_ops_tables()
     {
         var (mm, _) = TestMm.Anon();
@@ -71,6 +73,7 @@ public class RuntimeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.UnbalancedRange)]
     public void MMU002_unbalanced_end_teardown_and_kthread_exit()
     {
         var (mm, _) = TestMm.Anon();
@@ -117,6 +120,7 @@ public class RuntimeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.RangeArgumentsChanged)]
     public void MMU003_end_with_a_different_range_or_a_range_changed_in_between()
     {
         var (mm, vma) = TestMm.Anon();
@@ -150,6 +154,7 @@ public class RuntimeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.SleepInAtomicCallback)]
     public void MMU004_sleeping_inside_an_atomic_callback_names_callback_and_notifier()
     {
         var (mm, _) = TestMm.Anon();
@@ -161,11 +166,6 @@ public class RuntimeTwinTests
                 invalidate_range = (_, _, _, _) =>
                 {
                     mutex_lock(m);
-                    mutex_unlock(m);
-                },
-                invalidate_range_start = (_, _, _, _) =>
-                {
-                    mutex_lock(m);   // start may sleep: fine
                     mutex_unlock(m);
                 },
             },
@@ -185,6 +185,7 @@ public class RuntimeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.SleepUnderSpinlock)]
     public void MMU005_sleepable_notifier_call_under_the_pte_lock()
     {
         var (mm, vma) = TestMm.Anon();
@@ -226,6 +227,7 @@ public class RuntimeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.InvalidateRangeOutsideRange)]
     public void MMU006_invalidate_range_and_clear_flush_notify_outside_start_end()
     {
         var (mm, vma) = TestMm.Anon();
@@ -261,6 +263,7 @@ public class RuntimeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.ChangePteOutsideRange)]
     public void MMU009_change_pte_outside_start_end()
     {
         var (mm, vma) = TestMm.Anon();
@@ -288,6 +291,7 @@ public class RuntimeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.PageReleasedBeforeInvalidation)]
     public void MMU010_page_freed_before_the_invalidation_of_its_cleared_pte()
     {
         var (mm, vma) = TestMm.Anon();
@@ -351,6 +355,7 @@ public class RuntimeTwinTests
     }
 
     [Fact]
+    [TwinOf(RuleIdentifiers.PageReleasedBeforeInvalidation)]
     public void MMU010_huge_page_invalidated_with_a_length_in_pages_still_fires()
     {
         ulong start = 0x140000000UL;

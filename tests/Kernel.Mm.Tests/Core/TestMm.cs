@@ -72,22 +72,63 @@ internal static class TestMm
 /// <summary>A notifier that records every callback it receives.</summary>
 internal sealed class RecordingNotifier : mmu_notifier
 {
-    public readonly List<string> Calls = new();
+    public readonly List<string> Calls;
 
-    public static RecordingNotifier Create(bool withInvalidateRange = false, bool startEnd = true) => new()
+    private RecordingNotifier(List<string> calls) => Calls = calls;
+
+    /// <summary>With both <paramref name="withInvalidateRange"/> and <paramref name="startEnd"/>, a
+    /// start/end notifier whose <see cref="Companion"/> implements invalidate_range into the same log:
+    /// one notifier implements one model (MMU011). Register both with <see cref="RegisterOn"/>.</summary>
+    public static RecordingNotifier Create(bool withInvalidateRange = false, bool startEnd = true)
     {
-        ops = new mmu_notifier_ops
+        var calls = new List<string>();
+        var mn = new RecordingNotifier(calls)
         {
-            invalidate_range_start = startEnd ? (mn, mm, s, e) => ((RecordingNotifier)mn).Add($"start {s:x}-{e:x}") : null,
-            invalidate_range_end = startEnd ? (mn, mm, s, e) => ((RecordingNotifier)mn).Add($"end {s:x}-{e:x}") : null,
-            invalidate_range = withInvalidateRange ? (mn, mm, s, e) => ((RecordingNotifier)mn).Add($"range {s:x}-{e:x}") : null,
-            change_pte = (mn, mm, a, p) => ((RecordingNotifier)mn).Add($"change_pte {a:x}"),
-            clear_flush_young = (mn, mm, s, e) => { ((RecordingNotifier)mn).Add($"clear_flush_young {s:x}-{e:x}"); return 1; },
-            clear_young = (mn, mm, s, e) => { ((RecordingNotifier)mn).Add($"clear_young {s:x}-{e:x}"); return 0; },
-            test_young = (mn, mm, a) => { ((RecordingNotifier)mn).Add($"test_young {a:x}"); return 1; },
-            release = (mn, mm) => ((RecordingNotifier)mn).Add("release"),
-        },
-    };
+            ops = new mmu_notifier_ops
+            {
+                invalidate_range_start = startEnd ? (mn, mm, s, e) => ((RecordingNotifier)mn).Add($"start {s:x}-{e:x}") : null,
+                invalidate_range_end = startEnd ? (mn, mm, s, e) => ((RecordingNotifier)mn).Add($"end {s:x}-{e:x}") : null,
+                invalidate_range = withInvalidateRange && !startEnd ? RecordRange : null,
+                change_pte = (mn, mm, a, p) => ((RecordingNotifier)mn).Add($"change_pte {a:x}"),
+                clear_flush_young = (mn, mm, s, e) => { ((RecordingNotifier)mn).Add($"clear_flush_young {s:x}-{e:x}"); return 1; },
+                clear_young = (mn, mm, s, e) => { ((RecordingNotifier)mn).Add($"clear_young {s:x}-{e:x}"); return 0; },
+                test_young = (mn, mm, a) => { ((RecordingNotifier)mn).Add($"test_young {a:x}"); return 1; },
+                release = (mn, mm) => ((RecordingNotifier)mn).Add("release"),
+            },
+        };
+        if (withInvalidateRange && startEnd)
+        {
+            mn.Companion = new RecordingNotifier(calls) { ops = new mmu_notifier_ops { invalidate_range = RecordRange } };
+        }
+
+        return mn;
+    }
+
+    /// <summary>The invalidate_range notifier that logs beside this start/end one, if asked for.</summary>
+    public RecordingNotifier? Companion { get; private set; }
+
+    /// <summary>Registers the notifier, then its companion (newest first: the companion's
+    /// invalidate_range is logged before this one's end).</summary>
+    public void RegisterOn(mm_struct mm)
+    {
+        mmu_notifier_register(this, mm);
+        if (Companion is not null)
+        {
+            mmu_notifier_register(Companion, mm);
+        }
+    }
+
+    public void UnregisterFrom(mm_struct mm)
+    {
+        if (Companion is not null)
+        {
+            mmu_notifier_unregister(Companion, mm);
+        }
+
+        mmu_notifier_unregister(this, mm);
+    }
+
+    private static void RecordRange(mmu_notifier mn, mm_struct mm, ulong s, ulong e) => ((RecordingNotifier)mn).Add($"range {s:x}-{e:x}");
 
     public void Add(string s)
     {

@@ -77,6 +77,16 @@ internal sealed class ScenarioRig : IDisposable
         Checker.Attach(Iommu);
     }
 
+    /// <summary>Registers one more secondary MMU (a broken one) under the checker, owned by the rig.
+    /// Call <see cref="AttachSecondaries"/> first.</summary>
+    public T AttachExtra<T>(T mmu)
+        where T : ISecondaryMmu, IDisposable
+    {
+        Own(mmu);
+        Checker.Attach(mmu);
+        return mmu;
+    }
+
     private T Own<T>(T disposable)
         where T : IDisposable
     {
