@@ -31,6 +31,7 @@ public sealed class SeedPortsFormatTests : IAsyncLifetime
         "samples/Seeds.Before",
         "samples/Seeds.Common",
         "src/Kernel.Mm",
+        "src/Shared",
         "src/MmuNotifierAnalyzers.Annotations",
         "src/MmuNotifierAnalyzers",
         "src/MmuNotifierAnalyzers.CodeFixes",
