@@ -37,6 +37,9 @@ internal static partial class RuleIdentifiers
     /// <summary>Page released before its invalidation.</summary>
     public const string PageReleasedBeforeInvalidation = "MMU010";
 
+    /// <summary>A secondary-MMU mapping established without a sequence retry check under the driver lock.</summary>
+    public const string MappingWithoutRetryCheck = "MMU012";
+
     /// <summary>A malformed line in a configuration file (a may-sleep list).</summary>
     public const string InvalidConfiguration = "MMU900";
 }
