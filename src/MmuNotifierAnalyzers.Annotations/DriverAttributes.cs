@@ -39,9 +39,10 @@ public sealed class SequenceRetryCheckAttribute : Attribute
 }
 
 /// <summary>
-/// The method looks up (or faults in) the CPU pages a secondary mapping is built from, like
-/// <c>hmm_range_fault</c> or <c>get_user_pages</c>: the sequence must be read before it, or an
-/// invalidation that ran between the lookup and the read goes unseen (rule MMU012).
+/// The method looks up what a secondary mapping is built from: the CPU pages (<c>hmm_range_fault</c>,
+/// <c>get_user_pages</c>) or the VMA that says how to map them (<c>vma_lookup</c>). The sequence
+/// must be read before it, or while a lock held at it is still held, or an invalidation that ran
+/// between the lookup and the read goes unseen (rule MMU012).
 /// </summary>
 [AttributeUsage(AttributeTargets.Method, Inherited = false)]
 public sealed class LooksUpPagesAttribute : Attribute

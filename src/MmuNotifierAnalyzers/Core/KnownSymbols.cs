@@ -45,6 +45,9 @@ internal sealed class KnownSymbols
         MutexLock = Methods("mutex_lock");
         MutexTrylock = Methods("mutex_trylock");
         MutexUnlock = Methods("mutex_unlock");
+        RwsemLock = Methods("down_read", "down_write");
+        RwsemTrylock = Methods("down_read_trylock", "down_write_trylock");
+        RwsemUnlock = Methods("up_read", "up_write");
         EntryClears = Methods("ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush", "huge_ptep_clear_flush", "huge_ptep_get_and_clear");
 
         PageSize = ConstantOf("PAGE_SIZE");
@@ -132,6 +135,11 @@ internal sealed class KnownSymbols
     public ImmutableHashSet<IMethodSymbol> MutexLock { get; }
     public ImmutableHashSet<IMethodSymbol> MutexTrylock { get; }
     public ImmutableHashSet<IMethodSymbol> MutexUnlock { get; }
+
+    /// <summary>The rw_semaphore API (<c>mmap_lock</c>): a VMA looked up under it stays valid while it is held.</summary>
+    public ImmutableHashSet<IMethodSymbol> RwsemLock { get; }
+    public ImmutableHashSet<IMethodSymbol> RwsemTrylock { get; }
+    public ImmutableHashSet<IMethodSymbol> RwsemUnlock { get; }
 
     /// <summary>Clear a present entry without telling any notifier (the caller must invalidate).</summary>
     public ImmutableHashSet<IMethodSymbol> EntryClears { get; }

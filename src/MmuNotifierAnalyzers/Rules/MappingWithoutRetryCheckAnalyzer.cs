@@ -39,7 +39,6 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
     private enum Problem
     {
         None,
-        LookupBeforeRead,
         LockDropped,
         NoLock,
         ResultUnused,
@@ -55,6 +54,7 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
         var api = FlowCache.Api(context.Compilation, symbols);
         foreach (var result in FlowCache.Get(context, symbols))
         {
+            var lateReads = new HashSet<SyntaxNode>();
             foreach (var observation in result.Observations.OrderBy(o => o.Operation.Syntax.SpanStart))
             {
                 context.CancellationToken.ThrowIfCancellationRequested();
@@ -67,6 +67,7 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
                 {
                     case SequenceRole.Install:
                         CheckInstall(context, invocation, observation);
+                        CheckReadAfterLookup(context, invocation, observation, lateReads);
                         break;
                     case SequenceRole.SetSeq:
                         CheckSetSeqLocked(context, invocation, observation);
@@ -126,10 +127,8 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
                 "installs a secondary mapping from sequence " + read + " whatever " + check + " answered on this path: its result must guard the install (retry, goto again / return -EAGAIN, when it says the sequence moved)",
             Problem.NoLock =>
                 "installs a secondary mapping from sequence " + read + " checked by " + check + " with no driver lock held" + HeldHere(w.Path) + ": an invalidation can run between the check and the install; take the lock the invalidate callback takes before the check and install before dropping it",
-            Problem.LockDropped =>
-                "installs a secondary mapping from sequence " + read + " after '" + s.DroppedDisplay + "', held at " + check + ", was released at line " + FlowAnalysis.Line(s.DroppedAt!) + ": an invalidation can run between the unlock and the install; install before dropping the lock",
             _ =>
-                "installs a secondary mapping from sequence " + read + ", but the pages were looked up by '" + CallName(s.LookupBefore!) + "' at line " + FlowAnalysis.Line(s.LookupBefore!) + " before the read, with no lookup after it: an invalidation between the lookup and the read passes " + (check.Length == 0 ? "the retry check" : check) + " unseen; read the sequence before looking the pages up",
+                "installs a secondary mapping from sequence " + read + " after '" + s.DroppedDisplay + "', held at " + check + ", was released at line " + FlowAnalysis.Line(s.DroppedAt!) + ": an invalidation can run between the unlock and the install; install before dropping the lock",
         };
 
         var additional = new List<Location> { s.Read.GetLocation() };
@@ -147,9 +146,34 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
         SequenceState.Retry => Problem.InstalledOnRetry,
         SequenceState.Checked => Problem.ResultUnused,
         _ when sequence.LocksAtCheck.IsEmpty => sequence.DroppedAt is null ? Problem.NoLock : Problem.LockDropped,
-        _ when sequence.LookupBefore is not null && sequence.LookupAfter is null => Problem.LookupBeforeRead,
         _ => Problem.None,
     };
+
+    /// <summary>
+    /// The sequence was read after a lookup of what the mapping is built from (pages, the VMA)
+    /// whose lock, if any, was already dropped: reported once, at the read, which has to move.
+    /// </summary>
+    private static void CheckReadAfterLookup(BodyAnalysisContext context, IInvocationOperation install, Observation observation, HashSet<SyntaxNode> reported)
+    {
+        foreach (var path in observation.Paths)
+        {
+            foreach (var s in path.Facts(Domains.Sequences))
+            {
+                if (s.Certainty != Certainty.Certain || s.LookupBefore is not { } lookup || !reported.Add(s.Read))
+                {
+                    continue;
+                }
+
+                context.ReportDiagnostic(Diagnostic.Create(
+                    Rule,
+                    s.Read.GetLocation(),
+                    new[] { lookup.GetLocation(), install.Syntax.GetLocation() },
+                    s.Read.ToString(),
+                    "reads sequence '" + SequenceName(s.Read) + "' after '" + CallName(lookup) + "' at line " + FlowAnalysis.Line(lookup) + " looked up what '" + install.TargetMethod.Name + "' at line " + FlowAnalysis.Line(install.Syntax)
+                    + " installs, with no lock held at the lookup still held here: an invalidation between the lookup and the read passes the retry check unseen and the mapping is built from a stale lookup; read the sequence before the lookup, or before dropping the lock it ran under"));
+            }
+        }
+    }
 
     /// <summary>" ('L' is taken at line K, after the check)" when the install holds a lock the check did not.</summary>
     private static string HeldHere(ObservedPath path)

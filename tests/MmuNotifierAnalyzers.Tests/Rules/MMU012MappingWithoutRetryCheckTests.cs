@@ -195,7 +195,7 @@ static class T
     }
 
     [Fact]
-    public async Task Fires_when_the_sequence_is_read_after_the_page_lookup()
+    public async Task Fires_at_the_read_when_the_sequence_is_read_after_the_page_lookup()
     {
         await VerifyAsync(@"
 static class T
@@ -203,19 +203,90 @@ static class T
     static int fault(dev_notifier n, ulong address)
     {
         dev.lookup(n, address);
-        ulong seq = mmu_interval_read_begin(n);
+        ulong seq = {|#0:mmu_interval_read_begin(n)|};
         mutex_lock(n.@lock);
         if (mmu_interval_read_retry(n, seq))
         {
             mutex_unlock(n.@lock);
             return -dev.EAGAIN;
         }
-        {|#0:dev.install(n, address)|};
+        dev.install(n, address);
+        dev.install(n, address + 4096);
         mutex_unlock(n.@lock);
         return 0;
     }
 }
-", Verify.Diagnostic().WithLocation(0).WithArguments("install", "installs a secondary mapping from sequence 'seq' (read at line 27), but the pages were looked up by 'lookup' at line 26 before the read, with no lookup after it: an invalidation between the lookup and the read passes the retry check 'mmu_interval_read_retry' at line 29 unseen; read the sequence before looking the pages up"));
+", Verify.Diagnostic().WithLocation(0).WithArguments("mmu_interval_read_begin(n)", "reads sequence 'seq' after 'lookup' at line 26 looked up what 'install' at line 34 installs, with no lock held at the lookup still held here: an invalidation between the lookup and the read passes the retry check unseen and the mapping is built from a stale lookup; read the sequence before the lookup, or before dropping the lock it ran under"));
+    }
+
+    [Fact]
+    public async Task A_lookup_under_a_lock_still_held_at_the_read_is_not_stale()
+    {
+        // KVM's fix for user_mem_abort / kvm_riscv_gstage_map (v6.3): the VMA found under
+        // mmap_lock cannot change before mmap_read_unlock, so reading the sequence before the
+        // unlock covers it; reading it after the unlock does not.
+        await VerifyAsync(@"
+static class T
+{
+    static int fixed_fault(dev_notifier n, mm_struct mm, ulong address)
+    {
+        down_read(mm.mmap_lock);
+        var vma = vma_lookup(mm, address);
+        ulong seq = mmu_interval_read_begin(n);
+        up_read(mm.mmap_lock);
+        mutex_lock(n.@lock);
+        if (mmu_interval_read_retry(n, seq))
+        {
+            mutex_unlock(n.@lock);
+            return -dev.EAGAIN;
+        }
+        dev.install(n, address);
+        mutex_unlock(n.@lock);
+        return 0;
+    }
+
+    static int buggy_fault(dev_notifier n, mm_struct mm, ulong address)
+    {
+        down_read(mm.mmap_lock);
+        var vma = vma_lookup(mm, address);
+        up_read(mm.mmap_lock);
+        ulong seq = [|mmu_interval_read_begin(n)|];
+        mutex_lock(n.@lock);
+        if (mmu_interval_read_retry(n, seq))
+        {
+            mutex_unlock(n.@lock);
+            return -dev.EAGAIN;
+        }
+        dev.install(n, address);
+        mutex_unlock(n.@lock);
+        return 0;
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task A_check_under_mmap_lock_alone_is_not_under_the_driver_lock()
+    {
+        await VerifyAsync(@"
+static class T
+{
+    static int fault(dev_notifier n, mm_struct mm, ulong address)
+    {
+        ulong seq = mmu_interval_read_begin(n);
+        down_read(mm.mmap_lock);
+        dev.lookup(n, address);
+        if (mmu_interval_read_retry(n, seq))
+        {
+            up_read(mm.mmap_lock);
+            return -dev.EAGAIN;
+        }
+        [|dev.install(n, address)|];
+        up_read(mm.mmap_lock);
+        return 0;
+    }
+}
+");
     }
 
     [Fact]

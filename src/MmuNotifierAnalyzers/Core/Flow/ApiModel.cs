@@ -127,18 +127,30 @@ internal enum SequenceRole
     SetSeq,
 }
 
+/// <summary>What kind of lock an effect takes or drops, and so which domain holds it.</summary>
+internal enum LockKind
+{
+    /// <summary>A spinlock (<see cref="Domains.Locks"/>): nothing may sleep under it.</summary>
+    Spin,
+
+    /// <summary>A mutex (<see cref="Domains.Mutexes"/>): a driver lock of the sequence protocol.</summary>
+    Mutex,
+
+    /// <summary>A read-write semaphore (<see cref="Domains.Rwsems"/>): <c>mmap_lock</c>, under which a VMA lookup stays valid.</summary>
+    Rwsem,
+}
+
 /// <summary>A lock a method acquires, releases, or must be entered holding.</summary>
 internal sealed class LockEffect
 {
-    public LockEffect(string expression, LockCondition condition, bool sleeping = false)
+    public LockEffect(string expression, LockCondition condition, LockKind kind = LockKind.Spin)
     {
         Expression = expression;
         Condition = condition;
-        Sleeping = sleeping;
+        Kind = kind;
     }
 
-    /// <summary>A mutex (<see cref="Domains.Mutexes"/>), not a spinlock.</summary>
-    public bool Sleeping { get; }
+    public LockKind Kind { get; }
 
     /// <summary>Parameter name optionally followed by members (<c>mm.page_table_lock</c>), or <c>this.field</c>.</summary>
     public string Expression { get; }
@@ -195,14 +207,16 @@ internal sealed class MethodEffects
     /// <summary>A call that makes its method worth analysing: without a range, a notification, a
     /// spinlock or a sequence read, clears, releases, mutexes and the rest of the sequence protocol
     /// alone can give no finding (MMU010 needs an invalidation after them, MMU012 a read before).</summary>
-    public bool DrivesAnalysis => Range is not null || Notify is not null || Acquires.Any(a => !a.Sleeping) || Releases.Any(r => !r.Sleeping)
+    public bool DrivesAnalysis => Range is not null || Notify is not null || Acquires.Any(a => a.Kind == LockKind.Spin) || Releases.Any(r => r.Kind == LockKind.Spin)
         || Sequence is SequenceRole.Read or SequenceRole.SetSeq;
 
     /// <summary>Whether a body that names this method is worth binding: what drives an analysis,
-    /// and what a driving call makes matter (not a mutex alone, which most bodies that take one
-    /// never need analysed).</summary>
-    public bool MarksBody => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange || Sequence != SequenceRole.None
-        || Acquires.Any(a => !a.Sleeping) || Releases.Any(r => !r.Sleeping);
+    /// and what a driving call makes matter. Not a mutex or rwsem alone, nor the sequence
+    /// protocol's checks, installs and lookups without its read: most bodies that call only
+    /// those can give no finding.</summary>
+    public bool MarksBody => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange
+        || Sequence is SequenceRole.Read or SequenceRole.SetSeq
+        || Acquires.Any(a => a.Kind == LockKind.Spin) || Releases.Any(r => r.Kind == LockKind.Spin);
 }
 
 /// <summary>
@@ -289,14 +303,22 @@ internal sealed class ApiModel
         var releasesPage = KnownSymbols.Is(method, Symbols.PageRelease) || Annotations.Has(method, Annotations.ReleasesPage);
         var initsRange = KnownSymbols.Is(method, Symbols.RangeInit);
 
-        // The runtime's mutexes: sleeping driver locks, tracked apart from spinlocks.
-        if (KnownSymbols.Is(method, Symbols.MutexLock) || KnownSymbols.Is(method, Symbols.MutexTrylock))
+        // The runtime's mutexes and rwsems: sleeping locks, tracked apart from spinlocks.
+        var sleeping = KnownSymbols.Is(method, Symbols.MutexLock) || KnownSymbols.Is(method, Symbols.MutexTrylock) || KnownSymbols.Is(method, Symbols.MutexUnlock)
+            ? LockKind.Mutex
+            : LockKind.Rwsem;
+        var lockParameter = method.Parameters.FirstOrDefault()?.Name ?? "lock";
+        if (KnownSymbols.Is(method, Symbols.MutexLock) || KnownSymbols.Is(method, Symbols.RwsemLock))
         {
-            acquires.Add(new LockEffect(method.Parameters.FirstOrDefault()?.Name ?? "lock", KnownSymbols.Is(method, Symbols.MutexTrylock) ? LockCondition.WhenTrue : LockCondition.None, sleeping: true));
+            acquires.Add(new LockEffect(lockParameter, LockCondition.None, sleeping));
         }
-        else if (KnownSymbols.Is(method, Symbols.MutexUnlock))
+        else if (KnownSymbols.Is(method, Symbols.MutexTrylock) || KnownSymbols.Is(method, Symbols.RwsemTrylock))
         {
-            releases.Add(new LockEffect(method.Parameters.FirstOrDefault()?.Name ?? "lock", LockCondition.None, sleeping: true));
+            acquires.Add(new LockEffect(lockParameter, LockCondition.WhenTrue, sleeping));
+        }
+        else if (KnownSymbols.Is(method, Symbols.MutexUnlock) || KnownSymbols.Is(method, Symbols.RwsemUnlock))
+        {
+            releases.Add(new LockEffect(lockParameter, LockCondition.None, sleeping));
         }
 
         var sequence = SequenceOf(method, out var trueWhenValid);

@@ -91,19 +91,18 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         var effects = _api.Get(_method);
         var locks = d.Locks;
-        var mutexes = d.Get(Domains.Mutexes);
         foreach (var held in effects.MustHold.Concat(effects.Releases))
         {
             if (ResolveEntryLock(held.Expression) is { } key)
             {
                 var fact = new LockFact(key, null, held.Expression, LockCondition.None, null, Certainty.Certain);
-                if (held.Sleeping)
+                if (held.Kind == LockKind.Spin)
                 {
-                    mutexes = mutexes.Add(fact);
+                    locks = locks.Add(fact);
                 }
                 else
                 {
-                    locks = locks.Add(fact);
+                    d = d.With(DomainOf(held.Kind), d.Get(DomainOf(held.Kind)).Add(fact));
                 }
             }
         }
@@ -126,8 +125,15 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks).With(Domains.Mutexes, mutexes);
+        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks);
     }
+
+    private static FactSetDomain<LockFact> DomainOf(LockKind kind) => kind switch
+    {
+        LockKind.Mutex => Domains.Mutexes,
+        LockKind.Rwsem => Domains.Rwsems,
+        _ => Domains.Locks,
+    };
 
     private Value? ResolveEntryLock(string expression)
     {
@@ -455,7 +461,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         return d.With(Domains.Sequences, sequences);
     }
 
-    private static readonly FactSetDomain<LockFact>[] LockDomains = { Domains.Locks, Domains.Mutexes };
+    private static readonly FactSetDomain<LockFact>[] LockDomains = { Domains.Locks, Domains.Mutexes, Domains.Rwsems };
 
     // ---------------------------------------------------------------- operations
 
@@ -863,7 +869,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         {
             if (ResolveLock(released.Expression, method, values, syntaxes, receiver, d) is { } key)
             {
-                var domain = released.Sleeping ? Domains.Mutexes : Domains.Locks;
+                var domain = DomainOf(released.Kind);
                 d = d.With(domain, d.Get(domain).RemoveAll(l => l.Key.Equals(key.Value)));
                 var sequences = d.Get(Domains.Sequences);
                 if (!sequences.IsEmpty)
@@ -877,7 +883,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         {
             if (ResolveLock(acquired.Expression, method, values, syntaxes, receiver, d) is { } key)
             {
-                var domain = acquired.Sleeping ? Domains.Mutexes : Domains.Locks;
+                var domain = DomainOf(acquired.Kind);
                 var fact = new LockFact(key.Value, invocation.Syntax, key.Display, acquired.Condition, acquired.Condition == LockCondition.None ? null : result, Certainty.Certain);
                 d = d.With(domain, d.Get(domain).RemoveAll(l => l.Key.Equals(key.Value)).Add(fact));
             }
@@ -972,8 +978,9 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
             case SequenceRole.Lookup:
                 {
-                    var lookups = d.Get(Domains.Lookups).RemoveAll(l => l.Call == invocation.Syntax).Add(new LookupFact(invocation.Syntax, Certainty.Certain));
-                    d = d.With(Domains.Lookups, lookups).With(Domains.Sequences, d.Get(Domains.Sequences).Select(s => s.LookedUp(invocation.Syntax)).ToImmutableArray());
+                    // A lookup made after a read (the read of this loop turn) is not one the read missed.
+                    var fact = new LookupFact(invocation.Syntax, !d.Get(Domains.Sequences).IsEmpty, HeldLocks(d), Certainty.Certain);
+                    d = d.With(Domains.Lookups, d.Get(Domains.Lookups).RemoveAll(l => l.Call == invocation.Syntax).Add(fact));
                     break;
                 }
 
@@ -983,13 +990,22 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
     }
 
-    /// <summary>A sequence read at <paramref name="read"/>: a new sequence (the same read again, in a loop, replaces it).</summary>
+    /// <summary>
+    /// A sequence read at <paramref name="read"/>: a new sequence (the same read again, in a loop,
+    /// replaces it). A lookup made before it, with no read before the lookup, is one an
+    /// invalidation could have made stale unseen, unless a lock held at the lookup is held still
+    /// (a VMA found under <c>mmap_lock</c> cannot change before it is released).
+    /// </summary>
     private static void ReadSequence(SyntaxNode read, Value value, ref Disjunct d)
     {
-        var lookupBefore = d.Get(Domains.Lookups).FirstOrDefault(l => l.Certainty == Certainty.Certain)?.Call;
-        var fact = new SequenceFact(read, value, lookupBefore, null, SequenceState.Unchecked, null, null, false, ImmutableArray<LockFact>.Empty, null, null, Certainty.Certain);
+        var held = HeldLocks(d);
+        var lookupBefore = d.Get(Domains.Lookups).FirstOrDefault(l => l.Certainty == Certainty.Certain && !l.AfterRead && !l.Locks.Any(held.Contains))?.Call;
+        var fact = new SequenceFact(read, value, lookupBefore, SequenceState.Unchecked, null, null, false, ImmutableArray<LockFact>.Empty, null, null, Certainty.Certain);
         d = d.With(Domains.Sequences, d.Get(Domains.Sequences).RemoveAll(s => s.Read == read).Add(fact));
     }
+
+    private static ImmutableArray<LockFact> HeldLocks(Disjunct d) =>
+        d.Locks.AddRange(d.Get(Domains.Mutexes)).AddRange(d.Get(Domains.Rwsems));
 
     /// <summary><c>mmu_notifier_range_init(range, ..., mm, start, end)</c> sets the range's fields:
     /// reads of <c>range.start</c> then give the values passed.</summary>

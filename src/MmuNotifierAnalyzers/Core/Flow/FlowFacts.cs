@@ -259,7 +259,6 @@ internal sealed class SequenceFact : IEquatable<SequenceFact>, IUncertainFact<Se
         SyntaxNode read,
         Value? value,
         SyntaxNode? lookupBefore,
-        SyntaxNode? lookupAfter,
         SequenceState state,
         SyntaxNode? check,
         Value? checkResult,
@@ -272,7 +271,6 @@ internal sealed class SequenceFact : IEquatable<SequenceFact>, IUncertainFact<Se
         Read = read;
         Value = value;
         LookupBefore = lookupBefore;
-        LookupAfter = lookupAfter;
         State = state;
         Check = check;
         CheckResult = checkResult;
@@ -289,11 +287,8 @@ internal sealed class SequenceFact : IEquatable<SequenceFact>, IUncertainFact<Se
     /// <summary>The value read: what a retry check is passed.</summary>
     public Value? Value { get; }
 
-    /// <summary>A page lookup the path made before the read (with none after it yet), or null.</summary>
+    /// <summary>A lookup the path made before the read, under no lock still held at the read, or null.</summary>
     public SyntaxNode? LookupBefore { get; }
-
-    /// <summary>The first page lookup after the read, or null.</summary>
-    public SyntaxNode? LookupAfter { get; }
 
     public SequenceState State { get; }
 
@@ -317,15 +312,12 @@ internal sealed class SequenceFact : IEquatable<SequenceFact>, IUncertainFact<Se
 
     public Certainty Certainty { get; }
 
-    public SequenceFact LookedUp(SyntaxNode lookup) =>
-        LookupAfter is not null ? this : With(lookupAfter: lookup);
-
     public SequenceFact Checked(SyntaxNode check, Value result, bool trueWhenValid, ImmutableArray<LockFact> locks) =>
-        new(Read, Value, LookupBefore, LookupAfter, SequenceState.Checked, check, result, trueWhenValid, locks, null, null, Certainty);
+        new(Read, Value, LookupBefore, SequenceState.Checked, check, result, trueWhenValid, locks, null, null, Certainty);
 
     /// <summary>The path branched on the check's result: <paramref name="valid"/> or not.</summary>
     public SequenceFact Resolved(bool valid) =>
-        new(Read, Value, LookupBefore, LookupAfter, valid ? SequenceState.Validated : SequenceState.Retry, Check, null, CheckTrueWhenValid, LocksAtCheck, DroppedAt, DroppedDisplay, Certainty);
+        new(Read, Value, LookupBefore, valid ? SequenceState.Validated : SequenceState.Retry, Check, null, CheckTrueWhenValid, LocksAtCheck, DroppedAt, DroppedDisplay, Certainty);
 
     /// <summary>A lock held at the check was released at <paramref name="release"/>.</summary>
     public SequenceFact Released(Value key, SyntaxNode release)
@@ -338,15 +330,15 @@ internal sealed class SequenceFact : IEquatable<SequenceFact>, IUncertainFact<Se
 
         var dropped = LocksAtCheck.First(l => l.Key.Equals(key));
         return remaining.IsEmpty
-            ? new(Read, Value, LookupBefore, LookupAfter, State, Check, CheckResult, CheckTrueWhenValid, remaining, release, dropped.Display, Certainty)
+            ? new(Read, Value, LookupBefore, State, Check, CheckResult, CheckTrueWhenValid, remaining, release, dropped.Display, Certainty)
             : With(locksAtCheck: remaining);
     }
 
     public SequenceFact WithCertainty(Certainty certainty) =>
         certainty == Certainty ? this : With(certainty: certainty);
 
-    private SequenceFact With(SyntaxNode? lookupAfter = null, ImmutableArray<LockFact>? locksAtCheck = null, Certainty? certainty = null) =>
-        new(Read, Value, LookupBefore, lookupAfter ?? LookupAfter, State, Check, CheckResult, CheckTrueWhenValid, locksAtCheck ?? LocksAtCheck, DroppedAt, DroppedDisplay, certainty ?? Certainty);
+    private SequenceFact With(ImmutableArray<LockFact>? locksAtCheck = null, Certainty? certainty = null) =>
+        new(Read, Value, LookupBefore, State, Check, CheckResult, CheckTrueWhenValid, locksAtCheck ?? LocksAtCheck, DroppedAt, DroppedDisplay, certainty ?? Certainty);
 
     public bool Equals(SequenceFact? other) =>
         other is not null
@@ -354,7 +346,6 @@ internal sealed class SequenceFact : IEquatable<SequenceFact>, IUncertainFact<Se
         && State == other.State
         && Check == other.Check
         && LookupBefore == other.LookupBefore
-        && LookupAfter == other.LookupAfter
         && DroppedAt == other.DroppedAt
         && Certainty == other.Certainty
         && CheckTrueWhenValid == other.CheckTrueWhenValid
@@ -368,22 +359,33 @@ internal sealed class SequenceFact : IEquatable<SequenceFact>, IUncertainFact<Se
     public override int GetHashCode() => unchecked((Read.GetHashCode() * 31) + (int)State);
 }
 
-/// <summary>A page lookup (<c>[LooksUpPages]</c>: <c>hmm_range_fault</c>, <c>get_user_pages</c>) made on the path.</summary>
+/// <summary>A lookup (<c>[LooksUpPages]</c>: <c>hmm_range_fault</c>, <c>get_user_pages</c>, a VMA
+/// lookup) made on the path, whether a sequence had been read before it, and the locks held at it.</summary>
 internal sealed class LookupFact : IEquatable<LookupFact>, IUncertainFact<LookupFact>
 {
-    public LookupFact(SyntaxNode call, Certainty certainty)
+    public LookupFact(SyntaxNode call, bool afterRead, ImmutableArray<LockFact> locks, Certainty certainty)
     {
         Call = call;
+        AfterRead = afterRead;
+        Locks = locks;
         Certainty = certainty;
     }
 
     public SyntaxNode Call { get; }
 
+    /// <summary>A sequence read was on the path at the lookup (a retry loop's earlier turn).</summary>
+    public bool AfterRead { get; }
+
+    /// <summary>The locks (of every kind) held at the lookup.</summary>
+    public ImmutableArray<LockFact> Locks { get; }
+
     public Certainty Certainty { get; }
 
-    public LookupFact WithCertainty(Certainty certainty) => certainty == Certainty ? this : new LookupFact(Call, certainty);
+    public LookupFact WithCertainty(Certainty certainty) => certainty == Certainty ? this : new LookupFact(Call, AfterRead, Locks, certainty);
 
-    public bool Equals(LookupFact? other) => other is not null && Call == other.Call && Certainty == other.Certainty;
+    public bool Equals(LookupFact? other) =>
+        other is not null && Call == other.Call && AfterRead == other.AfterRead && Certainty == other.Certainty
+        && Locks.Length == other.Locks.Length && Locks.All(other.Locks.Contains);
 
     public override bool Equals(object? obj) => Equals(obj as LookupFact);
 
