@@ -1,4 +1,13 @@
+using System.Collections.Immutable;
+using System.IO;
+using System.Linq;
+using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
+using MmuNotifierAnalyzers.Tests.Meta;
+using MmuNotifierAnalyzers.Tests.Verifiers;
 using Xunit;
 using Verify = MmuNotifierAnalyzers.Tests.Verifiers.CSharpAnalyzerVerifier<MmuNotifierAnalyzers.Rules.MappingWithoutRetryCheckAnalyzer>;
 
@@ -557,5 +566,30 @@ static class T
 ",
             Verify.Diagnostic().WithLocation(0).WithArguments("conditional_invalidate", "returns true at line 43 on a path that does not call mmu_interval_set_seq: a fault path that read the sequence before this invalidation passes its retry check and keeps a stale mapping; call mmu_interval_set_seq(mni, cur_seq) under the driver lock on every path that returns true"),
             Verify.Diagnostic().WithLocation(1).WithArguments("mmu_interval_set_seq", "moves the interval's sequence with no driver lock held on some path into 'unlocked_invalidate': a fault path can pass its retry check just before and install after the invalidation; call it under the lock the fault path checks the sequence under"));
+    }
+
+    [Fact]
+    public async Task The_runtime_and_its_secondary_mmus_are_clean()
+    {
+        // Kernel.Mm's own sources: OdpLikeMirror's fault path (read_begin, umem_mutex, read_retry)
+        // and its ->invalidate (set_seq under umem_mutex, false when a non-blockable range finds
+        // the mutex busy), KvmLikeMmu, and every runtime function that reads or looks up.
+        var root = Path.Combine(RepositoryLayout.Root, "src");
+        var parse = new CSharpParseOptions(LanguageVersion.Latest);
+        var trees = RepositoryLayout.SourceFiles(Path.Combine(root, "Kernel.Mm"))
+            .Append(Path.Combine(root, "Shared", "RuleIdentifiers.Ids.cs"))
+            .Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), parse, path: f))
+            .Append(CSharpSyntaxTree.ParseText("global using MmuNotifierAnalyzers;", parse, path: "GlobalUsings.cs"))
+            .ToList();
+        var compilation = CSharpCompilation.Create(
+            "Kernel.Mm",
+            trees,
+            TestReferences.Framework.Add(TestReferences.Annotations),
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, allowUnsafe: true));
+        Assert.Empty(compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+
+        var result = await AnalysisRunner.AnalyzeAsync(compilation, new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), ImmutableArray.Create<DiagnosticAnalyzer>(new MmuNotifierAnalyzers.Rules.MappingWithoutRetryCheckAnalyzer()), CancellationToken.None);
+        Assert.Empty(result.AnalyzerExceptions);
+        Assert.Empty(result.AnalyzerDiagnostics);
     }
 }
