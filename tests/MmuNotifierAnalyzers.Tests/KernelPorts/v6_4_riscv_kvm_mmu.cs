@@ -3,11 +3,11 @@ using MmuNotifierAnalyzers.Annotations;
 using static Kernel.Mm.Linux;
 using static Seeds.Common.kernel;
 
-namespace KernelPorts.V6_3.RiscvKvm;
+namespace KernelPorts.V6_4.RiscvKvm;
 
 /// <summary>
 /// arch/riscv/kvm/mmu.c, <c>kvm_riscv_gstage_map</c> as "KVM: RISC-V: Retry fault if vma_lookup()
-/// results become invalid" (2ed90cb0938a, David Matlack, Cc stable; posted as
+/// results become invalid" (2ed90cb0938a, David Matlack, v6.4, Cc stable; posted as
 /// 20230317211106.1234484-1-dmatlack@google.com, on v6.3-rc2: <c>vma_lookup</c>,
 /// <c>PUD_SIZE</c>) left it: the MMU cache top-up moved first, and <c>mmu_invalidate_seq</c> read
 /// before <c>mmap_read_unlock</c>, "so that KVM can detect if the results of vma_lookup() or
