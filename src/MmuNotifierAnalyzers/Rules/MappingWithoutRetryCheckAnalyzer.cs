@@ -66,11 +66,11 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
                 switch (api.Get(invocation.TargetMethod).Sequence)
                 {
                     case SequenceRole.Install:
-                        CheckInstall(context, invocation, observation);
+                        CheckInstall(context, invocation, observation, api);
                         CheckReadAfterLookup(context, invocation, observation, lateReads);
                         break;
                     case SequenceRole.SetSeq:
-                        CheckSetSeqLocked(context, invocation, observation);
+                        CheckSetSeqLocked(context, invocation, observation, api);
                         break;
                 }
             }
@@ -82,7 +82,7 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
         }
     }
 
-    private static void CheckInstall(BodyAnalysisContext context, IInvocationOperation install, Observation observation)
+    private static void CheckInstall(BodyAnalysisContext context, IInvocationOperation install, Observation observation, ApiModel api)
     {
         // The worst path; on each path, the best of the sequences it read (one valid one suffices).
         (Problem Problem, SequenceFact Sequence, ObservedPath Path)? worst = null;
@@ -126,7 +126,7 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
             Problem.ResultUnused =>
                 "installs a secondary mapping from sequence " + read + " whatever " + check + " answered on this path: its result must guard the install (retry, goto again / return -EAGAIN, when it says the sequence moved)",
             Problem.NoLock =>
-                "installs a secondary mapping from sequence " + read + " checked by " + check + " with no driver lock held" + HeldHere(w.Path) + ": an invalidation can run between the check and the install; take the lock the invalidate callback takes before the check and install before dropping it",
+                "installs a secondary mapping from sequence " + read + " checked by " + check + " with no driver lock held" + HeldHere(w.Path, api) + ": an invalidation can run between the check and the install; take the lock the invalidate callback takes before the check and install before dropping it",
             _ =>
                 "installs a secondary mapping from sequence " + read + " after '" + s.DroppedDisplay + "', held at " + check + ", was released at line " + FlowAnalysis.Line(s.DroppedAt!) + ": an invalidation can run between the unlock and the install; install before dropping the lock",
         };
@@ -176,15 +176,18 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
     }
 
     /// <summary>" ('L' is taken at line K, after the check)" when the install holds a lock the check did not.</summary>
-    private static string HeldHere(ObservedPath path)
+    private static string HeldHere(ObservedPath path, ApiModel api)
     {
-        var held = path.Facts(Domains.Locks).AddRange(path.Facts(Domains.Mutexes)).FirstOrDefault(l => l.AcquiredAt is not null);
+        var held = DriverLocks(path, api).FirstOrDefault(l => l.AcquiredAt is not null);
         return held is null ? string.Empty : " ('" + held.Display + "' is taken at line " + FlowAnalysis.Line(held.AcquiredAt!) + ", after the check)";
     }
 
-    private static void CheckSetSeqLocked(BodyAnalysisContext context, IInvocationOperation setSeq, Observation observation)
+    private static ImmutableArray<LockFact> DriverLocks(ObservedPath path, ApiModel api) =>
+        api.DriverLocks(path.Facts(Domains.Locks), path.Facts(Domains.Mutexes), path.Facts(Domains.Rwsems));
+
+    private static void CheckSetSeqLocked(BodyAnalysisContext context, IInvocationOperation setSeq, Observation observation, ApiModel api)
     {
-        if (!observation.Paths.Any(p => p.Facts(Domains.Locks).IsEmpty && p.Facts(Domains.Mutexes).IsEmpty))
+        if (!observation.Paths.Any(p => DriverLocks(p, api).IsEmpty))
         {
             return;
         }

@@ -275,6 +275,49 @@ static class T
     }
 
     [Fact]
+    public async Task A_drivers_own_rw_semaphore_is_a_driver_lock()
+    {
+        // drm_gpusvm: ->invalidate takes notifier_lock for write around mmu_interval_set_seq, the
+        // fault path checks the sequence with it held for read.
+        await VerifyAsync(@"
+sealed class gpusvm : mmu_interval_notifier
+{
+    public readonly rw_semaphore notifier_lock = new(""notifier_lock"");
+}
+
+static class T
+{
+    static bool invalidate(mmu_interval_notifier mni, mmu_notifier_range range, ulong cur_seq)
+    {
+        var g = (gpusvm)mni;
+        if (!mmu_notifier_range_blockable(range))
+            return false;
+        down_write(g.notifier_lock);
+        mmu_interval_set_seq(mni, cur_seq);
+        up_write(g.notifier_lock);
+        return true;
+    }
+
+    static int fault(gpusvm g, dev_notifier n, ulong address)
+    {
+    retry:
+        ulong seq = mmu_interval_read_begin(g);
+        dev.lookup(n, address);
+        down_read(g.notifier_lock);
+        if (mmu_interval_read_retry(g, seq))
+        {
+            up_read(g.notifier_lock);
+            goto retry;
+        }
+        dev.install(n, address);
+        up_read(g.notifier_lock);
+        return 0;
+    }
+}
+");
+    }
+
+    [Fact]
     public async Task A_check_under_mmap_lock_alone_is_not_under_the_driver_lock()
     {
         await VerifyAsync(@"

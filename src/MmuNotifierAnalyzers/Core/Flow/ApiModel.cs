@@ -136,7 +136,8 @@ internal enum LockKind
     /// <summary>A mutex (<see cref="Domains.Mutexes"/>): a driver lock of the sequence protocol.</summary>
     Mutex,
 
-    /// <summary>A read-write semaphore (<see cref="Domains.Rwsems"/>): <c>mmap_lock</c>, under which a VMA lookup stays valid.</summary>
+    /// <summary>A read-write semaphore (<see cref="Domains.Rwsems"/>): <c>mmap_lock</c>, under which a
+    /// VMA lookup stays valid, or a driver's own (drm_gpusvm's <c>notifier_lock</c>).</summary>
     Rwsem,
 }
 
@@ -329,6 +330,18 @@ internal sealed class ApiModel
 
         return new MethodEffects(range, notify, clear, releasesPage, initsRange, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable(), sequence, trueWhenValid);
     }
+
+    /// <summary>
+    /// The locks of a path that can be the driver lock of the sequence protocol (MMU012): every
+    /// spinlock, mutex and rw_semaphore held (drm_gpusvm's <c>notifier_lock</c> is an rwsem) except
+    /// the mm's own <c>mmap_lock</c>, which no invalidation of reclaim or migration takes.
+    /// </summary>
+    public ImmutableArray<LockFact> DriverLocks(ImmutableArray<LockFact> spinlocks, ImmutableArray<LockFact> mutexes, ImmutableArray<LockFact> rwsems) =>
+        spinlocks.AddRange(mutexes).AddRange(rwsems.Where(l => !IsMmapLock(l.Key)));
+
+    private bool IsMmapLock(Value key) =>
+        key.Kind == ValueKind.Member && key.Payload is ISymbol member && member.Name is "mmap_sem" or "mmap_lock"
+        && SymbolEqualityComparer.Default.Equals(member.ContainingType, Symbols.MmStruct);
 
     /// <summary>Whether reading <paramref name="member"/> (a field or property) reads a sequence:
     /// <c>[SequenceRead]</c> on it (KVM's <c>kvm->mmu_notifier_seq</c>).</summary>

@@ -31,7 +31,8 @@ internal static class Domains
     /// <summary><c>mmu_interval_set_seq</c> calls made (an interval notifier's <c>-&gt;invalidate</c>).</summary>
     public static readonly FactSetDomain<SequenceSetFact> SequenceSets = new(6);
 
-    /// <summary>Read-write semaphores held (<c>mmap_lock</c>): a lookup made under one stays valid while it is held (MMU012).</summary>
+    /// <summary>Read-write semaphores held: a lookup made under <c>mmap_lock</c> stays valid while it
+    /// is held; a driver's own rwsem can be its driver lock (MMU012).</summary>
     public static readonly FactSetDomain<LockFact> Rwsems = new(7);
 
     public static readonly ImmutableArray<FactDomain> All = ImmutableArray.Create<FactDomain>(Ranges, Locks, Cleared, Mutexes, Sequences, Lookups, SequenceSets, Rwsems);

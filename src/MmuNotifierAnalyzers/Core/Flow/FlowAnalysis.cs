@@ -952,7 +952,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     /// and the locks (spinlocks and mutexes) held, for the branch on that result to validate the
     /// sequence or send the path to retry; <c>mmu_interval_set_seq</c> is noted for <c>-&gt;invalidate</c>.
     /// </summary>
-    private static void SequenceProtocol(IInvocationOperation invocation, MethodEffects effects, Value?[] values, Value result, ref Disjunct d)
+    private void SequenceProtocol(IInvocationOperation invocation, MethodEffects effects, Value?[] values, Value result, ref Disjunct d)
     {
         switch (effects.Sequence)
         {
@@ -966,7 +966,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                     // helper, a field set by the caller) checks every one the path holds.
                     var sequences = d.Get(Domains.Sequences);
                     var passed = sequences.Where(s => s.Value is { } v && values.Any(a => v.Equals(a))).ToList();
-                    var locks = d.Locks.AddRange(d.Get(Domains.Mutexes));
+                    var locks = _api.DriverLocks(d.Locks, d.Get(Domains.Mutexes), d.Get(Domains.Rwsems));
                     foreach (var s in passed.Count > 0 ? passed : sequences.ToList())
                     {
                         sequences = sequences.Replace(s, s.Checked(invocation.Syntax, result, effects.CheckTrueWhenValid, locks));
