@@ -302,7 +302,8 @@ public static partial class Linux
     }
 
     /// <summary>The first vma with <c>vm_end &gt; addr</c> (it may start above
-    /// <paramref name="addr"/>, as in the kernel), or null.</summary>
+    /// <paramref name="addr"/>, as in the kernel), or null. Valid while <c>mmap_lock</c> is held.</summary>
+    [LooksUpPages]
     public static vm_area_struct? find_vma(mm_struct mm, ulong addr)
     {
         ArgumentNullException.ThrowIfNull(mm);
@@ -320,7 +321,8 @@ public static partial class Linux
         return null;
     }
 
-    /// <summary>The vma containing <paramref name="addr"/>, or null.</summary>
+    /// <summary>The vma containing <paramref name="addr"/>, or null. Valid while <c>mmap_lock</c> is held.</summary>
+    [LooksUpPages]
     public static vm_area_struct? vma_lookup(mm_struct mm, ulong addr)
     {
         var vma = find_vma(mm, addr);

@@ -21,6 +21,7 @@ internal static class Annotations
     public const string SequenceRead = "SequenceReadAttribute";
     public const string SequenceRetryCheck = "SequenceRetryCheckAttribute";
     public const string EstablishesSecondaryMapping = "EstablishesSecondaryMappingAttribute";
+    public const string LooksUpPages = "LooksUpPagesAttribute";
 
     public static bool IsAnnotation(AttributeData attribute, string name)
     {
@@ -62,6 +63,20 @@ internal static class Annotations
         }
 
         return fallback;
+    }
+
+    /// <summary>The value of a named bool property set on the attribute, or false.</summary>
+    public static bool NamedBool(AttributeData attribute, string property)
+    {
+        foreach (var pair in attribute.NamedArguments)
+        {
+            if (pair.Key == property)
+            {
+                return pair.Value.Value is true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The first constructor argument as a string (the lock expression), or null.</summary>

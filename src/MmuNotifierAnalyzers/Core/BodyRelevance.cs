@@ -35,6 +35,10 @@ internal sealed class BodyRelevance
         Annotations.OpensInvalidationRange,
         Annotations.ClosesInvalidationRange,
         Annotations.ReleasesPage,
+        Annotations.SequenceRead,
+        Annotations.SequenceRetryCheck,
+        Annotations.EstablishesSecondaryMapping,
+        Annotations.LooksUpPages,
     };
 
     private readonly Compilation _compilation;
@@ -110,6 +114,13 @@ internal sealed class BodyRelevance
             AddModelled(linux, names);
         }
 
+        // An interval notifier's ->invalidate is known by its parameter types (MMU012 checks it
+        // calls mmu_interval_set_seq): its declaration names the notifier type.
+        if (_api.Symbols.MmuIntervalInvalidateFn is not null && _api.Symbols.MmuIntervalNotifier is { } intervalNotifier)
+        {
+            names.Add(intervalNotifier.Name);
+        }
+
         foreach (var assembly in _compilation.SourceModule.ReferencedAssemblySymbols)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -128,6 +139,17 @@ internal sealed class BodyRelevance
                 if (node is MethodDeclarationSyntax method && HasEffectAttribute(method.AttributeLists))
                 {
                     names.Add(method.Identifier.ValueText);
+                }
+                else if (node is FieldDeclarationSyntax field && Annotations.IsNamedInSyntax(field.AttributeLists, Annotations.SequenceRead))
+                {
+                    foreach (var variable in field.Declaration.Variables)
+                    {
+                        names.Add(variable.Identifier.ValueText);
+                    }
+                }
+                else if (node is PropertyDeclarationSyntax property && Annotations.IsNamedInSyntax(property.AttributeLists, Annotations.SequenceRead))
+                {
+                    names.Add(property.Identifier.ValueText);
                 }
             }
         }
@@ -157,9 +179,13 @@ internal sealed class BodyRelevance
         foreach (var member in type.GetMembers())
         {
             if (member is IMethodSymbol method && !names.Contains(method.Name)
-                && _api.Get(method) is { } effects && (effects.IsRelevant || !effects.MustHold.IsEmpty))
+                && _api.Get(method) is { } effects && (effects.MarksBody || !effects.MustHold.IsEmpty))
             {
                 names.Add(method.Name);
+            }
+            else if (member is IFieldSymbol or IPropertySymbol && _api.IsSequenceMember(member))
+            {
+                names.Add(member.Name);
             }
         }
     }

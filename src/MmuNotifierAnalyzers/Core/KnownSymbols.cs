@@ -28,6 +28,8 @@ internal sealed class KnownSymbols
         MmuNotifierRange = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_notifier_range");
         MmuIntervalNotifierOps = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_interval_notifier_ops");
         GfpT = compilation.GetTypeByMetadataName("Kernel.Mm.gfp_t");
+        MmuIntervalNotifier = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_interval_notifier");
+        MmuIntervalInvalidateFn = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_interval_invalidate_fn");
 
         InvalidatePage = Methods("mmu_notifier_invalidate_page");
         RangeStart = Methods("mmu_notifier_invalidate_range_start");
@@ -39,6 +41,13 @@ internal sealed class KnownSymbols
         RangeInit = Methods("mmu_notifier_range_init");
         GfpAllocators = Methods("kmalloc", "alloc_page_vma", "alloc_pages", "__get_free_pages", "kzalloc");
         PageRelease = Methods("put_page", "page_cache_release");
+        IntervalSetSeq = Methods("mmu_interval_set_seq");
+        MutexLock = Methods("mutex_lock");
+        MutexTrylock = Methods("mutex_trylock");
+        MutexUnlock = Methods("mutex_unlock");
+        RwsemLock = Methods("down_read", "down_write");
+        RwsemTrylock = Methods("down_read_trylock", "down_write_trylock");
+        RwsemUnlock = Methods("up_read", "up_write");
         EntryClears = Methods("ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush", "huge_ptep_clear_flush", "huge_ptep_get_and_clear");
 
         PageSize = ConstantOf("PAGE_SIZE");
@@ -95,6 +104,10 @@ internal sealed class KnownSymbols
     public INamedTypeSymbol? MmuNotifierRange { get; }
     public INamedTypeSymbol? MmuIntervalNotifierOps { get; }
     public INamedTypeSymbol? GfpT { get; }
+    public INamedTypeSymbol? MmuIntervalNotifier { get; }
+
+    /// <summary>The delegate type of <c>mmu_interval_notifier_ops.invalidate</c>.</summary>
+    public INamedTypeSymbol? MmuIntervalInvalidateFn { get; }
 
     /// <summary><c>mmu_notifier_invalidate_page</c> (removed in 4.13).</summary>
     public ImmutableHashSet<IMethodSymbol> InvalidatePage { get; }
@@ -114,6 +127,19 @@ internal sealed class KnownSymbols
     /// <summary>Allocators that sleep iff their gfp flags allow direct reclaim.</summary>
     public ImmutableHashSet<IMethodSymbol> GfpAllocators { get; }
     public ImmutableHashSet<IMethodSymbol> PageRelease { get; }
+
+    /// <summary><c>mmu_interval_set_seq</c>: what an interval notifier's <c>-&gt;invalidate</c> must call.</summary>
+    public ImmutableHashSet<IMethodSymbol> IntervalSetSeq { get; }
+
+    /// <summary>The mutex API: a sleeping driver lock (MMU012's <c>umem_mutex</c>, <c>svmm->mutex</c>).</summary>
+    public ImmutableHashSet<IMethodSymbol> MutexLock { get; }
+    public ImmutableHashSet<IMethodSymbol> MutexTrylock { get; }
+    public ImmutableHashSet<IMethodSymbol> MutexUnlock { get; }
+
+    /// <summary>The rw_semaphore API (<c>mmap_lock</c>): a VMA looked up under it stays valid while it is held.</summary>
+    public ImmutableHashSet<IMethodSymbol> RwsemLock { get; }
+    public ImmutableHashSet<IMethodSymbol> RwsemTrylock { get; }
+    public ImmutableHashSet<IMethodSymbol> RwsemUnlock { get; }
 
     /// <summary>Clear a present entry without telling any notifier (the caller must invalidate).</summary>
     public ImmutableHashSet<IMethodSymbol> EntryClears { get; }

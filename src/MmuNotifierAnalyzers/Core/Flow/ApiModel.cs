@@ -106,14 +106,52 @@ internal sealed class NotifySignature
     }
 }
 
+/// <summary>What a call does in the sequence protocol of a secondary MMU (MMU012).</summary>
+internal enum SequenceRole
+{
+    None,
+
+    /// <summary><c>mmu_interval_read_begin</c>, <c>[SequenceRead]</c>.</summary>
+    Read,
+
+    /// <summary><c>mmu_interval_read_retry</c>, <c>[SequenceRetryCheck]</c>.</summary>
+    Check,
+
+    /// <summary><c>[EstablishesSecondaryMapping]</c>.</summary>
+    Install,
+
+    /// <summary><c>[LooksUpPages]</c>: <c>hmm_range_fault</c>, <c>get_user_pages</c>.</summary>
+    Lookup,
+
+    /// <summary><c>mmu_interval_set_seq</c>.</summary>
+    SetSeq,
+}
+
+/// <summary>What kind of lock an effect takes or drops, and so which domain holds it.</summary>
+internal enum LockKind
+{
+    /// <summary>A spinlock (<see cref="Domains.Locks"/>): nothing may sleep under it.</summary>
+    Spin,
+
+    /// <summary>A mutex (<see cref="Domains.Mutexes"/>): a driver lock of the sequence protocol.</summary>
+    Mutex,
+
+    /// <summary>A read-write semaphore (<see cref="Domains.Rwsems"/>): <c>mmap_lock</c>, under which a
+    /// VMA lookup stays valid, or a driver's own (drm_gpusvm's <c>notifier_lock</c>).</summary>
+    Rwsem,
+}
+
 /// <summary>A lock a method acquires, releases, or must be entered holding.</summary>
 internal sealed class LockEffect
 {
-    public LockEffect(string expression, LockCondition condition)
+    public LockEffect(string expression, LockCondition condition, LockKind kind = LockKind.Spin)
     {
         Expression = expression;
         Condition = condition;
+        Kind = kind;
     }
+
+    public LockKind Kind { get; }
 
     /// <summary>Parameter name optionally followed by members (<c>mm.page_table_lock</c>), or <c>this.field</c>.</summary>
     public string Expression { get; }
@@ -126,8 +164,10 @@ internal sealed class MethodEffects
 {
     public static readonly MethodEffects None = new(null, null, null, false, false, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
 
-    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, bool releasesPage, bool initsRange, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold)
+    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, bool releasesPage, bool initsRange, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold, SequenceRole sequence = SequenceRole.None, bool checkTrueWhenValid = false)
     {
+        Sequence = sequence;
+        CheckTrueWhenValid = checkTrueWhenValid;
         Range = range;
         Notify = notify;
         Clear = clear;
@@ -158,11 +198,26 @@ internal sealed class MethodEffects
 
     public ImmutableArray<LockEffect> MustHold { get; }
 
-    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange || !Acquires.IsEmpty || !Releases.IsEmpty;
+    public SequenceRole Sequence { get; }
 
-    /// <summary>A call that makes its method worth analysing: without a range, a notification or a
-    /// lock, clears and releases alone can give no finding (MMU010 needs an invalidation after them).</summary>
-    public bool DrivesAnalysis => Range is not null || Notify is not null || !Acquires.IsEmpty || !Releases.IsEmpty;
+    /// <summary>A <see cref="SequenceRole.Check"/> that returns true when the sequence is still valid.</summary>
+    public bool CheckTrueWhenValid { get; }
+
+    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange || !Acquires.IsEmpty || !Releases.IsEmpty || Sequence != SequenceRole.None;
+
+    /// <summary>A call that makes its method worth analysing: without a range, a notification, a
+    /// spinlock or a sequence read, clears, releases, mutexes and the rest of the sequence protocol
+    /// alone can give no finding (MMU010 needs an invalidation after them, MMU012 a read before).</summary>
+    public bool DrivesAnalysis => Range is not null || Notify is not null || Acquires.Any(a => a.Kind == LockKind.Spin) || Releases.Any(r => r.Kind == LockKind.Spin)
+        || Sequence is SequenceRole.Read or SequenceRole.SetSeq;
+
+    /// <summary>Whether a body that names this method is worth binding: what drives an analysis,
+    /// and what a driving call makes matter. Not a mutex or rwsem alone, nor the sequence
+    /// protocol's checks, installs and lookups without its read: most bodies that call only
+    /// those can give no finding.</summary>
+    public bool MarksBody => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange
+        || Sequence is SequenceRole.Read or SequenceRole.SetSeq
+        || Acquires.Any(a => a.Kind == LockKind.Spin) || Releases.Any(r => r.Kind == LockKind.Spin);
 }
 
 /// <summary>
@@ -174,6 +229,7 @@ internal sealed class MethodEffects
 internal sealed class ApiModel
 {
     private readonly ConcurrentDictionary<IMethodSymbol, MethodEffects> _effects = new(SymbolEqualityComparer.Default);
+    private readonly ConcurrentDictionary<ISymbol, bool> _sequenceMembers = new(SymbolEqualityComparer.Default);
 
     public ApiModel(KnownSymbols symbols)
     {
@@ -247,12 +303,108 @@ internal sealed class ApiModel
             : null;
         var releasesPage = KnownSymbols.Is(method, Symbols.PageRelease) || Annotations.Has(method, Annotations.ReleasesPage);
         var initsRange = KnownSymbols.Is(method, Symbols.RangeInit);
-        if (range is null && notify is null && clear is null && !releasesPage && !initsRange && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0)
+
+        // The runtime's mutexes and rwsems: sleeping locks, tracked apart from spinlocks.
+        var sleeping = KnownSymbols.Is(method, Symbols.MutexLock) || KnownSymbols.Is(method, Symbols.MutexTrylock) || KnownSymbols.Is(method, Symbols.MutexUnlock)
+            ? LockKind.Mutex
+            : LockKind.Rwsem;
+        var lockParameter = method.Parameters.FirstOrDefault()?.Name ?? "lock";
+        if (KnownSymbols.Is(method, Symbols.MutexLock) || KnownSymbols.Is(method, Symbols.RwsemLock))
+        {
+            acquires.Add(new LockEffect(lockParameter, LockCondition.None, sleeping));
+        }
+        else if (KnownSymbols.Is(method, Symbols.MutexTrylock) || KnownSymbols.Is(method, Symbols.RwsemTrylock))
+        {
+            acquires.Add(new LockEffect(lockParameter, LockCondition.WhenTrue, sleeping));
+        }
+        else if (KnownSymbols.Is(method, Symbols.MutexUnlock) || KnownSymbols.Is(method, Symbols.RwsemUnlock))
+        {
+            releases.Add(new LockEffect(lockParameter, LockCondition.None, sleeping));
+        }
+
+        var sequence = SequenceOf(method, out var trueWhenValid);
+        if (range is null && notify is null && clear is null && !releasesPage && !initsRange && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0 && sequence == SequenceRole.None)
         {
             return MethodEffects.None;
         }
 
-        return new MethodEffects(range, notify, clear, releasesPage, initsRange, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable());
+        return new MethodEffects(range, notify, clear, releasesPage, initsRange, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable(), sequence, trueWhenValid);
+    }
+
+    /// <summary>
+    /// The locks of a path that can be the driver lock of the sequence protocol (MMU012): every
+    /// spinlock, mutex and rw_semaphore held (drm_gpusvm's <c>notifier_lock</c> is an rwsem) except
+    /// the mm's own <c>mmap_lock</c>, which no invalidation of reclaim or migration takes.
+    /// </summary>
+    public ImmutableArray<LockFact> DriverLocks(ImmutableArray<LockFact> spinlocks, ImmutableArray<LockFact> mutexes, ImmutableArray<LockFact> rwsems) =>
+        spinlocks.AddRange(mutexes).AddRange(rwsems.Where(l => !IsMmapLock(l.Key)));
+
+    private bool IsMmapLock(Value key) =>
+        key.Kind == ValueKind.Member && key.Payload is ISymbol member && member.Name is "mmap_sem" or "mmap_lock"
+        && SymbolEqualityComparer.Default.Equals(member.ContainingType, Symbols.MmStruct);
+
+    /// <summary>Whether reading <paramref name="member"/> (a field or property) reads a sequence:
+    /// <c>[SequenceRead]</c> on it (KVM's <c>kvm->mmu_notifier_seq</c>).</summary>
+    public bool IsSequenceMember(ISymbol member) =>
+        member is IFieldSymbol or IPropertySymbol && _sequenceMembers.GetOrAdd(member.OriginalDefinition, m => Annotations.Has(m, Annotations.SequenceRead));
+
+    /// <summary>
+    /// Whether <paramref name="method"/> can be an interval notifier's <c>-&gt;invalidate</c>: its
+    /// signature is that of <c>mmu_interval_invalidate_fn</c> (bool (mmu_interval_notifier,
+    /// mmu_notifier_range, ulong)), which a method group must match to be assigned to it.
+    /// </summary>
+    public bool IsIntervalInvalidate(IMethodSymbol? method)
+    {
+        if (method is null || Symbols.MmuIntervalInvalidateFn?.DelegateInvokeMethod is not { } invoke
+            || method.ReturnType.SpecialType != SpecialType.System_Boolean || method.Parameters.Length != invoke.Parameters.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < invoke.Parameters.Length; i++)
+        {
+            if (!SymbolEqualityComparer.Default.Equals(method.Parameters[i].Type, invoke.Parameters[i].Type) || method.Parameters[i].RefKind != RefKind.None)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private SequenceRole SequenceOf(IMethodSymbol method, out bool trueWhenValid)
+    {
+        trueWhenValid = false;
+        if (KnownSymbols.Is(method, Symbols.IntervalSetSeq))
+        {
+            return SequenceRole.SetSeq;
+        }
+
+        foreach (var attribute in method.GetAttributes())
+        {
+            if (Annotations.IsAnnotation(attribute, Annotations.SequenceRead))
+            {
+                return SequenceRole.Read;
+            }
+
+            if (Annotations.IsAnnotation(attribute, Annotations.SequenceRetryCheck))
+            {
+                trueWhenValid = Annotations.NamedBool(attribute, "TrueWhenValid");
+                return SequenceRole.Check;
+            }
+
+            if (Annotations.IsAnnotation(attribute, Annotations.EstablishesSecondaryMapping))
+            {
+                return SequenceRole.Install;
+            }
+
+            if (Annotations.IsAnnotation(attribute, Annotations.LooksUpPages))
+            {
+                return SequenceRole.Lookup;
+            }
+        }
+
+        return SequenceRole.None;
     }
 
     /// <summary>The runtime's notification calls, by symbol: [start, end) or [address, address + size).</summary>

@@ -18,5 +18,22 @@ internal static class Domains
     /// <summary>Page-table entries cleared and not yet covered by an invalidation.</summary>
     public static readonly FactSetDomain<ClearedEntry> Cleared = new(2);
 
-    public static readonly ImmutableArray<FactDomain> All = ImmutableArray.Create<FactDomain>(Ranges, Locks, Cleared);
+    /// <summary>Sleeping locks held (mutexes): a driver lock of the sequence protocol (MMU012),
+    /// kept apart from <see cref="Locks"/>, under which nothing may sleep.</summary>
+    public static readonly FactSetDomain<LockFact> Mutexes = new(3);
+
+    /// <summary>Sequences read (<c>mmu_interval_read_begin</c>) and how far they have been checked.</summary>
+    public static readonly FactSetDomain<SequenceFact> Sequences = new(4);
+
+    /// <summary>Page lookups made (<c>hmm_range_fault</c>): a sequence must be read before them.</summary>
+    public static readonly FactSetDomain<LookupFact> Lookups = new(5);
+
+    /// <summary><c>mmu_interval_set_seq</c> calls made (an interval notifier's <c>-&gt;invalidate</c>).</summary>
+    public static readonly FactSetDomain<SequenceSetFact> SequenceSets = new(6);
+
+    /// <summary>Read-write semaphores held: a lookup made under <c>mmap_lock</c> stays valid while it
+    /// is held; a driver's own rwsem can be its driver lock (MMU012).</summary>
+    public static readonly FactSetDomain<LockFact> Rwsems = new(7);
+
+    public static readonly ImmutableArray<FactDomain> All = ImmutableArray.Create<FactDomain>(Ranges, Locks, Cleared, Mutexes, Sequences, Lookups, SequenceSets, Rwsems);
 }

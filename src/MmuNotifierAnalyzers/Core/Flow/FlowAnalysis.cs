@@ -95,7 +95,15 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         {
             if (ResolveEntryLock(held.Expression) is { } key)
             {
-                locks = locks.Add(new LockFact(key, null, held.Expression, LockCondition.None, null, Certainty.Certain));
+                var fact = new LockFact(key, null, held.Expression, LockCondition.None, null, Certainty.Certain);
+                if (held.Kind == LockKind.Spin)
+                {
+                    locks = locks.Add(fact);
+                }
+                else
+                {
+                    d = d.With(DomainOf(held.Kind), d.Get(DomainOf(held.Kind)).Add(fact));
+                }
             }
         }
 
@@ -119,6 +127,13 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks);
     }
+
+    private static FactSetDomain<LockFact> DomainOf(LockKind kind) => kind switch
+    {
+        LockKind.Mutex => Domains.Mutexes,
+        LockKind.Rwsem => Domains.Rwsems,
+        _ => Domains.Locks,
+    };
 
     private Value? ResolveEntryLock(string expression)
     {
@@ -243,6 +258,12 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
     private void RecordExit(ExitPath exit, List<Disjunct> states)
     {
+        if (_api.IsIntervalInvalidate(_method))
+        {
+            // What ->invalidate did before returning (MMU012: mmu_interval_set_seq when it returns true).
+            _result.AddExit(exit, states.Select(d => new ObservedPath(d, ImmutableArray<Value?>.Empty)));
+        }
+
         var opener = _method is not null && _api.Get(_method).Range is { Role: RangeRole.Opens };
         if (opener)
         {
@@ -316,7 +337,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
 
         d = d.With(facts: d.Facts.SetItem(condition, outcome ? Known.True : Known.False));
-        return ResolveLocks(d, condition, LockCondition.WhenTrue, outcome);
+        return ResolveSequences(ResolveLocks(d, condition, LockCondition.WhenTrue, outcome), condition, outcome);
     }
 
     /// <summary>
@@ -388,7 +409,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             return (known == Known.Zero) == isZero ? d : null;
         }
 
-        d = d.With(facts: d.Facts.SetItem(value, isZero ? Known.Zero : Known.NonZero));
+        d = ResolveSequences(d.With(facts: d.Facts.SetItem(value, isZero ? Known.Zero : Known.NonZero)), value, !isZero);
         var ranges = d.Ranges;
         foreach (var r in d.Ranges)
         {
@@ -401,24 +422,46 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         return ranges == d.Ranges ? d : d.With(Domains.Ranges, ranges);
     }
 
-    /// <summary>A conditional lock whose condition is now known becomes held for sure, or is dropped.</summary>
+    /// <summary>A conditional lock (spinlock or mutex) whose condition is now known becomes held for sure, or is dropped.</summary>
     private static Disjunct ResolveLocks(Disjunct d, Value condition, LockCondition kind, bool held)
     {
-        var locks = d.Locks;
-        foreach (var l in d.Locks)
+        foreach (var domain in LockDomains)
         {
-            if (l.Condition == kind && condition.Equals(l.ConditionValue))
+            var locks = d.Get(domain);
+            foreach (var l in d.Get(domain))
             {
-                locks = locks.Remove(l);
-                if (held)
+                if (l.Condition == kind && condition.Equals(l.ConditionValue))
                 {
-                    locks = locks.Add(l.Unconditional());
+                    locks = locks.Remove(l);
+                    if (held)
+                    {
+                        locks = locks.Add(l.Unconditional());
+                    }
                 }
+            }
+
+            d = d.With(domain, locks);
+        }
+
+        return d;
+    }
+
+    /// <summary>A retry check whose result is now known: the path holds a validated sequence, or one it must retry.</summary>
+    private static Disjunct ResolveSequences(Disjunct d, Value result, bool truthy)
+    {
+        var sequences = d.Get(Domains.Sequences);
+        foreach (var s in d.Get(Domains.Sequences))
+        {
+            if (s.State == SequenceState.Checked && result.Equals(s.CheckResult))
+            {
+                sequences = sequences.Replace(s, s.Resolved(valid: truthy == s.CheckTrueWhenValid));
             }
         }
 
-        return locks == d.Locks ? d : d.With(Domains.Locks, locks);
+        return d.With(Domains.Sequences, sequences);
     }
+
+    private static readonly FactSetDomain<LockFact>[] LockDomains = { Domains.Locks, Domains.Mutexes, Domains.Rwsems };
 
     // ---------------------------------------------------------------- operations
 
@@ -453,7 +496,13 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                 {
                     var receiver = field.Instance is null ? null : Evaluate(field.Instance, ref d);
                     var version = d.VersionOf(field.Field);
-                    return version?.ReadBack(receiver) ?? Value.Member(receiver, field.Field, version);
+                    var read = version?.ReadBack(receiver) ?? Value.Member(receiver, field.Field, version);
+                    if (_api.IsSequenceMember(field.Field))
+                    {
+                        ReadSequence(field.Syntax, read, ref d);
+                    }
+
+                    return read;
                 }
 
             case IPropertyReferenceOperation property:
@@ -466,9 +515,15 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
                     NoteCandidate(property, d);
                     var version = d.VersionOf(property.Property);
-                    return property.Arguments.IsEmpty
+                    var read = property.Arguments.IsEmpty
                         ? version?.ReadBack(receiver) ?? Value.Member(receiver, property.Property, version)
                         : Value.Opaque(property);
+                    if (_api.IsSequenceMember(property.Property))
+                    {
+                        ReadSequence(property.Syntax, read, ref d);
+                    }
+
+                    return read;
                 }
 
             case IFlowCaptureOperation capture:
@@ -776,6 +831,11 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             ClearedEntries(invocation, effects, values, ref d);
         }
 
+        if (effects.Sequence != SequenceRole.None)
+        {
+            SequenceProtocol(invocation, effects, values, result, ref d);
+        }
+
         if (effects.Range is { } range)
         {
             var keyOrdinal = range.Range >= 0 ? range.Range : range.Mm;
@@ -809,7 +869,13 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         {
             if (ResolveLock(released.Expression, method, values, syntaxes, receiver, d) is { } key)
             {
-                d = d.With(Domains.Locks, d.Locks.RemoveAll(l => l.Key.Equals(key.Value)));
+                var domain = DomainOf(released.Kind);
+                d = d.With(domain, d.Get(domain).RemoveAll(l => l.Key.Equals(key.Value)));
+                var sequences = d.Get(Domains.Sequences);
+                if (!sequences.IsEmpty)
+                {
+                    d = d.With(Domains.Sequences, sequences.Select(s => s.Released(key.Value, invocation.Syntax)).ToImmutableArray());
+                }
             }
         }
 
@@ -817,8 +883,9 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         {
             if (ResolveLock(acquired.Expression, method, values, syntaxes, receiver, d) is { } key)
             {
+                var domain = DomainOf(acquired.Kind);
                 var fact = new LockFact(key.Value, invocation.Syntax, key.Display, acquired.Condition, acquired.Condition == LockCondition.None ? null : result, Certainty.Certain);
-                d = d.With(Domains.Locks, d.Locks.RemoveAll(l => l.Key.Equals(key.Value)).Add(fact));
+                d = d.With(domain, d.Get(domain).RemoveAll(l => l.Key.Equals(key.Value)).Add(fact));
             }
         }
 
@@ -878,6 +945,67 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             d = d.With(Domains.Cleared, cleared);
         }
     }
+
+    /// <summary>
+    /// The sequence protocol of a secondary MMU (MMU012): a read starts a sequence (noting a page
+    /// lookup already made); a lookup is noted on every sequence; a retry check records its result
+    /// and the locks (spinlocks and mutexes) held, for the branch on that result to validate the
+    /// sequence or send the path to retry; <c>mmu_interval_set_seq</c> is noted for <c>-&gt;invalidate</c>.
+    /// </summary>
+    private void SequenceProtocol(IInvocationOperation invocation, MethodEffects effects, Value?[] values, Value result, ref Disjunct d)
+    {
+        switch (effects.Sequence)
+        {
+            case SequenceRole.Read:
+                ReadSequence(invocation.Syntax, result, ref d);
+                break;
+
+            case SequenceRole.Check:
+                {
+                    // The sequence the check is passed; a check of a sequence read elsewhere (a
+                    // helper, a field set by the caller) checks every one the path holds.
+                    var sequences = d.Get(Domains.Sequences);
+                    var passed = sequences.Where(s => s.Value is { } v && values.Any(a => v.Equals(a))).ToList();
+                    var locks = _api.DriverLocks(d.Locks, d.Get(Domains.Mutexes), d.Get(Domains.Rwsems));
+                    foreach (var s in passed.Count > 0 ? passed : sequences.ToList())
+                    {
+                        sequences = sequences.Replace(s, s.Checked(invocation.Syntax, result, effects.CheckTrueWhenValid, locks));
+                    }
+
+                    d = d.With(Domains.Sequences, sequences);
+                    break;
+                }
+
+            case SequenceRole.Lookup:
+                {
+                    // A lookup made after a read (the read of this loop turn) is not one the read missed.
+                    var fact = new LookupFact(invocation.Syntax, !d.Get(Domains.Sequences).IsEmpty, HeldLocks(d), Certainty.Certain);
+                    d = d.With(Domains.Lookups, d.Get(Domains.Lookups).RemoveAll(l => l.Call == invocation.Syntax).Add(fact));
+                    break;
+                }
+
+            case SequenceRole.SetSeq:
+                d = d.With(Domains.SequenceSets, d.Get(Domains.SequenceSets).RemoveAll(s => s.Call == invocation.Syntax).Add(new SequenceSetFact(invocation.Syntax, Certainty.Certain)));
+                break;
+        }
+    }
+
+    /// <summary>
+    /// A sequence read at <paramref name="read"/>: a new sequence (the same read again, in a loop,
+    /// replaces it). A lookup made before it, with no read before the lookup, is one an
+    /// invalidation could have made stale unseen, unless a lock held at the lookup is held still
+    /// (a VMA found under <c>mmap_lock</c> cannot change before it is released).
+    /// </summary>
+    private static void ReadSequence(SyntaxNode read, Value value, ref Disjunct d)
+    {
+        var held = HeldLocks(d);
+        var lookupBefore = d.Get(Domains.Lookups).FirstOrDefault(l => l.Certainty == Certainty.Certain && !l.AfterRead && !l.Locks.Any(held.Contains))?.Call;
+        var fact = new SequenceFact(read, value, lookupBefore, SequenceState.Unchecked, null, null, false, ImmutableArray<LockFact>.Empty, null, null, Certainty.Certain);
+        d = d.With(Domains.Sequences, d.Get(Domains.Sequences).RemoveAll(s => s.Read == read).Add(fact));
+    }
+
+    private static ImmutableArray<LockFact> HeldLocks(Disjunct d) =>
+        d.Locks.AddRange(d.Get(Domains.Mutexes)).AddRange(d.Get(Domains.Rwsems));
 
     /// <summary><c>mmu_notifier_range_init(range, ..., mm, start, end)</c> sets the range's fields:
     /// reads of <c>range.start</c> then give the values passed.</summary>

@@ -12,7 +12,7 @@ namespace MmuNotifierAnalyzers.Core.Flow;
 /// <summary>
 /// Computes the <see cref="FlowResult"/> of an operation block once per compilation and shares
 /// it between every rule that reads it (MMU002, MMU003, MMU005, MMU006, MMU009, MMU010; the
-/// protocol rules MMU012-MMU014 will). A cheap pre-check skips blocks that call nothing the analysis models.
+/// sequence protocol's MMU012). A cheap pre-check skips blocks that call nothing the analysis models.
 /// </summary>
 internal static class FlowCache
 {
@@ -116,7 +116,7 @@ internal static class FlowCache
     /// </summary>
     private static (bool Relevant, bool Releases) Scan(IOperation block, IMethodSymbol? owner, ApiModel api)
     {
-        var relevant = api.Get(owner) is { } effects && (effects.DrivesAnalysis || !effects.MustHold.IsEmpty);
+        var relevant = (api.Get(owner) is { } effects && (effects.DrivesAnalysis || !effects.MustHold.IsEmpty)) || api.IsIntervalInvalidate(owner);
         var releases = false;
         foreach (var operation in block.Descendants())
         {
@@ -125,6 +125,9 @@ internal static class FlowCache
                 case IInvocationOperation invocation when api.Get(invocation.TargetMethod) is { } e && e != MethodEffects.None:
                     relevant |= e.DrivesAnalysis;
                     releases |= e.ReleasesPage;
+                    break;
+                case IMemberReferenceOperation { Member: var member } when api.IsSequenceMember(member):
+                    relevant = true;
                     break;
                 case ILocalFunctionOperation local when api.Get(local.Symbol) is { } e && (e.DrivesAnalysis || !e.MustHold.IsEmpty):
                     relevant = true;

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Immutable;
+using System.Linq;
 using Microsoft.CodeAnalysis;
 using MmuNotifierAnalyzers.Core.Flow.Engine;
 
@@ -230,4 +231,185 @@ internal sealed class ClearedEntry : IEquatable<ClearedEntry>, IUncertainFact<Cl
     public override bool Equals(object? obj) => Equals(obj as ClearedEntry);
 
     public override int GetHashCode() => Clear.GetHashCode();
+}
+
+/// <summary>Where a sequence read stands on a path (MMU012).</summary>
+internal enum SequenceState
+{
+    /// <summary>Read; no retry check has run since.</summary>
+    Unchecked,
+
+    /// <summary>A retry check ran, and the path has not branched on its result.</summary>
+    Checked,
+
+    /// <summary>The path took the check's "still valid" outcome.</summary>
+    Validated,
+
+    /// <summary>The path took the check's "retry" outcome.</summary>
+    Retry,
+}
+
+/// <summary>
+/// A sequence read on the path (<c>mmu_interval_read_begin</c>, a <c>[SequenceRead]</c> method,
+/// field or property), what has checked it since, under which locks, and the page lookups around it.
+/// </summary>
+internal sealed class SequenceFact : IEquatable<SequenceFact>, IUncertainFact<SequenceFact>
+{
+    public SequenceFact(
+        SyntaxNode read,
+        Value? value,
+        SyntaxNode? lookupBefore,
+        SequenceState state,
+        SyntaxNode? check,
+        Value? checkResult,
+        bool checkTrueWhenValid,
+        ImmutableArray<LockFact> locksAtCheck,
+        SyntaxNode? droppedAt,
+        string? droppedDisplay,
+        Certainty certainty)
+    {
+        Read = read;
+        Value = value;
+        LookupBefore = lookupBefore;
+        State = state;
+        Check = check;
+        CheckResult = checkResult;
+        CheckTrueWhenValid = checkTrueWhenValid;
+        LocksAtCheck = locksAtCheck;
+        DroppedAt = droppedAt;
+        DroppedDisplay = droppedDisplay;
+        Certainty = certainty;
+    }
+
+    /// <summary>The read (a call, or a field or property reference).</summary>
+    public SyntaxNode Read { get; }
+
+    /// <summary>The value read: what a retry check is passed.</summary>
+    public Value? Value { get; }
+
+    /// <summary>A lookup the path made before the read, under no lock still held at the read, or null.</summary>
+    public SyntaxNode? LookupBefore { get; }
+
+    public SequenceState State { get; }
+
+    /// <summary>The latest retry check of this sequence on the path.</summary>
+    public SyntaxNode? Check { get; }
+
+    /// <summary>The check's result, while the path has not branched on it.</summary>
+    public Value? CheckResult { get; }
+
+    /// <summary>The check returns true when the sequence is valid (<c>hmm_range_valid</c>), not when to retry.</summary>
+    public bool CheckTrueWhenValid { get; }
+
+    /// <summary>The locks held at the check and not released since.</summary>
+    public ImmutableArray<LockFact> LocksAtCheck { get; }
+
+    /// <summary>The release of the last lock held at the check, or null.</summary>
+    public SyntaxNode? DroppedAt { get; }
+
+    /// <summary>That lock as written.</summary>
+    public string? DroppedDisplay { get; }
+
+    public Certainty Certainty { get; }
+
+    public SequenceFact Checked(SyntaxNode check, Value result, bool trueWhenValid, ImmutableArray<LockFact> locks) =>
+        new(Read, Value, LookupBefore, SequenceState.Checked, check, result, trueWhenValid, locks, null, null, Certainty);
+
+    /// <summary>The path branched on the check's result: <paramref name="valid"/> or not.</summary>
+    public SequenceFact Resolved(bool valid) =>
+        new(Read, Value, LookupBefore, valid ? SequenceState.Validated : SequenceState.Retry, Check, null, CheckTrueWhenValid, LocksAtCheck, DroppedAt, DroppedDisplay, Certainty);
+
+    /// <summary>A lock held at the check was released at <paramref name="release"/>.</summary>
+    public SequenceFact Released(Value key, SyntaxNode release)
+    {
+        var remaining = LocksAtCheck.RemoveAll(l => l.Key.Equals(key));
+        if (remaining.Length == LocksAtCheck.Length)
+        {
+            return this;
+        }
+
+        var dropped = LocksAtCheck.First(l => l.Key.Equals(key));
+        return remaining.IsEmpty
+            ? new(Read, Value, LookupBefore, State, Check, CheckResult, CheckTrueWhenValid, remaining, release, dropped.Display, Certainty)
+            : With(locksAtCheck: remaining);
+    }
+
+    public SequenceFact WithCertainty(Certainty certainty) =>
+        certainty == Certainty ? this : With(certainty: certainty);
+
+    private SequenceFact With(ImmutableArray<LockFact>? locksAtCheck = null, Certainty? certainty = null) =>
+        new(Read, Value, LookupBefore, State, Check, CheckResult, CheckTrueWhenValid, locksAtCheck ?? LocksAtCheck, DroppedAt, DroppedDisplay, certainty ?? Certainty);
+
+    public bool Equals(SequenceFact? other) =>
+        other is not null
+        && Read == other.Read
+        && State == other.State
+        && Check == other.Check
+        && LookupBefore == other.LookupBefore
+        && DroppedAt == other.DroppedAt
+        && Certainty == other.Certainty
+        && CheckTrueWhenValid == other.CheckTrueWhenValid
+        && Equals(Value, other.Value)
+        && Equals(CheckResult, other.CheckResult)
+        && LocksAtCheck.Length == other.LocksAtCheck.Length
+        && LocksAtCheck.All(other.LocksAtCheck.Contains);
+
+    public override bool Equals(object? obj) => Equals(obj as SequenceFact);
+
+    public override int GetHashCode() => unchecked((Read.GetHashCode() * 31) + (int)State);
+}
+
+/// <summary>A lookup (<c>[LooksUpPages]</c>: <c>hmm_range_fault</c>, <c>get_user_pages</c>, a VMA
+/// lookup) made on the path, whether a sequence had been read before it, and the locks held at it.</summary>
+internal sealed class LookupFact : IEquatable<LookupFact>, IUncertainFact<LookupFact>
+{
+    public LookupFact(SyntaxNode call, bool afterRead, ImmutableArray<LockFact> locks, Certainty certainty)
+    {
+        Call = call;
+        AfterRead = afterRead;
+        Locks = locks;
+        Certainty = certainty;
+    }
+
+    public SyntaxNode Call { get; }
+
+    /// <summary>A sequence read was on the path at the lookup (a retry loop's earlier turn).</summary>
+    public bool AfterRead { get; }
+
+    /// <summary>The locks (of every kind) held at the lookup.</summary>
+    public ImmutableArray<LockFact> Locks { get; }
+
+    public Certainty Certainty { get; }
+
+    public LookupFact WithCertainty(Certainty certainty) => certainty == Certainty ? this : new LookupFact(Call, AfterRead, Locks, certainty);
+
+    public bool Equals(LookupFact? other) =>
+        other is not null && Call == other.Call && AfterRead == other.AfterRead && Certainty == other.Certainty
+        && Locks.Length == other.Locks.Length && Locks.All(other.Locks.Contains);
+
+    public override bool Equals(object? obj) => Equals(obj as LookupFact);
+
+    public override int GetHashCode() => Call.GetHashCode();
+}
+
+/// <summary>An <c>mmu_interval_set_seq</c> made on the path (an interval notifier's <c>-&gt;invalidate</c>).</summary>
+internal sealed class SequenceSetFact : IEquatable<SequenceSetFact>, IUncertainFact<SequenceSetFact>
+{
+    public SequenceSetFact(SyntaxNode call, Certainty certainty)
+    {
+        Call = call;
+        Certainty = certainty;
+    }
+
+    public SyntaxNode Call { get; }
+
+    public Certainty Certainty { get; }
+
+    public SequenceSetFact WithCertainty(Certainty certainty) => certainty == Certainty ? this : new SequenceSetFact(Call, certainty);
+
+    public bool Equals(SequenceSetFact? other) => other is not null && Call == other.Call && Certainty == other.Certainty;
+
+    public override bool Equals(object? obj) => Equals(obj as SequenceSetFact);
+
+    public override int GetHashCode() => Call.GetHashCode();
 }

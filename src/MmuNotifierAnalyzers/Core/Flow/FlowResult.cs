@@ -173,6 +173,7 @@ internal sealed class FlowResult
     private readonly Dictionary<SyntaxNode, List<RangeClose>> _closes = new();
     private readonly Dictionary<SyntaxNode, RangeFieldWrite> _fieldWrites = new();
     private readonly Dictionary<SyntaxNode, Observation> _observations = new();
+    private readonly List<(ExitPath Exit, List<ObservedPath> Paths)> _exits = new();
 
     internal FlowResult(bool complete)
     {
@@ -203,6 +204,11 @@ internal sealed class FlowResult
     /// creation, property read or await reached with a property fact (a range, a lock, a cleared entry) on some path.</summary>
     public IEnumerable<Observation> Observations => Complete ? _observations.Values : Enumerable.Empty<Observation>();
 
+    /// <summary>The exits of an interval notifier's <c>-&gt;invalidate</c> (by its signature) with the
+    /// facts of each path that leaves there; empty for any other method.</summary>
+    public IEnumerable<(ExitPath Exit, IReadOnlyList<ObservedPath> Paths)> Exits =>
+        Complete ? _exits.Select(e => (e.Exit, (IReadOnlyList<ObservedPath>)e.Paths)) : Enumerable.Empty<(ExitPath, IReadOnlyList<ObservedPath>)>();
+
     /// <summary>The observation of the operation with this syntax, or null.</summary>
     public Observation? At(SyntaxNode operation) => Complete && _observations.TryGetValue(operation, out var o) ? o : null;
 
@@ -217,6 +223,24 @@ internal sealed class FlowResult
         }
 
         observation.Add(path);
+    }
+
+    internal void AddExit(ExitPath exit, IEnumerable<ObservedPath> paths)
+    {
+        var index = _exits.FindIndex(e => e.Exit.Kind == exit.Kind && e.Exit.Statement == exit.Statement);
+        if (index < 0)
+        {
+            _exits.Add((exit, new List<ObservedPath>()));
+            index = _exits.Count - 1;
+        }
+
+        foreach (var path in paths)
+        {
+            if (!_exits[index].Paths.Contains(path))
+            {
+                _exits[index].Paths.Add(path);
+            }
+        }
     }
 
     internal void AddLeak(RangeFact range, ExitPath exit)
