@@ -37,6 +37,13 @@ internal static partial class RuleIdentifiers
     /// <summary>Page released before its invalidation.</summary>
     public const string PageReleasedBeforeInvalidation = "MMU010";
 
+    /// <summary>Notifier ops that mix <c>invalidate_range</c> with start/end, or a start without an end.</summary>
+    public const string InconsistentNotifierOps = "MMU011";
+
+    /// <summary>Notifier registration misuse: register under mmap_sem, <c>__mmu_notifier_register</c>
+    /// without it, unregister from one of the notifier's own callbacks.</summary>
+    public const string RegistrationMisuse = "MMU015";
+
     /// <summary>A malformed line in a configuration file (a may-sleep list).</summary>
     public const string InvalidConfiguration = "MMU900";
 }

@@ -66,6 +66,8 @@ internal sealed class KnownSymbols
         OpsInvalidatePage = OpsMember("invalidate_page");
         OpsInvalidateRangeStart = OpsMember("invalidate_range_start");
         OpsInvalidateRangeEnd = OpsMember("invalidate_range_end");
+        OpsInvalidateRangeStartRange = OpsMember("invalidate_range_start_range");
+        OpsInvalidateRangeEndRange = OpsMember("invalidate_range_end_range");
         OpsInvalidateRange = OpsMember("invalidate_range");
         OpsChangePte = OpsMember("change_pte");
         OpsClearFlushYoung = OpsMember("clear_flush_young");
@@ -146,6 +148,12 @@ internal sealed class KnownSymbols
     public IPropertySymbol? OpsInvalidatePage { get; }
     public IPropertySymbol? OpsInvalidateRangeStart { get; }
     public IPropertySymbol? OpsInvalidateRangeEnd { get; }
+
+    /// <summary>The 4.20+ form of <c>-&gt;invalidate_range_start</c>, <c>(mn, range)</c>.</summary>
+    public IPropertySymbol? OpsInvalidateRangeStartRange { get; }
+
+    /// <summary>The 4.20+ form of <c>-&gt;invalidate_range_end</c>, <c>(mn, range)</c>.</summary>
+    public IPropertySymbol? OpsInvalidateRangeEndRange { get; }
     public IPropertySymbol? OpsInvalidateRange { get; }
     public IPropertySymbol? OpsChangePte { get; }
     public IPropertySymbol? OpsClearFlushYoung { get; }
