@@ -28,6 +28,7 @@ internal sealed class KnownSymbols
         MmuNotifierRange = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_notifier_range");
         MmuIntervalNotifierOps = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_interval_notifier_ops");
         GfpT = compilation.GetTypeByMetadataName("Kernel.Mm.gfp_t");
+        RwSemaphore = compilation.GetTypeByMetadataName("Kernel.Mm.rw_semaphore");
 
         InvalidatePage = Methods("mmu_notifier_invalidate_page");
         RangeStart = Methods("mmu_notifier_invalidate_range_start");
@@ -40,6 +41,18 @@ internal sealed class KnownSymbols
         GfpAllocators = Methods("kmalloc", "alloc_page_vma", "alloc_pages", "__get_free_pages", "kzalloc");
         PageRelease = Methods("put_page", "page_cache_release");
         EntryClears = Methods("ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush", "huge_ptep_clear_flush", "huge_ptep_get_and_clear");
+
+        SemaphoreReadAcquires = Methods("down_read", "down_read_killable");
+        SemaphoreWriteAcquires = Methods("down_write", "down_write_killable");
+        SemaphoreReadTrylocks = Methods("down_read_trylock");
+        SemaphoreWriteTrylocks = Methods("down_write_trylock");
+        SemaphoreReleases = Methods("up_read", "up_write");
+        SemaphoreDowngrades = Methods("downgrade_write");
+        Register = Methods("mmu_notifier_register");
+        RegisterLocked = Methods("__mmu_notifier_register");
+        Unregister = Methods("mmu_notifier_unregister");
+        MmapSem = MmStruct?.GetMembers("mmap_sem").OfType<IFieldSymbol>().FirstOrDefault();
+        MmapLock = MmStruct?.GetMembers("mmap_lock").OfType<IPropertySymbol>().FirstOrDefault();
 
         PageSize = ConstantOf("PAGE_SIZE");
         HugePmdSize = ConstantOf("HPAGE_PMD_SIZE");
@@ -97,6 +110,26 @@ internal sealed class KnownSymbols
     public INamedTypeSymbol? MmuNotifierRange { get; }
     public INamedTypeSymbol? MmuIntervalNotifierOps { get; }
     public INamedTypeSymbol? GfpT { get; }
+    public INamedTypeSymbol? RwSemaphore { get; }
+
+    /// <summary><c>down_read</c> (and <c>down_read_killable</c> where Kernel.Mm has it).</summary>
+    public ImmutableHashSet<IMethodSymbol> SemaphoreReadAcquires { get; }
+    /// <summary><c>down_write</c> (and <c>down_write_killable</c> where Kernel.Mm has it).</summary>
+    public ImmutableHashSet<IMethodSymbol> SemaphoreWriteAcquires { get; }
+    public ImmutableHashSet<IMethodSymbol> SemaphoreReadTrylocks { get; }
+    public ImmutableHashSet<IMethodSymbol> SemaphoreWriteTrylocks { get; }
+    /// <summary><c>up_read</c>, <c>up_write</c>.</summary>
+    public ImmutableHashSet<IMethodSymbol> SemaphoreReleases { get; }
+    public ImmutableHashSet<IMethodSymbol> SemaphoreDowngrades { get; }
+    /// <summary><c>mmu_notifier_register</c>: takes mmap_sem for write itself.</summary>
+    public ImmutableHashSet<IMethodSymbol> Register { get; }
+    /// <summary><c>__mmu_notifier_register</c>: for a caller that holds mmap_sem for write.</summary>
+    public ImmutableHashSet<IMethodSymbol> RegisterLocked { get; }
+    public ImmutableHashSet<IMethodSymbol> Unregister { get; }
+    /// <summary><c>mm_struct.mmap_sem</c>.</summary>
+    public IFieldSymbol? MmapSem { get; }
+    /// <summary><c>mm_struct.mmap_lock</c>, the 5.8 name of the same semaphore.</summary>
+    public IPropertySymbol? MmapLock { get; }
 
     /// <summary><c>mmu_notifier_invalidate_page</c> (removed in 4.13).</summary>
     public ImmutableHashSet<IMethodSymbol> InvalidatePage { get; }

@@ -126,8 +126,10 @@ internal sealed class MethodEffects
 {
     public static readonly MethodEffects None = new(null, null, null, false, false, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
 
-    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, bool releasesPage, bool initsRange, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold)
+    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, bool releasesPage, bool initsRange, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold, SemaphoreEffect? semaphore = null, RegistrationKind? registration = null)
     {
+        Semaphore = semaphore;
+        Registration = registration;
         Range = range;
         Notify = notify;
         Clear = clear;
@@ -158,11 +160,17 @@ internal sealed class MethodEffects
 
     public ImmutableArray<LockEffect> MustHold { get; }
 
-    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange || !Acquires.IsEmpty || !Releases.IsEmpty;
+    /// <summary>What the call does to an <c>rw_semaphore</c> (Kernel.Mm's rwsem functions).</summary>
+    public SemaphoreEffect? Semaphore { get; }
+
+    /// <summary>The notifier registration call it is (MMU015).</summary>
+    public RegistrationKind? Registration { get; }
+
+    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange || !Acquires.IsEmpty || !Releases.IsEmpty || Semaphore is not null || Registration is not null;
 
     /// <summary>A call that makes its method worth analysing: without a range, a notification or a
     /// lock, clears and releases alone can give no finding (MMU010 needs an invalidation after them).</summary>
-    public bool DrivesAnalysis => Range is not null || Notify is not null || !Acquires.IsEmpty || !Releases.IsEmpty;
+    public bool DrivesAnalysis => Range is not null || Notify is not null || !Acquires.IsEmpty || !Releases.IsEmpty || Registration is not null;
 }
 
 /// <summary>
@@ -247,13 +255,43 @@ internal sealed class ApiModel
             : null;
         var releasesPage = KnownSymbols.Is(method, Symbols.PageRelease) || Annotations.Has(method, Annotations.ReleasesPage);
         var initsRange = KnownSymbols.Is(method, Symbols.RangeInit);
-        if (range is null && notify is null && clear is null && !releasesPage && !initsRange && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0)
+        var semaphore = SemaphoreOf(method);
+        var registration = KnownSymbols.Is(method, Symbols.Register) ? RegistrationKind.Register
+            : KnownSymbols.Is(method, Symbols.RegisterLocked) ? RegistrationKind.RegisterLocked
+            : KnownSymbols.Is(method, Symbols.Unregister) ? RegistrationKind.Unregister
+            : (RegistrationKind?)null;
+        if (range is null && notify is null && clear is null && !releasesPage && !initsRange && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0
+            && semaphore is null && registration is null)
         {
             return MethodEffects.None;
         }
 
-        return new MethodEffects(range, notify, clear, releasesPage, initsRange, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable());
+        return new MethodEffects(range, notify, clear, releasesPage, initsRange, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable(), semaphore, registration);
     }
+
+    /// <summary>Kernel.Mm's rwsem functions, by symbol; the semaphore is their first parameter.</summary>
+    private SemaphoreEffect? SemaphoreOf(IMethodSymbol method)
+    {
+        if (method.Parameters.Length == 0)
+        {
+            return null;
+        }
+
+        return KnownSymbols.Is(method, Symbols.SemaphoreReadAcquires) ? new SemaphoreEffect(SemaphoreOperation.AcquireRead, 0, LockCondition.None)
+            : KnownSymbols.Is(method, Symbols.SemaphoreWriteAcquires) ? new SemaphoreEffect(SemaphoreOperation.AcquireWrite, 0, LockCondition.None)
+            : KnownSymbols.Is(method, Symbols.SemaphoreReadTrylocks) ? new SemaphoreEffect(SemaphoreOperation.AcquireRead, 0, LockCondition.WhenTrue)
+            : KnownSymbols.Is(method, Symbols.SemaphoreWriteTrylocks) ? new SemaphoreEffect(SemaphoreOperation.AcquireWrite, 0, LockCondition.WhenTrue)
+            : KnownSymbols.Is(method, Symbols.SemaphoreReleases) ? new SemaphoreEffect(SemaphoreOperation.Release, 0, LockCondition.None)
+            : KnownSymbols.Is(method, Symbols.SemaphoreDowngrades) ? new SemaphoreEffect(SemaphoreOperation.Downgrade, 0, LockCondition.None)
+            : null;
+    }
+
+    /// <summary>The key of an rwsem value: <c>mm.mmap_lock</c> (5.8) is <c>mm.mmap_sem</c>.</summary>
+    public Value SemaphoreKey(Value value) =>
+        value.Kind == ValueKind.Member && Symbols.MmapLock is { } mmapLock && Symbols.MmapSem is { } mmapSem
+            && SymbolEqualityComparer.Default.Equals(value.Payload as ISymbol, mmapLock)
+            ? Value.Member(value.Left, mmapSem, null)
+            : value;
 
     /// <summary>The runtime's notification calls, by symbol: [start, end) or [address, address + size).</summary>
     private NotifySignature? NotifyOf(IMethodSymbol method)

@@ -18,5 +18,8 @@ internal static class Domains
     /// <summary>Page-table entries cleared and not yet covered by an invalidation.</summary>
     public static readonly FactSetDomain<ClearedEntry> Cleared = new(2);
 
-    public static readonly ImmutableArray<FactDomain> All = ImmutableArray.Create<FactDomain>(Ranges, Locks, Cleared);
+    /// <summary>Read/write semaphores held (mmap_sem), with how and where they were taken.</summary>
+    public static readonly FactSetDomain<SemaphoreFact> Semaphores = new(3);
+
+    public static readonly ImmutableArray<FactDomain> All = ImmutableArray.Create<FactDomain>(Ranges, Locks, Cleared, Semaphores);
 }

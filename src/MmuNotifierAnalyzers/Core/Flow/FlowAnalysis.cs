@@ -91,11 +91,21 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         var effects = _api.Get(_method);
         var locks = d.Locks;
+        var semaphores = d.Get(Domains.Semaphores);
         foreach (var held in effects.MustHold.Concat(effects.Releases))
         {
-            if (ResolveEntryLock(held.Expression) is { } key)
+            if (ResolveEntryLock(held.Expression, out var lockType) is { } key)
             {
-                locks = locks.Add(new LockFact(key, null, held.Expression, LockCondition.None, null, Certainty.Certain));
+                // An rw_semaphore the method is entered holding (mmap_sem) is not a spinlock:
+                // sleeping under it is allowed, so it goes to its own domain.
+                if (_api.Symbols.RwSemaphore is { } rwsem && SymbolEqualityComparer.Default.Equals(lockType, rwsem))
+                {
+                    semaphores = semaphores.Add(new SemaphoreFact(_api.SemaphoreKey(key), null, held.Expression, SemaphoreMode.Unknown, LockCondition.None, null, Certainty.Certain));
+                }
+                else
+                {
+                    locks = locks.Add(new LockFact(key, null, held.Expression, LockCondition.None, null, Certainty.Certain));
+                }
             }
         }
 
@@ -117,11 +127,12 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks);
+        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks).With(Domains.Semaphores, semaphores);
     }
 
-    private Value? ResolveEntryLock(string expression)
+    private Value? ResolveEntryLock(string expression, out ITypeSymbol? lockType)
     {
+        lockType = null;
         var parts = ApiModel.Path(expression);
         Value current;
         ITypeSymbol? type;
@@ -140,7 +151,15 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             return null;
         }
 
-        return FollowMembers(current, type, parts, null);
+        var root = type;
+        for (var i = 1; i < parts.Count && type is not null; i++)
+        {
+            var member = type.GetMembers(parts[i]).FirstOrDefault(m => m is IFieldSymbol or IPropertySymbol);
+            type = member is IFieldSymbol field ? field.Type : (member as IPropertySymbol)?.Type;
+        }
+
+        lockType = type;
+        return FollowMembers(current, root, parts, null);
     }
 
     private static Value? FollowMembers(Value current, ITypeSymbol? type, IReadOnlyList<string> parts, Disjunct? d)
@@ -417,7 +436,21 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        return locks == d.Locks ? d : d.With(Domains.Locks, locks);
+        var semaphores = d.Get(Domains.Semaphores);
+        foreach (var s in d.Get(Domains.Semaphores))
+        {
+            if (s.Condition == kind && condition.Equals(s.ConditionValue))
+            {
+                semaphores = semaphores.Remove(s);
+                if (held)
+                {
+                    semaphores = semaphores.Add(s.Unconditional());
+                }
+            }
+        }
+
+        d = locks == d.Locks ? d : d.With(Domains.Locks, locks);
+        return semaphores == d.Get(Domains.Semaphores) ? d : d.With(Domains.Semaphores, semaphores);
     }
 
     // ---------------------------------------------------------------- operations
@@ -693,7 +726,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
     }
 
-    private static bool HasFacts(Disjunct d) => !d.Locks.IsEmpty || !d.Ranges.IsEmpty || !d.Get(Domains.Cleared).IsEmpty;
+    private static bool HasFacts(Disjunct d) => !d.Locks.IsEmpty || !d.Ranges.IsEmpty || !d.Get(Domains.Cleared).IsEmpty || !d.Get(Domains.Semaphores).IsEmpty;
 
     private Value Invoke(IInvocationOperation invocation, ref Disjunct d)
     {
@@ -813,6 +846,11 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
+        if (effects.Semaphore is { } semaphore && At(values, semaphore.Ordinal) is { } semaphoreValue)
+        {
+            Semaphore(invocation, semaphore, _api.SemaphoreKey(semaphoreValue), Display(At(syntaxes, semaphore.Ordinal)) ?? method.Parameters[semaphore.Ordinal].Name, result, ref d);
+        }
+
         foreach (var acquired in effects.Acquires)
         {
             if (ResolveLock(acquired.Expression, method, values, syntaxes, receiver, d) is { } key)
@@ -823,6 +861,29 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
 
         return result;
+    }
+
+    /// <summary>The rw_semaphore domain: <c>down_read</c>/<c>down_write</c> (a trylock only when it
+    /// returned true) add the hold, <c>up_*</c> drops it, <c>downgrade_write</c> makes it a read hold.</summary>
+    private static void Semaphore(IInvocationOperation invocation, SemaphoreEffect effect, Value key, string display, Value result, ref Disjunct d)
+    {
+        var semaphores = d.Get(Domains.Semaphores);
+        switch (effect.Operation)
+        {
+            case SemaphoreOperation.Release:
+                semaphores = semaphores.RemoveAll(s => s.Key.Equals(key));
+                break;
+            case SemaphoreOperation.Downgrade:
+                semaphores = semaphores.Select(s => s.Key.Equals(key) && s.Mode == SemaphoreMode.Write ? s.WithMode(SemaphoreMode.Read) : s).ToImmutableArray();
+                break;
+            default:
+                var mode = effect.Operation == SemaphoreOperation.AcquireWrite ? SemaphoreMode.Write : SemaphoreMode.Read;
+                var fact = new SemaphoreFact(key, invocation.Syntax, display, mode, effect.Condition, effect.Condition == LockCondition.None ? null : result, Certainty.Certain);
+                semaphores = semaphores.RemoveAll(s => s.Key.Equals(key)).Add(fact);
+                break;
+        }
+
+        d = d.With(Domains.Semaphores, semaphores);
     }
 
     /// <summary>
