@@ -48,8 +48,8 @@ internal sealed class KnownSymbols
         SemaphoreWriteTrylocks = Methods("down_write_trylock");
         SemaphoreReleases = Methods("up_read", "up_write");
         SemaphoreDowngrades = Methods("downgrade_write");
-        Register = Methods("mmu_notifier_register");
-        RegisterLocked = Methods("__mmu_notifier_register");
+        Register = Methods("mmu_notifier_register", "mmu_notifier_get");
+        RegisterLocked = Methods("__mmu_notifier_register", "mmu_notifier_get_locked");
         Unregister = Methods("mmu_notifier_unregister");
         MmapSem = MmStruct?.GetMembers("mmap_sem").OfType<IFieldSymbol>().FirstOrDefault();
         MmapLock = MmStruct?.GetMembers("mmap_lock").OfType<IPropertySymbol>().FirstOrDefault();
@@ -121,9 +121,9 @@ internal sealed class KnownSymbols
     /// <summary><c>up_read</c>, <c>up_write</c>.</summary>
     public ImmutableHashSet<IMethodSymbol> SemaphoreReleases { get; }
     public ImmutableHashSet<IMethodSymbol> SemaphoreDowngrades { get; }
-    /// <summary><c>mmu_notifier_register</c>: takes mmap_sem for write itself.</summary>
+    /// <summary><c>mmu_notifier_register</c>, <c>mmu_notifier_get</c> (5.4): take mmap_sem for write themselves.</summary>
     public ImmutableHashSet<IMethodSymbol> Register { get; }
-    /// <summary><c>__mmu_notifier_register</c>: for a caller that holds mmap_sem for write.</summary>
+    /// <summary><c>__mmu_notifier_register</c>, <c>mmu_notifier_get_locked</c> (5.4): for a caller that holds mmap_sem for write.</summary>
     public ImmutableHashSet<IMethodSymbol> RegisterLocked { get; }
     public ImmutableHashSet<IMethodSymbol> Unregister { get; }
     /// <summary><c>mm_struct.mmap_sem</c>.</summary>
