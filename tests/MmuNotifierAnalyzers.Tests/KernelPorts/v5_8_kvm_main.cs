@@ -106,6 +106,17 @@ public static class kvm_main
         spin_unlock(kvm.mmu_lock);
     }
 
+    public static int kvm_init_mmu_notifier(kvm kvm, mm_struct current_mm)
+    {
+        return mmu_notifier_register(kvm.mmu_notifier, current_mm); // no finding: kvm_create_vm holds no mmap_sem
+    }
+
+    /* kvm_destroy_vm()'s notifier teardown: outside every callback. */
+    public static void kvm_destroy_vm_notifier(kvm kvm, mm_struct mm)
+    {
+        mmu_notifier_unregister(kvm.mmu_notifier, mm); // no finding: not reached from a callback
+    }
+
     public static readonly mmu_notifier_ops kvm_mmu_notifier_ops = new()
     {
         invalidate_range = kvm_mmu_notifier_invalidate_range, // expect: MMU011
