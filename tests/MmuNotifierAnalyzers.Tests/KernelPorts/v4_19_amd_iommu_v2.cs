@@ -17,7 +17,7 @@ namespace KernelPorts.V4_19;
 /// </summary>
 public static class amd_iommu_v2
 {
-    private const int ENODEV = 19, EINVAL = 22, ENOMEM = 12;
+    private const int EINVAL = 22, ENOMEM = 12;
 
     public sealed class device_state
     {
