@@ -55,6 +55,10 @@ internal sealed class NotifierCallbackChains
             ? ImmutableArray<string>.Empty
             : _chains.GetOrAdd(method.OriginalDefinition, m => Search(m, cancellationToken));
 
+    /// <summary>The ops member a lambda is the value of (<c>release = (mn, mm) =&gt; ...</c>), or null.</summary>
+    public string? CallbackOf(AnonymousFunctionExpressionSyntax lambda, SemanticModel model, CancellationToken cancellationToken) =>
+        _symbols.MmuNotifierOps is null ? null : OpsMemberOf(lambda, model, cancellationToken);
+
     private ImmutableArray<string> Search(IMethodSymbol method, CancellationToken cancellationToken)
     {
         var sites = CallSites.Get(_compilation);

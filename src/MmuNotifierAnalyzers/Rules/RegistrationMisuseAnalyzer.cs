@@ -120,19 +120,15 @@ public sealed class RegistrationMisuseAnalyzer : BodyRuleAnalyzer
     {
         // The call's own function: a method, or a local function (a lambda is followed only where it
         // is the ops member's value, which the chain search decides from the lambda's callers).
+        var chains = NotifierCallbackChains.Get(context.Compilation);
         var function = call.Syntax.Ancestors().FirstOrDefault(n => n is BaseMethodDeclarationSyntax or LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax or AccessorDeclarationSyntax);
-        IMethodSymbol? method = function switch
+        var chain = function switch
         {
-            LocalFunctionStatementSyntax local => call.SemanticModel?.GetDeclaredSymbol(local, context.CancellationToken) as IMethodSymbol,
-            BaseMethodDeclarationSyntax => context.OwningSymbol as IMethodSymbol,
-            _ => null,
+            LocalFunctionStatementSyntax local when context.SemanticModel.GetDeclaredSymbol(local, context.CancellationToken) is IMethodSymbol method => chains.ChainTo(method, context.CancellationToken),
+            BaseMethodDeclarationSyntax when context.OwningSymbol is IMethodSymbol method => chains.ChainTo(method, context.CancellationToken),
+            AnonymousFunctionExpressionSyntax lambda when chains.CallbackOf(lambda, context.SemanticModel, context.CancellationToken) is { } member => ImmutableArray.Create(member + " lambda"),
+            _ => ImmutableArray<string>.Empty,
         };
-        if (method is null)
-        {
-            return null;
-        }
-
-        var chain = NotifierCallbackChains.Get(context.Compilation).ChainTo(method, context.CancellationToken);
         if (chain.IsEmpty)
         {
             return null;

@@ -19,8 +19,6 @@ namespace KernelPorts.V4_14;
 /// </summary>
 public static class radeon_mn_c
 {
-    private const int ENOMEM = 12;
-
     public sealed class radeon_bo
     {
         public radeon_mn? mn;

@@ -20,8 +20,6 @@ namespace KernelPorts.V4_x;
 /// </summary>
 public static class kfd_process_c
 {
-    private const int EINVAL = 22;
-
     public sealed class task_struct_
     {
         public mm_struct? mm;

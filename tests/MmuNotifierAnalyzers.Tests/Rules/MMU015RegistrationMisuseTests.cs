@@ -299,7 +299,32 @@ static class T
             if (start == 0)
                 teardown(mn, mm);
         },
+        release = (mn, mm) => {|#0:mmu_notifier_unregister(mn, mm)|},
     };
+}
+", Verify.Diagnostic().WithLocation(0).WithArguments(
+            "mmu_notifier_unregister",
+            "is reached from inside a notifier callback (release lambda → mmu_notifier_unregister): it calls synchronize_srcu, which waits for every callback in flight, this one included, so it never returns; defer the unregister to a work item, or use mmu_notifier_put (5.4), which frees the notifier after an SRCU grace period"));
+    }
+
+    [Fact]
+    public async Task Fires_in_a_local_function_the_callback_calls()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static void mn_release(mmu_notifier mn, mm_struct mm)
+    {
+        for (var i = 0; i < 2; i++)
+        {
+            if (i == 1)
+                drop();
+        }
+
+        void drop() => [|mmu_notifier_unregister(mn, mm)|];
+    }
+
+    static readonly mmu_notifier_ops ops = new() { release = mn_release };
 }
 ");
     }
