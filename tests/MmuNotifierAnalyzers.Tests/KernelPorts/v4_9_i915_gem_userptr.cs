@@ -11,11 +11,11 @@ namespace KernelPorts.V4_9;
 /// notifier sets ->invalidate_range_start alone: it cancels the objects in the range (a worker
 /// unbinds them) and waits for the workers, but nothing stops get_pages from pinning the range
 /// again before the primary update is done (MMU011; later kernels replaced the table with an
-/// interval notifier and its read_begin/retry protocol; that form is not ported here). Registration is correct (MMU015 silent):
-/// i915_mmu_notifier_create calls __mmu_notifier_register ("Protected by mmap_sem (write-lock)")
-/// and its only caller, i915_mmu_notifier_find, holds mmap_sem for write around it; the unregister
-/// (i915_mmu_notifier_free) runs on a worker. The GEM object, workqueues and locking of
-/// struct_mutex are stubs.
+/// interval notifier and its read_begin/retry protocol; that form is not ported here).
+/// Registration is correct (MMU015 silent): i915_mmu_notifier_create calls __mmu_notifier_register
+/// ("Protected by mmap_sem (write-lock)") and its only caller, i915_mmu_notifier_find, holds
+/// mmap_sem for write around it; the unregister (i915_mmu_notifier_free) runs on a worker. The GEM
+/// object, workqueues and struct_mutex are stubs.
 /// </summary>
 public static class i915_gem_userptr
 {
