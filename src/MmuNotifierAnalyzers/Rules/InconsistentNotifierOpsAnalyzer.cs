@@ -235,6 +235,7 @@ public sealed class InconsistentNotifierOpsAnalyzer : DiagnosticAnalyzer
             var read = ImmutableHashSet.CreateBuilder<ISymbol>(SymbolEqualityComparer.Default);
             foreach (var tree in _compilation.SyntaxTrees)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 foreach (var method in tree.GetRoot(cancellationToken).DescendantNodes().OfType<MethodDeclarationSyntax>())
                 {
                     if (!Annotations.IsNamedInSyntax(method.AttributeLists, Annotations.SequenceRetryCheck)
