@@ -49,7 +49,8 @@ internal static partial class RuleIdentifiers
     /// <summary>A non-blockable invalidation misused (sleeping callback, end after a refused start).</summary>
     public const string NonBlockableMisuse = "MMU014";
 
-    /// <summary>mmu_notifier_register / unregister misuse (mmap_sem, from a callback).</summary>
+    /// <summary>Notifier registration misuse: register under mmap_sem, <c>__mmu_notifier_register</c>
+    /// without it, unregister from one of the notifier's own callbacks.</summary>
     public const string RegistrationMisuse = "MMU015";
 
     /// <summary>A malformed line in a configuration file (a may-sleep list).</summary>

@@ -5,7 +5,7 @@ namespace Kernel.Mm;
 /// <c>new mmu_notifier { ops = my_ops }</c>, or subclass it to carry the driver's state (callbacks
 /// receive it as <c>mn</c>; C's <c>container_of</c> becomes a cast).
 /// </summary>
-public class mmu_notifier
+public partial class mmu_notifier
 {
     /// <summary>The callbacks; an empty table unless set.</summary>
     public mmu_notifier_ops ops { get; init; } = new();

@@ -101,7 +101,7 @@ public delegate int test_young_fn(mmu_notifier mn, mm_struct mm, ulong address);
 /// <c>(mn, mm, start, end)</c> and the 4.20+ <c>(mn, range)</c> (members suffixed <c>_range</c>); a
 /// table sets at most one form of each (registration rejects both).
 /// </summary>
-public sealed class mmu_notifier_ops
+public sealed partial class mmu_notifier_ops
 {
     /// <inheritdoc cref="release_fn"/>
     public release_fn? release { get; init; }

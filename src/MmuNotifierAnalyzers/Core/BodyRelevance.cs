@@ -178,6 +178,8 @@ internal sealed class BodyRelevance
     {
         foreach (var member in type.GetMembers())
         {
+            // The rwsem functions alone give no finding (MMU015 needs a registration call in the
+            // body, itself a name here): a body that only takes mmap_sem is not bound for them.
             if (member is IMethodSymbol method && !names.Contains(method.Name)
                 && _api.Get(method) is { } effects && (effects.MarksBody || !effects.MustHold.IsEmpty))
             {

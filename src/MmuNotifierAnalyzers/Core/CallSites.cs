@@ -12,7 +12,8 @@ namespace MmuNotifierAnalyzers.Core;
 
 /// <summary>
 /// Every call of a source method in the compilation, for the rules that let a caller discharge a
-/// callee's duty (MMU008's aligned parameter, MMU006/MMU009's range opened by the caller). Each
+/// callee's duty (MMU008's aligned parameter, MMU006/MMU009's range opened by the caller, MMU015's
+/// mmap_sem taken by the caller) or that follow a call chain up to a notifier callback (MMU015). Each
 /// file's simple names are indexed the first time a rule asks (code that never reaches such a
 /// question pays nothing) and kept with its tree across compilations; only the uses of an asked
 /// method's name are bound. No I/O; cancellation is honoured (a cancelled index is not kept).
@@ -40,7 +41,19 @@ internal sealed class CallSites
     /// </summary>
     public IReadOnlyList<(IInvocationOperation Call, SemanticModel Model)>? CallsTo(IMethodSymbol method, CancellationToken cancellationToken)
     {
+        var (calls, others) = Uses(method, cancellationToken);
+        return others.Count > 0 ? null : calls;
+    }
+
+    /// <summary>
+    /// Every use of <paramref name="method"/>: its invocations, and the names that refer to it other
+    /// than by a call (a method group assigned to an ops member or passed as a delegate), each with
+    /// the model of its tree.
+    /// </summary>
+    public (List<(IInvocationOperation Call, SemanticModel Model)> Calls, List<(SimpleNameSyntax Name, SemanticModel Model)> Others) Uses(IMethodSymbol method, CancellationToken cancellationToken)
+    {
         var calls = new List<(IInvocationOperation, SemanticModel)>();
+        var others = new List<(SimpleNameSyntax, SemanticModel)>();
         var target = method.OriginalDefinition;
         foreach (var name in Occurrences(method.Name, cancellationToken))
         {
@@ -56,13 +69,14 @@ internal sealed class CallSites
 
             if (InvocationOf(name) is not { } invocation || model.GetOperation(invocation, cancellationToken) is not IInvocationOperation call)
             {
-                return null;
+                others.Add((name, model));
+                continue;
             }
 
             calls.Add((call, model));
         }
 
-        return calls;
+        return (calls, others);
     }
 
     public SemanticModel Model(SyntaxTree tree) => _models.GetOrAdd(tree, t => _compilation.GetSemanticModel(t));

@@ -30,6 +30,7 @@ internal sealed class KnownSymbols
         GfpT = compilation.GetTypeByMetadataName("Kernel.Mm.gfp_t");
         MmuIntervalNotifier = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_interval_notifier");
         MmuIntervalInvalidateFn = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_interval_invalidate_fn");
+        RwSemaphore = compilation.GetTypeByMetadataName("Kernel.Mm.rw_semaphore");
 
         InvalidatePage = Methods("mmu_notifier_invalidate_page");
         RangeStart = Methods("mmu_notifier_invalidate_range_start");
@@ -45,10 +46,19 @@ internal sealed class KnownSymbols
         MutexLock = Methods("mutex_lock");
         MutexTrylock = Methods("mutex_trylock");
         MutexUnlock = Methods("mutex_unlock");
-        RwsemLock = Methods("down_read", "down_write");
-        RwsemTrylock = Methods("down_read_trylock", "down_write_trylock");
-        RwsemUnlock = Methods("up_read", "up_write");
         EntryClears = Methods("ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush", "huge_ptep_clear_flush", "huge_ptep_get_and_clear");
+
+        SemaphoreReadAcquires = Methods("down_read", "down_read_killable");
+        SemaphoreWriteAcquires = Methods("down_write", "down_write_killable");
+        SemaphoreReadTrylocks = Methods("down_read_trylock");
+        SemaphoreWriteTrylocks = Methods("down_write_trylock");
+        SemaphoreReleases = Methods("up_read", "up_write");
+        SemaphoreDowngrades = Methods("downgrade_write");
+        Register = Methods("mmu_notifier_register", "mmu_notifier_get");
+        RegisterLocked = Methods("__mmu_notifier_register", "mmu_notifier_get_locked");
+        Unregister = Methods("mmu_notifier_unregister");
+        MmapSem = MmStruct?.GetMembers("mmap_sem").OfType<IFieldSymbol>().FirstOrDefault();
+        MmapLock = MmStruct?.GetMembers("mmap_lock").OfType<IPropertySymbol>().FirstOrDefault();
 
         PageSize = ConstantOf("PAGE_SIZE");
         HugePmdSize = ConstantOf("HPAGE_PMD_SIZE");
@@ -75,6 +85,8 @@ internal sealed class KnownSymbols
         OpsInvalidatePage = OpsMember("invalidate_page");
         OpsInvalidateRangeStart = OpsMember("invalidate_range_start");
         OpsInvalidateRangeEnd = OpsMember("invalidate_range_end");
+        OpsInvalidateRangeStartRange = OpsMember("invalidate_range_start_range");
+        OpsInvalidateRangeEndRange = OpsMember("invalidate_range_end_range");
         OpsInvalidateRange = OpsMember("invalidate_range");
         OpsChangePte = OpsMember("change_pte");
         OpsClearFlushYoung = OpsMember("clear_flush_young");
@@ -108,6 +120,26 @@ internal sealed class KnownSymbols
 
     /// <summary>The delegate type of <c>mmu_interval_notifier_ops.invalidate</c>.</summary>
     public INamedTypeSymbol? MmuIntervalInvalidateFn { get; }
+    public INamedTypeSymbol? RwSemaphore { get; }
+
+    /// <summary><c>down_read</c> (and <c>down_read_killable</c> where Kernel.Mm has it).</summary>
+    public ImmutableHashSet<IMethodSymbol> SemaphoreReadAcquires { get; }
+    /// <summary><c>down_write</c> (and <c>down_write_killable</c> where Kernel.Mm has it).</summary>
+    public ImmutableHashSet<IMethodSymbol> SemaphoreWriteAcquires { get; }
+    public ImmutableHashSet<IMethodSymbol> SemaphoreReadTrylocks { get; }
+    public ImmutableHashSet<IMethodSymbol> SemaphoreWriteTrylocks { get; }
+    /// <summary><c>up_read</c>, <c>up_write</c>.</summary>
+    public ImmutableHashSet<IMethodSymbol> SemaphoreReleases { get; }
+    public ImmutableHashSet<IMethodSymbol> SemaphoreDowngrades { get; }
+    /// <summary><c>mmu_notifier_register</c>, <c>mmu_notifier_get</c> (5.4): take mmap_sem for write themselves.</summary>
+    public ImmutableHashSet<IMethodSymbol> Register { get; }
+    /// <summary><c>__mmu_notifier_register</c>, <c>mmu_notifier_get_locked</c> (5.4): for a caller that holds mmap_sem for write.</summary>
+    public ImmutableHashSet<IMethodSymbol> RegisterLocked { get; }
+    public ImmutableHashSet<IMethodSymbol> Unregister { get; }
+    /// <summary><c>mm_struct.mmap_sem</c>.</summary>
+    public IFieldSymbol? MmapSem { get; }
+    /// <summary><c>mm_struct.mmap_lock</c>, the 5.8 name of the same semaphore.</summary>
+    public IPropertySymbol? MmapLock { get; }
 
     /// <summary><c>mmu_notifier_invalidate_page</c> (removed in 4.13).</summary>
     public ImmutableHashSet<IMethodSymbol> InvalidatePage { get; }
@@ -135,11 +167,6 @@ internal sealed class KnownSymbols
     public ImmutableHashSet<IMethodSymbol> MutexLock { get; }
     public ImmutableHashSet<IMethodSymbol> MutexTrylock { get; }
     public ImmutableHashSet<IMethodSymbol> MutexUnlock { get; }
-
-    /// <summary>The rw_semaphore API (<c>mmap_lock</c>): a VMA looked up under it stays valid while it is held.</summary>
-    public ImmutableHashSet<IMethodSymbol> RwsemLock { get; }
-    public ImmutableHashSet<IMethodSymbol> RwsemTrylock { get; }
-    public ImmutableHashSet<IMethodSymbol> RwsemUnlock { get; }
 
     /// <summary>Clear a present entry without telling any notifier (the caller must invalidate).</summary>
     public ImmutableHashSet<IMethodSymbol> EntryClears { get; }
@@ -172,6 +199,12 @@ internal sealed class KnownSymbols
     public IPropertySymbol? OpsInvalidatePage { get; }
     public IPropertySymbol? OpsInvalidateRangeStart { get; }
     public IPropertySymbol? OpsInvalidateRangeEnd { get; }
+
+    /// <summary>The 4.20+ form of <c>-&gt;invalidate_range_start</c>, <c>(mn, range)</c>.</summary>
+    public IPropertySymbol? OpsInvalidateRangeStartRange { get; }
+
+    /// <summary>The 4.20+ form of <c>-&gt;invalidate_range_end</c>, <c>(mn, range)</c>.</summary>
+    public IPropertySymbol? OpsInvalidateRangeEndRange { get; }
     public IPropertySymbol? OpsInvalidateRange { get; }
     public IPropertySymbol? OpsChangePte { get; }
     public IPropertySymbol? OpsClearFlushYoung { get; }

@@ -24,6 +24,9 @@ internal readonly struct BodyAnalysisContext
 
     public Compilation Compilation => _context.Compilation;
 
+    /// <summary>The model of the member's tree (the operations of a control-flow graph carry none).</summary>
+    public SemanticModel SemanticModel => _context.SemanticModel;
+
     public AnalyzerOptions Options => _context.Options;
 
     public CancellationToken CancellationToken => _context.CancellationToken;

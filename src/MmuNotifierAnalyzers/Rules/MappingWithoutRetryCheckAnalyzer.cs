@@ -183,7 +183,7 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
     }
 
     private static ImmutableArray<LockFact> DriverLocks(ObservedPath path, ApiModel api) =>
-        api.DriverLocks(path.Facts(Domains.Locks), path.Facts(Domains.Mutexes), path.Facts(Domains.Rwsems));
+        api.DriverLocks(path.Facts(Domains.Locks), path.Facts(Domains.Mutexes), path.Facts(Domains.Semaphores));
 
     private static void CheckSetSeqLocked(BodyAnalysisContext context, IInvocationOperation setSeq, Observation observation, ApiModel api)
     {

@@ -386,4 +386,26 @@ static class T
 }
 ");
     }
+
+    [Fact]
+    public async Task Silent_in_a_method_entered_with_mmap_sem_or_under_down_write()
+    {
+        // An rw_semaphore is not a spinlock: sleeping under mmap_sem is allowed (MMU015 reads it).
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+using MmuNotifierAnalyzers.Annotations;
+
+static class T
+{
+    [MustHoldLock(""mm.mmap_sem"")]
+    static void entered(mm_struct mm, ulong address) => mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE);
+
+    static void taken(mm_struct mm, ulong address)
+    {
+        down_write(mm.mmap_sem);
+        msleep(1);
+        up_write(mm.mmap_sem);
+    }
+}
+");
+    }
 }

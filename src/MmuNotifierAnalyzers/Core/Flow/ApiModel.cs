@@ -135,10 +135,6 @@ internal enum LockKind
 
     /// <summary>A mutex (<see cref="Domains.Mutexes"/>): a driver lock of the sequence protocol.</summary>
     Mutex,
-
-    /// <summary>A read-write semaphore (<see cref="Domains.Rwsems"/>): <c>mmap_lock</c>, under which a
-    /// VMA lookup stays valid, or a driver's own (drm_gpusvm's <c>notifier_lock</c>).</summary>
-    Rwsem,
 }
 
 /// <summary>A lock a method acquires, releases, or must be entered holding.</summary>
@@ -164,10 +160,12 @@ internal sealed class MethodEffects
 {
     public static readonly MethodEffects None = new(null, null, null, false, false, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
 
-    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, bool releasesPage, bool initsRange, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold, SequenceRole sequence = SequenceRole.None, bool checkTrueWhenValid = false)
+    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, bool releasesPage, bool initsRange, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold, SequenceRole sequence = SequenceRole.None, bool checkTrueWhenValid = false, SemaphoreEffect? semaphore = null, RegistrationKind? registration = null)
     {
         Sequence = sequence;
         CheckTrueWhenValid = checkTrueWhenValid;
+        Semaphore = semaphore;
+        Registration = registration;
         Range = range;
         Notify = notify;
         Clear = clear;
@@ -203,20 +201,28 @@ internal sealed class MethodEffects
     /// <summary>A <see cref="SequenceRole.Check"/> that returns true when the sequence is still valid.</summary>
     public bool CheckTrueWhenValid { get; }
 
-    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange || !Acquires.IsEmpty || !Releases.IsEmpty || Sequence != SequenceRole.None;
+    /// <summary>What the call does to an <c>rw_semaphore</c> (Kernel.Mm's rwsem functions).</summary>
+    public SemaphoreEffect? Semaphore { get; }
+
+    /// <summary>The notifier registration call it is (MMU015).</summary>
+    public RegistrationKind? Registration { get; }
+
+    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange || !Acquires.IsEmpty || !Releases.IsEmpty
+        || Sequence != SequenceRole.None || Semaphore is not null || Registration is not null;
 
     /// <summary>A call that makes its method worth analysing: without a range, a notification, a
-    /// spinlock or a sequence read, clears, releases, mutexes and the rest of the sequence protocol
-    /// alone can give no finding (MMU010 needs an invalidation after them, MMU012 a read before).</summary>
+    /// spinlock, a sequence read or a registration, clears, releases, mutexes, rwsems and the rest
+    /// of the sequence protocol alone can give no finding (MMU010 needs an invalidation after them,
+    /// MMU012 a read before).</summary>
     public bool DrivesAnalysis => Range is not null || Notify is not null || Acquires.Any(a => a.Kind == LockKind.Spin) || Releases.Any(r => r.Kind == LockKind.Spin)
-        || Sequence is SequenceRole.Read or SequenceRole.SetSeq;
+        || Sequence is SequenceRole.Read or SequenceRole.SetSeq || Registration is not null;
 
     /// <summary>Whether a body that names this method is worth binding: what drives an analysis,
     /// and what a driving call makes matter. Not a mutex or rwsem alone, nor the sequence
     /// protocol's checks, installs and lookups without its read: most bodies that call only
     /// those can give no finding.</summary>
     public bool MarksBody => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange
-        || Sequence is SequenceRole.Read or SequenceRole.SetSeq
+        || Sequence is SequenceRole.Read or SequenceRole.SetSeq || Registration is not null
         || Acquires.Any(a => a.Kind == LockKind.Spin) || Releases.Any(r => r.Kind == LockKind.Spin);
 }
 
@@ -304,31 +310,34 @@ internal sealed class ApiModel
         var releasesPage = KnownSymbols.Is(method, Symbols.PageRelease) || Annotations.Has(method, Annotations.ReleasesPage);
         var initsRange = KnownSymbols.Is(method, Symbols.RangeInit);
 
-        // The runtime's mutexes and rwsems: sleeping locks, tracked apart from spinlocks.
-        var sleeping = KnownSymbols.Is(method, Symbols.MutexLock) || KnownSymbols.Is(method, Symbols.MutexTrylock) || KnownSymbols.Is(method, Symbols.MutexUnlock)
-            ? LockKind.Mutex
-            : LockKind.Rwsem;
+        // The runtime's mutexes: sleeping locks, tracked apart from spinlocks (rwsems are SemaphoreOf's).
         var lockParameter = method.Parameters.FirstOrDefault()?.Name ?? "lock";
-        if (KnownSymbols.Is(method, Symbols.MutexLock) || KnownSymbols.Is(method, Symbols.RwsemLock))
+        if (KnownSymbols.Is(method, Symbols.MutexLock))
         {
-            acquires.Add(new LockEffect(lockParameter, LockCondition.None, sleeping));
+            acquires.Add(new LockEffect(lockParameter, LockCondition.None, LockKind.Mutex));
         }
-        else if (KnownSymbols.Is(method, Symbols.MutexTrylock) || KnownSymbols.Is(method, Symbols.RwsemTrylock))
+        else if (KnownSymbols.Is(method, Symbols.MutexTrylock))
         {
-            acquires.Add(new LockEffect(lockParameter, LockCondition.WhenTrue, sleeping));
+            acquires.Add(new LockEffect(lockParameter, LockCondition.WhenTrue, LockKind.Mutex));
         }
-        else if (KnownSymbols.Is(method, Symbols.MutexUnlock) || KnownSymbols.Is(method, Symbols.RwsemUnlock))
+        else if (KnownSymbols.Is(method, Symbols.MutexUnlock))
         {
-            releases.Add(new LockEffect(lockParameter, LockCondition.None, sleeping));
+            releases.Add(new LockEffect(lockParameter, LockCondition.None, LockKind.Mutex));
         }
 
         var sequence = SequenceOf(method, out var trueWhenValid);
-        if (range is null && notify is null && clear is null && !releasesPage && !initsRange && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0 && sequence == SequenceRole.None)
+        var semaphore = SemaphoreOf(method);
+        var registration = KnownSymbols.Is(method, Symbols.Register) ? RegistrationKind.Register
+            : KnownSymbols.Is(method, Symbols.RegisterLocked) ? RegistrationKind.RegisterLocked
+            : KnownSymbols.Is(method, Symbols.Unregister) ? RegistrationKind.Unregister
+            : (RegistrationKind?)null;
+        if (range is null && notify is null && clear is null && !releasesPage && !initsRange && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0
+            && sequence == SequenceRole.None && semaphore is null && registration is null)
         {
             return MethodEffects.None;
         }
 
-        return new MethodEffects(range, notify, clear, releasesPage, initsRange, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable(), sequence, trueWhenValid);
+        return new MethodEffects(range, notify, clear, releasesPage, initsRange, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable(), sequence, trueWhenValid, semaphore, registration);
     }
 
     /// <summary>
@@ -336,8 +345,8 @@ internal sealed class ApiModel
     /// spinlock, mutex and rw_semaphore held (drm_gpusvm's <c>notifier_lock</c> is an rwsem) except
     /// the mm's own <c>mmap_lock</c>, which no invalidation of reclaim or migration takes.
     /// </summary>
-    public ImmutableArray<LockFact> DriverLocks(ImmutableArray<LockFact> spinlocks, ImmutableArray<LockFact> mutexes, ImmutableArray<LockFact> rwsems) =>
-        spinlocks.AddRange(mutexes).AddRange(rwsems.Where(l => !IsMmapLock(l.Key)));
+    public ImmutableArray<LockFact> DriverLocks(ImmutableArray<LockFact> spinlocks, ImmutableArray<LockFact> mutexes, ImmutableArray<SemaphoreFact> semaphores) =>
+        spinlocks.AddRange(mutexes).AddRange(semaphores.Where(s => !IsMmapLock(s.Key)).Select(s => s.AsLock()));
 
     private bool IsMmapLock(Value key) =>
         key.Kind == ValueKind.Member && key.Payload is ISymbol member && member.Name is "mmap_sem" or "mmap_lock"
@@ -406,6 +415,30 @@ internal sealed class ApiModel
 
         return SequenceRole.None;
     }
+
+    /// <summary>Kernel.Mm's rwsem functions, by symbol; the semaphore is their first parameter.</summary>
+    private SemaphoreEffect? SemaphoreOf(IMethodSymbol method)
+    {
+        if (method.Parameters.Length == 0)
+        {
+            return null;
+        }
+
+        return KnownSymbols.Is(method, Symbols.SemaphoreReadAcquires) ? new SemaphoreEffect(SemaphoreOperation.AcquireRead, 0, LockCondition.None)
+            : KnownSymbols.Is(method, Symbols.SemaphoreWriteAcquires) ? new SemaphoreEffect(SemaphoreOperation.AcquireWrite, 0, LockCondition.None)
+            : KnownSymbols.Is(method, Symbols.SemaphoreReadTrylocks) ? new SemaphoreEffect(SemaphoreOperation.AcquireRead, 0, LockCondition.WhenTrue)
+            : KnownSymbols.Is(method, Symbols.SemaphoreWriteTrylocks) ? new SemaphoreEffect(SemaphoreOperation.AcquireWrite, 0, LockCondition.WhenTrue)
+            : KnownSymbols.Is(method, Symbols.SemaphoreReleases) ? new SemaphoreEffect(SemaphoreOperation.Release, 0, LockCondition.None)
+            : KnownSymbols.Is(method, Symbols.SemaphoreDowngrades) ? new SemaphoreEffect(SemaphoreOperation.Downgrade, 0, LockCondition.None)
+            : null;
+    }
+
+    /// <summary>The key of an rwsem value: <c>mm.mmap_lock</c> (5.8) is <c>mm.mmap_sem</c>.</summary>
+    public Value SemaphoreKey(Value value) =>
+        value.Kind == ValueKind.Member && Symbols.MmapLock is { } mmapLock && Symbols.MmapSem is { } mmapSem
+            && SymbolEqualityComparer.Default.Equals(value.Payload as ISymbol, mmapLock)
+            ? Value.Member(value.Left, mmapSem, null)
+            : value;
 
     /// <summary>The runtime's notification calls, by symbol: [start, end) or [address, address + size).</summary>
     private NotifySignature? NotifyOf(IMethodSymbol method)

@@ -31,9 +31,10 @@ internal static class Domains
     /// <summary><c>mmu_interval_set_seq</c> calls made (an interval notifier's <c>-&gt;invalidate</c>).</summary>
     public static readonly FactSetDomain<SequenceSetFact> SequenceSets = new(6);
 
-    /// <summary>Read-write semaphores held: a lookup made under <c>mmap_lock</c> stays valid while it
-    /// is held; a driver's own rwsem can be its driver lock (MMU012).</summary>
-    public static readonly FactSetDomain<LockFact> Rwsems = new(7);
+    /// <summary>Read/write semaphores held, with how and where they were taken: mmap_sem (MMU015;
+    /// a lookup made under it stays valid while it is held, MMU012), or a driver's own rwsem that
+    /// can be its driver lock (MMU012). Sleeping under them is allowed.</summary>
+    public static readonly FactSetDomain<SemaphoreFact> Semaphores = new(7);
 
-    public static readonly ImmutableArray<FactDomain> All = ImmutableArray.Create<FactDomain>(Ranges, Locks, Cleared, Mutexes, Sequences, Lookups, SequenceSets, Rwsems);
+    public static readonly ImmutableArray<FactDomain> All = ImmutableArray.Create<FactDomain>(Ranges, Locks, Cleared, Mutexes, Sequences, Lookups, SequenceSets, Semaphores);
 }

@@ -91,18 +91,24 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         var effects = _api.Get(_method);
         var locks = d.Locks;
+        var semaphores = d.Get(Domains.Semaphores);
         foreach (var held in effects.MustHold.Concat(effects.Releases))
         {
-            if (ResolveEntryLock(held.Expression) is { } key)
+            if (ResolveEntryLock(held.Expression, out var lockType) is { } key)
             {
-                var fact = new LockFact(key, null, held.Expression, LockCondition.None, null, Certainty.Certain);
-                if (held.Kind == LockKind.Spin)
+                // An rw_semaphore the method is entered holding (mmap_sem) is not a spinlock:
+                // sleeping under it is allowed, so it goes to its own domain.
+                if (_api.Symbols.RwSemaphore is { } rwsem && SymbolEqualityComparer.Default.Equals(lockType, rwsem))
                 {
-                    locks = locks.Add(fact);
+                    semaphores = semaphores.Add(new SemaphoreFact(_api.SemaphoreKey(key), null, held.Expression, SemaphoreMode.Unknown, LockCondition.None, null, Certainty.Certain));
+                }
+                else if (held.Kind == LockKind.Spin)
+                {
+                    locks = locks.Add(new LockFact(key, null, held.Expression, LockCondition.None, null, Certainty.Certain));
                 }
                 else
                 {
-                    d = d.With(DomainOf(held.Kind), d.Get(DomainOf(held.Kind)).Add(fact));
+                    d = d.With(Domains.Mutexes, d.Get(Domains.Mutexes).Add(new LockFact(key, null, held.Expression, LockCondition.None, null, Certainty.Certain)));
                 }
             }
         }
@@ -125,18 +131,14 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks);
+        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks).With(Domains.Semaphores, semaphores);
     }
 
-    private static FactSetDomain<LockFact> DomainOf(LockKind kind) => kind switch
-    {
-        LockKind.Mutex => Domains.Mutexes,
-        LockKind.Rwsem => Domains.Rwsems,
-        _ => Domains.Locks,
-    };
+    private static FactSetDomain<LockFact> DomainOf(LockKind kind) => kind == LockKind.Mutex ? Domains.Mutexes : Domains.Locks;
 
-    private Value? ResolveEntryLock(string expression)
+    private Value? ResolveEntryLock(string expression, out ITypeSymbol? lockType)
     {
+        lockType = null;
         var parts = ApiModel.Path(expression);
         Value current;
         ITypeSymbol? type;
@@ -155,7 +157,15 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             return null;
         }
 
-        return FollowMembers(current, type, parts, null);
+        var root = type;
+        for (var i = 1; i < parts.Count && type is not null; i++)
+        {
+            var member = type.GetMembers(parts[i]).FirstOrDefault(m => m is IFieldSymbol or IPropertySymbol);
+            type = member is IFieldSymbol field ? field.Type : (member as IPropertySymbol)?.Type;
+        }
+
+        lockType = type;
+        return FollowMembers(current, root, parts, null);
     }
 
     private static Value? FollowMembers(Value current, ITypeSymbol? type, IReadOnlyList<string> parts, Disjunct? d)
@@ -422,7 +432,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         return ranges == d.Ranges ? d : d.With(Domains.Ranges, ranges);
     }
 
-    /// <summary>A conditional lock (spinlock or mutex) whose condition is now known becomes held for sure, or is dropped.</summary>
+    /// <summary>A conditional lock (spinlock, mutex or rw_semaphore) whose condition is now known becomes held for sure, or is dropped.</summary>
     private static Disjunct ResolveLocks(Disjunct d, Value condition, LockCondition kind, bool held)
     {
         foreach (var domain in LockDomains)
@@ -443,7 +453,20 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             d = d.With(domain, locks);
         }
 
-        return d;
+        var semaphores = d.Get(Domains.Semaphores);
+        foreach (var s in d.Get(Domains.Semaphores))
+        {
+            if (s.Condition == kind && condition.Equals(s.ConditionValue))
+            {
+                semaphores = semaphores.Remove(s);
+                if (held)
+                {
+                    semaphores = semaphores.Add(s.Unconditional());
+                }
+            }
+        }
+
+        return semaphores == d.Get(Domains.Semaphores) ? d : d.With(Domains.Semaphores, semaphores);
     }
 
     /// <summary>A retry check whose result is now known: the path holds a validated sequence, or one it must retry.</summary>
@@ -461,7 +484,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         return d.With(Domains.Sequences, sequences);
     }
 
-    private static readonly FactSetDomain<LockFact>[] LockDomains = { Domains.Locks, Domains.Mutexes, Domains.Rwsems };
+    private static readonly FactSetDomain<LockFact>[] LockDomains = { Domains.Locks, Domains.Mutexes };
 
     // ---------------------------------------------------------------- operations
 
@@ -748,7 +771,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
     }
 
-    private static bool HasFacts(Disjunct d) => !d.Locks.IsEmpty || !d.Ranges.IsEmpty || !d.Get(Domains.Cleared).IsEmpty;
+    private static bool HasFacts(Disjunct d) => !d.Locks.IsEmpty || !d.Ranges.IsEmpty || !d.Get(Domains.Cleared).IsEmpty || !d.Get(Domains.Semaphores).IsEmpty;
 
     private Value Invoke(IInvocationOperation invocation, ref Disjunct d)
     {
@@ -879,6 +902,11 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
+        if (effects.Semaphore is { } semaphore && At(values, semaphore.Ordinal) is { } semaphoreValue)
+        {
+            Semaphore(invocation, semaphore, _api.SemaphoreKey(semaphoreValue), Display(At(syntaxes, semaphore.Ordinal)) ?? method.Parameters[semaphore.Ordinal].Name, result, ref d);
+        }
+
         foreach (var acquired in effects.Acquires)
         {
             if (ResolveLock(acquired.Expression, method, values, syntaxes, receiver, d) is { } key)
@@ -890,6 +918,29 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
 
         return result;
+    }
+
+    /// <summary>The rw_semaphore domain: <c>down_read</c>/<c>down_write</c> (a trylock only when it
+    /// returned true) add the hold, <c>up_*</c> drops it, <c>downgrade_write</c> makes it a read hold.</summary>
+    private static void Semaphore(IInvocationOperation invocation, SemaphoreEffect effect, Value key, string display, Value result, ref Disjunct d)
+    {
+        var semaphores = d.Get(Domains.Semaphores);
+        switch (effect.Operation)
+        {
+            case SemaphoreOperation.Release:
+                semaphores = semaphores.RemoveAll(s => s.Key.Equals(key));
+                break;
+            case SemaphoreOperation.Downgrade:
+                semaphores = semaphores.Select(s => s.Key.Equals(key) && s.Mode == SemaphoreMode.Write ? s.WithMode(SemaphoreMode.Read) : s).ToImmutableArray();
+                break;
+            default:
+                var mode = effect.Operation == SemaphoreOperation.AcquireWrite ? SemaphoreMode.Write : SemaphoreMode.Read;
+                var fact = new SemaphoreFact(key, invocation.Syntax, display, mode, effect.Condition, effect.Condition == LockCondition.None ? null : result, Certainty.Certain);
+                semaphores = semaphores.RemoveAll(s => s.Key.Equals(key)).Add(fact);
+                break;
+        }
+
+        d = d.With(Domains.Semaphores, semaphores);
     }
 
     /// <summary>
@@ -966,7 +1017,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                     // helper, a field set by the caller) checks every one the path holds.
                     var sequences = d.Get(Domains.Sequences);
                     var passed = sequences.Where(s => s.Value is { } v && values.Any(a => v.Equals(a))).ToList();
-                    var locks = _api.DriverLocks(d.Locks, d.Get(Domains.Mutexes), d.Get(Domains.Rwsems));
+                    var locks = _api.DriverLocks(d.Locks, d.Get(Domains.Mutexes), d.Get(Domains.Semaphores));
                     foreach (var s in passed.Count > 0 ? passed : sequences.ToList())
                     {
                         sequences = sequences.Replace(s, s.Checked(invocation.Syntax, result, effects.CheckTrueWhenValid, locks));
@@ -1005,7 +1056,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     }
 
     private static ImmutableArray<LockFact> HeldLocks(Disjunct d) =>
-        d.Locks.AddRange(d.Get(Domains.Mutexes)).AddRange(d.Get(Domains.Rwsems));
+        d.Locks.AddRange(d.Get(Domains.Mutexes)).AddRange(d.Get(Domains.Semaphores).Select(s => s.AsLock()));
 
     /// <summary><c>mmu_notifier_range_init(range, ..., mm, start, end)</c> sets the range's fields:
     /// reads of <c>range.start</c> then give the values passed.</summary>

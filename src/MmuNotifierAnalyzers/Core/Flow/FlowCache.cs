@@ -11,8 +11,8 @@ namespace MmuNotifierAnalyzers.Core.Flow;
 
 /// <summary>
 /// Computes the <see cref="FlowResult"/> of an operation block once per compilation and shares
-/// it between every rule that reads it (MMU002, MMU003, MMU005, MMU006, MMU009, MMU010; the
-/// sequence protocol's MMU012). A cheap pre-check skips blocks that call nothing the analysis models.
+/// it between every rule that reads it (MMU002, MMU003, MMU005, MMU006, MMU009, MMU010, MMU012,
+/// MMU015). A cheap pre-check skips blocks that call nothing the analysis models.
 /// </summary>
 internal static class FlowCache
 {
@@ -65,10 +65,35 @@ internal static class FlowCache
     public static bool CallersHoldRange(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, CancellationToken cancellationToken)
     {
         var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
-        return cache.CallersHoldRange.GetOrAdd(method, m => ComputeCallersHoldRange(compilation, m, cache, cancellationToken));
+        return cache.CallersHoldRange.GetOrAdd(method, m => ComputeCallersHold(compilation, m, cache, HoldsRange, cancellationToken));
     }
 
-    private static bool ComputeCallersHoldRange(Compilation compilation, IMethodSymbol method, PerCompilation cache, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether every call of <paramref name="method"/> in the compilation runs, on every path in its
+    /// caller, with an mm's <c>mmap_sem</c> held for write for sure (taken there, or the caller is
+    /// entered with it: <c>[MustHoldLock]</c>, mode unsaid): a helper that calls
+    /// <c>__mmu_notifier_register</c> for a caller that took the lock (amdkfd's create_process).
+    /// Which mm is not matched across the call.
+    /// </summary>
+    public static bool CallersHoldMmapSemForWrite(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, CancellationToken cancellationToken)
+    {
+        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        return cache.CallersHoldMmapSem.GetOrAdd(method, m => ComputeCallersHold(
+            compilation,
+            m,
+            cache,
+            observation => observation.Paths.All(p => p.Facts(Domains.Semaphores).Any(s => s.Certainty == Engine.Certainty.Certain
+                && s.Mode != SemaphoreMode.Read
+                && s.Condition == LockCondition.None
+                && s.Key.Kind == ValueKind.Member
+                && SymbolEqualityComparer.Default.Equals(s.Key.Payload as ISymbol, symbols.MmapSem))),
+            cancellationToken));
+    }
+
+    private static bool HoldsRange(Observation observation) =>
+        observation.Paths.All(p => p.Facts(Domains.Ranges).Any(r => r.Certainty == Engine.Certainty.Certain && r.OpenWhenZero is null));
+
+    private static bool ComputeCallersHold(Compilation compilation, IMethodSymbol method, PerCompilation cache, System.Func<Observation, bool> holds, CancellationToken cancellationToken)
     {
         var calls = CallSites.Get(compilation).CallsTo(method, cancellationToken);
         if (calls is null || calls.Count == 0)
@@ -96,7 +121,7 @@ internal static class FlowCache
                 cache.Api,
                 cancellationToken));
             var observation = result.At(call.Syntax);
-            if (observation is null || !observation.Paths.All(p => p.Facts(Domains.Ranges).Any(r => r.Certainty == Engine.Certainty.Certain && r.OpenWhenZero is null)))
+            if (observation is null || !holds(observation))
             {
                 return false;
             }
@@ -153,5 +178,7 @@ internal static class FlowCache
         public ConditionalWeakTable<SyntaxNode, FlowResult> Results { get; } = new();
 
         public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldRange { get; } = new(SymbolEqualityComparer.Default);
+
+        public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldMmapSem { get; } = new(SymbolEqualityComparer.Default);
     }
 }
