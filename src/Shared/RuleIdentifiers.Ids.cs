@@ -37,6 +37,11 @@ internal static partial class RuleIdentifiers
     /// <summary>Page released before its invalidation.</summary>
     public const string PageReleasedBeforeInvalidation = "MMU010";
 
+    /// <summary>Non-blockable invalidation misused: end (or a page-table change) after a refused
+    /// <c>_nonblock</c> start, or a range-form callback that may sleep without checking
+    /// <c>mmu_notifier_range_blockable</c>.</summary>
+    public const string NonBlockableMisuse = "MMU014";
+
     /// <summary>A malformed line in a configuration file (a may-sleep list).</summary>
     public const string InvalidConfiguration = "MMU900";
 }

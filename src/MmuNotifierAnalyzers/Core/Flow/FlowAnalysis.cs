@@ -117,7 +117,20 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks);
+        // A range handed in (a callback's, a helper's) may be non-blockable until a test proves otherwise.
+        var unproven = ImmutableArray<UnprovenBlockable>.Empty;
+        if (_api.Symbols.MmuNotifierRange is { } rangeType)
+        {
+            foreach (var parameter in _method.Parameters)
+            {
+                if (SymbolEqualityComparer.Default.Equals(parameter.Type, rangeType))
+                {
+                    unproven = unproven.Add(new UnprovenBlockable(Value.Parameter(parameter), parameter, Certainty.Certain));
+                }
+            }
+        }
+
+        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks).With(Domains.Unproven, unproven);
     }
 
     private Value? ResolveEntryLock(string expression)
@@ -268,7 +281,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     // ---------------------------------------------------------------- branches
 
     /// <summary>The disjunct when <paramref name="condition"/> evaluates to <paramref name="outcome"/>, or null when it cannot.</summary>
-    private static Disjunct? Refine(Disjunct d, Value condition, bool outcome)
+    private Disjunct? Refine(Disjunct d, Value condition, bool outcome)
     {
         if (condition.IsConstant)
         {
@@ -316,8 +329,21 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
 
         d = d.With(facts: d.Facts.SetItem(condition, outcome ? Known.True : Known.False));
+        if (outcome && BlockableTest(condition) is { } range)
+        {
+            d = d.With(Domains.Unproven, d.Get(Domains.Unproven).RemoveAll(u => u.Range.Equals(range)));
+        }
+
         return ResolveLocks(d, condition, LockCondition.WhenTrue, outcome);
     }
+
+    /// <summary>The range <c>mmu_notifier_range_blockable(range)</c> tests, when <paramref name="condition"/> is that call.</summary>
+    private Value? BlockableTest(Value condition) =>
+        condition.Kind == ValueKind.Call && condition.Payload is IMethodSymbol method
+        && KnownSymbols.Is(method, _api.Symbols.RangeBlockable)
+        && condition.Left is { Kind: ValueKind.Call, Left: { } argument }
+            ? argument
+            : null;
 
     /// <summary>
     /// A comparison the bounds arithmetic decides: both sides over the same base
@@ -390,15 +416,20 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         d = d.With(facts: d.Facts.SetItem(value, isZero ? Known.Zero : Known.NonZero));
         var ranges = d.Ranges;
+        var refused = d.Get(Domains.Refused);
         foreach (var r in d.Ranges)
         {
             if (value.Equals(r.OpenWhenZero))
             {
                 ranges = isZero ? ranges.Replace(r, r.Unconditional()) : ranges.Remove(r);
+                if (!isZero)
+                {
+                    refused = refused.Add(new RefusedRange(r.Key, r.Start, r.KeyDisplay, r.Certainty));
+                }
             }
         }
 
-        return ranges == d.Ranges ? d : d.With(Domains.Ranges, ranges);
+        return ranges == d.Ranges ? d : d.With(Domains.Ranges, ranges).With(Domains.Refused, refused);
     }
 
     /// <summary>A conditional lock whose condition is now known becomes held for sure, or is dropped.</summary>
@@ -693,7 +724,8 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
     }
 
-    private static bool HasFacts(Disjunct d) => !d.Locks.IsEmpty || !d.Ranges.IsEmpty || !d.Get(Domains.Cleared).IsEmpty;
+    private static bool HasFacts(Disjunct d) =>
+        !d.Locks.IsEmpty || !d.Ranges.IsEmpty || !d.Get(Domains.Cleared).IsEmpty || !d.Get(Domains.Refused).IsEmpty || !d.Get(Domains.Unproven).IsEmpty;
 
     private Value Invoke(IInvocationOperation invocation, ref Disjunct d)
     {
@@ -971,6 +1003,13 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         var fact = new RangeFact(key, isRangeObject, invocation.Syntax, start, end, watched.ToImmutable(), ImmutableArray<ArgumentWrite>.Empty, Certainty.Certain, display, startDisplay, endDisplay, openWhenZero);
         d = d.With(Domains.Ranges, ranges.Add(fact));
+
+        // A new start on a range refused before (the next loop iteration) starts it afresh.
+        var refused = d.Get(Domains.Refused);
+        if (!refused.IsEmpty)
+        {
+            d = d.With(Domains.Refused, refused.RemoveAll(r => r.Key.Equals(key)));
+        }
     }
 
     private void Close(IInvocationOperation invocation, Value key, string display, bool isRangeObject, Value? start, Value? end, string? startDisplay, string? endDisplay, ref Disjunct d)
@@ -985,6 +1024,12 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                 match = open;
                 break;
             }
+        }
+
+        if (match is null && d.Get(Domains.Refused).Any(r => r.Key.Equals(key)))
+        {
+            // The end of a range whose non-blocking start was refused: MMU014's finding, not an unmatched end.
+            return;
         }
 
         if (match is null && !d.Ranges.IsEmpty)

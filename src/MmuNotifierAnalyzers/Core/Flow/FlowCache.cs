@@ -19,7 +19,15 @@ internal static class FlowCache
     private static readonly ConditionalWeakTable<Compilation, PerCompilation> Caches = new();
 
     /// <summary>The flow results for the bodies in <paramref name="context"/> (empty when nothing relevant is called).</summary>
-    public static IEnumerable<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols)
+    public static IEnumerable<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols) => Get(context, symbols, always: false);
+
+    /// <summary>
+    /// As <see cref="Get(Rules.BodyAnalysisContext, KnownSymbols)"/>, and when <paramref name="always"/>
+    /// also for bodies that call nothing the analysis models: a callback's facts come from its entry
+    /// (its range parameter is not proven blockable) and a test, not from a call. The result is the
+    /// one every rule shares (it depends on the body alone).
+    /// </summary>
+    public static IEnumerable<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols, bool always)
     {
         var cache = Caches.GetValue(context.Compilation, c => new PerCompilation(symbols));
         var owner = context.OwningSymbol as IMethodSymbol;
@@ -32,7 +40,7 @@ internal static class FlowCache
             }
 
             var (relevant, releases) = Scan(block, owner, cache.Api);
-            if (!relevant)
+            if (!relevant && !always)
             {
                 continue;
             }
