@@ -208,6 +208,18 @@ public sealed class NonBlockableMisuseAnalyzer : BodyRuleAnalyzer
                 continue;
             }
 
+            if (BlockableFlag(operation, range, symbols) is { } flag)
+            {
+                // The callee is told whether it may block: it is a finding only if it sleeps
+                // where that flag is not proven true.
+                if (SleepsUnflagged(context, symbols, oracle, (IInvocationOperation)operation, flag) is not { } inner)
+                {
+                    continue;
+                }
+
+                witness = inner;
+            }
+
             findings.Add((operation, witness));
         }
 
@@ -249,6 +261,72 @@ public sealed class NonBlockableMisuseAnalyzer : BodyRuleAnalyzer
                 range.Name,
                 advice));
         }
+    }
+
+    /// <summary>The <c>bool</c> parameter of the called method to which the call passes
+    /// <c>mmu_notifier_range_blockable(range)</c>, directly or through a local initialised with it.</summary>
+    private static IParameterSymbol? BlockableFlag(IOperation operation, IParameterSymbol range, KnownSymbols symbols)
+    {
+        if (operation is not IInvocationOperation { TargetMethod.IsExtern: false } invocation)
+        {
+            return null;
+        }
+
+        foreach (var argument in invocation.Arguments)
+        {
+            var value = argument.Value;
+            while (value is IConversionOperation { IsImplicit: true } conversion)
+            {
+                value = conversion.Operand;
+            }
+
+            if (value is ILocalReferenceOperation local
+                && local.Local.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() is VariableDeclaratorSyntax { Initializer.Value: { } initializer }
+                && invocation.SemanticModel?.GetOperation(initializer) is { } initialValue)
+            {
+                value = initialValue;
+            }
+
+            if (argument.Parameter is { Type.SpecialType: SpecialType.System_Boolean } parameter
+                && value is IInvocationOperation test
+                && KnownSymbols.Is(test.TargetMethod, symbols.RangeBlockable)
+                && test.Arguments.Length == 1
+                && test.Arguments[0].Value is IParameterReferenceOperation tested
+                && SymbolEqualityComparer.Default.Equals(tested.Parameter, range))
+            {
+                return parameter;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The chain by which the callee sleeps on a path where its blockable flag is not
+    /// proven true (the callee first), or null when it sleeps only where the flag is true.</summary>
+    private static SleepWitness? SleepsUnflagged(BodyAnalysisContext context, KnownSymbols symbols, SleepOracle oracle, IInvocationOperation call, IParameterSymbol flag)
+    {
+        var callee = call.TargetMethod.OriginalDefinition;
+        var result = FlowCache.ForBlockableFlag(context.Compilation, symbols, callee, flag.OriginalDefinition, context.CancellationToken);
+        if (result is null || !result.Complete
+            || callee.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(context.CancellationToken) is not BaseMethodDeclarationSyntax declaration
+            || CallSites.Get(context.Compilation).Model(declaration.SyntaxTree).GetOperation(declaration, context.CancellationToken) is not { } body)
+        {
+            // Nothing to look into: the oracle's answer stands.
+            return oracle.MaySleep(call, context.CancellationToken, out var witness) ? witness : null;
+        }
+
+        foreach (var operation in SleepInAtomicCallbackAnalyzer.OwnOperations(body))
+        {
+            if (SleepInAtomicCallbackAnalyzer.MayBeCall(operation)
+                && result.At(operation.Syntax) is { } observation
+                && observation.OnSomePath(Domains.Unproven).Any(u => SymbolEqualityComparer.Default.Equals(u.Parameter, flag.OriginalDefinition))
+                && oracle.MaySleep(operation, context.CancellationToken, out var inner))
+            {
+                return new SleepWitness(ImmutableArray.Create(SleepOracle.DisplayName(callee)).AddRange(inner.Methods), inner.Reason);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The statement of the callback's own body block that holds <paramref name="call"/>: the

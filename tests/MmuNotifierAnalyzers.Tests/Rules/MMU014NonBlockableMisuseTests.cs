@@ -358,4 +358,69 @@ static class T
 }
 ");
     }
+
+    [Fact]
+    public async Task Silent_when_a_helper_told_blockable_sleeps_only_when_it_is()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + Driver + @"
+static class T
+{
+    static int unmap_if_in_range(drv d, ulong start, ulong end, bool blockable)
+    {
+        if (!blockable)
+            return -EAGAIN;
+        msleep(1);
+        return 0;
+    }
+
+    static int drv_start(mmu_notifier mn, mmu_notifier_range range)
+    {
+        var d = (drv)mn;
+        if (mmu_notifier_range_blockable(range))
+            mutex_lock(d.lk);
+        else if (!mutex_trylock(d.lk))
+            return -EAGAIN;
+        int ret = unmap_if_in_range(d, range.start, range.end, mmu_notifier_range_blockable(range));
+        mutex_unlock(d.lk);
+        return ret;
+    }
+
+    static readonly mmu_notifier_ops ops = new() { invalidate_range_start_range = drv_start };
+}
+");
+    }
+
+    [Fact]
+    public async Task Fires_when_a_helper_told_blockable_still_sleeps_unconditionally()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + Driver + @"
+static class T
+{
+    static readonly rw_semaphore sem = new();
+
+    static int read_lock(drv d, bool blockable)
+    {
+        if (blockable)
+            mutex_lock(d.lk);
+        else if (!mutex_trylock(d.lk))
+            return -EAGAIN;
+        down_read(sem);
+        mutex_unlock(d.lk);
+        return 0;
+    }
+
+    static int drv_start(mmu_notifier mn, mmu_notifier_range range)
+    {
+        bool blockable = mmu_notifier_range_blockable(range);
+        if ({|#0:read_lock((drv)mn, blockable)|} != 0)
+            return -EAGAIN;
+        return 0;
+    }
+
+    static readonly mmu_notifier_ops ops = new() { invalidate_range_start_range = drv_start };
+}
+", Sleep().WithLocation(0).WithMessage(
+            "invalidate_range_start_range callback 'drv_start' calls 'read_lock', which may sleep: read_lock → down_read; on this path 'range' is not proven blockable "
+            + "(the OOM reaper invalidates with a non-blockable range): return -EAGAIN when !mmu_notifier_range_blockable(range) before it"));
+    }
 }

@@ -50,8 +50,12 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         _cancellationToken = cancellationToken;
     }
 
+    /// <summary>A <c>bool</c> parameter the caller passes <c>mmu_notifier_range_blockable(range)</c> to:
+    /// the method is entered with it unproven, as a callback is with its range.</summary>
+    private IParameterSymbol? _blockableFlag;
+
     /// <summary>Analyses <paramref name="graph"/> and every lambda and local function inside it.</summary>
-    public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? method, ApiModel api, CancellationToken cancellationToken, bool trackCleared = true)
+    public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? method, ApiModel api, CancellationToken cancellationToken, bool trackCleared = true, IParameterSymbol? blockableFlag = null)
     {
         var result = new FlowResult(true);
         var nested = new Queue<(ControlFlowGraph, IMethodSymbol?)>();
@@ -68,7 +72,11 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                 }
             }
 
-            var analysis = new FlowAnalysis(g, m, api, result, nested, queued, cancellationToken) { _trackCleared = trackCleared };
+            var analysis = new FlowAnalysis(g, m, api, result, nested, queued, cancellationToken)
+            {
+                _trackCleared = trackCleared,
+                _blockableFlag = SymbolEqualityComparer.Default.Equals(m, method) ? blockableFlag : null,
+            };
             if (!analysis.Run())
             {
                 result.GiveUp();
@@ -128,6 +136,11 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                     unproven = unproven.Add(new UnprovenBlockable(Value.Parameter(parameter), parameter, Certainty.Certain));
                 }
             }
+        }
+
+        if (_blockableFlag is { } flag)
+        {
+            unproven = unproven.Add(new UnprovenBlockable(Value.Parameter(flag), flag, Certainty.Certain));
         }
 
         return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks).With(Domains.Unproven, unproven);
@@ -329,9 +342,11 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
 
         d = d.With(facts: d.Facts.SetItem(condition, outcome ? Known.True : Known.False));
-        if (outcome && BlockableTest(condition) is { } range)
+        if (outcome && !d.Get(Domains.Unproven).IsEmpty)
         {
-            d = d.With(Domains.Unproven, d.Get(Domains.Unproven).RemoveAll(u => u.Range.Equals(range)));
+            // mmu_notifier_range_blockable(range) tested true, or the blockable flag a caller passed in.
+            var proven = BlockableTest(condition) ?? condition;
+            d = d.With(Domains.Unproven, d.Get(Domains.Unproven).RemoveAll(u => u.Range.Equals(proven)));
         }
 
         return ResolveLocks(d, condition, LockCondition.WhenTrue, outcome);

@@ -113,6 +113,31 @@ internal static class FlowCache
         return true;
     }
 
+    /// <summary>
+    /// The flow of <paramref name="method"/>'s body entered with its <c>bool</c> parameter
+    /// <paramref name="flag"/> unproven (<see cref="Domains.Unproven"/>): a helper a non-blockable
+    /// callback passes <c>mmu_notifier_range_blockable(range)</c> to (<c>amdgpu_mn_read_lock(amn,
+    /// blockable)</c>, gntdev's <c>unmap_if_in_range</c>). Null for a method without a body here.
+    /// Kept apart from the shared results, whose entry does not know the flag.
+    /// </summary>
+    public static FlowResult? ForBlockableFlag(Compilation compilation, KnownSymbols symbols, IMethodSymbol method, IParameterSymbol flag, CancellationToken cancellationToken)
+    {
+        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        if (method.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is not BaseMethodDeclarationSyntax declaration
+            || !compilation.ContainsSyntaxTree(declaration.SyntaxTree))
+        {
+            return null;
+        }
+
+        return cache.FlagResults.GetOrAdd((declaration, flag.Ordinal), _ =>
+        {
+            var model = CallSites.Get(compilation).Model(declaration.SyntaxTree);
+            return model.GetOperation(declaration, cancellationToken) is IMethodBodyOperation body
+                ? FlowAnalysis.Analyze(ControlFlowGraph.Create(body, cancellationToken), method, cache.Api, cancellationToken, blockableFlag: flag)
+                : null;
+        });
+    }
+
     /// <summary>Analyses a graph directly (tests, benchmarks).</summary>
     public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? owner, KnownSymbols symbols, CancellationToken cancellationToken) =>
         FlowAnalysis.Analyze(graph, owner, Api(symbols.Compilation, symbols), cancellationToken);
@@ -158,5 +183,7 @@ internal static class FlowCache
         public ConditionalWeakTable<SyntaxNode, FlowResult> Results { get; } = new();
 
         public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldRange { get; } = new(SymbolEqualityComparer.Default);
+
+        public System.Collections.Concurrent.ConcurrentDictionary<(SyntaxNode Body, int Flag), FlowResult?> FlagResults { get; } = new();
     }
 }

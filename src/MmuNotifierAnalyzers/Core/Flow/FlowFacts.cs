@@ -265,9 +265,9 @@ internal sealed class RefusedRange : IEquatable<RefusedRange>, IUncertainFact<Re
     public override int GetHashCode() => Start.GetHashCode();
 }
 
-/// <summary>A <c>mmu_notifier_range</c> parameter of the method that the path has not proven
-/// blockable: the method was entered with it, and no <c>mmu_notifier_range_blockable</c> test of it
-/// has been taken true since.</summary>
+/// <summary>A <c>mmu_notifier_range</c> parameter of the method (or a <c>bool</c> parameter its caller
+/// passes <c>mmu_notifier_range_blockable(range)</c> to) that the path has not proven blockable: the
+/// method was entered with it, and no test of it has been taken true since.</summary>
 internal sealed class UnprovenBlockable : IEquatable<UnprovenBlockable>, IUncertainFact<UnprovenBlockable>
 {
     public UnprovenBlockable(Value range, IParameterSymbol parameter, Certainty certainty)
