@@ -1,6 +1,9 @@
 using System.Collections.Generic;
 using Kernel.Mm;
 using static Kernel.Mm.Linux;
+using hmm_mirror = KernelPorts.V5_2.hmm_c.hmm_mirror;
+using hmm_range = KernelPorts.V5_2.hmm_c.hmm_range;
+using hmm_update = KernelPorts.V5_2.hmm_c.hmm_update;
 
 namespace KernelPorts.V5_3;
 
@@ -9,32 +12,11 @@ namespace KernelPorts.V5_3;
 /// 2019): <c>hmm-&gt;lock</c> became the spinlock <c>ranges_lock</c> "so we can reliably obtain it
 /// without blocking during error unwind"; the end no longer takes a sleeping lock, and the start
 /// sleeps (<c>down_read</c>) only when the range is blockable. <c>spin_lock_irqsave</c> is
-/// Kernel.Mm's <c>spin_lock</c> (no interrupts in the model).
+/// Kernel.Mm's <c>spin_lock</c> (no interrupts in the model). <c>hmm_range</c>, <c>hmm_update</c>
+/// and <c>hmm_mirror</c> did not change: they are v5_2_hmm.cs's.
 /// </summary>
 public static class hmm_c
 {
-    public sealed class hmm_range
-    {
-        public ulong start;
-        public ulong end;
-        public bool valid;
-    }
-
-    public struct hmm_update
-    {
-        public ulong start;
-        public ulong end;
-        public int @event;
-        public bool blockable;
-    }
-
-    public delegate int sync_cpu_device_pagetables_fn(hmm_mirror mirror, ref hmm_update update);
-
-    public sealed class hmm_mirror
-    {
-        public sync_cpu_device_pagetables_fn sync_cpu_device_pagetables = null!;
-    }
-
     public sealed class hmm : mmu_notifier
     {
         public int kref = 1;
