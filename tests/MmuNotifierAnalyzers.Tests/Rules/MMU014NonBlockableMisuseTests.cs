@@ -423,4 +423,105 @@ static class T
             "invalidate_range_start_range callback 'drv_start' calls 'read_lock', which may sleep: read_lock → down_read; on this path 'range' is not proven blockable "
             + "(the OOM reaper invalidates with a non-blockable range): return -EAGAIN when !mmu_notifier_range_blockable(range) before it"));
     }
+
+    [Fact]
+    public async Task MMU004_leaves_the_range_form_and_interval_callbacks_to_MMU014()
+    {
+        // One diagnostic per defect: these callbacks are not atomic, they must not sleep only when asked.
+        await MmuNotifierAnalyzers.Tests.Verifiers.CSharpAnalyzerVerifier<SleepInAtomicCallbackAnalyzer>.VerifyAnalyzerAsync(Usings + Driver + @"
+static class T
+{
+    static int drv_start(mmu_notifier mn, mmu_notifier_range range)
+    {
+        mutex_lock(((drv)mn).lk);
+        return 0;
+    }
+
+    static void drv_end(mmu_notifier mn, mmu_notifier_range range) => mutex_unlock(((drv)mn).lk);
+
+    static readonly mmu_notifier_ops ops = new() { invalidate_range_start_range = drv_start, invalidate_range_end_range = drv_end };
+
+    static readonly mmu_interval_notifier_ops iops = new() { invalidate = (sub, range, seq) => { msleep(1); return true; } };
+}
+");
+    }
+
+    [Fact]
+    public async Task Annotations_count_never_sleeps_silences_and_may_sleep_reports()
+    {
+        await Verify.VerifyAnalyzerAsync("using MmuNotifierAnalyzers.Annotations;\n" + Usings + Driver + @"
+static class T
+{
+    [MaySleep]
+    static void wait_for_device(drv d) { }
+
+    static int drv_start(mmu_notifier mn, mmu_notifier_range range)
+    {
+        [|wait_for_device((drv)mn)|];
+        return 0;
+    }
+
+    [NeverSleeps]
+    static int drv_start_atomic_safe(mmu_notifier mn, mmu_notifier_range range)
+    {
+        wait_for_device((drv)mn);
+        return 0;
+    }
+
+    static readonly mmu_notifier_ops ops = new() { invalidate_range_start_range = drv_start };
+    static readonly mmu_notifier_ops ops2 = new() { invalidate_range_start_range = drv_start_atomic_safe };
+}
+");
+    }
+
+    [Fact]
+    public async Task Name_alikes_outside_the_api_neither_guard_nor_refuse()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + Driver + @"
+static class Other
+{
+    public static bool mmu_notifier_range_blockable(mmu_notifier_range range) => true;
+    public static int mmu_notifier_invalidate_range_start_nonblock(mmu_notifier_range range) => 0;
+}
+
+static class T
+{
+    static int drv_start(mmu_notifier mn, mmu_notifier_range range)
+    {
+        if (!Other.mmu_notifier_range_blockable(range))
+            return -EAGAIN;
+        [|mutex_lock(((drv)mn).lk)|];
+        return 0;
+    }
+
+    static readonly mmu_notifier_ops ops = new() { invalidate_range_start_range = drv_start };
+
+    static void reap(mmu_notifier_range range)
+    {
+        if (Other.mmu_notifier_invalidate_range_start_nonblock(range) != 0)
+            return;
+        mmu_notifier_invalidate_range_end(range);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task Silent_after_a_throw_on_the_non_blockable_path()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + Driver + @"
+static class T
+{
+    static int drv_start(mmu_notifier mn, mmu_notifier_range range)
+    {
+        if (!mmu_notifier_range_blockable(range))
+            throw new System.InvalidOperationException(""not blockable"");
+        mutex_lock(((drv)mn).lk);
+        return 0;
+    }
+
+    static readonly mmu_notifier_ops ops = new() { invalidate_range_start_range = drv_start };
+}
+");
+    }
 }
