@@ -65,20 +65,27 @@ public sealed class NonBlockableMisuseAnalyzer : BodyRuleAnalyzer
 
     private protected override bool AlsoRelevant(SyntaxNode declaration, Compilation compilation, CancellationToken cancellationToken)
     {
-        // A callback names nothing the flow models; it is found by name (or, for a lambda, by what its file names).
+        // A callback names nothing the flow models; it is found by name (or, for a lambda, by what its
+        // file names). Only a method's body can hold a local function or lambda worth looking at.
         var callbacks = AtomicCallbacks.Get(compilation);
+        if (declaration is not (BaseMethodDeclarationSyntax or BaseFieldDeclarationSyntax or BasePropertyDeclarationSyntax or AccessorDeclarationSyntax))
+        {
+            return false;
+        }
+
         if (declaration is MethodDeclarationSyntax method && callbacks.MayBeCallback(method.Identifier.ValueText, method.AttributeLists, cancellationToken))
         {
             return true;
         }
 
+        var lambdas = callbacks.MayConvertLambdas(declaration.SyntaxTree, cancellationToken);
         foreach (var node in declaration.DescendantNodes())
         {
             switch (node)
             {
                 case LocalFunctionStatementSyntax local when callbacks.MayBeCallback(local.Identifier.ValueText, local.AttributeLists, cancellationToken):
                     return true;
-                case AnonymousFunctionExpressionSyntax when callbacks.MayConvertLambdas(node.SyntaxTree, cancellationToken):
+                case AnonymousFunctionExpressionSyntax when lambdas:
                     return true;
             }
         }

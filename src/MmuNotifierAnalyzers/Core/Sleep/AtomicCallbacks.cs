@@ -317,7 +317,8 @@ internal sealed class AtomicCallbacks
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var member in _atomicMembers.Concat(_nonBlockableMembers))
         {
-            triggers.Add(member.Name);
+            // An interval notifier's member is just `invalidate`, a common word: its table's type names it.
+            triggers.Add(SymbolEqualityComparer.Default.Equals(member, _symbols.IntervalOpsInvalidate) ? member.ContainingType.Name : member.Name);
             triggers.Add(member.Type.Name);
         }
 
