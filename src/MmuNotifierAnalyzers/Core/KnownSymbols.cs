@@ -40,6 +40,11 @@ internal sealed class KnownSymbols
         ClearFlushNotify = Methods("ptep_clear_flush_notify", "pmdp_huge_clear_flush_notify");
         ChangePte = Methods("mmu_notifier_change_pte", "set_pte_at_notify");
         RangeInit = Methods("mmu_notifier_range_init");
+        RangeBlockable = Methods("mmu_notifier_range_blockable");
+        PageTableChanges = Methods(
+            "set_pte_at", "set_pmd_at", "set_huge_pte_at", "pte_clear", "ptep_set_wrprotect", "huge_ptep_set_wrprotect",
+            "ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush",
+            "huge_ptep_clear_flush", "huge_ptep_get_and_clear", "pmdp_splitting_flush", "unmap_page_range");
         GfpAllocators = Methods("kmalloc", "alloc_page_vma", "alloc_pages", "__get_free_pages", "kzalloc");
         PageRelease = Methods("put_page", "page_cache_release");
         IntervalSetSeq = Methods("mmu_interval_set_seq");
@@ -92,6 +97,7 @@ internal sealed class KnownSymbols
         OpsClearFlushYoung = OpsMember("clear_flush_young");
         OpsTestYoung = OpsMember("test_young");
         OpsRelease = OpsMember("release");
+        IntervalOpsInvalidate = MmuIntervalNotifierOps?.GetMembers("invalidate").OfType<IPropertySymbol>().FirstOrDefault();
 
         HasAnnotations = compilation.GetTypesByMetadataName(AnnotationsNamespace + ".MaySleepAttribute").Length > 0
             || compilation.GetTypesByMetadataName(AnnotationsNamespace + ".AtomicContextAttribute").Length > 0
@@ -156,6 +162,11 @@ internal sealed class KnownSymbols
     /// <summary><c>mmu_notifier_change_pte</c>, <c>set_pte_at_notify</c>.</summary>
     public ImmutableHashSet<IMethodSymbol> ChangePte { get; }
     public ImmutableHashSet<IMethodSymbol> RangeInit { get; }
+    /// <summary><c>mmu_notifier_range_blockable(range)</c>: whether the range's callbacks may sleep.</summary>
+    public ImmutableHashSet<IMethodSymbol> RangeBlockable { get; }
+    /// <summary>Calls that change a user mm's page tables (set, clear, downgrade or zap entries):
+    /// what a path whose non-blocking start was refused must not do (MMU014).</summary>
+    public ImmutableHashSet<IMethodSymbol> PageTableChanges { get; }
     /// <summary>Allocators that sleep iff their gfp flags allow direct reclaim.</summary>
     public ImmutableHashSet<IMethodSymbol> GfpAllocators { get; }
     public ImmutableHashSet<IMethodSymbol> PageRelease { get; }
@@ -200,7 +211,7 @@ internal sealed class KnownSymbols
     public IPropertySymbol? OpsInvalidateRangeStart { get; }
     public IPropertySymbol? OpsInvalidateRangeEnd { get; }
 
-    /// <summary>The 4.20+ form of <c>-&gt;invalidate_range_start</c>, <c>(mn, range)</c>.</summary>
+    /// <summary>The 4.20+ form of <c>-&gt;invalidate_range_start</c>, <c>(mn, range)</c>, which may be asked not to block.</summary>
     public IPropertySymbol? OpsInvalidateRangeStartRange { get; }
 
     /// <summary>The 4.20+ form of <c>-&gt;invalidate_range_end</c>, <c>(mn, range)</c>.</summary>
@@ -210,6 +221,8 @@ internal sealed class KnownSymbols
     public IPropertySymbol? OpsClearFlushYoung { get; }
     public IPropertySymbol? OpsTestYoung { get; }
     public IPropertySymbol? OpsRelease { get; }
+    /// <summary><c>mmu_interval_notifier_ops.invalidate</c> (5.5).</summary>
+    public IPropertySymbol? IntervalOpsInvalidate { get; }
 
     public static KnownSymbols Get(Compilation compilation) =>
         Cache.GetValue(compilation, static c => new KnownSymbols(c));

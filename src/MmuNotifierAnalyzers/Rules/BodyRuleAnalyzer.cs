@@ -58,10 +58,14 @@ public abstract class BodyRuleAnalyzer : DiagnosticAnalyzer
 
     private protected abstract void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols);
 
+    /// <summary>Whether a declaration that names nothing <see cref="BodyRelevance"/> knows is still
+    /// worth binding for this rule (a syntactic pre-check; MMU014's callbacks).</summary>
+    private protected virtual bool AlsoRelevant(SyntaxNode declaration, Compilation compilation, System.Threading.CancellationToken cancellationToken) => false;
+
     private void AnalyzeDeclaration(SyntaxNodeAnalysisContext context, KnownSymbols symbols, BodyRelevance relevance)
     {
         var node = context.Node;
-        if (!relevance.IsRelevant(node, context.CancellationToken))
+        if (!relevance.IsRelevant(node, context.CancellationToken) && !AlsoRelevant(node, context.Compilation, context.CancellationToken))
         {
             return;
         }

@@ -1,7 +1,7 @@
 namespace MmuNotifierAnalyzers.Rules;
 
 /// <summary>
-/// What MMU007 and MMU008 tell their code fixes: the property names and values of the diagnostics,
+/// What MMU007, MMU008 and MMU014 tell their code fixes: the property names and values of the diagnostics,
 /// shared by the analyzers and the fixes so neither spells them on its own. The fixes also read the
 /// diagnostics' additional locations, in the order documented on each analyzer.
 /// </summary>
@@ -20,4 +20,18 @@ public static class RangeFixProperties
 
     /// <summary>hugetlb page of an hstate: <c>huge_page_size(h)</c>, <c>huge_page_mask(h)</c>.</summary>
     public const string HugeTlb = "HugeTlb";
+
+    /// <summary>MMU014: what the non-blockable callback returns to refuse the range: one of
+    /// <see cref="RefuseWithEagain"/>, <see cref="RefuseWithFalse"/>; absent when it cannot refuse
+    /// (<c>invalidate_range_end_range</c>, or a signature the fix does not know).</summary>
+    public const string RefuseProperty = "Refuse";
+
+    /// <summary><c>-&gt;invalidate_range_start(mn, range)</c> returns <c>-EAGAIN</c>.</summary>
+    public const string RefuseWithEagain = "-EAGAIN";
+
+    /// <summary>An interval notifier's <c>-&gt;invalidate</c> returns <c>false</c>.</summary>
+    public const string RefuseWithFalse = "false";
+
+    /// <summary>MMU014: the name of the callback's <c>mmu_notifier_range</c> parameter.</summary>
+    public const string RangeParameterProperty = "RangeParameter";
 }

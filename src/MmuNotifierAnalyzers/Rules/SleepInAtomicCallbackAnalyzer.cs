@@ -106,6 +106,8 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
                 return;
         }
 
+        // A callback that must not sleep only when its range is not blockable is MMU014's.
+        uses = uses.IsDefault ? uses : uses.RemoveAll(u => u.NonBlockable);
         if (function is null || callback is null || uses.IsDefaultOrEmpty || oracle.IsDeclaredNeverSleeping(callback))
         {
             return;
@@ -160,7 +162,8 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
             witness.MessageChain));
     }
 
-    private static bool MayBeCall(IOperation operation) => operation switch
+    /// <summary>An operation that can call code (and so sleep): shared with MMU014.</summary>
+    internal static bool MayBeCall(IOperation operation) => operation switch
     {
         IInvocationOperation or IObjectCreationOperation or IPropertyReferenceOperation or ILockOperation or IAwaitOperation => true,
         IBinaryOperation binary => binary.OperatorMethod is not null,
@@ -172,7 +175,7 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
     };
 
     // The function's own operations: a lambda or local function inside it is a function of its own.
-    private static IEnumerable<IOperation> OwnOperations(IOperation function)
+    internal static IEnumerable<IOperation> OwnOperations(IOperation function)
     {
         var stack = new Stack<IOperation>();
         stack.Push(function);

@@ -36,5 +36,13 @@ internal static class Domains
     /// can be its driver lock (MMU012). Sleeping under them is allowed.</summary>
     public static readonly FactSetDomain<SemaphoreFact> Semaphores = new(7);
 
-    public static readonly ImmutableArray<FactDomain> All = ImmutableArray.Create<FactDomain>(Ranges, Locks, Cleared, Mutexes, Sequences, Lookups, SequenceSets, Semaphores);
+    /// <summary>Ranges whose <c>mmu_notifier_invalidate_range_start_nonblock</c> returned non-zero on
+    /// the path: never started (every notifier already had its end), so no end and no page-table change.</summary>
+    public static readonly FactSetDomain<RefusedRange> Refused = new(8);
+
+    /// <summary>The <c>mmu_notifier_range</c> parameters the path has not proven blockable
+    /// (<c>mmu_notifier_range_blockable(range)</c> tested true): a callback must not sleep there.</summary>
+    public static readonly FactSetDomain<UnprovenBlockable> Unproven = new(9);
+
+    public static readonly ImmutableArray<FactDomain> All = ImmutableArray.Create<FactDomain>(Ranges, Locks, Cleared, Mutexes, Sequences, Lookups, SequenceSets, Semaphores, Refused, Unproven);
 }

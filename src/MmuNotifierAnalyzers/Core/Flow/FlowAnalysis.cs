@@ -50,8 +50,12 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         _cancellationToken = cancellationToken;
     }
 
+    /// <summary>A <c>bool</c> parameter the caller passes <c>mmu_notifier_range_blockable(range)</c> to:
+    /// the method is entered with it unproven, as a callback is with its range.</summary>
+    private IParameterSymbol? _blockableFlag;
+
     /// <summary>Analyses <paramref name="graph"/> and every lambda and local function inside it.</summary>
-    public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? method, ApiModel api, CancellationToken cancellationToken, bool trackCleared = true)
+    public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? method, ApiModel api, CancellationToken cancellationToken, bool trackCleared = true, IParameterSymbol? blockableFlag = null)
     {
         var result = new FlowResult(true);
         var nested = new Queue<(ControlFlowGraph, IMethodSymbol?)>();
@@ -68,7 +72,11 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                 }
             }
 
-            var analysis = new FlowAnalysis(g, m, api, result, nested, queued, cancellationToken) { _trackCleared = trackCleared };
+            var analysis = new FlowAnalysis(g, m, api, result, nested, queued, cancellationToken)
+            {
+                _trackCleared = trackCleared,
+                _blockableFlag = SymbolEqualityComparer.Default.Equals(m, method) ? blockableFlag : null,
+            };
             if (!analysis.Run())
             {
                 result.GiveUp();
@@ -131,7 +139,25 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks).With(Domains.Semaphores, semaphores);
+        // A range handed in (a callback's, a helper's) may be non-blockable until a test proves otherwise.
+        var unproven = ImmutableArray<UnprovenBlockable>.Empty;
+        if (_api.Symbols.MmuNotifierRange is { } rangeType)
+        {
+            foreach (var parameter in _method.Parameters)
+            {
+                if (SymbolEqualityComparer.Default.Equals(parameter.Type, rangeType))
+                {
+                    unproven = unproven.Add(new UnprovenBlockable(Value.Parameter(parameter), parameter, Certainty.Certain));
+                }
+            }
+        }
+
+        if (_blockableFlag is { } flag)
+        {
+            unproven = unproven.Add(new UnprovenBlockable(Value.Parameter(flag), flag, Certainty.Certain));
+        }
+
+        return d.With(Domains.Ranges, ranges).With(Domains.Locks, locks).With(Domains.Semaphores, semaphores).With(Domains.Unproven, unproven);
     }
 
     private static FactSetDomain<LockFact> DomainOf(LockKind kind) => kind == LockKind.Mutex ? Domains.Mutexes : Domains.Locks;
@@ -299,7 +325,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     // ---------------------------------------------------------------- branches
 
     /// <summary>The disjunct when <paramref name="condition"/> evaluates to <paramref name="outcome"/>, or null when it cannot.</summary>
-    private static Disjunct? Refine(Disjunct d, Value condition, bool outcome)
+    private Disjunct? Refine(Disjunct d, Value condition, bool outcome)
     {
         if (condition.IsConstant)
         {
@@ -347,8 +373,23 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
 
         d = d.With(facts: d.Facts.SetItem(condition, outcome ? Known.True : Known.False));
+        if (outcome && !d.Get(Domains.Unproven).IsEmpty)
+        {
+            // mmu_notifier_range_blockable(range) tested true, or the blockable flag a caller passed in.
+            var proven = BlockableTest(condition) ?? condition;
+            d = d.With(Domains.Unproven, d.Get(Domains.Unproven).RemoveAll(u => u.Range.Equals(proven)));
+        }
+
         return ResolveSequences(ResolveLocks(d, condition, LockCondition.WhenTrue, outcome), condition, outcome);
     }
+
+    /// <summary>The range <c>mmu_notifier_range_blockable(range)</c> tests, when <paramref name="condition"/> is that call.</summary>
+    private Value? BlockableTest(Value condition) =>
+        condition.Kind == ValueKind.Call && condition.Payload is IMethodSymbol method
+        && KnownSymbols.Is(method, _api.Symbols.RangeBlockable)
+        && condition.Left is { Kind: ValueKind.Call, Left: { } argument }
+            ? argument
+            : null;
 
     /// <summary>
     /// A comparison the bounds arithmetic decides: both sides over the same base
@@ -421,15 +462,20 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         d = ResolveSequences(d.With(facts: d.Facts.SetItem(value, isZero ? Known.Zero : Known.NonZero)), value, !isZero);
         var ranges = d.Ranges;
+        var refused = d.Get(Domains.Refused);
         foreach (var r in d.Ranges)
         {
             if (value.Equals(r.OpenWhenZero))
             {
                 ranges = isZero ? ranges.Replace(r, r.Unconditional()) : ranges.Remove(r);
+                if (!isZero)
+                {
+                    refused = refused.Add(new RefusedRange(r.Key, r.Start, r.KeyDisplay, r.Certainty));
+                }
             }
         }
 
-        return ranges == d.Ranges ? d : d.With(Domains.Ranges, ranges);
+        return ranges == d.Ranges ? d : d.With(Domains.Ranges, ranges).With(Domains.Refused, refused);
     }
 
     /// <summary>A conditional lock (spinlock, mutex or rw_semaphore) whose condition is now known becomes held for sure, or is dropped.</summary>
@@ -771,7 +817,9 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
     }
 
-    private static bool HasFacts(Disjunct d) => !d.Locks.IsEmpty || !d.Ranges.IsEmpty || !d.Get(Domains.Cleared).IsEmpty || !d.Get(Domains.Semaphores).IsEmpty;
+    private static bool HasFacts(Disjunct d) =>
+        !d.Locks.IsEmpty || !d.Ranges.IsEmpty || !d.Get(Domains.Cleared).IsEmpty || !d.Get(Domains.Semaphores).IsEmpty
+        || !d.Get(Domains.Refused).IsEmpty || !d.Get(Domains.Unproven).IsEmpty;
 
     private Value Invoke(IInvocationOperation invocation, ref Disjunct d)
     {
@@ -1150,6 +1198,13 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         var fact = new RangeFact(key, isRangeObject, invocation.Syntax, start, end, watched.ToImmutable(), ImmutableArray<ArgumentWrite>.Empty, Certainty.Certain, display, startDisplay, endDisplay, openWhenZero);
         d = d.With(Domains.Ranges, ranges.Add(fact));
+
+        // A new start on a range refused before (the next loop iteration) starts it afresh.
+        var refused = d.Get(Domains.Refused);
+        if (!refused.IsEmpty)
+        {
+            d = d.With(Domains.Refused, refused.RemoveAll(r => r.Key.Equals(key)));
+        }
     }
 
     private void Close(IInvocationOperation invocation, Value key, string display, bool isRangeObject, Value? start, Value? end, string? startDisplay, string? endDisplay, ref Disjunct d)
@@ -1164,6 +1219,12 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                 match = open;
                 break;
             }
+        }
+
+        if (match is null && d.Get(Domains.Refused).Any(r => r.Key.Equals(key)))
+        {
+            // The end of a range whose non-blocking start was refused: MMU014's finding, not an unmatched end.
+            return;
         }
 
         if (match is null && !d.Ranges.IsEmpty)

@@ -12,14 +12,22 @@ namespace MmuNotifierAnalyzers.Core.Flow;
 /// <summary>
 /// Computes the <see cref="FlowResult"/> of an operation block once per compilation and shares
 /// it between every rule that reads it (MMU002, MMU003, MMU005, MMU006, MMU009, MMU010, MMU012,
-/// MMU015). A cheap pre-check skips blocks that call nothing the analysis models.
+/// MMU014, MMU015). A cheap pre-check skips blocks that call nothing the analysis models.
 /// </summary>
 internal static class FlowCache
 {
     private static readonly ConditionalWeakTable<Compilation, PerCompilation> Caches = new();
 
     /// <summary>The flow results for the bodies in <paramref name="context"/> (empty when nothing relevant is called).</summary>
-    public static IEnumerable<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols)
+    public static IEnumerable<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols) => Get(context, symbols, always: false);
+
+    /// <summary>
+    /// As <see cref="Get(Rules.BodyAnalysisContext, KnownSymbols)"/>, and when <paramref name="always"/>
+    /// also for bodies that call nothing the analysis models: a callback's facts come from its entry
+    /// (its range parameter is not proven blockable) and a test, not from a call. The result is the
+    /// one every rule shares (it depends on the body alone).
+    /// </summary>
+    public static IEnumerable<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols, bool always)
     {
         var cache = Caches.GetValue(context.Compilation, c => new PerCompilation(symbols));
         var owner = context.OwningSymbol as IMethodSymbol;
@@ -32,7 +40,7 @@ internal static class FlowCache
             }
 
             var (relevant, releases) = Scan(block, owner, cache.Api);
-            if (!relevant)
+            if (!relevant && !always)
             {
                 continue;
             }
@@ -130,6 +138,31 @@ internal static class FlowCache
         return true;
     }
 
+    /// <summary>
+    /// The flow of <paramref name="method"/>'s body entered with its <c>bool</c> parameter
+    /// <paramref name="flag"/> unproven (<see cref="Domains.Unproven"/>): a helper a non-blockable
+    /// callback passes <c>mmu_notifier_range_blockable(range)</c> to (<c>amdgpu_mn_read_lock(amn,
+    /// blockable)</c>, gntdev's <c>unmap_if_in_range</c>). Null for a method without a body here.
+    /// Kept apart from the shared results, whose entry does not know the flag.
+    /// </summary>
+    public static FlowResult? ForBlockableFlag(Compilation compilation, KnownSymbols symbols, IMethodSymbol method, IParameterSymbol flag, CancellationToken cancellationToken)
+    {
+        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        if (method.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is not BaseMethodDeclarationSyntax declaration
+            || !compilation.ContainsSyntaxTree(declaration.SyntaxTree))
+        {
+            return null;
+        }
+
+        return cache.FlagResults.GetOrAdd((declaration, flag.Ordinal), _ =>
+        {
+            var model = CallSites.Get(compilation).Model(declaration.SyntaxTree);
+            return model.GetOperation(declaration, cancellationToken) is IMethodBodyOperation body
+                ? FlowAnalysis.Analyze(ControlFlowGraph.Create(body, cancellationToken), method, cache.Api, cancellationToken, blockableFlag: flag)
+                : null;
+        });
+    }
+
     /// <summary>Analyses a graph directly (tests, benchmarks).</summary>
     public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? owner, KnownSymbols symbols, CancellationToken cancellationToken) =>
         FlowAnalysis.Analyze(graph, owner, Api(symbols.Compilation, symbols), cancellationToken);
@@ -180,5 +213,7 @@ internal static class FlowCache
         public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldRange { get; } = new(SymbolEqualityComparer.Default);
 
         public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldMmapSem { get; } = new(SymbolEqualityComparer.Default);
+
+        public System.Collections.Concurrent.ConcurrentDictionary<(SyntaxNode Body, int Flag), FlowResult?> FlagResults { get; } = new();
     }
 }

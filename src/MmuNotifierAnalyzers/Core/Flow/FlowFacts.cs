@@ -413,3 +413,65 @@ internal sealed class SequenceSetFact : IEquatable<SequenceSetFact>, IUncertainF
 
     public override int GetHashCode() => Call.GetHashCode();
 }
+
+/// <summary>A non-blocking start that returned non-zero on the path: the range it would have opened
+/// on <see cref="Key"/> (the <c>mmu_notifier_range</c>) was refused.</summary>
+internal sealed class RefusedRange : IEquatable<RefusedRange>, IUncertainFact<RefusedRange>
+{
+    public RefusedRange(Value key, SyntaxNode start, string keyDisplay, Certainty certainty)
+    {
+        Key = key;
+        Start = start;
+        KeyDisplay = keyDisplay;
+        Certainty = certainty;
+    }
+
+    public Value Key { get; }
+
+    /// <summary>The refused <c>_nonblock</c> call.</summary>
+    public SyntaxNode Start { get; }
+
+    /// <summary>The range argument as written at the start.</summary>
+    public string KeyDisplay { get; }
+
+    public Certainty Certainty { get; }
+
+    public RefusedRange WithCertainty(Certainty certainty) =>
+        certainty == Certainty ? this : new RefusedRange(Key, Start, KeyDisplay, certainty);
+
+    public bool Equals(RefusedRange? other) =>
+        other is not null && Start == other.Start && Certainty == other.Certainty && Key.Equals(other.Key);
+
+    public override bool Equals(object? obj) => Equals(obj as RefusedRange);
+
+    public override int GetHashCode() => Start.GetHashCode();
+}
+
+/// <summary>A <c>mmu_notifier_range</c> parameter of the method (or a <c>bool</c> parameter its caller
+/// passes <c>mmu_notifier_range_blockable(range)</c> to) that the path has not proven blockable: the
+/// method was entered with it, and no test of it has been taken true since.</summary>
+internal sealed class UnprovenBlockable : IEquatable<UnprovenBlockable>, IUncertainFact<UnprovenBlockable>
+{
+    public UnprovenBlockable(Value range, IParameterSymbol parameter, Certainty certainty)
+    {
+        Range = range;
+        Parameter = parameter;
+        Certainty = certainty;
+    }
+
+    public Value Range { get; }
+
+    public IParameterSymbol Parameter { get; }
+
+    public Certainty Certainty { get; }
+
+    public UnprovenBlockable WithCertainty(Certainty certainty) =>
+        certainty == Certainty ? this : new UnprovenBlockable(Range, Parameter, certainty);
+
+    public bool Equals(UnprovenBlockable? other) =>
+        other is not null && Certainty == other.Certainty && Range.Equals(other.Range);
+
+    public override bool Equals(object? obj) => Equals(obj as UnprovenBlockable);
+
+    public override int GetHashCode() => Range.GetHashCode();
+}

@@ -16,8 +16,9 @@ namespace MmuNotifierAnalyzers.Core.Sleep;
 /// <summary>One reason a method or lambda runs in atomic context.</summary>
 internal sealed class AtomicUse
 {
-    public AtomicUse(string role, IPropertySymbol? opsMember, Location? memberLocation, bool canMoveToStart)
+    public AtomicUse(string role, IPropertySymbol? opsMember, Location? memberLocation, bool canMoveToStart, bool nonBlockable = false)
     {
+        NonBlockable = nonBlockable;
         Role = role;
         OpsMember = opsMember;
         MemberLocation = memberLocation;
@@ -35,17 +36,27 @@ internal sealed class AtomicUse
     /// <summary>Where the ops member is named in the initializer or assignment.</summary>
     public Location? MemberLocation { get; }
 
+    /// <summary>Not atomic: a callback that may sleep only when its range is blockable (the 4.20+
+    /// <c>invalidate_range_start_range</c> / <c>_end_range</c>, an interval notifier's
+    /// <c>invalidate</c>), which MMU014 judges, not MMU004.</summary>
+    public bool NonBlockable { get; }
+
     /// <summary>An <c>invalidate_range = f</c> whose ops table sets no
     /// <c>invalidate_range_start</c>: the code fix can rename it.</summary>
     public bool CanMoveToStart { get; }
 }
 
 /// <summary>
-/// Which methods of the compilation run in atomic context: assigned to an atomic
+/// Which methods of the compilation are callbacks that must not sleep, always or when asked:
+/// those that run in atomic context (MMU004), assigned to an atomic
 /// <c>mmu_notifier_ops</c> member (<c>invalidate_range</c>, <c>change_pte</c>,
 /// <c>clear_flush_young</c>, <c>test_young</c>) or converted to a delegate type marked
 /// <c>[AtomicContext]</c> anywhere in the compilation, or marked <c>[AtomicContext]</c>
-/// themselves (also through the method they override or implement).
+/// themselves (also through the method they override or implement); and those that must not sleep
+/// when their <c>mmu_notifier_range</c> is not blockable (MMU014): converted to the 4.20+
+/// <c>invalidate_range_start_range_fn</c> / <c>invalidate_range_end_range_fn</c> (or assigned to
+/// those ops members) or to an interval notifier's <c>mmu_interval_invalidate_fn</c>, marked
+/// <see cref="AtomicUse.NonBlockable"/>.
 /// </summary>
 /// <remarks>
 /// The ops table is often in another file than the callback. A conversion to an atomic delegate
@@ -66,6 +77,8 @@ internal sealed class AtomicCallbacks
     private readonly Compilation _compilation;
     private readonly KnownSymbols _symbols;
     private readonly ImmutableHashSet<IPropertySymbol> _atomicMembers;
+    private readonly ImmutableHashSet<IPropertySymbol> _nonBlockableMembers;
+    private readonly ImmutableHashSet<ITypeSymbol> _nonBlockableDelegates;
     private static readonly TreeScans<TreeCandidates> Candidates = new();
 
     private readonly object _namesGate = new();
@@ -99,6 +112,20 @@ internal sealed class AtomicCallbacks
         }
 
         _atomicMembers = members.ToImmutable();
+
+        var nonBlockable = ImmutableHashSet.CreateBuilder<IPropertySymbol>(SymbolEqualityComparer.Default);
+        var delegates = ImmutableHashSet.CreateBuilder<ITypeSymbol>(SymbolEqualityComparer.Default);
+        foreach (var member in new[] { _symbols.OpsInvalidateRangeStartRange, _symbols.OpsInvalidateRangeEndRange, _symbols.IntervalOpsInvalidate })
+        {
+            if (member is not null)
+            {
+                nonBlockable.Add(member);
+                delegates.Add(member.Type.WithNullableAnnotation(NullableAnnotation.None));
+            }
+        }
+
+        _nonBlockableMembers = nonBlockable.ToImmutable();
+        _nonBlockableDelegates = delegates.ToImmutable();
     }
 
     public static AtomicCallbacks Get(Compilation compilation) =>
@@ -147,7 +174,7 @@ internal sealed class AtomicCallbacks
         return parent is IDelegateCreationOperation creation ? Describe(creation) : null;
     }
 
-    /// <summary>The atomic use a delegate creation makes of its target, or null.</summary>
+    /// <summary>The atomic (or non-blockable-capable) use a delegate creation makes of its target, or null.</summary>
     public AtomicUse? Describe(IDelegateCreationOperation creation)
     {
         IOperation current = creation;
@@ -156,17 +183,25 @@ internal sealed class AtomicCallbacks
             current = current.Parent;
         }
 
+        if (current.Parent is IAssignmentOperation { Target: IPropertyReferenceOperation member } memberAssignment
+            && memberAssignment.Value == current
+            && _nonBlockableMembers.Contains(member.Property.OriginalDefinition))
+        {
+            var property = member.Property.OriginalDefinition;
+            return new AtomicUse(property.Name, property, MemberName(member.Syntax)?.GetLocation(), false, nonBlockable: true);
+        }
+
+        if (creation.Type is INamedTypeSymbol callbackType && _nonBlockableDelegates.Contains(callbackType.WithNullableAnnotation(NullableAnnotation.None)))
+        {
+            return new AtomicUse(callbackType.Name, null, null, false, nonBlockable: true);
+        }
+
         if (current.Parent is IAssignmentOperation { Target: IPropertyReferenceOperation target } assignment
             && assignment.Value == current
             && _atomicMembers.Contains(target.Property.OriginalDefinition))
         {
             var property = target.Property.OriginalDefinition;
-            var nameSyntax = target.Syntax switch
-            {
-                IdentifierNameSyntax identifier => identifier,
-                MemberAccessExpressionSyntax access => access.Name,
-                _ => null,
-            };
+            var nameSyntax = MemberName(target.Syntax);
             bool canMove = nameSyntax is IdentifierNameSyntax
                 && SymbolEqualityComparer.Default.Equals(property, _symbols.OpsInvalidateRange)
                 && !SetsRangeStart(assignment);
@@ -186,6 +221,13 @@ internal sealed class AtomicCallbacks
 
         return null;
     }
+
+    private static SimpleNameSyntax? MemberName(SyntaxNode target) => target switch
+    {
+        IdentifierNameSyntax identifier => identifier,
+        MemberAccessExpressionSyntax access => access.Name,
+        _ => null,
+    };
 
     // The fix renames invalidate_range to invalidate_range_start: not when the same table
     // already sets invalidate_range_start (that would set it twice).
@@ -273,9 +315,10 @@ internal sealed class AtomicCallbacks
         // names of methods marked [AtomicContext].
         var triggers = new HashSet<string>(AtomicMemberNames, StringComparer.Ordinal);
         var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var member in _atomicMembers)
+        foreach (var member in _atomicMembers.Concat(_nonBlockableMembers))
         {
-            triggers.Add(member.Name);
+            // An interval notifier's member is just `invalidate`, a common word: its table's type names it.
+            triggers.Add(SymbolEqualityComparer.Default.Equals(member, _symbols.IntervalOpsInvalidate) ? member.ContainingType.Name : member.Name);
             triggers.Add(member.Type.Name);
         }
 
