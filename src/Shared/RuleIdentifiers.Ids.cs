@@ -37,6 +37,9 @@ internal static partial class RuleIdentifiers
     /// <summary>Page released before its invalidation.</summary>
     public const string PageReleasedBeforeInvalidation = "MMU010";
 
+    /// <summary>A present page-table entry of a user mm changed with no invalidation window.</summary>
+    public const string EntryChangedWithoutInvalidation = "MMU013";
+
     /// <summary>A malformed line in a configuration file (a may-sleep list).</summary>
     public const string InvalidConfiguration = "MMU900";
 }

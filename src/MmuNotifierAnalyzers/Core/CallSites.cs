@@ -65,7 +65,111 @@ internal sealed class CallSites
         return calls;
     }
 
+    /// <summary>
+    /// The calls during which <paramref name="method"/> runs: its invocations, and the calls a method
+    /// group of it is handed to — as an argument, or in an object that is an argument or a local
+    /// of the same body passed to a call (a page walk's <c>pmd_entry = clear_refs_pte_range</c>, run
+    /// by <c>walk_page_range(..., clear_refs_walk)</c>). Null when some use is none of these (stored
+    /// in a field, an ops table, returned: callers nobody can see).
+    /// </summary>
+    public IReadOnlyList<(IInvocationOperation Call, SemanticModel Model)>? Invokers(IMethodSymbol method, CancellationToken cancellationToken)
+    {
+        var calls = new List<(IInvocationOperation, SemanticModel)>();
+        var target = method.OriginalDefinition;
+        foreach (var name in Occurrences(method.Name, cancellationToken))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var model = Model(name.SyntaxTree);
+            var info = model.GetSymbolInfo(name, cancellationToken);
+            var symbol = info.Symbol ?? (info.CandidateSymbols.Length == 1 ? info.CandidateSymbols[0] : null);
+            if (symbol is not IMethodSymbol referenced || !SymbolEqualityComparer.Default.Equals(referenced.OriginalDefinition, target)
+                || IsInNameof(name))
+            {
+                continue;
+            }
+
+            if (InvocationOf(name) is { } invocation)
+            {
+                if (model.GetOperation(invocation, cancellationToken) is not IInvocationOperation call)
+                {
+                    return null;
+                }
+
+                calls.Add((call, model));
+                continue;
+            }
+
+            var carriers = Carriers(model.GetOperation(name.Parent is MemberAccessExpressionSyntax access && access.Name == name ? access : name, cancellationToken));
+            if (carriers is null || carriers.Count == 0)
+            {
+                return null;
+            }
+
+            calls.AddRange(carriers.Select(c => (c, model)));
+        }
+
+        return calls;
+    }
+
+    /// <summary>The calls a method group is handed to (see <see cref="Invokers"/>), or null.</summary>
+    internal static List<IInvocationOperation>? Carriers(IOperation? use)
+    {
+        var node = use;
+        while (node?.Parent is IDelegateCreationOperation or IConversionOperation or IParenthesizedOperation)
+        {
+            node = node.Parent;
+        }
+
+        switch (node?.Parent)
+        {
+            case IArgumentOperation { Parent: IInvocationOperation call }:
+                return new List<IInvocationOperation> { call };
+
+            // new mm_walk { pmd_entry = f } / walk.pmd_entry = f: the object's carriers.
+            case ISimpleAssignmentOperation { Parent: IObjectOrCollectionInitializerOperation { Parent: IObjectCreationOperation creation } }:
+                return ObjectCarriers(creation);
+            case ISimpleAssignmentOperation { Target: IMemberReferenceOperation { Instance: ILocalReferenceOperation local } } assignment:
+                return LocalCarriers(assignment, local.Local);
+            default:
+                return null;
+        }
+    }
+
+    private static List<IInvocationOperation>? ObjectCarriers(IOperation creation)
+    {
+        var node = creation;
+        while (node.Parent is IConversionOperation)
+        {
+            node = node.Parent;
+        }
+
+        return node.Parent switch
+        {
+            IArgumentOperation { Parent: IInvocationOperation call } => new List<IInvocationOperation> { call },
+            IVariableInitializerOperation { Parent: IVariableDeclaratorOperation declarator } => LocalCarriers(declarator, declarator.Symbol),
+            ISimpleAssignmentOperation { Target: ILocalReferenceOperation local } assignment => LocalCarriers(assignment, local.Local),
+            _ => null,
+        };
+    }
+
+    /// <summary>The calls of the body holding <paramref name="at"/> that are passed <paramref name="local"/>.</summary>
+    private static List<IInvocationOperation> LocalCarriers(IOperation at, ILocalSymbol local)
+    {
+        var root = at;
+        while (root.Parent is not null)
+        {
+            root = root.Parent;
+        }
+
+        return root.Descendants().OfType<IInvocationOperation>()
+            .Where(call => call.Arguments.Any(a => a.Value.DescendantsAndSelf().OfType<ILocalReferenceOperation>().Any(r => SymbolEqualityComparer.Default.Equals(r.Local, local))))
+            .ToList();
+    }
+
     public SemanticModel Model(SyntaxTree tree) => _models.GetOrAdd(tree, t => _compilation.GetSemanticModel(t));
+
+    /// <summary>Every simple name spelling <paramref name="name"/> in the compilation (a syntactic prefilter).</summary>
+    public IEnumerable<SimpleNameSyntax> Mentions(string name, CancellationToken cancellationToken) => Occurrences(name, cancellationToken);
 
     // The simple names spelling `name`, file by file. A file's names are indexed once and kept with
     // the tree: an editor's next compilation shares every tree but the edited one.

@@ -58,10 +58,14 @@ public abstract class BodyRuleAnalyzer : DiagnosticAnalyzer
 
     private protected abstract void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols);
 
+    /// <summary>Whether the declaration's body is worth binding for this rule (by default: it names a modelled method).</summary>
+    private protected virtual bool IsRelevant(SyntaxNodeAnalysisContext context, KnownSymbols symbols, BodyRelevance relevance) =>
+        relevance.IsRelevant(context.Node, context.CancellationToken);
+
     private void AnalyzeDeclaration(SyntaxNodeAnalysisContext context, KnownSymbols symbols, BodyRelevance relevance)
     {
         var node = context.Node;
-        if (!relevance.IsRelevant(node, context.CancellationToken))
+        if (!IsRelevant(context, symbols, relevance))
         {
             return;
         }

@@ -105,6 +105,25 @@ internal static class FlowCache
         return true;
     }
 
+    /// <summary>
+    /// The (shared, cached) result of a method body that is not the one the driver handed the rule
+    /// (a callee or a caller MMU013 follows); null when the body calls nothing the analysis models,
+    /// so no range, lock or notification is on any of its paths.
+    /// </summary>
+    public static FlowResult? ResultOf(Compilation compilation, KnownSymbols symbols, IOperation body, IMethodSymbol? owner, CancellationToken cancellationToken)
+    {
+        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        if (body is not (IMethodBodyOperation or IConstructorBodyOperation or IBlockOperation))
+        {
+            return null;
+        }
+
+        var (relevant, releases) = Scan(body, owner, cache.Api);
+        return relevant
+            ? cache.Results.GetValue(body.Syntax, _ => FlowAnalysis.Analyze(Graph(body, cancellationToken), owner, cache.Api, cancellationToken, trackCleared: releases))
+            : null;
+    }
+
     /// <summary>Analyses a graph directly (tests, benchmarks).</summary>
     public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? owner, KnownSymbols symbols, CancellationToken cancellationToken) =>
         FlowAnalysis.Analyze(graph, owner, Api(symbols.Compilation, symbols), cancellationToken);
