@@ -84,7 +84,7 @@ static class T
         ulong mmun_start; /* For mmu_notifiers */
         ulong mmun_end;   /* For mmu_notifiers */
         mmun_start = haddr;
-        mmun_end = haddr + HPAGE_PMD_SIZE;
+        mmun_end = mmun_start + HPAGE_PMD_SIZE;
         mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
         spin_lock(mm.page_table_lock);
         pmdp_clear_flush(vma, haddr, pmd);
@@ -103,8 +103,10 @@ static class T
         var source = Usings + @"
 static class T
 {
-    static void clear_soft_dirty(mm_struct mm, ulong addr, pte_ptr pte) =>
+    static void clear_soft_dirty(mm_struct mm, ulong addr, pte_ptr pte)
+    {
         [|set_pte_at(mm, addr, pte, pte_wrprotect(ptep_get(pte)))|];
+    }
 
     static void g(vm_area_struct vma, ulong address, pte_ptr pte)
     {
