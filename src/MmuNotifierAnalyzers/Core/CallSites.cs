@@ -12,9 +12,10 @@ namespace MmuNotifierAnalyzers.Core;
 
 /// <summary>
 /// Every call of a source method in the compilation, for the rules that let a caller discharge a
-/// callee's duty (MMU008's aligned parameter, MMU006/MMU009's range opened by the caller). Each
-/// file's simple names are indexed the first time a rule asks (code that never reaches such a
-/// question pays nothing) and kept with its tree across compilations; only the uses of an asked
+/// callee's duty (MMU008's aligned parameter, MMU006/MMU009's range opened by the caller, MMU013's
+/// runners of a method that changes entries). Each file's simple names are indexed the first time
+/// a rule asks (MMU013's prefilter asks in every compilation that has an entry-changing API; code
+/// that never reaches such a question pays nothing) and kept with its tree across compilations; only the uses of an asked
 /// method's name are bound. No I/O; cancellation is honoured (a cancelled index is not kept).
 /// </summary>
 internal sealed class CallSites
@@ -38,32 +39,8 @@ internal sealed class CallSites
     /// method is used other than by a call (a method group for an ops member or a delegate: callers
     /// nobody can see).
     /// </summary>
-    public IReadOnlyList<(IInvocationOperation Call, SemanticModel Model)>? CallsTo(IMethodSymbol method, CancellationToken cancellationToken)
-    {
-        var calls = new List<(IInvocationOperation, SemanticModel)>();
-        var target = method.OriginalDefinition;
-        foreach (var name in Occurrences(method.Name, cancellationToken))
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var model = Model(name.SyntaxTree);
-            var info = model.GetSymbolInfo(name, cancellationToken);
-            var symbol = info.Symbol ?? (info.CandidateSymbols.Length == 1 ? info.CandidateSymbols[0] : null);
-            if (symbol is not IMethodSymbol referenced || !SymbolEqualityComparer.Default.Equals(referenced.OriginalDefinition, target)
-                || IsInNameof(name))
-            {
-                continue;
-            }
-
-            if (InvocationOf(name) is not { } invocation || model.GetOperation(invocation, cancellationToken) is not IInvocationOperation call)
-            {
-                return null;
-            }
-
-            calls.Add((call, model));
-        }
-
-        return calls;
-    }
+    public IReadOnlyList<(IInvocationOperation Call, SemanticModel Model)>? CallsTo(IMethodSymbol method, CancellationToken cancellationToken) =>
+        Runners(method, followHandedGroups: false, cancellationToken);
 
     /// <summary>
     /// The calls during which <paramref name="method"/> runs: its invocations, and the calls a method
@@ -72,7 +49,10 @@ internal sealed class CallSites
     /// by <c>walk_page_range(..., clear_refs_walk)</c>). Null when some use is none of these (stored
     /// in a field, an ops table, returned: callers nobody can see).
     /// </summary>
-    public IReadOnlyList<(IInvocationOperation Call, SemanticModel Model)>? Invokers(IMethodSymbol method, CancellationToken cancellationToken)
+    public IReadOnlyList<(IInvocationOperation Call, SemanticModel Model)>? Invokers(IMethodSymbol method, CancellationToken cancellationToken) =>
+        Runners(method, followHandedGroups: true, cancellationToken);
+
+    private IReadOnlyList<(IInvocationOperation Call, SemanticModel Model)>? Runners(IMethodSymbol method, bool followHandedGroups, CancellationToken cancellationToken)
     {
         var calls = new List<(IInvocationOperation, SemanticModel)>();
         var target = method.OriginalDefinition;
@@ -99,7 +79,9 @@ internal sealed class CallSites
                 continue;
             }
 
-            var carriers = Carriers(model.GetOperation(name.Parent is MemberAccessExpressionSyntax access && access.Name == name ? access : name, cancellationToken));
+            var carriers = followHandedGroups
+                ? Carriers(model.GetOperation(name.Parent is MemberAccessExpressionSyntax access && access.Name == name ? access : name, cancellationToken))
+                : null;
             if (carriers is null || carriers.Count == 0)
             {
                 return null;

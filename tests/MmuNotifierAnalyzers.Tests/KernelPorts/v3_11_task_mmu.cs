@@ -1,6 +1,7 @@
 using Kernel.Mm;
 using static Kernel.Mm.Linux;
 using static Seeds.Common.kernel;
+using static KernelPorts.Common.task_mmu_common;
 
 namespace KernelPorts.V3_11_soft_dirty;
 
@@ -13,61 +14,10 @@ namespace KernelPorts.V3_11_soft_dirty;
 /// Fixed by the follow-up "soft-dirty: call mmu notifiers when write-protecting ptes" ("since
 /// soft-dirty clear command modifies page tables we have to flush tlbs and call mmu notifiers ...
 /// start is 0 and end is (unsigned long)-1"): v3_16_task_mmu.cs. The walk (mm/pagewalk.c) and the
-/// /proc plumbing are reduced to what the walk needs, as noted.
+/// /proc plumbing are reduced to what the walk needs (task_mmu_common.cs).
 /// </summary>
 public static class task_mmu
 {
-    /* struct mm_walk: the callbacks walk_page_range() runs, and their private data. */
-    public delegate int pmd_entry_fn(pmd_ptr pmd, ulong addr, ulong end, mm_walk walk);
-
-    public sealed class mm_walk
-    {
-        public pmd_entry_fn? pmd_entry;
-        public mm_struct? mm;
-        public object? @private;
-    }
-
-    /* walk_page_range(): mm/pagewalk.c, ->pmd_entry for each pmd of [addr, end) that has a pte table. */
-    private static int walk_page_range(ulong addr, ulong end, mm_walk walk)
-    {
-        int err = 0;
-        do
-        {
-            ulong next = pmd_addr_end(addr, end);
-            var pmd = mm_find_pmd(walk.mm!, addr);
-            if (pmd != null && walk.pmd_entry != null)
-                err = walk.pmd_entry(pmd, addr, next, walk);
-            addr = next;
-        } while (err == 0 && addr != end);
-        return err;
-    }
-
-    /* mm->mmap, vma->vm_next: the vma list, walked with find_vma(). */
-    private static vm_area_struct? first_vma(mm_struct mm) => find_vma(mm, 0);
-
-    private static vm_area_struct? vm_next(vm_area_struct vma) => find_vma(vma.vm_mm, vma.vm_end);
-
-    /* pmd_trans_unstable(): a huge or none pmd materialised under us. */
-    private static bool pmd_trans_unstable(pmd_ptr pmd) => !pmd_present(pmdp_get(pmd)) || pmd_trans_huge(pmdp_get(pmd));
-
-    /* ptep_test_and_clear_young(): the accessed bit cleared in place; Kernel.Mm's form also flushes. */
-    private static int ptep_test_and_clear_young(vm_area_struct vma, ulong addr, pte_ptr pte) =>
-        ptep_clear_flush_young(vma, addr, pte);
-
-    /* ClearPageReferenced(), flush_tlb_mm(): page flags and the CPU TLB, not modelled. */
-    private static void ClearPageReferenced(page page)
-    {
-    }
-
-    private static void flush_tlb_mm(mm_struct mm)
-    {
-    }
-
-    /* pte_clear_flags(pte, _PAGE_SOFT_DIRTY): Kernel.Mm has no soft-dirty bit; the entry is unchanged. */
-    private const ulong _PAGE_SOFT_DIRTY = 0;
-
-    private static pte_t pte_clear_flags(pte_t pte, ulong clear) => __pte(pte_val(pte) & ~clear);
-
     public const int CLEAR_REFS_ALL = 1;
     public const int CLEAR_REFS_ANON = 2;
     public const int CLEAR_REFS_MAPPED = 3;
@@ -184,7 +134,4 @@ public static class task_mmu
 
         return count;
     }
-
-    /* vma->vm_file == NULL: Kernel.Mm has no files; every vma is anonymous. */
-    private static bool PageAnonVma(vm_area_struct vma) => true;
 }

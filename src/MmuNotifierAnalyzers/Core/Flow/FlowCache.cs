@@ -11,8 +11,8 @@ namespace MmuNotifierAnalyzers.Core.Flow;
 
 /// <summary>
 /// Computes the <see cref="FlowResult"/> of an operation block once per compilation and shares
-/// it between every rule that reads it (MMU002, MMU003, MMU005, MMU006, MMU009, MMU010; the
-/// protocol rules MMU012-MMU014 will). A cheap pre-check skips blocks that call nothing the analysis models.
+/// it between every rule that reads it (MMU002, MMU003, MMU005, MMU006, MMU009, MMU010, MMU013;
+/// the protocol rules MMU012 and MMU014 will). A cheap pre-check skips blocks that call nothing the analysis models.
 /// </summary>
 internal static class FlowCache
 {
