@@ -128,6 +128,7 @@ internal sealed class EntryChangeDuty
         if (visiting.Contains(method)
             || method.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is not BaseMethodDeclarationSyntax declaration
             || !_compilation.ContainsSyntaxTree(declaration.SyntaxTree)
+            || !MayCarry(declaration, cancellationToken)
             || CallSites.Get(_compilation).Model(declaration.SyntaxTree).GetOperation(declaration, cancellationToken) is not { } body)
         {
             return ImmutableArray<string>.Empty;

@@ -357,6 +357,16 @@ static class T
         my_end(vma.vm_mm, address & PAGE_MASK, (address & PAGE_MASK) + PAGE_SIZE);
     }
 
+    // The caller opens the bracket through the helpers; the change is in the method it calls.
+    static void zap_one(vm_area_struct vma, ulong address, pte_ptr pte) => ptep_clear_flush(vma, address, pte);
+
+    static void caller(vm_area_struct vma, ulong address, pte_ptr pte)
+    {
+        my_start(vma.vm_mm, vma.vm_start, vma.vm_end);
+        zap_one(vma, address, pte);
+        my_end(vma.vm_mm, vma.vm_start, vma.vm_end);
+    }
+
     [ClosesInvalidationRange]
     static void finish(mm_struct mm, ulong start, ulong end, vm_area_struct vma, pte_ptr pte)
     {
