@@ -26,6 +26,9 @@ internal sealed class CallSites
     private static readonly ConditionalWeakTable<SyntaxTree, Dictionary<string, List<SimpleNameSyntax>>> Names = new();
 
     private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
+    private Dictionary<string, List<SyntaxTree>>? _filesByName;
+    private bool _filesReady;
+    private object? _filesGate;
 
     private CallSites(Compilation compilation)
     {
@@ -153,21 +156,46 @@ internal sealed class CallSites
     /// <summary>Every simple name spelling <paramref name="name"/> in the compilation (a syntactic prefilter).</summary>
     public IEnumerable<SimpleNameSyntax> Mentions(string name, CancellationToken cancellationToken) => Occurrences(name, cancellationToken);
 
-    // The simple names spelling `name`, file by file. A file's names are indexed once and kept with
-    // the tree: an editor's next compilation shares every tree but the edited one.
+    // The simple names spelling `name`, in the files that have one. A file's names are indexed once
+    // and kept with the tree (an editor's next compilation shares every tree but the edited one);
+    // which files spell a name is gathered once per compilation, so a question costs its answers,
+    // not a look into every file (MMU013 asks for every method of a call chain).
     private IEnumerable<SimpleNameSyntax> Occurrences(string name, CancellationToken cancellationToken)
     {
+        var files = LazyInitializer.EnsureInitialized(ref _filesByName, ref _filesReady, ref _filesGate, () => FilesByName(cancellationToken))!;
+        if (!files.TryGetValue(name, out var trees))
+        {
+            yield break;
+        }
+
+        foreach (var tree in trees)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            foreach (var occurrence in Names.GetValue(tree, t => Index(t, cancellationToken))[name])
+            {
+                yield return occurrence;
+            }
+        }
+    }
+
+    private Dictionary<string, List<SyntaxTree>> FilesByName(CancellationToken cancellationToken)
+    {
+        var files = new Dictionary<string, List<SyntaxTree>>(System.StringComparer.Ordinal);
         foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (Names.GetValue(tree, t => Index(t, cancellationToken)).TryGetValue(name, out var names))
+            foreach (var name in Names.GetValue(tree, t => Index(t, cancellationToken)).Keys)
             {
-                foreach (var occurrence in names)
+                if (!files.TryGetValue(name, out var list))
                 {
-                    yield return occurrence;
+                    files[name] = list = new List<SyntaxTree>();
                 }
+
+                list.Add(tree);
             }
         }
+
+        return files;
     }
 
     private static Dictionary<string, List<SimpleNameSyntax>> Index(SyntaxTree tree, CancellationToken cancellationToken)
