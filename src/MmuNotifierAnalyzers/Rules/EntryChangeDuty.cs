@@ -111,13 +111,10 @@ internal sealed class EntryChangeDuty
     }
 
     /// <summary>
-    /// The chain (callee first, the change's API name last) by which <paramref name="method"/> changes
-    /// an entry on a path its own body leaves uncovered; empty when it does not (or its body is not
-    /// in this compilation, or the question meets itself through recursion).
+    /// The chain (the method first, the change's API name last) by which <paramref name="method"/>
+    /// changes an entry on a path its own body leaves uncovered; empty when it does not (or its body
+    /// is not in this compilation, or the question meets itself through recursion).
     /// </summary>
-    public ImmutableArray<string> Duty(IMethodSymbol method, CancellationToken cancellationToken) =>
-        Duty(method.OriginalDefinition, ImmutableHashSet<IMethodSymbol>.Empty.WithComparer(SymbolEqualityComparer.Default), cancellationToken);
-
     private ImmutableArray<string> Duty(IMethodSymbol method, ImmutableHashSet<IMethodSymbol> visiting, CancellationToken cancellationToken)
     {
         if (_duties.TryGetValue(method, out var known))
