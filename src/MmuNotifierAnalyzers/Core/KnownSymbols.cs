@@ -52,6 +52,11 @@ internal sealed class KnownSymbols
         MutexTrylock = Methods("mutex_trylock");
         MutexUnlock = Methods("mutex_unlock");
         EntryClears = Methods("ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush", "huge_ptep_clear_flush", "huge_ptep_get_and_clear");
+        EntrySplittingFlush = Methods("pmdp_splitting_flush");
+        EntrySetters = Methods("set_pte_at", "set_pmd_at", "set_huge_pte_at");
+        EntryDowngrades = Methods("pte_wrprotect", "pte_mkclean", "pte_mkold", "pmd_wrprotect", "pmd_mkold", "huge_pte_wrprotect");
+        SlotReads = Methods("ptep_get", "pmdp_get", "huge_ptep_get");
+        InitMm = Linux?.GetMembers("init_mm").FirstOrDefault(m => m is IFieldSymbol or IPropertySymbol);
 
         SemaphoreReadAcquires = Methods("down_read", "down_read_killable");
         SemaphoreWriteAcquires = Methods("down_write", "down_write_killable");
@@ -181,6 +186,21 @@ internal sealed class KnownSymbols
 
     /// <summary>Clear a present entry without telling any notifier (the caller must invalidate).</summary>
     public ImmutableHashSet<IMethodSymbol> EntryClears { get; }
+
+    /// <summary><c>pmdp_splitting_flush</c> (2012 THP): marks a huge pmd splitting and flushes, no notifier.</summary>
+    public ImmutableHashSet<IMethodSymbol> EntrySplittingFlush { get; }
+
+    /// <summary><c>set_pte_at</c>, <c>set_pmd_at</c>, <c>set_huge_pte_at</c>: write an entry, no notifier.</summary>
+    public ImmutableHashSet<IMethodSymbol> EntrySetters { get; }
+
+    /// <summary>Entry transforms that take a right away (write, dirty, accessed): what a secondary MMU must re-fault for.</summary>
+    public ImmutableHashSet<IMethodSymbol> EntryDowngrades { get; }
+
+    /// <summary><c>ptep_get</c>, <c>pmdp_get</c>, <c>huge_ptep_get</c>: the C <c>*ptep</c>.</summary>
+    public ImmutableHashSet<IMethodSymbol> SlotReads { get; }
+
+    /// <summary><c>init_mm</c> (a field or property of <c>Linux</c>), the kernel's own page tables (no secondary MMU mirrors them).</summary>
+    public ISymbol? InitMm { get; }
 
     /// <summary>The runtime's <c>PAGE_SIZE</c> (0 when absent).</summary>
     public ulong PageSize { get; }

@@ -70,7 +70,7 @@ internal sealed class NotifierCallbackChains
             foreach (var current in frontier)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var (calls, others) = sites.Uses(current, cancellationToken);
+                var (calls, others) = sites.Uses(current, followHandedGroups: false, cancellationToken);
                 foreach (var (name, model) in others)
                 {
                     if (OpsMemberOf(name, model, cancellationToken) is { } member)

@@ -58,14 +58,15 @@ public abstract class BodyRuleAnalyzer : DiagnosticAnalyzer
 
     private protected abstract void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols);
 
-    /// <summary>Whether a declaration that names nothing <see cref="BodyRelevance"/> knows is still
-    /// worth binding for this rule (a syntactic pre-check; MMU014's callbacks).</summary>
-    private protected virtual bool AlsoRelevant(SyntaxNode declaration, Compilation compilation, System.Threading.CancellationToken cancellationToken) => false;
+    /// <summary>Whether the declaration's body is worth binding for this rule (by default: it names a
+    /// modelled method; MMU013 asks its own duty index, MMU014 also its callbacks).</summary>
+    private protected virtual bool IsRelevant(SyntaxNodeAnalysisContext context, KnownSymbols symbols, BodyRelevance relevance) =>
+        relevance.IsRelevant(context.Node, context.CancellationToken);
 
     private void AnalyzeDeclaration(SyntaxNodeAnalysisContext context, KnownSymbols symbols, BodyRelevance relevance)
     {
         var node = context.Node;
-        if (!relevance.IsRelevant(node, context.CancellationToken) && !AlsoRelevant(node, context.Compilation, context.CancellationToken))
+        if (!IsRelevant(context, symbols, relevance))
         {
             return;
         }

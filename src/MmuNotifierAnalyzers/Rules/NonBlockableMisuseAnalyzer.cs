@@ -63,7 +63,10 @@ public sealed class NonBlockableMisuseAnalyzer : BodyRuleAnalyzer
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(RefusedRule, SleepRule);
 
-    private protected override bool AlsoRelevant(SyntaxNode declaration, Compilation compilation, CancellationToken cancellationToken)
+    private protected override bool IsRelevant(SyntaxNodeAnalysisContext context, KnownSymbols symbols, BodyRelevance relevance) =>
+        base.IsRelevant(context, symbols, relevance) || MayBeCallback(context.Node, context.Compilation, context.CancellationToken);
+
+    private static bool MayBeCallback(SyntaxNode declaration, Compilation compilation, CancellationToken cancellationToken)
     {
         // A callback names nothing the flow models; it is found by name (or, for a lambda, by what its
         // file names). Only a method's body can hold a local function or lambda worth looking at.

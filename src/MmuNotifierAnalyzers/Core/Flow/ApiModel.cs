@@ -67,6 +67,49 @@ internal sealed class EntryClear
     public ulong Length { get; }
 }
 
+/// <summary>How a call changes an entry without notifying (MMU013).</summary>
+internal enum EntryChangeKind
+{
+    /// <summary>Clears the entry (<c>ptep_clear_flush</c>, <c>ptep_get_and_clear</c>, ...) or marks a
+    /// huge pmd splitting (<c>pmdp_splitting_flush</c>).</summary>
+    Clear,
+
+    /// <summary>Writes an entry (<c>set_pte_at</c>, <c>set_pmd_at</c>, <c>set_huge_pte_at</c>): a change
+    /// only when the written value takes a right from the entry the slot held.</summary>
+    Set,
+}
+
+/// <summary>
+/// A call that changes a page-table entry and tells no secondary MMU: the entry of [address,
+/// address + length) in the mm of the first parameter (a vma's <c>vm_mm</c> when
+/// <see cref="MmOfVma"/>); the slot is parameter 2, the written value (a setter) parameter 3.
+/// </summary>
+internal sealed class EntryChange
+{
+    public EntryChange(EntryChangeKind kind, ulong length, bool mmOfVma, bool hugeTlb)
+    {
+        Kind = kind;
+        Length = length;
+        MmOfVma = mmOfVma;
+        HugeTlb = hugeTlb;
+    }
+
+    public EntryChangeKind Kind { get; }
+
+    public int Address => 1;
+
+    public int Slot => 2;
+
+    public int Value => 3;
+
+    public ulong Length { get; }
+
+    public bool MmOfVma { get; }
+
+    /// <summary>A hugetlb entry (its size is the hstate's, known only at run time).</summary>
+    public bool HugeTlb { get; }
+}
+
 /// <summary>
 /// Where a notification call carries its range: [start, end) from two parameters, or
 /// [address, address + length) with a fixed length. The mm is the first parameter, or the
@@ -158,10 +201,11 @@ internal sealed class LockEffect
 /// <summary>The effects of one method, read from its symbol and annotations once.</summary>
 internal sealed class MethodEffects
 {
-    public static readonly MethodEffects None = new(null, null, null, false, false, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
+    public static readonly MethodEffects None = new(null, null, null, null, false, false, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty, ImmutableArray<LockEffect>.Empty);
 
-    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, bool releasesPage, bool initsRange, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold, SequenceRole sequence = SequenceRole.None, bool checkTrueWhenValid = false, SemaphoreEffect? semaphore = null, RegistrationKind? registration = null)
+    public MethodEffects(RangeSignature? range, NotifySignature? notify, EntryClear? clear, EntryChange? change, bool releasesPage, bool initsRange, ImmutableArray<LockEffect> acquires, ImmutableArray<LockEffect> releases, ImmutableArray<LockEffect> mustHold, SequenceRole sequence = SequenceRole.None, bool checkTrueWhenValid = false, SemaphoreEffect? semaphore = null, RegistrationKind? registration = null)
     {
+        Change = change;
         Sequence = sequence;
         CheckTrueWhenValid = checkTrueWhenValid;
         Semaphore = semaphore;
@@ -183,6 +227,9 @@ internal sealed class MethodEffects
 
     /// <summary>The entry the call clears without notifying.</summary>
     public EntryClear? Clear { get; }
+
+    /// <summary>The entry the call changes without notifying (MMU013), clears included.</summary>
+    public EntryChange? Change { get; }
 
     /// <summary><c>put_page</c>, <c>page_cache_release</c>, <c>[ReleasesPage]</c>.</summary>
     public bool ReleasesPage { get; }
@@ -207,7 +254,7 @@ internal sealed class MethodEffects
     /// <summary>The notifier registration call it is (MMU015).</summary>
     public RegistrationKind? Registration { get; }
 
-    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || ReleasesPage || InitsRange || !Acquires.IsEmpty || !Releases.IsEmpty
+    public bool IsRelevant => Range is not null || Notify is not null || Clear is not null || Change is not null || ReleasesPage || InitsRange || !Acquires.IsEmpty || !Releases.IsEmpty
         || Sequence != SequenceRole.None || Semaphore is not null || Registration is not null;
 
     /// <summary>A call that makes its method worth analysing: without a range, a notification, a
@@ -307,6 +354,7 @@ internal sealed class ApiModel
         var clear = KnownSymbols.Is(method, Symbols.EntryClears) && method.Parameters.Length >= 2
             ? new EntryClear(1, method.Name.StartsWith("pmdp", System.StringComparison.Ordinal) || method.Name.StartsWith("huge", System.StringComparison.Ordinal) ? Symbols.HugePmdSize : Symbols.PageSize)
             : null;
+        var change = ChangeOf(method);
         var releasesPage = KnownSymbols.Is(method, Symbols.PageRelease) || Annotations.Has(method, Annotations.ReleasesPage);
         var initsRange = KnownSymbols.Is(method, Symbols.RangeInit);
 
@@ -331,13 +379,13 @@ internal sealed class ApiModel
             : KnownSymbols.Is(method, Symbols.RegisterLocked) ? RegistrationKind.RegisterLocked
             : KnownSymbols.Is(method, Symbols.Unregister) ? RegistrationKind.Unregister
             : (RegistrationKind?)null;
-        if (range is null && notify is null && clear is null && !releasesPage && !initsRange && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0
+        if (range is null && notify is null && clear is null && change is null && !releasesPage && !initsRange && acquires.Count == 0 && releases.Count == 0 && mustHold.Count == 0
             && sequence == SequenceRole.None && semaphore is null && registration is null)
         {
             return MethodEffects.None;
         }
 
-        return new MethodEffects(range, notify, clear, releasesPage, initsRange, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable(), sequence, trueWhenValid, semaphore, registration);
+        return new MethodEffects(range, notify, clear, change, releasesPage, initsRange, acquires.ToImmutable(), releases.ToImmutable(), mustHold.ToImmutable(), sequence, trueWhenValid, semaphore, registration);
     }
 
     /// <summary>
@@ -414,6 +462,22 @@ internal sealed class ApiModel
         }
 
         return SequenceRole.None;
+    }
+
+    /// <summary>The runtime's un-notified entry changes, by symbol: (mm or vma, address, slot[, value]).</summary>
+    private EntryChange? ChangeOf(IMethodSymbol method)
+    {
+        var clear = KnownSymbols.Is(method, Symbols.EntryClears) || KnownSymbols.Is(method, Symbols.EntrySplittingFlush);
+        var set = KnownSymbols.Is(method, Symbols.EntrySetters);
+        if ((!clear && !set) || method.Parameters.Length < (set ? 4 : 3) || Symbols.PageSize == 0)
+        {
+            return null;
+        }
+
+        var hugeTlb = method.Name.StartsWith("huge", System.StringComparison.Ordinal) || method.Name == "set_huge_pte_at";
+        var pmd = method.Name.StartsWith("pmdp", System.StringComparison.Ordinal) || method.Name == "set_pmd_at";
+        var mmOfVma = SymbolEqualityComparer.Default.Equals(method.Parameters[0].Type, Symbols.VmAreaStruct);
+        return new EntryChange(clear ? EntryChangeKind.Clear : EntryChangeKind.Set, pmd || hugeTlb ? Symbols.HugePmdSize : Symbols.PageSize, mmOfVma, hugeTlb);
     }
 
     /// <summary>Kernel.Mm's rwsem functions, by symbol; the semaphore is their first parameter.</summary>

@@ -12,7 +12,7 @@ namespace MmuNotifierAnalyzers.Core.Flow;
 /// <summary>
 /// Computes the <see cref="FlowResult"/> of an operation block once per compilation and shares
 /// it between every rule that reads it (MMU002, MMU003, MMU005, MMU006, MMU009, MMU010, MMU012,
-/// MMU014, MMU015). A cheap pre-check skips blocks that call nothing the analysis models.
+/// MMU013, MMU014, MMU015). A cheap pre-check skips blocks that call nothing the analysis models.
 /// </summary>
 internal static class FlowCache
 {
@@ -161,6 +161,25 @@ internal static class FlowCache
                 ? FlowAnalysis.Analyze(ControlFlowGraph.Create(body, cancellationToken), method, cache.Api, cancellationToken, blockableFlag: flag)
                 : null;
         });
+    }
+
+    /// <summary>
+    /// The (shared, cached) result of a method body that is not the one the driver handed the rule
+    /// (a callee or a caller MMU013 follows); null when the body calls nothing the analysis models,
+    /// so no range, lock or notification is on any of its paths.
+    /// </summary>
+    public static FlowResult? ResultOf(Compilation compilation, KnownSymbols symbols, IOperation body, IMethodSymbol? owner, CancellationToken cancellationToken)
+    {
+        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        if (body is not (IMethodBodyOperation or IConstructorBodyOperation or IBlockOperation))
+        {
+            return null;
+        }
+
+        var (relevant, releases) = Scan(body, owner, cache.Api);
+        return relevant
+            ? cache.Results.GetValue(body.Syntax, _ => FlowAnalysis.Analyze(Graph(body, cancellationToken), owner, cache.Api, cancellationToken, trackCleared: releases))
+            : null;
     }
 
     /// <summary>Analyses a graph directly (tests, benchmarks).</summary>
