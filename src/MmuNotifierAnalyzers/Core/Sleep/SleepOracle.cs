@@ -124,6 +124,37 @@ internal sealed class SleepOracle
         return link is not null;
     }
 
+    /// <summary>
+    /// True when <paramref name="operation"/> is a call to a gfp allocator that may sleep only
+    /// because its flags, a constant, allow direct reclaim (<c>kmalloc(size, GFP_KERNEL)</c>): the
+    /// same call with flags that forbid reclaim would not sleep. <paramref name="gfpOrdinal"/> is
+    /// the ordinal of its <c>gfp_t</c> parameter. False for anything annotated, configured or
+    /// blocking on its own, and for flags handed down from a caller.
+    /// </summary>
+    public bool SleepsOnlyForItsGfpFlags(IOperation operation, out int gfpOrdinal)
+    {
+        gfpOrdinal = -1;
+        if (operation is not IInvocationOperation invocation
+            || Decide(Normalize(invocation.TargetMethod), invocation, out var link) != Decision.Sleeps
+            || link is null || link.Next is not null
+            || !IsGfpAllocator(Normalize(invocation.TargetMethod))
+            || GfpArgument(invocation, -1) is not { } argument
+            || !EvalGfp(argument, null).IsConstant)
+        {
+            return false;
+        }
+
+        foreach (var each in invocation.Arguments)
+        {
+            if (ReferenceEquals(each.Value, argument) && each.Parameter is { } parameter)
+            {
+                gfpOrdinal = parameter.Ordinal;
+            }
+        }
+
+        return gfpOrdinal >= 0;
+    }
+
     /// <summary>True when <paramref name="method"/> is declared never to sleep
     /// (<c>[NeverSleeps]</c> or a <c>!</c> configuration line): nothing inside it is reported.</summary>
     public bool IsDeclaredNeverSleeping(IMethodSymbol method) =>
