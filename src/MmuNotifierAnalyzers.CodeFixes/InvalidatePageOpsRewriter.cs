@@ -124,8 +124,32 @@ internal static class InvalidatePageOpsRewriter
         var newLine = LineEndings.Of(assignment);
         if (repair == Repair.ToStartAndEnd)
         {
-            editor.InsertAfter(assignment, Laid(Member("invalidate_range_end"), newLine, null));
-            editor.ReplaceNode(assignment, Laid(Member("invalidate_range_start"), newLine, assignment));
+            // Two members where there was one, the separators (a trailing comma) as they were.
+            var index = initializer.Expressions.IndexOf(assignment);
+            var startMember = Laid(Member("invalidate_range_start"), newLine, assignment);
+            var indentation = assignment.GetLeadingTrivia().Where(t => t.IsKind(SyntaxKind.WhitespaceTrivia)).LastOrDefault();
+            var endMember = Laid(Member("invalidate_range_end"), newLine, null).WithLeadingTrivia(indentation);
+            editor.ReplaceNode(initializer, (current, _) =>
+            {
+                var init = (InitializerExpressionSyntax)current;
+                var items = new List<SyntaxNodeOrToken>();
+                var element = 0;
+                foreach (var item in init.Expressions.GetWithSeparators())
+                {
+                    if (item.IsNode && element++ == index)
+                    {
+                        items.Add(startMember);
+                        items.Add(SyntaxFactory.Token(SyntaxKind.CommaToken).WithTrailingTrivia(newLine));
+                        items.Add(endMember);
+                    }
+                    else
+                    {
+                        items.Add(item);
+                    }
+                }
+
+                return init.WithExpressions(SyntaxFactory.SeparatedList<ExpressionSyntax>(items));
+            });
         }
         else
         {
