@@ -140,7 +140,7 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
         }
 
         var properties = ImmutableDictionary<string, string?>.Empty.Add(RoleProperty, first.Role);
-        if (oracle.SleepsOnlyForItsGfpFlags(operation, out var gfpOrdinal))
+        if (oracle.SleepsOnlyForItsGfpFlags(operation, context.CancellationToken, out var gfpOrdinal))
         {
             properties = properties.Add(RepairProperties.GfpParameter, gfpOrdinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }

@@ -88,7 +88,7 @@ public sealed class SleepUnderSpinlockAnalyzer : BodyRuleAnalyzer
                     }
                 }
 
-                if (oracle.SleepsOnlyForItsGfpFlags(locked.Operation, out var gfpOrdinal))
+                if (oracle.SleepsOnlyForItsGfpFlags(locked.Operation, context.CancellationToken, out var gfpOrdinal))
                 {
                     properties = properties.Add(RepairProperties.GfpParameter, gfpOrdinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 }

@@ -187,3 +187,103 @@ namespace KernelPorts.V2_6_13
         }
     }
 }
+
+// drivers/scsi/elx/libefc/efc_els.c, v5.17-rc1: efac162a4e4d "scsi: efct: Don't pass GFP_DMA to
+// dma_alloc_coherent()" turned the two DMA allocations made under node->els_ios_lock into
+// GFP_KERNEL. Yang Yingliang's first fix ("scsi: efct: Use GFP_ATOMIC under spin lock", posted
+// 2021-12-21) made them GFP_ATOMIC; the one applied ("scsi: efct: don't use GFP_KERNEL under spin
+// lock", v2) took the lock around list_add_tail() only. mempool_alloc and dma_alloc_coherent are
+// local helpers that hand their gfp flags to kmalloc, as the kernel's do to the page allocator.
+namespace KernelPorts.V5_17
+{
+    sealed class efc_dma { public nuint size; public object? virt; public ulong phys; }
+    sealed class efc_io { public efc_dma req = new(); public efc_dma rsp = new(); }
+    sealed class efc_els_io_req { public efc_node? node; public efc_io io = new(); public int els_retries_remaining; }
+    sealed class efc { public int els_io_alloc_failed_count; }
+    sealed class efc_node
+    {
+        public efc efc = new();
+        public spinlock_t els_ios_lock = new();
+        public bool els_io_enabled = true;
+        public System.Collections.Generic.List<efc_els_io_req> els_ios_list = new();
+    }
+
+    static class EfcEls
+    {
+        const int EFC_FC_ELS_DEFAULT_RETRIES = 3;
+        const nuint sizeof_efc_els_io_req = 256;
+
+        static efc_els_io_req? mempool_alloc(efc efc, gfp_t gfp_mask) =>
+            kzalloc(sizeof_efc_els_io_req, gfp_mask) is null ? null : new efc_els_io_req();
+
+        static void mempool_free(efc_els_io_req els, efc efc) => kfree(els);
+
+        static object? dma_alloc_coherent(efc efc, nuint size, out ulong dma_handle, gfp_t gfp)
+        {
+            dma_handle = 0;
+            return kmalloc(size, gfp);
+        }
+
+        static void dma_free_coherent(efc efc, nuint size, object? cpu_addr, ulong dma_handle) => kfree(cpu_addr);
+
+        /* spin_lock_irqsave/spin_unlock_irqrestore: spin_lock/spin_unlock; efc_log_err, kref_init and
+         * the release callback elided. */
+        static efc_els_io_req? efc_els_io_alloc_size(efc_node node, uint reqlen, uint rsplen)
+        {
+            efc efc;
+            efc_els_io_req? els;
+
+            efc = node.efc;
+
+            spin_lock(node.els_ios_lock);
+
+            if (!node.els_io_enabled)
+            {
+                spin_unlock(node.els_ios_lock);
+                return null;
+            }
+
+            els = mempool_alloc(efc, GFP_ATOMIC);
+            if (els == null)
+            {
+                efc.els_io_alloc_failed_count++;
+                spin_unlock(node.els_ios_lock);
+                return null;
+            }
+
+            /* populate generic io fields */
+            els.node = node;
+
+            /* now allocate DMA for request and response */
+            els.io.req.size = reqlen;
+            els.io.req.virt = dma_alloc_coherent(efc, els.io.req.size, out els.io.req.phys, GFP_KERNEL); // expect: MMU005
+            if (els.io.req.virt == null)
+            {
+                mempool_free(els, efc);
+                spin_unlock(node.els_ios_lock);
+                return null;
+            }
+
+            els.io.rsp.size = rsplen;
+            els.io.rsp.virt = dma_alloc_coherent(efc, els.io.rsp.size, out els.io.rsp.phys, GFP_KERNEL); // expect: MMU005
+            if (els.io.rsp.virt == null)
+            {
+                dma_free_coherent(efc, els.io.req.size, els.io.req.virt, els.io.req.phys);
+                mempool_free(els, efc);
+                els = null;
+            }
+
+            if (els != null)
+            {
+                /* initialize fields */
+                els.els_retries_remaining = EFC_FC_ELS_DEFAULT_RETRIES;
+
+                /* add els structure to ELS IO list */
+                node.els_ios_list.Add(els);
+            }
+
+            spin_unlock(node.els_ios_lock);
+            return els;
+        }
+    }
+}

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
+using System.Linq;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Threading;
@@ -125,21 +126,42 @@ internal sealed class SleepOracle
     }
 
     /// <summary>
-    /// True when <paramref name="operation"/> is a call to a gfp allocator that may sleep only
-    /// because its flags, a constant, allow direct reclaim (<c>kmalloc(size, GFP_KERNEL)</c>): the
-    /// same call with flags that forbid reclaim would not sleep. <paramref name="gfpOrdinal"/> is
-    /// the ordinal of its <c>gfp_t</c> parameter. False for anything annotated, configured or
-    /// blocking on its own, and for flags handed down from a caller.
+    /// True when <paramref name="operation"/> is a call that may sleep only because of the gfp
+    /// flags it passes, a constant: a gfp allocator (<c>kmalloc(size, GFP_KERNEL)</c>), or a method
+    /// of the compilation that sleeps only by handing its one <c>gfp_t</c> parameter to one. The
+    /// same call with flags that forbid reclaim would not sleep. <paramref name="gfpOrdinal"/> is the
+    /// ordinal of that <c>gfp_t</c> parameter. False for anything annotated, configured or blocking
+    /// on its own, for flags handed down from a caller, and for helpers that pick their own flags.
     /// </summary>
-    public bool SleepsOnlyForItsGfpFlags(IOperation operation, out int gfpOrdinal)
+    public bool SleepsOnlyForItsGfpFlags(IOperation operation, CancellationToken cancellationToken, out int gfpOrdinal)
     {
         gfpOrdinal = -1;
-        if (operation is not IInvocationOperation invocation
-            || Decide(Normalize(invocation.TargetMethod), invocation, out var link) != Decision.Sleeps
-            || link is null || link.Next is not null
-            || !IsGfpAllocator(Normalize(invocation.TargetMethod))
-            || GfpArgument(invocation, -1) is not { } argument
-            || !EvalGfp(argument, null).IsConstant)
+        if (operation is not IInvocationOperation invocation)
+        {
+            return false;
+        }
+
+        var method = Normalize(invocation.TargetMethod);
+        IOperation? argument;
+        switch (Decide(method, invocation, out var link))
+        {
+            case Decision.Sleeps when link is { Next: null } && IsGfpAllocator(method):
+                argument = GfpArgument(invocation, -1);
+                break;
+            case Decision.Source when Solve(method, cancellationToken) is null:
+                var forwards = Forwarding(method, cancellationToken);
+                if (forwards.IsDefaultOrEmpty || forwards.Any(f => f.Ordinal != forwards[0].Ordinal))
+                {
+                    return false;
+                }
+
+                argument = GfpArgument(invocation, forwards[0].Ordinal);
+                break;
+            default:
+                return false;
+        }
+
+        if (argument is null || EvalGfp(argument, null) is not { IsConstant: true } flags || (flags.Flags & _directReclaim) == 0)
         {
             return false;
         }
