@@ -182,26 +182,13 @@ public sealed class AtomicAllocationCodeFix : GuardedCodeFixProvider
         return document.WithSyntaxRoot(root.ReplaceNodes(map.Keys, (original, _) => map[original]));
     }
 
-    private sealed class Move
-    {
-        public Move(StatementSyntax allocation, StatementSyntax acquire)
-        {
-            Allocation = allocation;
-            Acquire = acquire;
-        }
-
-        public StatementSyntax Allocation { get; }
-
-        public StatementSyntax Acquire { get; }
-    }
-
     /// <summary>
     /// Where the allocation can go before the lock: it is a whole statement (<c>p = kmalloc(..)</c>,
     /// <c>var p = kmalloc(..)</c>, <c>kmalloc(..)</c>) of the block whose statement took the lock
     /// (the analysis's acquisition, re-found in the tree), with no label, jump or exit between the
     /// two, reading nothing written or declared there, and assigning nothing read there.
     /// </summary>
-    private static Move? MovePlan(SemanticModel model, SyntaxNode root, InvocationExpressionSyntax call, Location acquisition, CancellationToken cancellationToken)
+    private static (StatementSyntax Allocation, StatementSyntax Acquire)? MovePlan(SemanticModel model, SyntaxNode root, InvocationExpressionSyntax call, Location acquisition, CancellationToken cancellationToken)
     {
         if (acquisition.SourceTree != root.SyntaxTree || acquisition.SourceSpan.End > root.FullSpan.End)
         {
@@ -275,7 +262,7 @@ public sealed class AtomicAllocationCodeFix : GuardedCodeFixProvider
             return null;
         }
 
-        return new Move(allocation, acquire);
+        return (allocation, acquire);
     }
 
     private static async Task<Document?> MoveAsync(Document document, StatementSyntax allocation, StatementSyntax acquire, CancellationToken cancellationToken)
