@@ -31,7 +31,7 @@ public sealed class InvalidatePageCodeFix : GuardedCodeFixProvider
     // function both declare their locals at its top: Fix All applies the fixes one after another,
     // as one-by-one does, not merged from the unchanged document. The two keys are the fixes of
     // two kinds of diagnostic, never alternatives: Fix All applies both whichever it is asked for.
-    public override FixAllProvider GetFixAllProvider() => FixAll((context, document, diagnostics) => SequentialFixAll.ApplyAsync(this, context, document, InSourceOrder(diagnostics).ToList(), keysAreAlternatives: false));
+    public override FixAllProvider GetFixAllProvider() => FixAll((context, document, diagnostics) => SequentialFixAll.ApplyAsync(this, context, document, InSourceOrder(diagnostics).ToList()));
 
     protected override async Task RegisterAsync(CodeFixContext context)
     {

@@ -170,13 +170,15 @@ internal static class InvalidatePageOpsRewriter
                     return current;
                 }
 
-                var before = init.OpenBraceToken.GetPreviousToken();
                 var laidOut = init
                     .WithOpenBraceToken(init.OpenBraceToken.WithLeadingTrivia(newLine).WithTrailingTrivia(newLine))
                     .WithCloseBraceToken(init.CloseBraceToken.WithLeadingTrivia(newLine))
                     .WithAdditionalAnnotations(Formatter.Annotation);
                 var withInit = current.ReplaceNode(init, laidOut);
-                var previous = withInit.FindToken(before.SpanStart);
+
+                // The token before the brace (`new()`'s `)`, the type name), found in the new node:
+                // positions of the old tree do not hold in it.
+                var previous = withInit.ChildNodes().OfType<InitializerExpressionSyntax>().Last().OpenBraceToken.GetPreviousToken();
                 return withInit.ReplaceToken(previous, previous.WithTrailingTrivia(SyntaxFactory.ElasticMarker)).WithAdditionalAnnotations(Formatter.Annotation);
             });
         }

@@ -22,11 +22,12 @@ internal static class SequentialFixAll
 
     /// <summary>
     /// Applies <paramref name="provider"/>'s fix of each diagnostic, in the order given (source
-    /// order: callers pass <c>InSourceOrder</c>). The action chosen is the one of the asked key;
-    /// without a key, or for any key when <paramref name="keysAreAlternatives"/> is false, the
-    /// diagnostic's first action (see <see cref="GuardedCodeFixProvider"/>'s MergedFixAll).
+    /// order: callers pass <c>InSourceOrder</c>). Each diagnostic gets its action of the asked key
+    /// when it offers one, else its first action: <c>dotnet format</c> asks with the key of whichever
+    /// diagnostic it listed first, and one run must still fix the diagnostics that do not offer
+    /// that repair.
     /// </summary>
-    public static async Task<Document?> ApplyAsync(CodeFixProvider provider, FixAllContext context, Document document, IReadOnlyList<Diagnostic> diagnostics, bool keysAreAlternatives)
+    public static async Task<Document?> ApplyAsync(CodeFixProvider provider, FixAllContext context, Document document, IReadOnlyList<Diagnostic> diagnostics)
     {
         var cancellationToken = context.CancellationToken;
         var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
@@ -86,8 +87,7 @@ internal static class SequentialFixAll
             var offered = new List<CodeAction>();
             await provider.RegisterCodeFixesAsync(new CodeFixContext(current, relocated, (action, _) => offered.Add(action), cancellationToken)).ConfigureAwait(false);
             var key = context.CodeActionEquivalenceKey;
-            var chosen = offered.FirstOrDefault(a => a.EquivalenceKey == key)
-                ?? (key is null || !keysAreAlternatives ? offered.FirstOrDefault() : null);
+            var chosen = offered.FirstOrDefault(a => a.EquivalenceKey == key) ?? offered.FirstOrDefault();
             if (chosen is null)
             {
                 continue;

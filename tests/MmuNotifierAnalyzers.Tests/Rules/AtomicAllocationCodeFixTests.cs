@@ -141,6 +141,57 @@ static class Drv
         }.RunAsync();
     }
 
+    private const string MovableAndNot = Usings + @"sealed class dev { public spinlock_t @lock = new(); public object? buf; public bool dead; }
+
+static class Drv
+{
+    static void refill(dev d)
+    {
+        spin_lock(d.@lock);
+        object? p = ALLOC1;
+        d.buf = p;
+        spin_unlock(d.@lock);
+    }
+
+    static int refill_live(dev d)
+    {
+        spin_lock(d.@lock);
+        if (d.dead)
+        {
+            spin_unlock(d.@lock);
+            return -1;
+        }
+        object? p = ALLOC2;
+        d.buf = p;
+        spin_unlock(d.@lock);
+        return 0;
+    }
+}
+";
+
+    /// <summary>What dotnet format does: it asks Fix All with the key of the first diagnostic's first
+    /// action (here the move); the allocation that cannot move still gets GFP_ATOMIC in that one run.
+    /// Fixing one by one with the move's key leaves it, so the two results differ there.</summary>
+    [Fact]
+    public async Task FixAllAskedToMoveGivesTheOthersGfpAtomic()
+    {
+        var moved = MovableAndNot.Replace(@"        spin_lock(d.@lock);
+        object? p = ALLOC1;", @"        object? p = kmalloc(64, GFP_KERNEL);
+        spin_lock(d.@lock);");
+        await new Verify.Test
+        {
+            TestCode = MovableAndNot.Replace("ALLOC1", "[|kmalloc(64, GFP_KERNEL)|]").Replace("ALLOC2", "[|kmalloc(64, GFP_KERNEL)|]"),
+            FixedState = { Sources = { moved.Replace("ALLOC2", "[|kmalloc(64, GFP_KERNEL)|]") }, MarkupHandling = Microsoft.CodeAnalysis.Testing.MarkupMode.Allow },
+            BatchFixedCode = moved.Replace("ALLOC2", "kmalloc(64, GFP_ATOMIC)"),
+            CodeActionEquivalenceKey = AtomicAllocationCodeFix.MoveKey,
+        }.RunAsync();
+        await new Verify.Test
+        {
+            TestCode = MovableAndNot.Replace("ALLOC1", "[|kmalloc(64, GFP_KERNEL)|]").Replace("ALLOC2", "[|kmalloc(64, GFP_KERNEL)|]"),
+            FixedCode = moved.Replace("ALLOC2", "kmalloc(64, GFP_ATOMIC)"),
+        }.RunAsync();
+    }
+
     [Fact]
     public async Task SizeComputedUnderTheLockKeepsTheAllocationThere()
     {

@@ -84,6 +84,71 @@ static class Gntdev
     }
 
     [Fact]
+    public async Task OneLineTablesAreLaidOutOnLinesOfTheirOwn()
+    {
+        await new Verify.Test
+        {
+            TestCode = Usings + @"sealed class gntdev_priv : mmu_notifier { public mutex @lock = new(); }
+
+static class Drivers
+{
+    static void mn_invl_page(mmu_notifier mn, mm_struct mm, ulong address)
+    {
+        mutex_lock(((gntdev_priv)mn).@lock);
+        mutex_unlock(((gntdev_priv)mn).@lock);
+    }
+
+    static void quiet_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+
+    public static readonly mmu_notifier_ops sleeping_only = new() { [|invalidate_page = mn_invl_page|] };
+    public static readonly mmu_notifier_ops quiet_only = new() { [|invalidate_page = quiet_page|] };
+}
+",
+            FixedCode = Usings + @"sealed class gntdev_priv : mmu_notifier { public mutex @lock = new(); }
+
+static class Drivers
+{
+    static void mn_invl_page(mmu_notifier mn, mm_struct mm, ulong address)
+    {
+        mutex_lock(((gntdev_priv)mn).@lock);
+        mutex_unlock(((gntdev_priv)mn).@lock);
+    }
+
+    static void quiet_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+
+    public static readonly mmu_notifier_ops sleeping_only = new()
+    {
+        invalidate_range_start = (mn, mm, start, end) =>
+        {
+            for (ulong address = start; address < end; address += PAGE_SIZE)
+            {
+                mn_invl_page(mn, mm, address);
+            }
+        },
+        invalidate_range_end = (mn, mm, start, end) =>
+        {
+            for (ulong address = start; address < end; address += PAGE_SIZE)
+            {
+                mn_invl_page(mn, mm, address);
+            }
+        }
+    };
+    public static readonly mmu_notifier_ops quiet_only = new()
+    {
+        invalidate_range = (mn, mm, start, end) =>
+        {
+            for (ulong address = start; address < end; address += PAGE_SIZE)
+            {
+                quiet_page(mn, mm, address);
+            }
+        }
+    };
+}
+",
+        }.RunAsync();
+    }
+
+    [Fact]
     public async Task TheStartAndEndItWritesAreNoMMU004WhereAnInvalidateRangeWouldBe()
     {
         // What the fix writes is clean; what it used to write (the same loop as invalidate_range) is an MMU004.
