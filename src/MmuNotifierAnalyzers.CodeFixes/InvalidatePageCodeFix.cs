@@ -27,11 +27,11 @@ public sealed class InvalidatePageCodeFix : GuardedCodeFixProvider
 
     public override ImmutableArray<string> FixableDiagnosticIds => ImmutableArray.Create(RuleIdentifiers.InvalidatePageRemoved);
 
-    // Each fix edits one function (call site) or one initializer member; Fix All of several
-    // call sites in the same function is handled by iterating (the merge keeps edits of disjoint
-    // functions and the second pass picks up what a conflict left). The two keys are the fixes of
+    // Each fix edits one function (call site) or one initializer member. Two call sites in one
+    // function both declare their locals at its top: Fix All applies the fixes one after another,
+    // as one-by-one does, not merged from the unchanged document. The two keys are the fixes of
     // two kinds of diagnostic, never alternatives: Fix All applies both whichever it is asked for.
-    public override FixAllProvider GetFixAllProvider() => MergedFixAll(keysAreAlternatives: false);
+    public override FixAllProvider GetFixAllProvider() => FixAll((context, document, diagnostics) => SequentialFixAll.ApplyAsync(this, context, document, InSourceOrder(diagnostics).ToList()));
 
     protected override async Task RegisterAsync(CodeFixContext context)
     {
@@ -47,13 +47,14 @@ public sealed class InvalidatePageCodeFix : GuardedCodeFixProvider
             if (diagnostic.Properties.TryGetValue(InvalidatePageAnalyzer.KindProperty, out var kind) && kind == InvalidatePageAnalyzer.OpsMemberKind)
             {
                 var assignment = node.FirstAncestorOrSelf<AssignmentExpressionSyntax>();
-                if (assignment is not null && InvalidatePageOpsRewriter.CanFix(assignment))
+                var repair = assignment is null ? InvalidatePageOpsRewriter.Repair.None : InvalidatePageOpsRewriter.Choose(assignment, diagnostic);
+                if (assignment is not null && repair != InvalidatePageOpsRewriter.Repair.None)
                 {
                     context.RegisterCodeFix(
                         Fix(
-                            InvalidatePageOpsRewriter.Title(assignment),
+                            InvalidatePageOpsRewriter.Title(repair),
                             context.Document,
-                            async ct => await InvalidatePageOpsRewriter.FixAsync(context.Document, assignment, ct).ConfigureAwait(false),
+                            async ct => await InvalidatePageOpsRewriter.FixAsync(context.Document, assignment, repair, ct).ConfigureAwait(false),
                             OpsKey),
                         diagnostic);
                 }

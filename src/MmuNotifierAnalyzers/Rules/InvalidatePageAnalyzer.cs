@@ -106,8 +106,63 @@ public sealed class InvalidatePageAnalyzer : DiagnosticAnalyzer
             return;
         }
 
+        var properties = OpsProperties;
+        if (SetsRangeCallback(assignment, symbols))
+        {
+            properties = properties.Add(RepairProperties.TableHasRangeCallback, RepairProperties.True);
+        }
+
+        if (CallbackMaySleep(context, assignment.Value))
+        {
+            properties = properties.Add(RepairProperties.CallbackMaySleep, RepairProperties.True);
+        }
+
         var advice = "no caller invokes the callback any more; implement invalidate_range_start/_end (may sleep) or invalidate_range (atomic) instead";
-        context.ReportDiagnostic(Diagnostic.Create(Rule, assignment.Syntax.GetLocation(), OpsProperties, "invalidate_page = " + Shorten(assignment.Value.Syntax.ToString()), advice));
+        context.ReportDiagnostic(Diagnostic.Create(Rule, assignment.Syntax.GetLocation(), properties, "invalidate_page = " + Shorten(assignment.Value.Syntax.ToString()), advice));
+    }
+
+    // The same initializer sets invalidate_range_start, _end or invalidate_range to something.
+    private static bool SetsRangeCallback(ISimpleAssignmentOperation assignment, KnownSymbols symbols)
+    {
+        if (assignment.Parent is not IObjectOrCollectionInitializerOperation initializer)
+        {
+            return false;
+        }
+
+        foreach (var other in initializer.Initializers)
+        {
+            if (other is ISimpleAssignmentOperation { Target: IPropertyReferenceOperation target } set
+                && !(set.Value.ConstantValue is { HasValue: true, Value: null })
+                && (Is(target.Property, symbols.OpsInvalidateRangeStart) || Is(target.Property, symbols.OpsInvalidateRangeEnd) || Is(target.Property, symbols.OpsInvalidateRange)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+
+        static bool Is(IPropertySymbol property, IPropertySymbol? member) =>
+            member is not null && SymbolEqualityComparer.Default.Equals(property.OriginalDefinition, member);
+    }
+
+    // What the oracle proves of the callback assigned: a method or a lambda that may sleep. A
+    // delegate read from elsewhere is not known.
+    private static bool CallbackMaySleep(SyntaxNodeAnalysisContext context, IOperation value)
+    {
+        while (value is IConversionOperation conversion)
+        {
+            value = conversion.Operand;
+        }
+
+        IMethodSymbol? callback = value switch
+        {
+            IDelegateCreationOperation { Target: IMethodReferenceOperation reference } => reference.Method,
+            IDelegateCreationOperation { Target: IAnonymousFunctionOperation lambda } => lambda.Symbol,
+            IAnonymousFunctionOperation lambda => lambda.Symbol,
+            _ => null,
+        };
+        return callback is not null
+            && Core.Sleep.SleepOracle.Get(context.Compilation, context.Options).MaySleep(callback, context.CancellationToken, out _);
     }
 
     private static string SimpleName(ExpressionSyntax expression) => expression switch

@@ -142,6 +142,11 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
         }
 
         var properties = ImmutableDictionary<string, string?>.Empty.Add(RoleProperty, first.Role);
+        if (oracle.SleepsOnlyForItsGfpFlags(operation, context.CancellationToken, out var gfpOrdinal))
+        {
+            properties = properties.Add(RepairProperties.GfpParameter, gfpOrdinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         if (canMove && memberLocations.Count == uses.Length)
         {
             properties = properties.Add(CanMoveToStartProperty, "true");

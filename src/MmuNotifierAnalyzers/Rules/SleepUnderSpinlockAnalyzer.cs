@@ -88,6 +88,16 @@ public sealed class SleepUnderSpinlockAnalyzer : BodyRuleAnalyzer
                     }
                 }
 
+                if (oracle.SleepsOnlyForItsGfpFlags(locked.Operation, context.CancellationToken, out var gfpOrdinal))
+                {
+                    properties = properties.Add(RepairProperties.GfpParameter, gfpOrdinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                }
+
+                if (held.AcquiredAt is not null)
+                {
+                    properties = properties.Add(RepairProperties.LockAcquisition, RepairProperties.True);
+                }
+
                 var additional = held.AcquiredAt is null ? System.Array.Empty<Location>() : new[] { held.AcquiredAt.GetLocation() };
                 context.ReportDiagnostic(Diagnostic.Create(
                     Rule,

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
+using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
@@ -122,6 +123,58 @@ internal sealed class SleepOracle
         var link = ForCallee(method, null, cancellationToken, out _);
         witness = link is null ? SleepWitness.None : link.ToWitness();
         return link is not null;
+    }
+
+    /// <summary>
+    /// True when <paramref name="operation"/> is a call that may sleep only because of the gfp
+    /// flags it passes, a constant: a gfp allocator (<c>kmalloc(size, GFP_KERNEL)</c>), or a method
+    /// of the compilation that sleeps only by handing its one <c>gfp_t</c> parameter to one. The
+    /// same call with flags that forbid reclaim would not sleep. <paramref name="gfpOrdinal"/> is the
+    /// ordinal of that <c>gfp_t</c> parameter. False for anything annotated, configured or blocking
+    /// on its own, for flags handed down from a caller, and for helpers that pick their own flags.
+    /// </summary>
+    public bool SleepsOnlyForItsGfpFlags(IOperation operation, CancellationToken cancellationToken, out int gfpOrdinal)
+    {
+        gfpOrdinal = -1;
+        if (operation is not IInvocationOperation invocation)
+        {
+            return false;
+        }
+
+        var method = Normalize(invocation.TargetMethod);
+        IOperation? argument;
+        switch (Decide(method, invocation, out var link))
+        {
+            case Decision.Sleeps when link is { Next: null } && IsGfpAllocator(method):
+                argument = GfpArgument(invocation, -1);
+                break;
+            case Decision.Source when Solve(method, cancellationToken) is null:
+                var forwards = Forwarding(method, cancellationToken);
+                if (forwards.IsDefaultOrEmpty || forwards.Any(f => f.Ordinal != forwards[0].Ordinal))
+                {
+                    return false;
+                }
+
+                argument = GfpArgument(invocation, forwards[0].Ordinal);
+                break;
+            default:
+                return false;
+        }
+
+        if (argument is null || EvalGfp(argument, null) is not { IsConstant: true } flags || (flags.Flags & _directReclaim) == 0)
+        {
+            return false;
+        }
+
+        foreach (var each in invocation.Arguments)
+        {
+            if (ReferenceEquals(each.Value, argument) && each.Parameter is { } parameter)
+            {
+                gfpOrdinal = parameter.Ordinal;
+            }
+        }
+
+        return gfpOrdinal >= 0;
     }
 
     /// <summary>True when <paramref name="method"/> is declared never to sleep
