@@ -31,7 +31,8 @@ public sealed class FixCorpusFormatTests(PackageFeed feed)
     /// </summary>
     private static readonly NotFixedFinding[] NotFixed =
     [
-        new("v4_19_mprotect.cs", "MMU002", 2, "change_pmd_range is correct: the start runs iff mni_start becomes non-zero and the end is under if (mni_start); addr is never 0 for a user mapping (mmap_min_addr), which the analysis cannot know. Known false finding: the fix must offer nothing rather than add an end"),
+        new("v4_19_mprotect.cs", "MMU002", 2, "change_pmd_range is correct: the start runs iff mni_start becomes non-zero and the end is under if (mni_start); addr is never 0 for a user mapping (mmap_min_addr), which the analysis cannot know. A known false finding: the fix offers nothing rather than an end that would run twice"),
+        new("v3_19_gntdev.cs", "MMU005", 4, "unmap_grant_pages waits for the hypervisor under priv->lock: a sleeping call that is not a notifier call has no mechanical repair (the kernel made the lock a mutex, 1401c00e59ea)"),
     ];
 
     private static string RepositoryRoot { get; } = typeof(FixCorpusFormatTests).Assembly
@@ -79,9 +80,10 @@ public sealed class FixCorpusFormatTests(PackageFeed feed)
             + "Listed in NotFixed but fixed or gone (update the list): " + string.Join("; ", stale) + Environment.NewLine
             + string.Join(Environment.NewLine, after.RuleDiagnostics) + Environment.NewLine + format);
 
-        // No new finding of any rule, in any file.
-        var had = Count(before.RuleDiagnostics);
-        var added = Count(after.RuleDiagnostics).Where(a => a.Value > had.GetValueOrDefault(a.Key)).Select(a => $"{a.Key.File} {a.Key.Id}").ToList();
+        // No new finding of any rule, in any file: each finding after the run is one that was there
+        // before (same file, rule and message, line numbers aside, since the fixes move lines).
+        var had = Findings(before.RuleDiagnostics);
+        var added = Findings(after.RuleDiagnostics).Where(a => a.Value > had.GetValueOrDefault(a.Key)).Select(a => a.Key).ToList();
         Assert.True(added.Count == 0, "The fixes added findings: " + string.Join("; ", added) + Environment.NewLine + string.Join(Environment.NewLine, after.RuleDiagnostics));
 
         // Idempotent: a second run has nothing left to do.
@@ -116,6 +118,10 @@ public sealed class FixCorpusFormatTests(PackageFeed feed)
         Directory.EnumerateFiles(CorpusFolder, "*.cs").Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToList();
 
     private static string CorpusPath(string file) => Path.Combine("Corpus", file);
+
+    private static Dictionary<string, int> Findings(IEnumerable<BuildDiagnostic> diagnostics) =>
+        diagnostics.GroupBy(d => d.FileName + " " + d.Id + ": " + System.Text.RegularExpressions.Regex.Replace(d.Message, @"\d+", "#"))
+            .ToDictionary(g => g.Key, g => g.Count());
 
     private static Dictionary<(string File, string Id), int> Count(IEnumerable<BuildDiagnostic> diagnostics) =>
         diagnostics.GroupBy(d => (d.FileName, d.Id)).ToDictionary(g => g.Key, g => g.Count());

@@ -14,6 +14,8 @@ namespace FixCorpus.V2_6_27;
 /// moves <c>addr</c>. (unmap_vmas' caller unmap_mapping_range held <c>i_mmap_lock</c>, a
 /// spinlock, around it until 3d48ae45e72 made it a mutex in v2.6.39: a caller's lock, which no
 /// rule here follows into a callee.)
+/// Ported from that release's mainline source; no stored copy of the file at that version was
+/// read for it (the index holds none), so the C may differ in comments and layout.
 /// </summary>
 public static class memory
 {

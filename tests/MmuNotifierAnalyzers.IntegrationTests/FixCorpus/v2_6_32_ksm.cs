@@ -11,6 +11,8 @@ namespace FixCorpus.V2_6_32;
 /// start/end-only notifier (KVM after it dropped change_pte) never hears of the new PTE. Unlike
 /// v3.1's form, write_protect_page restores the entry with <c>set_pte_at_notify</c> too, counts
 /// <c>mapcount + 2</c>, and replace_page walks pgd/pud/pmd itself.
+/// Ported from that release's mainline source; no stored copy of the file at that version was
+/// read for it (the index holds none), so the C may differ in comments and layout.
 /// </summary>
 public static class ksm
 {

@@ -15,6 +15,8 @@ namespace FixCorpus.V3_19;
 /// A sleeping call that is not a notifier call: MMU005's fix has no mechanical repair for it (the
 /// kernel changed the lock's type), so it offers none. The driver's <c>invalidate_page</c> member is
 /// MMU001's, which this corpus does not fix yet.
+/// Ported from that release's mainline source; no stored copy of the file at that version was
+/// read for it (the index holds none), so the C may differ in comments and layout.
 /// </summary>
 public static class gntdev
 {

@@ -10,8 +10,10 @@ namespace FixCorpus.V4_0;
 /// <summary>
 /// drivers/xen/gntdev.c, Linux v4.0: the same callbacks after 1401c00e59ea ("xen/gntdev: convert
 /// priv->lock to a mutex", v4.0): the unmap may sleep under <c>priv->lock</c> now that it is a
-/// mutex (no MMU005). The driver still has an <c>invalidate_page</c> member (MMU001, and its sleep
-/// MMU004), which this corpus does not fix yet.
+/// mutex (no MMU005). The driver still has an <c>invalidate_page</c> member (MMU001), which this
+/// corpus does not fix yet.
+/// Ported from that release's mainline source; no stored copy of the file at that version was
+/// read for it (the index holds none), so the C may differ in comments and layout.
 /// </summary>
 public static class gntdev
 {
@@ -91,7 +93,7 @@ public static class gntdev
                                      mm_struct mm,
                                      ulong address)
     {
-        mn_invl_range_start(mn, mm, address, address + PAGE_SIZE); // expect: MMU004
+        mn_invl_range_start(mn, mm, address, address + PAGE_SIZE);
     }
 
     private static void mn_release(mmu_notifier mn,

@@ -12,6 +12,8 @@ namespace FixCorpus.V4_19;
 /// <c>if (is_cow)</c> on <c>mmun_start</c>/<c>mmun_end</c> captured before the loop moves
 /// <c>addr</c> (2ec74c3ef2d8, v3.6, introduced the mmun_ convention here). No MMU002/003.
 /// The pgd/p4d/pud levels collapse into Kernel.Mm's one PMD lookup; the PTE walks are stubbed.
+/// Ported from that release's mainline source, not checked against the stored copy
+/// (0x88888888/linux-4.19-comments), so the C may differ in comments and layout.
 /// </summary>
 public static class memory
 {

@@ -11,6 +11,8 @@ namespace FixCorpus.V4_19;
 /// captured before the loop moves <c>addr</c>, and the end is called iff the start was
 /// (<c>if (mni_start)</c>): no MMU002, no MMU003. The pmd walk (<c>pmd++</c>) is a lookup per
 /// address in Kernel.Mm; swap PMDs, devmap and NUMA counters are stubbed.
+/// Ported from that release's mainline source; no stored copy of the file at that version was
+/// read for it (the index holds none), so the C may differ in comments and layout.
 /// </summary>
 public static class mprotect
 {

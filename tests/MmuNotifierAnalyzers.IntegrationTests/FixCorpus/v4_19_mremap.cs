@@ -9,6 +9,8 @@ namespace FixCorpus.V4_19;
 /// <c>mmun_start</c>/<c>mmun_end</c> before the loop moves <c>old_addr</c> (the convention
 /// 2ec74c3ef2d8, v3.6, introduced), so the end closes exactly what the start opened (no MMU003).
 /// Kernel.Mm has no swap PMDs, rmap locks or THP moves: those helpers are stubbed as noted.
+/// Ported from that release's mainline source; no stored copy of the file at that version was
+/// read for it (the index holds none), so the C may differ in comments and layout.
 /// </summary>
 public static class mremap
 {
