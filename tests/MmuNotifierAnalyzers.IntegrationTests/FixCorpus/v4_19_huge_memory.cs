@@ -96,10 +96,9 @@ public static class huge_memory
     }
 
     /*
-     * khugepaged's collapse_huge_page (mm/khugepaged.c), from the page-table lock of the range
-     * on: the allocation, charge, revalidation and the copy into the new huge page before and
-     * after it are elided (they touch no notifier). address is HPAGE_PMD_SIZE aligned
-     * (khugepaged_scan_mm_slot walks hstart = round_up(vm_start, HPAGE_PMD_SIZE) in HPAGE_PMD_SIZE steps).
+     * khugepaged's collapse_huge_page (mm/khugepaged.c): its opening VM_BUG_ON, then from the
+     * page-table lock of the range on; the allocation, charge, revalidation and the copy into the
+     * new huge page before and after are elided (they touch no notifier).
      */
     public static int collapse_huge_page_isolate(mm_struct mm, vm_area_struct vma,
                                                  ulong address, pmd_ptr pmd)
@@ -111,6 +110,8 @@ public static class huge_memory
         int result = SCAN_FAIL;
         ulong mmun_start;   /* For mmu_notifiers */
         ulong mmun_end;     /* For mmu_notifiers */
+
+        VM_BUG_ON((address & ~HPAGE_PMD_MASK) != 0);
 
         anon_vma_lock_write(vma.anon_vma!);
 
