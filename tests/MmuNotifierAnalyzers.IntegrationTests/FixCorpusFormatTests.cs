@@ -32,6 +32,7 @@ public sealed class FixCorpusFormatTests(PackageFeed feed)
     private static readonly NotFixedFinding[] NotFixed =
     [
         new("v4_19_mprotect.cs", "MMU002", 2, "change_pmd_range is correct: the start runs iff mni_start becomes non-zero and the end is under if (mni_start); addr is never 0 for a user mapping (mmap_min_addr), which the analysis cannot know. A known false finding: the fix offers nothing rather than an end that would run twice"),
+        new("v2_6_32_ksm.cs", "MMU009", 2, "write_protect_page takes the PTE lock with page_check_address, which may fail and jump past every release, and a goto enters the locked region: the shared bracket rewriter (InvalidatePageCallRewriter) refuses a flag-guarded end it cannot prove balanced. The kernel's fix (6bdb913f0a70) started the range before page_check_address and added an out_mn label: mechanical, not done yet"),
         new("v3_19_gntdev.cs", "MMU005", 4, "unmap_grant_pages waits for the hypervisor under priv->lock: a sleeping call that is not a notifier call has no mechanical repair (the kernel made the lock a mutex, 1401c00e59ea)"),
     ];
 
