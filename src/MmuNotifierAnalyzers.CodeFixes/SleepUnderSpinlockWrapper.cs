@@ -23,7 +23,9 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// <item>invalidate_page kind: MMU001's rewrite of an <c>invalidate_page</c> after the update
 /// (start before the lock, <c>mmu_notifier_invalidate_range</c> under it, end on every exit);</item>
 /// <item>start/end kind: the range is captured in mmun_ locals and moved out of the lock as
-/// <see cref="SleepUnderSpinlockRangeMove"/> moves a written one.</item>
+/// <see cref="SleepUnderSpinlockRangeMove"/> moves a written one, and the update becomes its
+/// notifying form where the runtime has one (the wrapper invalidated right at the update, before
+/// anything after the call could release the page; the moved end no longer does).</item>
 /// </list>
 /// Not offered when an argument at the call may have side effects (the wrapper evaluated it once,
 /// the rewrite may use it several times), when the call's value is used other than as a
@@ -137,6 +139,21 @@ internal static class SleepUnderSpinlockWrapper
                 return null;
             }
 
+            // The wrapper ended its range right after the update, so the page was invalidated before
+            // anything after the call could release it (do_huge_pmd_wp_page's put_page under the
+            // lock). Once the end moves after the unlock, the update itself must invalidate at once:
+            // its notifying form, where the runtime has one (what 34ee645e83b6 wrote, and what
+            // MMU010's fix would otherwise have to rewrite afterwards, an order dotnet format does
+            // not keep when given several ids).
+            var updateName = shape.UpdateName;
+            if (wrapperModel.GetSymbolInfo(shape.Update, cancellationToken).Symbol is IMethodSymbol updater
+                && Rules.PageReleasedBeforeInvalidationAnalyzer.NotifyingForm(updater) is { } notifying
+                && Renamed(updateExpression, notifying) is { } notifyingExpression)
+            {
+                inlined = statement.ReplaceNode(call, notifyingExpression.WithTriviaFrom(call)).WithAdditionalAnnotations(Formatter.Annotation);
+                updateName = notifying;
+            }
+
             var taken = new HashSet<string>(body.Parent!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
             var startName = Fresh("mmun_start", taken);
             var endName = Fresh("mmun_end", taken);
@@ -156,7 +173,7 @@ internal static class SleepUnderSpinlockWrapper
                 return null;
             }
 
-            return (moved.Apply(), "Replace " + name + " with " + shape.UpdateName + " and move its start/end out of the spinlock");
+            return (moved.Apply(), "Replace " + name + " with " + updateName + " and move its start/end out of the spinlock");
         }
 
         return null;
@@ -567,4 +584,14 @@ internal static class SleepUnderSpinlockWrapper
         /// <summary>Start and end both come after the update: an invalidation of what it changed.</summary>
         public bool NotifiesAfterUpdate { get; }
     }
+
+    /// <summary><paramref name="update"/> calling <paramref name="name"/> instead (same receiver or qualifier, same arguments).</summary>
+    private static ExpressionSyntax? Renamed(ExpressionSyntax update, string name) => update switch
+    {
+        InvocationExpressionSyntax { Expression: IdentifierNameSyntax callee } invocation =>
+            invocation.WithExpression(callee.WithIdentifier(SyntaxFactory.Identifier(name).WithTriviaFrom(callee.Identifier))),
+        InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax access } invocation =>
+            invocation.WithExpression(access.WithName(SyntaxFactory.IdentifierName(name).WithTriviaFrom(access.Name))),
+        _ => null,
+    };
 }

@@ -9,6 +9,7 @@ using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Formatting;
+using Microsoft.CodeAnalysis.Text;
 using MmuNotifierAnalyzers.Rules;
 
 namespace MmuNotifierAnalyzers.CodeFixes;
@@ -19,7 +20,10 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// that leaves it open; (2) wrap everything after the start in <c>try { } finally { end }</c>,
 /// removing the _end calls that the finally now makes. Fix (1) is not offered for a labelled
 /// return (other paths reach it with the range already ended: the fix belongs at the goto),
-/// fix (2) not when a goto jumps into the region or an _end would remain outside it.
+/// fix (2) not when a goto jumps into the region or an _end would remain outside it. Fix (1) is
+/// not offered either when an _end of the same range under a condition comes before the exit (a
+/// correlated condition the analysis does not follow: the end would run twice). Registration only
+/// checks the tree's shape; the rewrite is computed when the action is applied.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(UnbalancedRangeCodeFix))]
 [Shared]
@@ -36,76 +40,120 @@ public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
     protected override async Task RegisterAsync(CodeFixContext context)
     {
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
-        if (root is null || model is null)
+        if (root is null)
         {
             return;
         }
 
+        // Only cheap checks of the tree here; the rewrite (and the binding it needs) is the action's.
         foreach (var diagnostic in context.Diagnostics)
         {
-            if (!diagnostic.Properties.TryGetValue(UnbalancedRangeAnalyzer.FindingProperty, out var finding) || finding != "Leak")
+            if (!diagnostic.Properties.TryGetValue(UnbalancedRangeAnalyzer.FindingProperty, out var finding) || finding != "Leak"
+                || !root.FullSpan.Contains(diagnostic.Location.SourceSpan)
+                || root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true) is not { } node
+                || node.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { Parent: ExpressionStatementSyntax } start)
             {
                 continue;
             }
 
-            if (root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true) is not { } node
-                || node.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } start
-                || model.GetSymbolInfo(start, context.CancellationToken).Symbol is not IMethodSymbol opener
-                || UnbalancedRangeFixHelpers.Closer(opener) is not { } closer
-                || UnbalancedRangeFixHelpers.EndStatement(start, closer) is not { } end)
-            {
-                continue;
-            }
-
-            var exit = diagnostic.AdditionalLocations.Count > 0
+            var exit = diagnostic.AdditionalLocations.Count > 0 && root.FullSpan.Contains(diagnostic.AdditionalLocations[0].SourceSpan)
                 ? root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true)
                 : null;
             var exitKind = diagnostic.Properties.TryGetValue(UnbalancedRangeAnalyzer.ExitKindProperty, out var k) ? k : null;
-            if (AddEnd(root, start, end, exit, exitKind) is { } added)
+            var document = context.Document;
+            var startSpan = start.Span;
+            var exitSpan = exit?.Span;
+            if (AddEndFits(start, exit, exitKind))
             {
                 context.RegisterCodeFix(
-                    Fix("Call " + closer.Name + " on the path that leaves the range open", context.Document, _ => Task.FromResult<Document?>(context.Document.WithSyntaxRoot(added)), AddEndKey),
+                    Fix("Call the matching _end on the path that leaves the range open", document, ct => RewriteAsync(document, startSpan, exitSpan, exitKind, tryFinally: false, ct), AddEndKey),
                     diagnostic);
             }
 
-            if (TryFinally(root, model, start, end, closer, context.CancellationToken) is { } wrapped)
+            if (start.Parent.Parent is BlockSyntax block && block.Statements.Last() != start.Parent)
             {
                 context.RegisterCodeFix(
-                    Fix("Wrap the range in try { } finally { " + closer.Name + " }", context.Document, _ => Task.FromResult<Document?>(context.Document.WithSyntaxRoot(wrapped)), TryFinallyKey),
+                    Fix("Wrap the range in try { } finally { _end }", document, ct => RewriteAsync(document, startSpan, exitSpan, exitKind, tryFinally: true, ct), TryFinallyKey),
                     diagnostic);
             }
         }
     }
 
-    private static SyntaxNode? AddEnd(SyntaxNode root, InvocationExpressionSyntax start, ExpressionStatementSyntax end, SyntaxNode? exit, string? exitKind)
+    /// <summary>The rewrite of one finding on <paramref name="document"/>, found again by span; null when the tree no longer fits.</summary>
+    private static async Task<Document?> RewriteAsync(Document document, TextSpan startSpan, TextSpan? exitSpan, string? exitKind, bool tryFinally, CancellationToken cancellationToken)
+    {
+        var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
+        var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
+        if (root is null || model is null
+            || root.FindNode(startSpan, getInnermostNodeForTie: true).AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } start
+            || model.GetSymbolInfo(start, cancellationToken).Symbol is not IMethodSymbol opener
+            || UnbalancedRangeFixHelpers.Closer(opener) is not { } closer
+            || UnbalancedRangeFixHelpers.EndStatement(start, closer) is not { } end)
+        {
+            return null;
+        }
+
+        var exit = exitSpan is { } span ? root.FindNode(span, getInnermostNodeForTie: true) : null;
+        var rewritten = tryFinally
+            ? TryFinally(root, model, start, end, closer, cancellationToken)
+            : AddEndFits(start, exit, exitKind) ? AddEnd(root, start, end, exit) : null;
+        return rewritten is null ? null : document.WithSyntaxRoot(rewritten);
+    }
+
+    /// <summary>
+    /// Whether the tree has the shape <see cref="AddEnd"/> rewrites (syntax only, cheap enough for
+    /// registration): a return or throw that is not labelled, or the end of a method that does not
+    /// end in one; and no call with the start's very arguments under a condition the start is not
+    /// under comes before the exit. Such a call is the range's own _end guarded by a condition the
+    /// flow does not correlate with the start's (mprotect's <c>if (mni_start)</c>): the path the
+    /// analysis reports is the one where it is false, and an unconditional end there would end the
+    /// range twice on the other path.
+    /// </summary>
+    private static bool AddEndFits(InvocationExpressionSyntax start, SyntaxNode? exit, string? exitKind)
+    {
+        if (UnbalancedRangeFixHelpers.FunctionBody(start) is not { } body)
+        {
+            return false;
+        }
+
+        if (exit?.AncestorsAndSelf().FirstOrDefault(n => n is ReturnStatementSyntax or ThrowStatementSyntax) is StatementSyntax statement)
+        {
+            if (statement.Parent is LabeledStatementSyntax)
+            {
+                return false;
+            }
+        }
+        else if (exitKind != "EndOfMethod" || body.Statements.LastOrDefault() is ReturnStatementSyntax or ThrowStatementSyntax)
+        {
+            return false;
+        }
+
+        var limit = exit?.SpanStart ?? body.Span.End;
+        return !body.DescendantNodes().OfType<InvocationExpressionSyntax>().Any(invocation =>
+            invocation.SpanStart > start.Span.End
+            && invocation.SpanStart < limit
+            && UnbalancedRangeFixHelpers.InSameFunction(invocation, body)
+            && UnbalancedRangeFixHelpers.SameArguments(invocation, start)
+            && invocation.Ancestors().TakeWhile(a => a != body).Any(a =>
+                a is IfStatementSyntax or SwitchSectionSyntax or ConditionalExpressionSyntax && !a.Span.Contains(start.Span)));
+    }
+
+    /// <summary>The end inserted before the exit, or at the end of the method; the shape is <see cref="AddEndFits"/>'s.</summary>
+    private static SyntaxNode? AddEnd(SyntaxNode root, InvocationExpressionSyntax start, ExpressionStatementSyntax end, SyntaxNode? exit)
     {
         if (exit?.AncestorsAndSelf().FirstOrDefault(n => n is ReturnStatementSyntax or ThrowStatementSyntax) is StatementSyntax statement)
         {
-            switch (statement.Parent)
+            if (statement.Parent is BlockSyntax)
             {
-                case LabeledStatementSyntax:
-                    return null;
-                case BlockSyntax:
-                    return UnbalancedRangeFixHelpers.InsertBefore(root, statement, end);
-                default:
-                    // An embedded statement (if (fail) return -1;): make it a block.
-                    var block = SyntaxFactory.Block(end, statement.WithoutLeadingTrivia()).WithLeadingTrivia(statement.GetLeadingTrivia()).WithAdditionalAnnotations(Formatter.Annotation);
-                    return root.ReplaceNode(statement, block);
+                return UnbalancedRangeFixHelpers.InsertBefore(root, statement, end);
             }
+
+            // An embedded statement (if (fail) return -1;): make it a block.
+            var block = SyntaxFactory.Block(end, statement.WithoutLeadingTrivia()).WithLeadingTrivia(statement.GetLeadingTrivia()).WithAdditionalAnnotations(Formatter.Annotation);
+            return root.ReplaceNode(statement, block);
         }
 
-        if (exitKind != "EndOfMethod" || UnbalancedRangeFixHelpers.FunctionBody(start) is not { } body)
-        {
-            return null;
-        }
-
-        if (body.Statements.LastOrDefault() is ReturnStatementSyntax or ThrowStatementSyntax)
-        {
-            return null;
-        }
-
-        return root.ReplaceNode(body, body.AddStatements(end));
+        return UnbalancedRangeFixHelpers.FunctionBody(start) is { } body ? root.ReplaceNode(body, body.AddStatements(end)) : null;
     }
 
     private static SyntaxNode? TryFinally(SyntaxNode root, SemanticModel model, InvocationExpressionSyntax start, ExpressionStatementSyntax end, IMethodSymbol closer, CancellationToken cancellationToken)

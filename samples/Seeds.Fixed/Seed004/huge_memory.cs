@@ -63,7 +63,7 @@ public static partial class huge_memory
             goto out_free_pages;
         VM_BUG_ON(!PageHead(page));
 
-        pmdp_clear_flush(vma, haddr, pmd);
+        pmdp_huge_clear_flush_notify(vma, haddr, pmd);
         /* leave pmd empty until pte is filled */
 
         pgtable = pgtable_trans_huge_withdraw(mm, pmd);
@@ -324,7 +324,7 @@ public static partial class huge_memory
          * huge and small TLB entries for the same virtual address
          * to avoid the risk of CPU bugs in that area.
          */
-        _pmd = pmdp_clear_flush(vma, address, pmd);
+        _pmd = pmdp_huge_clear_flush_notify(vma, address, pmd);
         spin_unlock(mm.page_table_lock);
         mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
 

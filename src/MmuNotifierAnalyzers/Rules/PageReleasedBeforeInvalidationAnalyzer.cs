@@ -114,20 +114,23 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : BodyRuleAnalyzer
     }
 
     /// <summary>The notifying form of the clearing call, when the runtime has one.</summary>
-    private static string? NotifyingName(Observation? clear)
-    {
-        if (clear?.Operation is not IInvocationOperation call)
-        {
-            return null;
-        }
+    private static string? NotifyingName(Observation? clear) =>
+        clear?.Operation is IInvocationOperation call ? NotifyingForm(call.TargetMethod) : null;
 
-        var notifying = call.TargetMethod.Name switch
+    /// <summary>
+    /// The name of the runtime's notifying form of a clearing method (<c>ptep_clear_flush</c> →
+    /// <c>ptep_clear_flush_notify</c>, <c>pmdp_huge_clear_flush</c> → <c>pmdp_huge_clear_flush_notify</c>),
+    /// when its type has one: also what MMU005's fix inlines a 2012 notifying wrapper to.
+    /// </summary>
+    internal static string? NotifyingForm(IMethodSymbol clear)
+    {
+        var notifying = clear.Name switch
         {
             "ptep_clear_flush" => "ptep_clear_flush_notify",
             "pmdp_huge_clear_flush" or "pmdp_clear_flush" => "pmdp_huge_clear_flush_notify",
             _ => null,
         };
-        return notifying is not null && !call.TargetMethod.ContainingType.GetMembers(notifying).IsEmpty ? notifying : null;
+        return notifying is not null && !clear.ContainingType.GetMembers(notifying).IsEmpty ? notifying : null;
     }
 
     /// <summary>Every path runs the clear inside an open range that its page does not provably fall

@@ -10,7 +10,7 @@ using Xunit;
 
 namespace MmuNotifierAnalyzers.Tests.Robustness;
 
-/// <summary>The seed ports and the real-function ports, as units that compile on their own.</summary>
+/// <summary>The seed ports and the real-function ports (KernelPorts, and the code fixes' FixCorpus), as units that compile on their own.</summary>
 internal static class PortCorpus
 {
     /// <summary>Files compiled together: a seed's folder (Seed004's ports share its 2012 wrappers), or one kernel port.</summary>
@@ -30,6 +30,7 @@ internal static class PortCorpus
         }
 
         units.AddRange(RepositoryLayout.SourceFiles(Path.Combine(root, "tests", "MmuNotifierAnalyzers.Tests", "KernelPorts")).Select(f => new Unit(new[] { Read(f) })));
+        units.AddRange(RepositoryLayout.SourceFiles(Path.Combine(root, "tests", "MmuNotifierAnalyzers.IntegrationTests", "FixCorpus")).Select(f => new Unit(new[] { Read(f) })));
         Assert.True(units.Count >= 10, "the corpus moved: " + units.Count + " units");
         return units;
 

@@ -182,6 +182,30 @@ static class T
     }
 
     [Fact]
+    public async Task No_add_end_fix_when_the_ranges_own_end_is_under_a_condition_before_the_exit()
+    {
+        // The start and its end under conditions the flow does not correlate (here two tests of
+        // the same count; mprotect's change_pmd_range, FixCorpus/v4_19_mprotect.cs, starts iff
+        // mni_start becomes non-zero and ends under if (mni_start)): an unconditional end at the
+        // exit would end the range twice on the path where both hold.
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong s, ulong e, ulong nr)
+    {
+        if (nr > 0)
+            [|mmu_notifier_invalidate_range_start(mm, s, e)|];
+        cond_resched();
+        if (nr >= 1)
+            [|mmu_notifier_invalidate_range_end(mm, s, e)|];
+    }
+}
+";
+        var test = new Verify.Test { TestCode = source, FixedCode = source, CodeActionEquivalenceKey = UnbalancedRangeCodeFix.AddEndKey };
+        await test.RunAsync();
+    }
+
+    [Fact]
     public async Task Fix_all_adds_each_missing_end()
     {
         var source = Usings + @"

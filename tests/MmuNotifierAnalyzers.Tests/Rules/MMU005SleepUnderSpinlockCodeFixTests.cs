@@ -150,6 +150,8 @@ static class T
     static void VM_BUG_ON(bool condition) { }
 ";
 
+    // The update becomes its notifying form: the wrapper invalidated right at it, and the end
+    // moved after the unlock no longer does.
     [Fact]
     public async Task A_start_end_wrapper_becomes_the_update_inside_a_range_around_the_lock()
     {
@@ -185,7 +187,7 @@ static class T
         /*
          * After this gup_fast can't run anymore.
          */
-        _pmd = pmdp_clear_flush(vma, address, pmd);
+        _pmd = pmdp_huge_clear_flush_notify(vma, address, pmd);
         spin_unlock(mm.page_table_lock);
         mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
 
@@ -566,7 +568,7 @@ static class T
         ulong mmun_end = address + HPAGE_PMD_SIZE;
         mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start, mmun_end);
         spin_lock(mm.page_table_lock);
-        pmdp_clear_flush(vma, address, pmd);
+        pmdp_huge_clear_flush_notify(vma, address, pmd);
         spin_unlock(mm.page_table_lock);
         mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start, mmun_end);
 
@@ -574,7 +576,7 @@ static class T
         ulong mmun_end2 = (address + HPAGE_PMD_SIZE) + HPAGE_PMD_SIZE;
         mmu_notifier_invalidate_range_start(vma.vm_mm, mmun_start2, mmun_end2);
         spin_lock(mm.page_table_lock);
-        pmdp_clear_flush(vma, address + HPAGE_PMD_SIZE, pmd2);
+        pmdp_huge_clear_flush_notify(vma, address + HPAGE_PMD_SIZE, pmd2);
         spin_unlock(mm.page_table_lock);
         mmu_notifier_invalidate_range_end(vma.vm_mm, mmun_start2, mmun_end2);
 

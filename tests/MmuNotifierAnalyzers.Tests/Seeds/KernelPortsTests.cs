@@ -16,8 +16,9 @@ using Xunit;
 namespace MmuNotifierAnalyzers.Tests.Seeds;
 
 /// <summary>
-/// The corpus of real kernel functions hand-ported to C# (tests/MmuNotifierAnalyzers.Tests/KernelPorts,
-/// excluded from this project's own compilation): every port compiles against Kernel.Mm and the
+/// The corpora of real kernel functions hand-ported to C# (tests/MmuNotifierAnalyzers.Tests/KernelPorts,
+/// and tests/MmuNotifierAnalyzers.IntegrationTests/FixCorpus, which the code fixes are held to; both
+/// excluded from their projects' own compilation): every port compiles against Kernel.Mm and the
 /// shared kernel pieces of samples/Seeds.Common, as the seed ports do; and every shipped rule
 /// reports exactly what the ports' markers claim (<c>// expect: MMUnnn</c> on the line), nothing
 /// more, nothing less. A <c>// known false finding: MMUnnn</c> line is a documented limit: the
@@ -25,7 +26,11 @@ namespace MmuNotifierAnalyzers.Tests.Seeds;
 /// </summary>
 public sealed class KernelPortsTests
 {
-    private static readonly string Folder = Path.Combine(RepositoryLayout.Root, "tests", "MmuNotifierAnalyzers.Tests", "KernelPorts");
+    public static readonly TheoryData<string> Corpora = new()
+    {
+        "tests/MmuNotifierAnalyzers.Tests/KernelPorts",
+        "tests/MmuNotifierAnalyzers.IntegrationTests/FixCorpus",
+    };
 
     private static readonly Regex Expect = new(@"//\s*expect:\s*(?<ids>MMU\d{3}(\s*,\s*MMU\d{3})*)", RegexOptions.CultureInvariant);
 
@@ -33,19 +38,22 @@ public sealed class KernelPortsTests
     // counted and documented (docs/rules), never silently expected.
     private static readonly Regex KnownFalse = new(@"//\s*known false finding:\s*(?<ids>MMU\d{3})", RegexOptions.CultureInvariant);
 
-    [Fact]
-    public void KernelPortsCompile()
+    [Theory]
+    [MemberData(nameof(Corpora))]
+    public void KernelPortsCompile(string corpus)
     {
-        var errors = Compile().GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        var errors = Compile(FolderOf(corpus)).GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
         Assert.True(errors.Count == 0, "The kernel ports must compile:\n" + string.Join("\n", errors.Take(20)));
     }
 
-    [Fact]
-    public async Task EveryShippedRuleReportsExactlyTheMarkedLines()
+    [Theory]
+    [MemberData(nameof(Corpora))]
+    public async Task EveryShippedRuleReportsExactlyTheMarkedLines(string corpus)
     {
+        var folder = FolderOf(corpus);
         var shipped = RepositoryLayout.Analyzers.SelectMany(a => a.SupportedDiagnostics).Select(d => d.Id).ToImmutableHashSet(StringComparer.Ordinal);
         var expected = new List<string>();
-        foreach (var file in RepositoryLayout.SourceFiles(Folder))
+        foreach (var file in RepositoryLayout.SourceFiles(folder))
         {
             var lines = File.ReadAllLines(file);
             for (var i = 0; i < lines.Length; i++)
@@ -69,9 +77,9 @@ public sealed class KernelPortsTests
             }
         }
 
-        var result = await AnalysisRunner.AnalyzeAsync(Compile(), new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), RepositoryLayout.Analyzers, CancellationToken.None);
+        var result = await AnalysisRunner.AnalyzeAsync(Compile(folder), new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), RepositoryLayout.Analyzers, CancellationToken.None);
         Assert.True(result.AnalyzerExceptions.IsEmpty, string.Join("\n", result.AnalyzerExceptions));
-        var ports = result.AnalyzerDiagnostics.Where(d => d.Location.SourceTree?.FilePath.StartsWith(Folder, StringComparison.Ordinal) == true).ToList();
+        var ports = result.AnalyzerDiagnostics.Where(d => d.Location.SourceTree?.FilePath.StartsWith(folder, StringComparison.Ordinal) == true).ToList();
         var actual = ports
             .Select(d => Path.GetFileName(d.Location.SourceTree!.FilePath) + ":" + (d.Location.GetLineSpan().StartLinePosition.Line + 1) + " " + d.Id)
             .ToList();
@@ -86,10 +94,12 @@ public sealed class KernelPortsTests
             "Missed (marked, not reported):\n  " + string.Join("\n  ", missed) + "\nFalse findings (reported, not marked):\n  " + string.Join("\n  ", unexpected));
     }
 
-    private static CSharpCompilation Compile()
+    private static string FolderOf(string corpus) => Path.Combine(RepositoryLayout.Root, corpus);
+
+    private static CSharpCompilation Compile(string folder)
     {
-        var ports = RepositoryLayout.SourceFiles(Folder);
-        Assert.True(ports.Count > 0, "no .cs files under " + Folder);
+        var ports = RepositoryLayout.SourceFiles(folder);
+        Assert.True(ports.Count > 0, "no .cs files under " + folder);
 
         var parse = new CSharpParseOptions(LanguageVersion.Latest);
         var files = ports.Concat(RepositoryLayout.SourceFiles(Path.Combine(RepositoryLayout.Root, "samples", "Seeds.Common")));
