@@ -21,9 +21,9 @@ public sealed class BrokenSecondaryMmu : SecondaryMmuBase
     }
 
     // MMU011: a start without an end, and no count or sequence that an end would drop.
-    private static readonly mmu_notifier_ops broken_ops = new()   // expect: MMU011
+    private static readonly mmu_notifier_ops broken_ops = new()
     {
-        invalidate_range_start = broken_invalidate_range_start,
+        invalidate_range_start = broken_invalidate_range_start,   // expect: MMU011
     };
 
     private readonly spinlock_t table_lock;

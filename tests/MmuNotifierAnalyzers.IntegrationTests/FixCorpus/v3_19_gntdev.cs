@@ -133,6 +133,6 @@ public static class gntdev
     {
         release = mn_release,
         invalidate_page = mn_invl_page, // expect: MMU001
-        invalidate_range_start = mn_invl_range_start,
+        invalidate_range_start = mn_invl_range_start,   // known false finding: MMU011 (no fault path re-establishes a grant mapping; the rule cannot see that)
     };
 }

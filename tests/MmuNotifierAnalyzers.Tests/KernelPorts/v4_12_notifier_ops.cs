@@ -214,7 +214,7 @@ public static class amdgpu_mn
     {
         release = amdgpu_mn_release,
         invalidate_page = amdgpu_mn_invalidate_page, // expect: MMU001
-        invalidate_range_start = amdgpu_mn_invalidate_range_start,
+        invalidate_range_start = amdgpu_mn_invalidate_range_start,   // expect: MMU011 (start only: user pages looked up after start, before the page-table update, passed the invalidation counter; the HMM conversion of 4.20/5.0 added the end)
     };
 }
 
@@ -254,7 +254,7 @@ public static class gntdev
     {
         release = mn_release,
         invalidate_page = mn_invl_page, // expect: MMU001
-        invalidate_range_start = mn_invl_range_start,
+        invalidate_range_start = mn_invl_range_start,   // known false finding: MMU011 (no fault path re-establishes a grant mapping; the rule cannot see that)
     };
 }
 

@@ -101,6 +101,6 @@ public static class gntdev_c
 
     public static readonly mmu_notifier_ops gntdev_mmu_ops = new()
     {
-        invalidate_range_start_range = mn_invl_range_start,
+        invalidate_range_start_range = mn_invl_range_start,   // known false finding: MMU011 (no fault path re-establishes a grant mapping; the rule cannot see that)
     };
 }

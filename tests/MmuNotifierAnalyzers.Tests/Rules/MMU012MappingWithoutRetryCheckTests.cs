@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Immutable;
 using System.IO;
 using System.Linq;
@@ -614,7 +615,7 @@ static class T
     [Fact]
     public async Task The_runtime_and_its_secondary_mmus_are_clean()
     {
-        // Kernel.Mm's own sources: OdpLikeMirror's fault path (read_begin, umem_mutex, read_retry)
+        // Kernel.Mm's own sources but the broken clients: OdpLikeMirror's fault path (read_begin, umem_mutex, read_retry)
         // and its ->invalidate (set_seq under umem_mutex, false when a non-blockable range finds
         // the mutex busy), KvmLikeMmu, and every runtime function that reads or looks up.
         var root = Path.Combine(RepositoryLayout.Root, "src");
@@ -633,6 +634,8 @@ static class T
 
         var result = await AnalysisRunner.AnalyzeAsync(compilation, new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty), ImmutableArray.Create<DiagnosticAnalyzer>(new MmuNotifierAnalyzers.Rules.MappingWithoutRetryCheckAnalyzer()), CancellationToken.None);
         Assert.Empty(result.AnalyzerExceptions);
-        Assert.Empty(result.AnalyzerDiagnostics);
+        // The deliberately broken clients are held to their markers by BrokenClientsTests.
+        Assert.Empty(result.AnalyzerDiagnostics.Where(d => !Path.GetFileName(d.Location.SourceTree!.FilePath).StartsWith("Broken", StringComparison.Ordinal)
+            && !d.Location.SourceTree!.FilePath.Contains(Path.DirectorySeparatorChar + "Broken" + Path.DirectorySeparatorChar, StringComparison.Ordinal)));
     }
 }

@@ -21,10 +21,10 @@ public sealed class MixedModelMmu : SecondaryMmuBase
     }
 
     // MMU011: invalidate_range together with invalidate_range_start.
-    private static readonly mmu_notifier_ops mixed_ops = new()   // expect: MMU011
+    private static readonly mmu_notifier_ops mixed_ops = new()
     {
         invalidate_range_start = mixed_invalidate_range_start,
-        invalidate_range = mixed_invalidate_range,
+        invalidate_range = mixed_invalidate_range,   // expect: MMU011
     };
 
     private readonly spinlock_t table_lock;

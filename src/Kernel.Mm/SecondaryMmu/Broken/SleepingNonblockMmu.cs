@@ -77,7 +77,7 @@ public sealed class SleepingNonblockMmu : SecondaryMmuBase
     private static void sleeping_invalidate_range_end(mmu_notifier mn, mmu_notifier_range range)
     {
         SleepingNonblockMmu mmu = ((sleeping_notifier)mn).mmu;
-        mutex_lock(mmu.dev_lock);
+        mutex_lock(mmu.dev_lock);   // expect: MMU014 (the end of a refused non-blockable start is non-blockable too)
         mmu.invalidate_seq++;
         mmu.active_invalidations--;
         mutex_unlock(mmu.dev_lock);
