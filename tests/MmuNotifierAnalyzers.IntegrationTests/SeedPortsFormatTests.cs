@@ -35,7 +35,6 @@ public sealed class SeedPortsFormatTests : IAsyncLifetime
         "src/MmuNotifierAnalyzers.Annotations",
         "src/MmuNotifierAnalyzers",
         "src/MmuNotifierAnalyzers.CodeFixes",
-        "src/Shared",
     ];
 
     private static readonly string[] CopiedFiles =
