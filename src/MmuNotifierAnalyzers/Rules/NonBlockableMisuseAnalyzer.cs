@@ -81,14 +81,20 @@ public sealed class NonBlockableMisuseAnalyzer : BodyRuleAnalyzer
             return true;
         }
 
-        var lambdas = callbacks.MayConvertLambdas(declaration.SyntaxTree, cancellationToken);
+        // A local function or lambda becomes a range-form or interval callback only by a conversion
+        // its own file spells (a trigger name): without one, no walk of the body (ordinary code).
+        if (!callbacks.MayConvertLambdas(declaration.SyntaxTree, cancellationToken))
+        {
+            return false;
+        }
+
         foreach (var node in declaration.DescendantNodes())
         {
             switch (node)
             {
                 case LocalFunctionStatementSyntax local when callbacks.MayBeCallback(local.Identifier.ValueText, local.AttributeLists, cancellationToken):
                     return true;
-                case AnonymousFunctionExpressionSyntax when lambdas:
+                case AnonymousFunctionExpressionSyntax:
                     return true;
             }
         }
