@@ -11,22 +11,22 @@ namespace MmuNotifierAnalyzers.IntegrationTests;
 
 /// <summary>
 /// The code fixes on real kernel functions they were not written for (issue #14): the ports in
-/// FixCorpus/ (each names its kernel version, function and commit), compiled as a package
-/// consumer with samples/Seeds.Common, go through one <c>dotnet format analyzers</c> run with
-/// every id of <see cref="Ids"/> at once, as a user's CI does. Every finding is fixed except the
-/// ones <see cref="NotFixed"/> lists with the reason; the result builds; no finding appears that
-/// was not there; a second run changes nothing; and a second copy formatted from the same input
-/// gives the same bytes.
+/// FixCorpus/ and in the unit tests' KernelPorts/ (each names its kernel version, function and
+/// commit), compiled as one package consumer with samples/Seeds.Common, go through one
+/// <c>dotnet format analyzers</c> run with every id of <see cref="Ids"/> at once, as a user's CI
+/// does. Every finding is fixed except the ones <see cref="NotFixed"/> lists with the reason; the
+/// result builds; no finding and no compiler warning appears that was not there; a second run
+/// changes nothing; and a second copy formatted from the same input gives the same bytes.
 /// </summary>
 [Collection(PackageFeedCollection.Name)]
 public sealed class FixCorpusFormatTests(PackageFeed feed)
 {
     /// <summary>The rules whose fixes this corpus holds to: the one list the format runs and the
-    /// checks read. MMU001's and MMU004's fixes join when their rework (issue #14) lands.</summary>
+    /// checks read.</summary>
     public static readonly IReadOnlyList<string> Ids = ["MMU001", "MMU002", "MMU003", "MMU004", "MMU005", "MMU006", "MMU007", "MMU008", "MMU009", "MMU010", "MMU013", "MMU014"];
 
     /// <summary>
-    /// Findings the fixes leave, each with why no mechanical repair is right, per file and id
+    /// Findings the fixes leave, each with why no mechanical repair is right, per folder/file and id
     /// (lines move when the file is fixed). Anything else left over fails the test.
     /// </summary>
     private static readonly NotFixedFinding[] NotFixed =
