@@ -1,5 +1,6 @@
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis.Testing;
+using MmuNotifierAnalyzers.CodeFixes;
 using Xunit;
 using Verify = MmuNotifierAnalyzers.Tests.Verifiers.CSharpCodeFixVerifier<MmuNotifierAnalyzers.Rules.NonBlockableMisuseAnalyzer, MmuNotifierAnalyzers.CodeFixes.NonBlockableMisuseCodeFix>;
 
@@ -179,6 +180,118 @@ static class T
         }
 
         mmu_notifier_invalidate_range_end(range);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
+    [Fact]
+    public async Task The_end_after_an_if_on_the_start_moves_into_its_success_branch_oom_reaper()
+    {
+        // The -mm form of __oom_reap_task_mm (February 2021): the end after the refused start too.
+        var source = Usings + @"
+static class T
+{
+    static void unmap(mmu_notifier_range range) { }
+
+    static bool reap(mmu_notifier_range range)
+    {
+        bool ret = true;
+        if (mmu_notifier_invalidate_range_start_nonblock(range) == 0)
+            unmap(range);
+        else
+            ret = false;
+        // pairs with the start
+        [|mmu_notifier_invalidate_range_end(range)|];   // after every start
+        return ret;
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static void unmap(mmu_notifier_range range) { }
+
+    static bool reap(mmu_notifier_range range)
+    {
+        bool ret = true;
+        if (mmu_notifier_invalidate_range_start_nonblock(range) == 0)
+        {
+            unmap(range);
+            // pairs with the start
+            mmu_notifier_invalidate_range_end(range);   // after every start
+        }
+        else
+            ret = false;
+        return ret;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource, CodeActionEquivalenceKey = NonBlockableMisuseCodeFix.EndOnSuccessKey }.RunAsync();
+    }
+
+    [Fact]
+    public async Task The_end_after_a_refusing_if_becomes_its_else_or_joins_its_success_block()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void refused(mmu_notifier_range range)
+    {
+        if (mmu_notifier_invalidate_range_start_nonblock(range) != 0)
+        {
+            range.start = 0;
+        }
+        [|mmu_notifier_invalidate_range_end(range)|];
+    }
+
+    static void started(mmu_notifier_range range)
+    {
+        if (0 == (mmu_notifier_invalidate_range_start_nonblock(range)))
+        {
+            range.start = 0;
+        }
+        [|mmu_notifier_invalidate_range_end(range)|];
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static void refused(mmu_notifier_range range)
+    {
+        if (mmu_notifier_invalidate_range_start_nonblock(range) != 0)
+        {
+            range.start = 0;
+        }
+        else
+            mmu_notifier_invalidate_range_end(range);
+    }
+
+    static void started(mmu_notifier_range range)
+    {
+        if (0 == (mmu_notifier_invalidate_range_start_nonblock(range)))
+        {
+            range.start = 0;
+            mmu_notifier_invalidate_range_end(range);
+        }
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_fix_for_an_end_after_an_untested_start()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void reap(mmu_notifier_range range)
+    {
+        mmu_notifier_invalidate_range_start_nonblock(range);
+        [|mmu_notifier_invalidate_range_end(range)|];
     }
 }
 ";

@@ -16,8 +16,8 @@ using Xunit;
 namespace MmuNotifierAnalyzers.Tests.Seeds;
 
 /// <summary>
-/// The corpora of real kernel functions hand-ported to C# (tests/MmuNotifierAnalyzers.Tests/KernelPorts,
-/// and tests/MmuNotifierAnalyzers.IntegrationTests/FixCorpus, which the code fixes are held to; both
+/// The corpora of real kernel functions hand-ported to C# (tests/MmuNotifierAnalyzers.Tests/KernelPorts
+/// and tests/MmuNotifierAnalyzers.IntegrationTests/FixCorpus, both of which the code fixes are held to; both
 /// excluded from their projects' own compilation): every port compiles against Kernel.Mm and the
 /// shared kernel pieces of samples/Seeds.Common, as the seed ports do; and every shipped rule
 /// reports exactly what the ports' markers claim (<c>// expect: MMUnnn</c> on the line), nothing
