@@ -55,8 +55,8 @@ public sealed class SleepInAtomicCallbackCodeFix : GuardedCodeFixProvider
     }
 
     private static bool IsFixable(Diagnostic diagnostic) =>
-        diagnostic.Properties.TryGetValue(SleepInAtomicCallbackAnalyzer.CanMoveToStartProperty, out var value)
-        && value == "true"
+        diagnostic.Properties.TryGetValue(FixContract.SleepInAtomicCallback.CanMoveToStart, out var value)
+        && value == FixContract.True
         && diagnostic.AdditionalLocations.Count > 0;
 
     // Renames every `invalidate_range` named by the locations, each once, whatever the document.

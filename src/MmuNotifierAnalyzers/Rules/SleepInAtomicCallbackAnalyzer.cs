@@ -23,12 +23,6 @@ namespace MmuNotifierAnalyzers.Rules;
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
 {
-    /// <summary>Diagnostic property: the fix can rename the ops member to invalidate_range_start.</summary>
-    public const string CanMoveToStartProperty = "CanMoveToStart";
-
-    /// <summary>Diagnostic property: the ops member the callback is assigned to.</summary>
-    public const string RoleProperty = "Role";
-
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.SleepInAtomicCallback,
         title: "Call that may sleep inside a callback that must not sleep",
@@ -141,15 +135,15 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
             }
         }
 
-        var properties = ImmutableDictionary<string, string?>.Empty.Add(RoleProperty, first.Role);
+        var properties = ImmutableDictionary<string, string?>.Empty.Add(FixContract.SleepInAtomicCallback.Role, first.Role);
         if (oracle.SleepsOnlyForItsGfpFlags(operation, context.CancellationToken, out var gfpOrdinal))
         {
-            properties = properties.Add(RepairProperties.GfpParameter, gfpOrdinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            properties = properties.Add(FixContract.Allocation.GfpParameter, gfpOrdinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         if (canMove && memberLocations.Count == uses.Length)
         {
-            properties = properties.Add(CanMoveToStartProperty, "true");
+            properties = properties.Add(FixContract.SleepInAtomicCallback.CanMoveToStart, FixContract.True);
         }
         else
         {
