@@ -100,10 +100,16 @@ public static class FixContract
         /// <summary>The ops member (or <c>[AtomicContext]</c>) that makes the callback atomic, e.g. <c>invalidate_range</c>.</summary>
         public const string Role = "Role";
 
-        /// <summary>A flag: the callback is an <c>invalidate_range</c> callback and every ops member
-        /// that assigns it is an additional location (all of them, from 0), so the fix can make it a
-        /// sleepable range callback.</summary>
+        /// <summary>A flag: the callback is an <c>invalidate_range</c> callback, every ops member that
+        /// assigns it is an additional location (all of them, from 0), and no table of them sets
+        /// <c>invalidate_range_start</c> or a member of the 4.20 range form, so the fix can rename the
+        /// member to <c>invalidate_range_start</c>.</summary>
         public const string CanMoveToStart = "CanMoveToStart";
+
+        /// <summary>A flag, with <see cref="CanMoveToStart"/>: the callback writes nothing a sequence
+        /// check reads, so where its table sets no <c>invalidate_range_end</c> the fix also sets it as
+        /// that end (same legacy signature): a start with no end and no scheme would be an MMU011.</summary>
+        public const string AlsoEnd = "AlsoEnd";
     }
 
     /// <summary>MMU004 and MMU005: an allocation that sleeps only for its gfp flags.</summary>

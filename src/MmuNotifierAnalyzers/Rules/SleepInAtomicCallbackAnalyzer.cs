@@ -62,11 +62,12 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
 
             // Per function, not per operation: only callbacks are bound, found by a syntactic
             // pre-check on their name (or, for a lambda, on what its file names).
-            start.RegisterSyntaxNodeAction(c => AnalyzeFunction(c, oracle, callbacks), FunctionKinds);
+            var schemes = new InconsistentNotifierOpsAnalyzer.SequenceSchemes(start.Compilation);
+            start.RegisterSyntaxNodeAction(c => AnalyzeFunction(c, oracle, callbacks, schemes), FunctionKinds);
         });
     }
 
-    private static void AnalyzeFunction(SyntaxNodeAnalysisContext context, SleepOracle oracle, AtomicCallbacks callbacks)
+    private static void AnalyzeFunction(SyntaxNodeAnalysisContext context, SleepOracle oracle, AtomicCallbacks callbacks, InconsistentNotifierOpsAnalyzer.SequenceSchemes schemes)
     {
         var model = context.SemanticModel;
         var ct = context.CancellationToken;
@@ -111,12 +112,12 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
         {
             if (MayBeCall(operation))
             {
-                Report(context, oracle, operation, uses, callbackName);
+                Report(context, oracle, operation, uses, callbackName, function, schemes);
             }
         }
     }
 
-    private static void Report(SyntaxNodeAnalysisContext context, SleepOracle oracle, IOperation operation, ImmutableArray<AtomicUse> uses, string callbackName)
+    private static void Report(SyntaxNodeAnalysisContext context, SleepOracle oracle, IOperation operation, ImmutableArray<AtomicUse> uses, string callbackName, IOperation function, InconsistentNotifierOpsAnalyzer.SequenceSchemes schemes)
     {
         if (!oracle.MaySleep(operation, context.CancellationToken, out var witness))
         {
@@ -144,6 +145,13 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
         if (canMove && memberLocations.Count == uses.Length)
         {
             properties = properties.Add(FixContract.SleepInAtomicCallback.CanMoveToStart, FixContract.True);
+
+            // As a start with no end, the callback would need a sequence scheme (MMU011); one that
+            // is a scheme already must not run twice per invalidation.
+            if (!schemes.BodyBlocksRefault(function, context.CancellationToken))
+            {
+                properties = properties.Add(FixContract.SleepInAtomicCallback.AlsoEnd, FixContract.True);
+            }
         }
         else
         {
