@@ -19,7 +19,7 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// <summary>
 /// An allocation that may sleep where sleeping is not allowed: under a spinlock (MMU005) or in an
 /// atomic callback (MMU004). Offered only where the analyzer proved that the call sleeps because
-/// of its constant gfp flags and nothing else (<see cref="RepairProperties.GfpParameter"/>):
+/// of its constant gfp flags and nothing else (<see cref="FixContract.Allocation.GfpParameter"/>):
 /// <list type="bullet">
 /// <item>under a lock, the allocation moved right before the lock is taken, when it is a statement
 /// of the block that takes the lock, nothing on the way can leave that block (the allocation
@@ -51,7 +51,7 @@ public sealed class AtomicAllocationCodeFix : GuardedCodeFixProvider
     {
         foreach (var diagnostic in context.Diagnostics)
         {
-            if (!diagnostic.Properties.TryGetValue(RepairProperties.GfpParameter, out var text)
+            if (!diagnostic.Properties.TryGetValue(FixContract.Allocation.GfpParameter, out var text)
                 || !int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ordinal))
             {
                 continue;
@@ -74,9 +74,9 @@ public sealed class AtomicAllocationCodeFix : GuardedCodeFixProvider
             }
 
             if (diagnostic.Id == RuleIdentifiers.SleepUnderSpinlock
-                && diagnostic.Properties.TryGetValue(RepairProperties.LockAcquisition, out var acquired) && acquired == RepairProperties.True
+                && diagnostic.Properties.TryGetValue(FixContract.SleepUnderSpinlock.LockAcquisition, out var acquired) && acquired == FixContract.True
                 && diagnostic.AdditionalLocations.Count > 0
-                && MovePlan(model, root, call, diagnostic.AdditionalLocations[0], context.CancellationToken) is { } move)
+                && MovePlan(model, root, call, diagnostic.AdditionalLocations[FixContract.SleepUnderSpinlock.AcquisitionLocation], context.CancellationToken) is { } move)
             {
                 var document = context.Document;
                 context.RegisterCodeFix(

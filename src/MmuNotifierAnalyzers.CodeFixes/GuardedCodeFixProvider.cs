@@ -21,6 +21,24 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// and a Fix All (<see cref="FixAll"/>) that fail leave the document as it was. Only the exceptions
 /// a rewrite's wrong assumption about the tree raises are caught: cancellation always propagates.
 /// </summary>
+/// <remarks>
+/// Registration is cheap: a provider decides from the diagnostic's <c>FixContract</c> properties and
+/// a re-check of the tree whether to offer an action, and the rewrite (binding, plans, the check that
+/// the result compiles) runs in the action. Where only that rewrite can tell that a shape is beyond
+/// it, the action is offered and then leaves the document as it is (<see cref="Fix(string, Document, Func{CancellationToken, Task{Document}}, string)"/>
+/// returns the original document for null). What that costs, host by host: <c>dotnet format</c>
+/// never applies a diagnostic's own action: it registers the first diagnostic only to read the
+/// first action's equivalence key, then runs the Fix All, so a lazy no-op only decides the key. The
+/// Fix Alls here (<see cref="MergedFixAll"/>, <c>SequentialFixAll</c>) try a diagnostic's actions in
+/// turn (<see cref="Candidates"/>) until one changes the document, so a no-op never hides another
+/// repair, and a diagnostic no action repairs is left as it would be had none been offered. In an IDE
+/// the cost is a light-bulb entry that does nothing on such rare shapes, and in the test framework an
+/// iteration: the price of not planning every rewrite for every diagnostic the host lists.
+/// Not there yet: MMU003 (<c>RangeArgumentsChangedCodeFix</c>), MMU005 (<c>SleepUnderSpinlockCodeFix</c>),
+/// MMU006/MMU009 (<c>NotificationBracketCodeFix</c>) and MMU010's bracket-then-notify still build the
+/// rewrite in registration to decide whether to offer it: their refusals that only the rewrite sees
+/// (hoists out of loops, conditional ends, arguments with effects) are tested as "no action".
+/// </remarks>
 public abstract class GuardedCodeFixProvider : CodeFixProvider
 {
     /// <summary>
@@ -85,20 +103,22 @@ public abstract class GuardedCodeFixProvider : CodeFixProvider
             context.CancellationToken.ThrowIfCancellationRequested();
             var offered = new List<CodeAction>();
             await RegisterCodeFixesAsync(new CodeFixContext(document, diagnostic, (action, _) => offered.Add(action), context.CancellationToken)).ConfigureAwait(false);
-            var chosen = offered.FirstOrDefault(a => a.EquivalenceKey == key)
-                ?? (key is null || !keysAreAlternatives ? offered.FirstOrDefault() : null);
-            if (chosen is null)
+            var changes = new List<TextChange>();
+            foreach (var chosen in Candidates(offered, key, keysAreAlternatives))
             {
-                continue;
+                Document? changed = null;
+                foreach (var operation in await chosen.GetOperationsAsync(context.CancellationToken).ConfigureAwait(false))
+                {
+                    changed ??= (operation as ApplyChangesOperation)?.ChangedSolution.GetDocument(document.Id);
+                }
+
+                changes = changed is null ? new List<TextChange>() : (await changed.GetTextChangesAsync(document, context.CancellationToken).ConfigureAwait(false)).ToList();
+                if (changes.Count > 0)
+                {
+                    break;
+                }
             }
 
-            Document? changed = null;
-            foreach (var operation in await chosen.GetOperationsAsync(context.CancellationToken).ConfigureAwait(false))
-            {
-                changed ??= (operation as ApplyChangesOperation)?.ChangedSolution.GetDocument(document.Id);
-            }
-
-            var changes = changed is null ? new List<TextChange>() : (await changed.GetTextChangesAsync(document, context.CancellationToken).ConfigureAwait(false)).ToList();
             var fresh = changes.Where(c => !kept.Contains(c)).ToList();
             if (fresh.Count > 0 && !fresh.Any(c => kept.Any(k => Conflict(k.Span, c.Span))))
             {
@@ -114,6 +134,15 @@ public abstract class GuardedCodeFixProvider : CodeFixProvider
         var text = await document.GetTextAsync(context.CancellationToken).ConfigureAwait(false);
         return document.WithText(text.WithChanges(kept.OrderBy(c => c.Span.Start)));
     }
+
+    /// <summary>
+    /// The actions a Fix All tries for one diagnostic, in order, until one changes the document: those
+    /// of the asked key, then (no key, or keys that are not alternatives) the others. An action whose
+    /// lazy rewrite turns out impossible changes nothing, and must not hide the next one.
+    /// </summary>
+    internal static IEnumerable<CodeAction> Candidates(IReadOnlyList<CodeAction> offered, string? key, bool keysAreAlternatives) =>
+        offered.Where(a => a.EquivalenceKey == key)
+            .Concat(key is null || !keysAreAlternatives ? offered.Where(a => a.EquivalenceKey != key) : Enumerable.Empty<CodeAction>());
 
     /// <summary>Two edits that cannot both apply: overlapping, at the same place, or an insertion inside a replaced span.</summary>
     private static bool Conflict(TextSpan a, TextSpan b) =>

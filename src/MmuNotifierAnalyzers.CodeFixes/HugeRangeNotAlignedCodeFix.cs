@@ -142,18 +142,18 @@ public sealed class HugeRangeNotAlignedCodeFix : GuardedCodeFixProvider
 
         public static Plan? Create(SyntaxNode root, SemanticModel model, Diagnostic diagnostic, CancellationToken cancellationToken)
         {
-            if (!diagnostic.Properties.TryGetValue(RangeFixProperties.SizeProperty, out var size)
-                || size is not (RangeFixProperties.Compound or RangeFixProperties.Pmd or RangeFixProperties.HugeTlb)
-                || diagnostic.AdditionalLocations.Count < 3)
+            if (!diagnostic.Properties.TryGetValue(FixContract.HugeSize.Size, out var size)
+                || size is not (FixContract.HugeSize.Compound or FixContract.HugeSize.Pmd or FixContract.HugeSize.HugeTlb)
+                || diagnostic.AdditionalLocations.Count <= FixContract.HugeRangeNotAligned.LengthLocation)
             {
                 return null;
             }
 
-            var start = RangeFixSyntax.ExpressionAt(root, diagnostic.AdditionalLocations[0]);
-            var @base = RangeFixSyntax.ExpressionAt(root, diagnostic.AdditionalLocations[1]);
-            var length = RangeFixSyntax.ExpressionAt(root, diagnostic.AdditionalLocations[2]);
-            var subject = diagnostic.AdditionalLocations.Count > 3 ? RangeFixSyntax.ExpressionAt(root, diagnostic.AdditionalLocations[3]) : null;
-            if (start is null || @base is null || length is null || (size != RangeFixProperties.Pmd && subject is null)
+            var start = RangeFixSyntax.ExpressionAt(root, diagnostic.AdditionalLocations[FixContract.HugeRangeNotAligned.StartLocation]);
+            var @base = RangeFixSyntax.ExpressionAt(root, diagnostic.AdditionalLocations[FixContract.HugeRangeNotAligned.BaseLocation]);
+            var length = RangeFixSyntax.ExpressionAt(root, diagnostic.AdditionalLocations[FixContract.HugeRangeNotAligned.LengthLocation]);
+            var subject = diagnostic.AdditionalLocations.Count > FixContract.HugeRangeNotAligned.SubjectLocation ? RangeFixSyntax.ExpressionAt(root, diagnostic.AdditionalLocations[FixContract.HugeRangeNotAligned.SubjectLocation]) : null;
+            if (start is null || @base is null || length is null || (size != FixContract.HugeSize.Pmd && subject is null)
                 || start.Span.OverlapsWith(@base.Span))
             {
                 return null;

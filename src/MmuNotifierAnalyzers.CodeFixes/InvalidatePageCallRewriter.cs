@@ -9,6 +9,7 @@ using Microsoft.CodeAnalysis.Editing;
 using Microsoft.CodeAnalysis.Formatting;
 using Microsoft.CodeAnalysis.Operations;
 using MmuNotifierAnalyzers.Core;
+using MmuNotifierAnalyzers.Core.Flow;
 
 namespace MmuNotifierAnalyzers.CodeFixes;
 
@@ -100,13 +101,14 @@ internal static class InvalidatePageCallRewriter
             var mm = mmOfVma ? Parenthesize(Node(first)).ToString() + ".vm_mm" : Text(first);
             var huge = onePage && hugePage;
             var taken = new HashSet<string>(FunctionNode(body)!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
-            var plan = new Plan(qualifier, mm, Parenthesize(Node(start)).ToString(), null, Fresh("mmun_start", taken), Fresh("mmun_end", taken), LineEndings.Of(callStatement))
+            var rank = BracketRank(model, symbols, body, invocation, cancellationToken);
+            var plan = new Plan(qualifier, mm, Parenthesize(Node(start)).ToString(), null, Fresh("mmun_start", rank, taken), Fresh("mmun_end", rank, taken), LineEndings.Of(callStatement))
             {
                 // [start, end) as the call passes it; a 2 MiB clear is already at its aligned haddr.
                 StartText = onePage && !huge ? null : Text(start),
                 EndText = end is null ? null : Text(end),
                 Size = huge ? qualifier + "HPAGE_PMD_SIZE" : null,
-                Called = Fresh("mmun_called", taken),
+                Called = Fresh("mmun_called", rank, taken),
             };
 
             var inputs = arguments.Concat(inlined.Values).ToList();
@@ -189,13 +191,14 @@ internal static class InvalidatePageCallRewriter
         var symbols = KnownSymbols.Get(model.Compilation);
         var qualifier = invocation.Expression is MemberAccessExpressionSyntax access ? access.Expression.WithoutTrivia().ToString() + "." : string.Empty;
         var taken = new HashSet<string>(FunctionNode(body)!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
+        var rank = BracketRank(model, symbols, body, invocation, cancellationToken);
         var plan = new Plan(
             qualifier,
             mm.WithoutTrivia().ToString(),
             Parenthesize(address).ToString(),
             FindPage(model, callStatement, body, symbols, cancellationToken),
-            Fresh("mmun_start", taken),
-            Fresh("mmun_end", taken),
+            Fresh("mmun_start", rank, taken),
+            Fresh("mmun_end", rank, taken),
             LineEndings.Of(callStatement));
 
         var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
@@ -644,16 +647,59 @@ internal static class InvalidatePageCallRewriter
             ? expression.WithoutTrivia()
             : SyntaxFactory.ParenthesizedExpression(expression.WithoutTrivia());
 
-    private static string Fresh(string name, HashSet<string> taken)
+    /// <summary>
+    /// <paramref name="name"/> for the function's first bracket, <c>name2</c> for its second, and so
+    /// on (the next free one when that is taken). Names go by the bracket's place in the function, not
+    /// by which fix ran first: dotnet format given several ids runs them in any order.
+    /// </summary>
+    private static string Fresh(string name, int rank, HashSet<string> taken)
     {
-        var candidate = name;
-        for (var i = 2; taken.Contains(candidate); i++)
+        string Numbered(int i) => i == 1 ? name : name + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var i = rank;
+        while (taken.Contains(Numbered(i)))
         {
-            candidate = name + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            i++;
         }
 
-        taken.Add(candidate);
-        return candidate;
+        taken.Add(Numbered(i));
+        return Numbered(i);
+    }
+
+    /// <summary>
+    /// The place (from 1) of the bracket built around <paramref name="site"/> among the function's
+    /// brackets, counting those that exist and those the fixes will write, so that it is the same
+    /// before and after the others are fixed: before the site, every range start, every
+    /// <c>invalidate_page</c> (MMU001 turns each into one bracket) and every other notification no
+    /// range is textually open at (MMU006/MMU009 bracket each; once bracketed it is inside its start).
+    /// </summary>
+    private static int BracketRank(SemanticModel model, KnownSymbols symbols, BlockSyntax body, SyntaxNode site, CancellationToken cancellationToken)
+    {
+        var api = FlowCache.Api(model.Compilation, symbols);
+        var rank = 1;
+        var open = 0;
+        foreach (var call in OwnNodes(body).OfType<InvocationExpressionSyntax>().Where(c => c.SpanStart < site.SpanStart).OrderBy(c => c.SpanStart))
+        {
+            if (model.GetSymbolInfo(call, cancellationToken).Symbol is not IMethodSymbol method)
+            {
+                continue;
+            }
+
+            if (KnownSymbols.Is(method, symbols.RangeStart))
+            {
+                rank++;
+                open++;
+            }
+            else if (KnownSymbols.Is(method, symbols.RangeEnd))
+            {
+                open = System.Math.Max(0, open - 1);
+            }
+            else if (KnownSymbols.Is(method, symbols.InvalidatePage) || (open == 0 && api.Get(method).Notify is not null))
+            {
+                rank++;
+            }
+        }
+
+        return rank;
     }
 
     internal static BlockSyntax? FunctionBody(SyntaxNode node)

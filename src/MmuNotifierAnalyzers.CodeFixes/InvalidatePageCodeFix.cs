@@ -44,7 +44,7 @@ public sealed class InvalidatePageCodeFix : GuardedCodeFixProvider
         foreach (var diagnostic in context.Diagnostics)
         {
             var node = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
-            if (diagnostic.Properties.TryGetValue(InvalidatePageAnalyzer.KindProperty, out var kind) && kind == InvalidatePageAnalyzer.OpsMemberKind)
+            if (diagnostic.Properties.TryGetValue(FixContract.InvalidatePage.Kind, out var kind) && kind == FixContract.InvalidatePage.OpsMember)
             {
                 var assignment = node.FirstAncestorOrSelf<AssignmentExpressionSyntax>();
                 var repair = assignment is null ? InvalidatePageOpsRewriter.Repair.None : InvalidatePageOpsRewriter.Choose(assignment, diagnostic);

@@ -43,15 +43,15 @@ internal static class InvalidatePageOpsRewriter
             return Repair.None;
         }
 
-        bool Has(string property) => diagnostic.Properties.TryGetValue(property, out var value) && value == RepairProperties.True;
+        bool Has(string property) => diagnostic.Properties.TryGetValue(property, out var value) && value == FixContract.True;
         var setsStart = Sets(initializer, "invalidate_range_start");
         var setsEnd = Sets(initializer, "invalidate_range_end");
-        if (Has(RepairProperties.TableHasRangeCallback))
+        if (Has(FixContract.InvalidatePage.TableHasRangeCallback))
         {
             return setsStart || setsEnd || Sets(initializer, "invalidate_range") ? Repair.Remove : Repair.None;
         }
 
-        if (Has(RepairProperties.CallbackMaySleep))
+        if (Has(FixContract.InvalidatePage.CallbackMaySleep))
         {
             return setsStart || setsEnd ? Repair.None : Repair.ToStartAndEnd;
         }

@@ -43,22 +43,22 @@ public sealed class NonBlockableMisuseCodeFix : GuardedCodeFixProvider
     {
         foreach (var diagnostic in context.Diagnostics)
         {
-            if (diagnostic.Properties.TryGetValue(NonBlockableMisuseAnalyzer.FindingProperty, out var finding)
-                && finding == NonBlockableMisuseAnalyzer.EndAfterRefusal)
+            if (diagnostic.Properties.TryGetValue(FixContract.NonBlockable.Finding, out var finding)
+                && finding == FixContract.NonBlockable.EndAfterRefusal)
             {
                 await RegisterEndOnSuccessAsync(context, diagnostic).ConfigureAwait(false);
                 continue;
             }
 
-            if (!diagnostic.Properties.TryGetValue(RangeFixProperties.RefuseProperty, out var refuse) || refuse is null
-                || !diagnostic.Properties.TryGetValue(RangeFixProperties.RangeParameterProperty, out var range) || range is null
+            if (!diagnostic.Properties.TryGetValue(FixContract.NonBlockable.Refuse, out var refuse) || refuse is null
+                || !diagnostic.Properties.TryGetValue(FixContract.NonBlockable.RangeParameter, out var range) || range is null
                 || diagnostic.AdditionalLocations.Count == 0)
             {
                 continue;
             }
 
             var document = context.Document;
-            var anchor = diagnostic.AdditionalLocations[0].SourceSpan;
+            var anchor = diagnostic.AdditionalLocations[FixContract.NonBlockable.GuardLocation].SourceSpan;
             context.RegisterCodeFix(
                 Fix("Return " + refuse + " when the range is not blockable", document, ct => GuardAsync(document, anchor, range, refuse, ct), EquivalenceKey),
                 diagnostic);
@@ -80,7 +80,7 @@ public sealed class NonBlockableMisuseCodeFix : GuardedCodeFixProvider
 
         // Qualified only where the Linux statics are not in scope.
         var linux = model.LookupSymbols(anchor.SpanStart, name: "mmu_notifier_range_blockable").Any(s => s is IMethodSymbol) ? string.Empty : "global::Kernel.Mm.Linux.";
-        var value = refuse == RangeFixProperties.RefuseWithEagain ? "-" + linux + "EAGAIN" : "false";
+        var value = refuse == FixContract.NonBlockable.RefuseWithEagain ? "-" + linux + "EAGAIN" : "false";
 
         // Before the statement's leading comments, at its indentation, in the document's line endings.
         var first = anchor.GetLeadingTrivia().FirstOrDefault(t => !t.IsKind(SyntaxKind.WhitespaceTrivia) && !t.IsKind(SyntaxKind.EndOfLineTrivia));
@@ -103,7 +103,7 @@ public sealed class NonBlockableMisuseCodeFix : GuardedCodeFixProvider
 
         var document = context.Document;
         var endSpan = diagnostic.Location.SourceSpan;
-        var startSpan = diagnostic.AdditionalLocations[0].SourceSpan;
+        var startSpan = diagnostic.AdditionalLocations[FixContract.NonBlockable.StartLocation].SourceSpan;
         var root = await document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         var text = await document.GetTextAsync(context.CancellationToken).ConfigureAwait(false);
         if (root is not null && EndMove.Find(root, text, endSpan, startSpan) is not null)

@@ -50,22 +50,22 @@ public sealed class NotificationBracketCodeFix : GuardedCodeFixProvider
             }
 
             // Only a call with no range at all gets a new bracket, and only around a lock every path holds.
-            if (!diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.NoRange)
-                || diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.LockOnSomePaths))
+            if (!diagnostic.Properties.ContainsKey(FixContract.Notification.NoRange)
+                || diagnostic.Properties.ContainsKey(FixContract.Notification.LockOnSomePaths))
             {
                 continue;
             }
 
-            var onePage = diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.OnePage);
-            var hugePage = diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.HugePage);
-            var mmOfVma = diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.MmOfVma);
+            var onePage = diagnostic.Properties.ContainsKey(FixContract.Notification.OnePage);
+            var hugePage = diagnostic.Properties.ContainsKey(FixContract.Notification.HugePage);
+            var mmOfVma = diagnostic.Properties.ContainsKey(FixContract.Notification.MmOfVma);
 
             // The lock the analysis found held at the call on every path: the bracket goes around that one.
             InvocationExpressionSyntax? acquisition = null;
-            if (diagnostic.Properties.ContainsKey(UncoveredNotificationProperties.LockHeld))
+            if (diagnostic.Properties.ContainsKey(FixContract.Notification.LockHeld))
             {
                 acquisition = diagnostic.AdditionalLocations.Count > 0
-                    ? root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>()
+                    ? root.FindNode(diagnostic.AdditionalLocations[FixContract.Notification.AcquisitionLocation].SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>()
                     : null;
                 if (acquisition is null)
                 {

@@ -40,21 +40,21 @@ public sealed class PageReleasedBeforeInvalidationCodeFix : GuardedCodeFixProvid
 
         foreach (var diagnostic in context.Diagnostics)
         {
-            if (diagnostic.AdditionalLocations.Count < 2)
+            if (diagnostic.AdditionalLocations.Count <= FixContract.PageReleased.ClearLocation)
             {
                 continue;
             }
 
             var release = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>();
-            var invalidation = root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>();
-            var clear = root.FindNode(diagnostic.AdditionalLocations[1].SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>();
+            var invalidation = root.FindNode(diagnostic.AdditionalLocations[FixContract.PageReleased.InvalidationLocation].SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>();
+            var clear = root.FindNode(diagnostic.AdditionalLocations[FixContract.PageReleased.ClearLocation].SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>();
             if (release is null || invalidation is null || clear is null)
             {
                 continue;
             }
 
             var document = context.Document;
-            if (diagnostic.Properties.TryGetValue(PageReleasedBeforeInvalidationAnalyzer.NotifyingClearProperty, out var notifying)
+            if (diagnostic.Properties.TryGetValue(FixContract.PageReleased.NotifyingClear, out var notifying)
                 && notifying is not null && Rename(clear, notifying) is { } renamed)
             {
                 context.RegisterCodeFix(
@@ -67,7 +67,7 @@ public sealed class PageReleasedBeforeInvalidationCodeFix : GuardedCodeFixProvid
                 continue;
             }
 
-            if (diagnostic.Properties.TryGetValue(PageReleasedBeforeInvalidationAnalyzer.BracketThenNotifyingClearProperty, out var afterBracket)
+            if (diagnostic.Properties.TryGetValue(FixContract.PageReleased.BracketThenNotifyingClear, out var afterBracket)
                 && afterBracket is not null && invalidation.Parent is ExpressionStatementSyntax invalidationStatement
                 && await BracketThenNotifyAsync(document, invalidationStatement, clear, afterBracket, context.CancellationToken).ConfigureAwait(false) is not null)
             {

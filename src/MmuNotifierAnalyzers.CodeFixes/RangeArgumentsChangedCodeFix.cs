@@ -7,6 +7,7 @@ using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using MmuNotifierAnalyzers.Rules;
 
 namespace MmuNotifierAnalyzers.CodeFixes;
 
@@ -63,9 +64,9 @@ public sealed class RangeArgumentsChangedCodeFix : GuardedCodeFixProvider
     {
         if (diagnostic.AdditionalLocations.Count == 0
             || !root.FullSpan.Contains(diagnostic.Location.SourceSpan)
-            || !root.FullSpan.Contains(diagnostic.AdditionalLocations[0].SourceSpan)
+            || !root.FullSpan.Contains(diagnostic.AdditionalLocations[FixContract.RangeArgumentsChanged.StartLocation].SourceSpan)
             || root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true)?.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } end
-            || root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true)?.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } start)
+            || root.FindNode(diagnostic.AdditionalLocations[FixContract.RangeArgumentsChanged.StartLocation].SourceSpan, getInnermostNodeForTie: true)?.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } start)
         {
             return null;
         }

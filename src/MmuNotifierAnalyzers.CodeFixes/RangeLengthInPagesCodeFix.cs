@@ -89,7 +89,7 @@ public sealed class RangeLengthInPagesCodeFix : GuardedCodeFixProvider
     private static Dictionary<SyntaxNode, SyntaxNode> Edits(SyntaxNode root, SemanticModel model, Diagnostic diagnostic, CancellationToken cancellationToken)
     {
         var edits = new Dictionary<SyntaxNode, SyntaxNode>();
-        if (!diagnostic.Properties.TryGetValue(RangeFixProperties.SizeProperty, out var size) || size is null || diagnostic.AdditionalLocations.Count == 0)
+        if (!diagnostic.Properties.TryGetValue(FixContract.HugeSize.Size, out var size) || size is null || diagnostic.AdditionalLocations.Count == 0)
         {
             return edits;
         }

@@ -23,7 +23,7 @@ internal static class SequentialFixAll
     /// <summary>
     /// Applies <paramref name="provider"/>'s fix of each diagnostic, in the order given (source
     /// order: callers pass <c>InSourceOrder</c>). Each diagnostic gets its action of the asked key
-    /// when it offers one, else its first action: <c>dotnet format</c> asks with the key of whichever
+    /// when it offers one, else its first action, else the next that changes the document: <c>dotnet format</c> asks with the key of whichever
     /// diagnostic it listed first, and one run must still fix the diagnostics that do not offer
     /// that repair.
     /// </summary>
@@ -86,19 +86,22 @@ internal static class SequentialFixAll
             var relocated = Diagnostic.Create(diagnostic.Descriptor, Location.Create(now.SyntaxTree, node.Span), additional, diagnostic.Properties, Enumerable.Repeat((object)string.Empty, 8).ToArray());
             var offered = new List<CodeAction>();
             await provider.RegisterCodeFixesAsync(new CodeFixContext(current, relocated, (action, _) => offered.Add(action), cancellationToken)).ConfigureAwait(false);
-            var key = context.CodeActionEquivalenceKey;
-            var chosen = offered.FirstOrDefault(a => a.EquivalenceKey == key) ?? offered.FirstOrDefault();
-            if (chosen is null)
+            foreach (var chosen in GuardedCodeFixProvider.Candidates(offered, context.CodeActionEquivalenceKey, keysAreAlternatives: false))
             {
-                continue;
-            }
-
-            foreach (var operation in await chosen.GetOperationsAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (operation is ApplyChangesOperation { ChangedSolution: var solution } && solution.GetDocument(current.Id) is { } next && next != current)
+                var applied = false;
+                foreach (var operation in await chosen.GetOperationsAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    current = next;
-                    changed = true;
+                    if (operation is ApplyChangesOperation { ChangedSolution: var solution } && solution.GetDocument(current.Id) is { } next
+                        && !(await next.GetTextAsync(cancellationToken).ConfigureAwait(false)).ContentEquals(await current.GetTextAsync(cancellationToken).ConfigureAwait(false)))
+                    {
+                        current = next;
+                        changed = applied = true;
+                        break;
+                    }
+                }
+
+                if (applied)
+                {
                     break;
                 }
             }

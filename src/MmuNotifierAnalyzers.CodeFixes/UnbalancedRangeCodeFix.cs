@@ -48,7 +48,7 @@ public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
         // Only cheap checks of the tree here; the rewrite (and the binding it needs) is the action's.
         foreach (var diagnostic in context.Diagnostics)
         {
-            if (!diagnostic.Properties.TryGetValue(UnbalancedRangeAnalyzer.FindingProperty, out var finding) || finding != "Leak"
+            if (!diagnostic.Properties.TryGetValue(FixContract.UnbalancedRange.Finding, out var finding) || finding != FixContract.UnbalancedRange.Leak
                 || !root.FullSpan.Contains(diagnostic.Location.SourceSpan)
                 || root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true) is not { } node
                 || node.AncestorsAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { Parent: ExpressionStatementSyntax } start)
@@ -56,10 +56,10 @@ public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
                 continue;
             }
 
-            var exit = diagnostic.AdditionalLocations.Count > 0 && root.FullSpan.Contains(diagnostic.AdditionalLocations[0].SourceSpan)
-                ? root.FindNode(diagnostic.AdditionalLocations[0].SourceSpan, getInnermostNodeForTie: true)
+            var exit = diagnostic.AdditionalLocations.Count > FixContract.UnbalancedRange.ExitLocation && root.FullSpan.Contains(diagnostic.AdditionalLocations[FixContract.UnbalancedRange.ExitLocation].SourceSpan)
+                ? root.FindNode(diagnostic.AdditionalLocations[FixContract.UnbalancedRange.ExitLocation].SourceSpan, getInnermostNodeForTie: true)
                 : null;
-            var exitKind = diagnostic.Properties.TryGetValue(UnbalancedRangeAnalyzer.ExitKindProperty, out var k) ? k : null;
+            var exitKind = diagnostic.Properties.TryGetValue(FixContract.UnbalancedRange.ExitKind, out var k) ? k : null;
             var document = context.Document;
             var startSpan = start.Span;
             var exitSpan = exit?.Span;

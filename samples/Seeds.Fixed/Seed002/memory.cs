@@ -38,10 +38,10 @@ public static class memory
         page? old_page, new_page = null;
         pte_t entry;
         vm_fault_t ret = 0;
-        ulong mmun_start; /* For mmu_notifiers */
-        ulong mmun_end;   /* For mmu_notifiers */
-        ulong mmun_start2 = 0; /* For mmu_notifiers */
-        ulong mmun_end2 = 0;   /* For mmu_notifiers */
+        ulong mmun_start2; /* For mmu_notifiers */
+        ulong mmun_end2;   /* For mmu_notifiers */
+        ulong mmun_start = 0; /* For mmu_notifiers */
+        ulong mmun_end = 0;   /* For mmu_notifiers */
         bool mmun_called = false; /* For mmu_notifiers */
 
         old_page = vm_normal_page(vma, address, orig_pte);
@@ -120,10 +120,10 @@ public static class memory
             cow_user_page(new_page, old_page!, address, vma);
         }
         __SetPageUptodate(new_page);
-        mmun_start2 = address & PAGE_MASK;
-        mmun_end2 = mmun_start2 + PAGE_SIZE;
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
         mmun_called = true;
-        mmu_notifier_invalidate_range_start(mm, mmun_start2, mmun_end2);
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
 
         /* mem_cgroup_newpage_charge(): no memory cgroups in Kernel.Mm */
 
@@ -184,16 +184,16 @@ public static class memory
     unlock:
         pte_unmap_unlock(page_table, ptl);
         if (mmun_called)
-            mmu_notifier_invalidate_range_end(mm, mmun_start2, mmun_end2);
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
         if (new_page != null)
         {
             if (new_page == old_page)
             {
                 /* cow happened, notify before releasing old_page */
-                mmun_start = address & PAGE_MASK;
-                mmun_end = mmun_start + PAGE_SIZE;
-                mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
-                mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+                mmun_start2 = address & PAGE_MASK;
+                mmun_end2 = mmun_start2 + PAGE_SIZE;
+                mmu_notifier_invalidate_range_start(mm, mmun_start2, mmun_end2);
+                mmu_notifier_invalidate_range_end(mm, mmun_start2, mmun_end2);
             }
             page_cache_release(new_page);
         }
@@ -221,7 +221,7 @@ public static class memory
             update_mmu_cache(vma, address, page_table);
         pte_unmap_unlock(page_table, ptl);
         if (mmun_called)
-            mmu_notifier_invalidate_range_end(mm, mmun_start2, mmun_end2);
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
         ret |= VM_FAULT_WRITE;
         return ret;
 

@@ -9,20 +9,6 @@ using MmuNotifierAnalyzers.Core.Flow;
 
 namespace MmuNotifierAnalyzers.Rules;
 
-/// <summary>What MMU013 tells its code fix, besides <see cref="UncoveredNotificationProperties"/>
-/// (<c>OnePage</c>, <c>HugePage</c>, <c>MmOfVma</c>, <c>NoRange</c>, <c>LockHeld</c> with the
-/// acquisition as the first additional location, <c>LockOnSomePaths</c>), which a direct change
-/// carries with the same meaning as MMU006's.</summary>
-public static class EntryChangeProperties
-{
-    /// <summary>Property: "true" when the diagnostic is on a call down a chain (the change is in a
-    /// callee or a walk callback): there is no one page to bracket, and the fix offers nothing.</summary>
-    public const string Chain = "Chain";
-
-    /// <summary>Property: "true" for a hugetlb entry, whose size is its hstate's: the fix offers nothing.</summary>
-    public const string HugeTlb = "HugeTlb";
-}
-
 /// <summary>
 /// MMU013: a present entry of a user mm cleared, write-protected, cleaned or aged with no
 /// invalidate_range_start/_end covering it, and no notification after it: no secondary MMU hears
@@ -83,40 +69,40 @@ public sealed class EntryChangedWithoutInvalidationAnalyzer : BodyRuleAnalyzer
         var additional = new List<Location>();
         if (site.Change is not { } change)
         {
-            properties = properties.Add(EntryChangeProperties.Chain, "true");
+            properties = properties.Add(FixContract.EntryChange.Chain, FixContract.True);
         }
         else
         {
-            properties = properties.Add(UncoveredNotificationProperties.OnePage, "true");
+            properties = properties.Add(FixContract.Notification.OnePage, FixContract.True);
             if (change.HugeTlb)
             {
-                properties = properties.Add(EntryChangeProperties.HugeTlb, "true");
+                properties = properties.Add(FixContract.EntryChange.HugeTlb, FixContract.True);
             }
             else if (change.Length > symbols.PageSize)
             {
-                properties = properties.Add(UncoveredNotificationProperties.HugePage, "true");
+                properties = properties.Add(FixContract.Notification.HugePage, FixContract.True);
             }
 
             if (change.MmOfVma)
             {
-                properties = properties.Add(UncoveredNotificationProperties.MmOfVma, "true");
+                properties = properties.Add(FixContract.Notification.MmOfVma, FixContract.True);
             }
         }
 
         if (site.NoRangeOnAnyPath)
         {
-            properties = properties.Add(UncoveredNotificationProperties.NoRange, "true");
+            properties = properties.Add(FixContract.Notification.NoRange, FixContract.True);
         }
 
         var held = site.Observation?.OnEveryPath(Domains.Locks).Where(l => l.AcquiredAt is not null).OrderBy(l => l.AcquiredAt!.SpanStart).FirstOrDefault();
         if (held is not null)
         {
-            properties = properties.Add(UncoveredNotificationProperties.LockHeld, "true");
+            properties = properties.Add(FixContract.Notification.LockHeld, FixContract.True);
             additional.Add(held.AcquiredAt!.GetLocation());
         }
         else if (site.Observation is { } observation && !observation.OnSomePath(Domains.Locks).IsEmpty)
         {
-            properties = properties.Add(UncoveredNotificationProperties.LockOnSomePaths, "true");
+            properties = properties.Add(FixContract.Notification.LockOnSomePaths, FixContract.True);
         }
 
         var chain = string.Join(" \u2192 ", new[] { owner }.Concat(site.Chain));

@@ -17,7 +17,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// <see cref="AlignmentProof"/> proves aligned. Reported once per start, at the first call it reaches.
 /// Additional locations, when the start and the end are each written once: [0] the start as written,
 /// [1] the <c>x</c> of the end's <c>x + length</c> as written, [2] the length term, [3] the page or
-/// hstate (compound and hugetlb sizes only); <see cref="RangeFixProperties.SizeProperty"/> says which mask.
+/// hstate (compound and hugetlb sizes only); <see cref="FixContract.HugeSize.Size"/> says which mask.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class HugeRangeNotAlignedAnalyzer : BodyRuleAnalyzer
@@ -97,7 +97,7 @@ public sealed class HugeRangeNotAlignedAnalyzer : BodyRuleAnalyzer
                 Rule,
                 invocation.Syntax.GetLocation(),
                 locations,
-                ImmutableDictionary<string, string?>.Empty.Add(RangeFixProperties.SizeProperty, size),
+                ImmutableDictionary<string, string?>.Empty.Add(FixContract.HugeSize.Size, size),
                 invocation.TargetMethod.Name,
                 RangeSyntax.OneLine(RangeSyntax.SizeText(size, subject, qualifier)),
                 startText,

@@ -153,7 +153,7 @@ public sealed class InconsistentNotifierOpsAnalyzer : DiagnosticAnalyzer
     /// <c>[SequenceRetryCheck]</c> or <c>[SequenceRead]</c>) are found once per compilation by attribute
     /// name and bound only when a table with a start and no end asks.
     /// </summary>
-    private sealed class SequenceSchemes
+    internal sealed class SequenceSchemes
     {
         private readonly Compilation _compilation;
         private ImmutableHashSet<ISymbol>? _read;
@@ -165,9 +165,16 @@ public sealed class InconsistentNotifierOpsAnalyzer : DiagnosticAnalyzer
             _compilation = compilation;
         }
 
-        public bool BlocksRefault(IOperation callback, CancellationToken cancellationToken)
+        public bool BlocksRefault(IOperation callback, CancellationToken cancellationToken) =>
+            WritesWhatChecksRead(Written(Bodies(callback, cancellationToken)), cancellationToken);
+
+        /// <summary>Whether a callback's own body (MMU004's fix asks of an <c>invalidate_range</c>
+        /// callback it would also make the end) writes something a sequence check reads.</summary>
+        public bool BodyBlocksRefault(IOperation body, CancellationToken cancellationToken) =>
+            WritesWhatChecksRead(Written(new[] { body }), cancellationToken);
+
+        private bool WritesWhatChecksRead(HashSet<ISymbol> written, CancellationToken cancellationToken)
         {
-            var written = Written(callback, cancellationToken);
             if (written.Count == 0)
             {
                 return false;
@@ -178,10 +185,10 @@ public sealed class InconsistentNotifierOpsAnalyzer : DiagnosticAnalyzer
         }
 
         // The fields and properties the callback's own body writes.
-        private HashSet<ISymbol> Written(IOperation callback, CancellationToken cancellationToken)
+        private static HashSet<ISymbol> Written(IEnumerable<IOperation> bodies)
         {
             var written = new HashSet<ISymbol>(SymbolEqualityComparer.Default);
-            foreach (var body in Bodies(callback, cancellationToken))
+            foreach (var body in bodies)
             {
                 foreach (var operation in body.DescendantsAndSelf())
                 {

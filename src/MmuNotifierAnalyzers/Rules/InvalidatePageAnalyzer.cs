@@ -18,13 +18,6 @@ namespace MmuNotifierAnalyzers.Rules;
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class InvalidatePageAnalyzer : DiagnosticAnalyzer
 {
-    /// <summary>Diagnostic property telling the code fix which shape it is looking at.</summary>
-    public const string KindProperty = "Kind";
-
-    public const string CallKind = "Call";
-
-    public const string OpsMemberKind = "OpsMember";
-
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.InvalidatePageRemoved,
         title: "invalidate_page is removed: use the range API",
@@ -39,10 +32,10 @@ public sealed class InvalidatePageAnalyzer : DiagnosticAnalyzer
         helpLinkUri: RuleIdentifiers.GetHelpUri(RuleIdentifiers.InvalidatePageRemoved));
 
     private static readonly ImmutableDictionary<string, string?> CallProperties =
-        ImmutableDictionary<string, string?>.Empty.Add(KindProperty, CallKind);
+        ImmutableDictionary<string, string?>.Empty.Add(FixContract.InvalidatePage.Kind, FixContract.InvalidatePage.Call);
 
     private static readonly ImmutableDictionary<string, string?> OpsProperties =
-        ImmutableDictionary<string, string?>.Empty.Add(KindProperty, OpsMemberKind);
+        ImmutableDictionary<string, string?>.Empty.Add(FixContract.InvalidatePage.Kind, FixContract.InvalidatePage.OpsMember);
 
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(Rule);
 
@@ -109,12 +102,12 @@ public sealed class InvalidatePageAnalyzer : DiagnosticAnalyzer
         var properties = OpsProperties;
         if (SetsRangeCallback(assignment, symbols))
         {
-            properties = properties.Add(RepairProperties.TableHasRangeCallback, RepairProperties.True);
+            properties = properties.Add(FixContract.InvalidatePage.TableHasRangeCallback, FixContract.True);
         }
 
         if (CallbackMaySleep(context, assignment.Value))
         {
-            properties = properties.Add(RepairProperties.CallbackMaySleep, RepairProperties.True);
+            properties = properties.Add(FixContract.InvalidatePage.CallbackMaySleep, FixContract.True);
         }
 
         var advice = "no caller invokes the callback any more; implement invalidate_range_start/_end (may sleep) or invalidate_range (atomic) instead";

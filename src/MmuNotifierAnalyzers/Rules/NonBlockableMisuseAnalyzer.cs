@@ -23,23 +23,11 @@ namespace MmuNotifierAnalyzers.Rules;
 /// tested true. Both read <see cref="FlowResult"/>: the refused start and the unproven range are domains.
 /// </summary>
 /// <remarks>
-/// Sleeping findings carry, for the fix: <see cref="RangeFixProperties.RefuseProperty"/> and
-/// <see cref="RangeFixProperties.RangeParameterProperty"/>; additional location 0 is the statement of
-/// the callback's body before which the guard goes (the top-level statement holding the callback's
-/// first unguarded sleeping call, so every finding of one callback asks for the same guard).
+/// What the findings carry for the fix: <see cref="FixContract.NonBlockable"/>.
 /// </remarks>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class NonBlockableMisuseAnalyzer : BodyRuleAnalyzer
 {
-    /// <summary>Which part of the rule: <see cref="EndAfterRefusal"/>, <see cref="ChangeAfterRefusal"/>, <see cref="SleepWhenNonBlockable"/>.</summary>
-    public const string FindingProperty = "Finding";
-
-    public const string EndAfterRefusal = "EndAfterRefusal";
-
-    public const string ChangeAfterRefusal = "ChangeAfterRefusal";
-
-    public const string SleepWhenNonBlockable = "Sleep";
-
     internal static readonly DiagnosticDescriptor RefusedRule = new(
         RuleIdentifiers.NonBlockableMisuse,
         title: "Non-blockable invalidation misused",
@@ -194,7 +182,7 @@ public sealed class NonBlockableMisuseAnalyzer : BodyRuleAnalyzer
                 RefusedRule,
                 invocation.Syntax.GetLocation(),
                 new[] { start.GetLocation() },
-                ImmutableDictionary<string, string?>.Empty.Add(FindingProperty, closes is null ? ChangeAfterRefusal : EndAfterRefusal),
+                ImmutableDictionary<string, string?>.Empty.Add(FixContract.NonBlockable.Finding, closes is null ? FixContract.NonBlockable.ChangeAfterRefusal : FixContract.NonBlockable.EndAfterRefusal),
                 method.Name,
                 nonblock,
                 FlowAnalysis.Line(start),
@@ -247,17 +235,17 @@ public sealed class NonBlockableMisuseAnalyzer : BodyRuleAnalyzer
         findings.Sort((a, b) => a.Operation.Syntax.SpanStart.CompareTo(b.Operation.Syntax.SpanStart));
         var refuse = callback.ReturnType.SpecialType switch
         {
-            SpecialType.System_Int32 => RangeFixProperties.RefuseWithEagain,
-            SpecialType.System_Boolean => RangeFixProperties.RefuseWithFalse,
+            SpecialType.System_Int32 => FixContract.NonBlockable.RefuseWithEagain,
+            SpecialType.System_Boolean => FixContract.NonBlockable.RefuseWithFalse,
             _ => null,
         };
         var guardBefore = GuardPoint(function, findings[0].Operation.Syntax);
         var properties = ImmutableDictionary<string, string?>.Empty
-            .Add(FindingProperty, SleepWhenNonBlockable)
-            .Add(RangeFixProperties.RangeParameterProperty, range.Name);
+            .Add(FixContract.NonBlockable.Finding, FixContract.NonBlockable.SleepWhenNonBlockable)
+            .Add(FixContract.NonBlockable.RangeParameter, range.Name);
         if (refuse is not null && guardBefore is not null)
         {
-            properties = properties.Add(RangeFixProperties.RefuseProperty, refuse);
+            properties = properties.Add(FixContract.NonBlockable.Refuse, refuse);
         }
 
         var advice = refuse is null

@@ -19,23 +19,6 @@ namespace MmuNotifierAnalyzers.Rules;
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class PageReleasedBeforeInvalidationAnalyzer : BodyRuleAnalyzer
 {
-    /// <summary>
-    /// Property: the notifying form of the clearing call (<c>ptep_clear_flush_notify</c>,
-    /// <c>pmdp_huge_clear_flush_notify</c>), set when the clear runs inside a range open on every
-    /// path, so the fix can make the clear invalidate at once (34ee645e83b6's fix). The additional
-    /// locations are the invalidation, then the clear.
-    /// </summary>
-    public const string NotifyingClearProperty = "NotifyingClear";
-
-    /// <summary>
-    /// Property: the notifying form of the clear, set instead of <see cref="NotifyingClearProperty"/>
-    /// when no range is open at the clear but the invalidation after it is an
-    /// <c>invalidate_range</c> reached with no range and no lock (seed 003): the fix first brackets
-    /// that invalidation as MMU006's fix does (which puts the clear inside the range), then makes
-    /// the clear notify. The same text whichever of MMU006 and MMU010 is fixed first.
-    /// </summary>
-    public const string BracketThenNotifyingClearProperty = "BracketThenNotifyingClear";
-
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.PageReleasedBeforeInvalidation,
         title: "Page released before its invalidation",
@@ -87,13 +70,13 @@ public sealed class PageReleasedBeforeInvalidationAnalyzer : BodyRuleAnalyzer
                         {
                             if (IsBracketed(clear!, api))
                             {
-                                properties = properties.Add(NotifyingClearProperty, notifying);
+                                properties = properties.Add(FixContract.PageReleased.NotifyingClear, notifying);
                             }
                             else if (effects.Notify is { Kind: NotifyKind.InvalidateRange }
                                 && observation.Paths.All(p => p.Facts(Domains.Ranges).IsEmpty && p.Facts(Domains.Locks).IsEmpty)
                                 && entry.Clear.SpanStart < invocation.Syntax.SpanStart)
                             {
-                                properties = properties.Add(BracketThenNotifyingClearProperty, notifying);
+                                properties = properties.Add(FixContract.PageReleased.BracketThenNotifyingClear, notifying);
                             }
                         }
 

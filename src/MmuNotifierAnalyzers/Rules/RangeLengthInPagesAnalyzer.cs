@@ -16,7 +16,7 @@ namespace MmuNotifierAnalyzers.Rules;
 /// argument of start/end, <c>invalidate_range</c> or <c>mmu_notifier_range_init</c> is classified by
 /// <see cref="RangeArithmetic"/>, directly or through the locals it comes from (<c>mmun_end</c>).
 /// Reported once per page-count term, at the first call its value reaches; the additional
-/// locations are the terms to rewrite, <see cref="RangeFixProperties.SizeProperty"/> says which
+/// locations are the terms to rewrite, <see cref="FixContract.HugeSize.Size"/> says which
 /// huge page.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
@@ -72,7 +72,7 @@ public sealed class RangeLengthInPagesAnalyzer : BodyRuleAnalyzer
                 Rule,
                 invocation.Syntax.GetLocation(),
                 writes.Select(w => RangeArithmetic.Strip(w.Term!).Syntax.GetLocation()),
-                ImmutableDictionary<string, string?>.Empty.Add(RangeFixProperties.SizeProperty, RangeSyntax.SizeName(form.Term.Size)),
+                ImmutableDictionary<string, string?>.Empty.Add(FixContract.HugeSize.Size, RangeSyntax.SizeName(form.Term.Size)),
                 invocation.TargetMethod.Name,
                 at,
                 Extent(form.Term.Size),

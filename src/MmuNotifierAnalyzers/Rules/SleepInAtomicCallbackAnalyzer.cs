@@ -23,12 +23,6 @@ namespace MmuNotifierAnalyzers.Rules;
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
 {
-    /// <summary>Diagnostic property: the fix can rename the ops member to invalidate_range_start.</summary>
-    public const string CanMoveToStartProperty = "CanMoveToStart";
-
-    /// <summary>Diagnostic property: the ops member the callback is assigned to.</summary>
-    public const string RoleProperty = "Role";
-
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.SleepInAtomicCallback,
         title: "Call that may sleep inside a callback that must not sleep",
@@ -68,11 +62,12 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
 
             // Per function, not per operation: only callbacks are bound, found by a syntactic
             // pre-check on their name (or, for a lambda, on what its file names).
-            start.RegisterSyntaxNodeAction(c => AnalyzeFunction(c, oracle, callbacks), FunctionKinds);
+            var schemes = new InconsistentNotifierOpsAnalyzer.SequenceSchemes(start.Compilation);
+            start.RegisterSyntaxNodeAction(c => AnalyzeFunction(c, oracle, callbacks, schemes), FunctionKinds);
         });
     }
 
-    private static void AnalyzeFunction(SyntaxNodeAnalysisContext context, SleepOracle oracle, AtomicCallbacks callbacks)
+    private static void AnalyzeFunction(SyntaxNodeAnalysisContext context, SleepOracle oracle, AtomicCallbacks callbacks, InconsistentNotifierOpsAnalyzer.SequenceSchemes schemes)
     {
         var model = context.SemanticModel;
         var ct = context.CancellationToken;
@@ -117,12 +112,12 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
         {
             if (MayBeCall(operation))
             {
-                Report(context, oracle, operation, uses, callbackName);
+                Report(context, oracle, operation, uses, callbackName, function, schemes);
             }
         }
     }
 
-    private static void Report(SyntaxNodeAnalysisContext context, SleepOracle oracle, IOperation operation, ImmutableArray<AtomicUse> uses, string callbackName)
+    private static void Report(SyntaxNodeAnalysisContext context, SleepOracle oracle, IOperation operation, ImmutableArray<AtomicUse> uses, string callbackName, IOperation function, InconsistentNotifierOpsAnalyzer.SequenceSchemes schemes)
     {
         if (!oracle.MaySleep(operation, context.CancellationToken, out var witness))
         {
@@ -141,15 +136,22 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
             }
         }
 
-        var properties = ImmutableDictionary<string, string?>.Empty.Add(RoleProperty, first.Role);
+        var properties = ImmutableDictionary<string, string?>.Empty.Add(FixContract.SleepInAtomicCallback.Role, first.Role);
         if (oracle.SleepsOnlyForItsGfpFlags(operation, context.CancellationToken, out var gfpOrdinal))
         {
-            properties = properties.Add(RepairProperties.GfpParameter, gfpOrdinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            properties = properties.Add(FixContract.Allocation.GfpParameter, gfpOrdinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         if (canMove && memberLocations.Count == uses.Length)
         {
-            properties = properties.Add(CanMoveToStartProperty, "true");
+            properties = properties.Add(FixContract.SleepInAtomicCallback.CanMoveToStart, FixContract.True);
+
+            // As a start with no end, the callback would need a sequence scheme (MMU011); one that
+            // is a scheme already must not run twice per invalidation.
+            if (!schemes.BodyBlocksRefault(function, context.CancellationToken))
+            {
+                properties = properties.Add(FixContract.SleepInAtomicCallback.AlsoEnd, FixContract.True);
+            }
         }
         else
         {

@@ -17,9 +17,6 @@ namespace MmuNotifierAnalyzers.Rules;
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class SleepUnderSpinlockAnalyzer : BodyRuleAnalyzer
 {
-    /// <summary>Property set to "Start" or "End" when the sleeping call is the notifier's own start/end (the fix moves it).</summary>
-    public const string RangeCallProperty = "RangeCall";
-
     internal static readonly DiagnosticDescriptor Rule = new(
         RuleIdentifiers.SleepUnderSpinlock,
         title: "Call that may sleep under a spinlock",
@@ -80,22 +77,22 @@ public sealed class SleepUnderSpinlockAnalyzer : BodyRuleAnalyzer
                     var role = FlowCache.Api(context.Compilation, symbols).Get(invocation.TargetMethod).Range?.Role;
                     if (role is RangeRole.Opens)
                     {
-                        properties = properties.Add(RangeCallProperty, "Start");
+                        properties = properties.Add(FixContract.SleepUnderSpinlock.RangeCall, FixContract.SleepUnderSpinlock.Start);
                     }
                     else if (role is RangeRole.Closes)
                     {
-                        properties = properties.Add(RangeCallProperty, "End");
+                        properties = properties.Add(FixContract.SleepUnderSpinlock.RangeCall, FixContract.SleepUnderSpinlock.End);
                     }
                 }
 
                 if (oracle.SleepsOnlyForItsGfpFlags(locked.Operation, context.CancellationToken, out var gfpOrdinal))
                 {
-                    properties = properties.Add(RepairProperties.GfpParameter, gfpOrdinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    properties = properties.Add(FixContract.Allocation.GfpParameter, gfpOrdinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 }
 
                 if (held.AcquiredAt is not null)
                 {
-                    properties = properties.Add(RepairProperties.LockAcquisition, RepairProperties.True);
+                    properties = properties.Add(FixContract.SleepUnderSpinlock.LockAcquisition, FixContract.True);
                 }
 
                 var additional = held.AcquiredAt is null ? System.Array.Empty<Location>() : new[] { held.AcquiredAt.GetLocation() };

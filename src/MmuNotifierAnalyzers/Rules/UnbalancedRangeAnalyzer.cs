@@ -15,12 +15,6 @@ namespace MmuNotifierAnalyzers.Rules;
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class UnbalancedRangeAnalyzer : BodyRuleAnalyzer
 {
-    /// <summary>Property naming how the open path leaves the method (an <see cref="ExitKind"/>).</summary>
-    public const string ExitKindProperty = "ExitKind";
-
-    /// <summary>Property naming the kind of finding: Leak, Unmatched, Reopened.</summary>
-    public const string FindingProperty = "Finding";
-
     internal static readonly DiagnosticDescriptor LeakRule = new(
         RuleIdentifiers.UnbalancedRange,
         title: "invalidate_range_start / _end unbalanced on some path",
@@ -63,8 +57,8 @@ public sealed class UnbalancedRangeAnalyzer : BodyRuleAnalyzer
             foreach (var leak in result.LeakedRanges)
             {
                 var properties = ImmutableDictionary<string, string?>.Empty
-                    .Add(FindingProperty, "Leak")
-                    .Add(ExitKindProperty, leak.Exit.Kind.ToString());
+                    .Add(FixContract.UnbalancedRange.Finding, FixContract.UnbalancedRange.Leak)
+                    .Add(FixContract.UnbalancedRange.ExitKind, leak.Exit.Kind.ToString());
                 var additional = leak.Exit.Statement is { } statement
                     ? new[] { statement.GetLocation() }
                     : System.Array.Empty<Location>();
@@ -83,7 +77,7 @@ public sealed class UnbalancedRangeAnalyzer : BodyRuleAnalyzer
                 context.ReportDiagnostic(Diagnostic.Create(
                     UnmatchedRule,
                     end.Key.GetLocation(),
-                    ImmutableDictionary<string, string?>.Empty.Add(FindingProperty, "Unmatched"),
+                    ImmutableDictionary<string, string?>.Empty.Add(FixContract.UnbalancedRange.Finding, FixContract.UnbalancedRange.Unmatched),
                     CallName(end.Key),
                     end.Value));
             }
@@ -93,7 +87,7 @@ public sealed class UnbalancedRangeAnalyzer : BodyRuleAnalyzer
                 context.ReportDiagnostic(Diagnostic.Create(
                     ReopenedRule,
                     pair.Key.GetLocation(),
-                    ImmutableDictionary<string, string?>.Empty.Add(FindingProperty, "Reopened"),
+                    ImmutableDictionary<string, string?>.Empty.Add(FixContract.UnbalancedRange.Finding, FixContract.UnbalancedRange.Reopened),
                     CallName(pair.Key),
                     pair.Value.KeyDisplay,
                     FlowAnalysis.Line(pair.Value.Start)));

@@ -11,36 +11,6 @@ using MmuNotifierAnalyzers.Core.Flow.Engine;
 
 namespace MmuNotifierAnalyzers.Rules;
 
-/// <summary>What MMU006 and MMU009 tell their code fix.</summary>
-public static class UncoveredNotificationProperties
-{
-    /// <summary>Property: "true" when the notified range is one page at the call's address
-    /// (<c>set_pte_at_notify</c>, <c>ptep_clear_flush_notify</c>), so the fix brackets
-    /// [address &amp; PAGE_MASK, + PAGE_SIZE); absent when the call passes [start, end) itself.</summary>
-    public const string OnePage = "OnePage";
-
-    /// <summary>Property: "true" when that one-page range is a 2 MiB huge page at an aligned address
-    /// (<c>pmdp_huge_clear_flush_notify</c>): the fix brackets [address, address + HPAGE_PMD_SIZE).</summary>
-    public const string HugePage = "HugePage";
-
-    /// <summary>Property: "true" when the call's first argument is a vma whose <c>vm_mm</c> is the mm.</summary>
-    public const string MmOfVma = "MmOfVma";
-
-    /// <summary>Property: "true" when a spinlock is held at the call on every path; the first
-    /// additional location is then its acquisition, and the fix starts the range before that one
-    /// (it offers nothing when the tree no longer shows it as the lock held at the call).</summary>
-    public const string LockHeld = "LockHeld";
-
-    /// <summary>Property: "true" when some paths hold a spinlock at the call and others do not: no
-    /// place before "the" lock exists, so the fix offers nothing.</summary>
-    public const string LockOnSomePaths = "LockOnSomePaths";
-
-    /// <summary>Property: "true" when no range is open at the call on any path (not one open on
-    /// some paths only, nor one that misses the call): only then is a new bracket the fix; a second
-    /// start over an open range would be MMU002's reopened start.</summary>
-    public const string NoRange = "NoRange";
-}
-
 /// <summary>Why a notification call is not covered on some path.</summary>
 internal enum UncoveredReason
 {
@@ -90,34 +60,34 @@ internal static class UncoveredNotification
                 var properties = ImmutableDictionary<string, string?>.Empty;
                 if (notify.End < 0)
                 {
-                    properties = properties.Add(UncoveredNotificationProperties.OnePage, "true");
+                    properties = properties.Add(FixContract.Notification.OnePage, FixContract.True);
                     if (notify.Length > symbols.PageSize)
                     {
-                        properties = properties.Add(UncoveredNotificationProperties.HugePage, "true");
+                        properties = properties.Add(FixContract.Notification.HugePage, FixContract.True);
                     }
                 }
 
                 if (notify.MmOfVma is not null)
                 {
-                    properties = properties.Add(UncoveredNotificationProperties.MmOfVma, "true");
+                    properties = properties.Add(FixContract.Notification.MmOfVma, FixContract.True);
                 }
 
                 var noRangeOnAnyPath = observation.Paths.All(p => p.Facts(Domains.Ranges).IsEmpty);
                 if (noRangeOnAnyPath)
                 {
-                    properties = properties.Add(UncoveredNotificationProperties.NoRange, "true");
+                    properties = properties.Add(FixContract.Notification.NoRange, FixContract.True);
                 }
 
                 var additional = new List<Location>();
                 var held = observation.OnEveryPath(Domains.Locks).Where(l => l.AcquiredAt is not null).OrderBy(l => l.AcquiredAt!.SpanStart).FirstOrDefault();
                 if (held is not null)
                 {
-                    properties = properties.Add(UncoveredNotificationProperties.LockHeld, "true");
+                    properties = properties.Add(FixContract.Notification.LockHeld, FixContract.True);
                     additional.Add(held.AcquiredAt!.GetLocation());
                 }
                 else if (!observation.OnSomePath(Domains.Locks).IsEmpty)
                 {
-                    properties = properties.Add(UncoveredNotificationProperties.LockOnSomePaths, "true");
+                    properties = properties.Add(FixContract.Notification.LockOnSomePaths, FixContract.True);
                 }
 
                 context.ReportDiagnostic(Diagnostic.Create(

@@ -1,5 +1,17 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
 using MmuNotifierAnalyzers.CodeFixes;
+using MmuNotifierAnalyzers.Rules;
+using MmuNotifierAnalyzers.Tests.Verifiers;
 using Xunit;
 using Verify = MmuNotifierAnalyzers.Tests.Verifiers.CSharpCodeFixVerifier<MmuNotifierAnalyzers.Rules.SleepInAtomicCallbackAnalyzer, MmuNotifierAnalyzers.CodeFixes.SleepInAtomicCallbackCodeFix>;
 
@@ -9,7 +21,8 @@ namespace MmuNotifierAnalyzers.Tests.Rules;
 /// MMU004's fix on real range callbacks that sleep: amdgpu's and gntdev's (a mutex) and IB umem's
 /// (an rw_semaphore) range callbacks at v4.12 (read from the 4.13 series' patches, see
 /// KernelPorts/v4_12_notifier_ops.cs), registered as the atomic <c>invalidate_range</c>. Their
-/// drivers register them as <c>invalidate_range_start</c>, which is what the fix writes; the real
+/// drivers register them as <c>invalidate_range_start</c>, which is what the fix writes, and, these
+/// tables setting no end and no sequence scheme, as <c>invalidate_range_end</c> too; the real
 /// <c>invalidate_range</c> callbacks (amd_iommu_v2, intel-svm, powernv npu, in the same port file)
 /// do not sleep and get no finding (KernelPortsTests). One by one and Fix All in every scope.
 /// </summary>
@@ -92,11 +105,68 @@ static class Drivers
         {
             TestCode = Source.Replace("MEMBER", "invalidate_range")
                 .Replace("LOCK1", "[|mutex_lock(rmn.@lock)|]").Replace("LOCK2", "[|mutex_lock(priv.@lock)|]").Replace("LOCK3", "[|down_read(context.umem_rwsem)|]"),
-            FixedCode = Source.Replace("MEMBER", "invalidate_range_start")
+            FixedCode = System.Text.RegularExpressions.Regex.Replace(Source, @"MEMBER = (\w+),", "invalidate_range_start = $1,\n        invalidate_range_end = $1,")
                 .Replace("LOCK1", "mutex_lock(rmn.@lock)").Replace("LOCK2", "mutex_lock(priv.@lock)").Replace("LOCK3", "down_read(context.umem_rwsem)"),
             CodeActionEquivalenceKey = SleepInAtomicCallbackCodeFix.EquivalenceKey,
             NumberOfIncrementalIterations = 3,
             NumberOfFixAllIterations = 1,
         }.RunAsync();
+    }
+
+    /// <summary>
+    /// The fix writes a table our own rules accept: after Fix All over the three tables, neither
+    /// MMU004 nor MMU011 (a start with no end and no scheme) reports anything; a rename alone, what
+    /// the fix wrote before, is an MMU011 on each table.
+    /// </summary>
+    [Fact]
+    public async Task TheFixedTablesHaveNoFindingOfMMU004NorMMU011()
+    {
+        var source = Source.Replace("MEMBER", "invalidate_range").Replace("LOCK1", "mutex_lock(rmn.@lock)").Replace("LOCK2", "mutex_lock(priv.@lock)").Replace("LOCK3", "down_read(context.umem_rwsem)");
+        var (workspace, solution, projectId, documents) = AnalysisRunner.CreateProject(
+            new[] { ("/0/Test0.cs", source) },
+            Array.Empty<(string, string)>(),
+            Array.Empty<(string, string)>(),
+            TestReferences.Framework.Add(TestReferences.KernelMm).Add(TestReferences.Annotations),
+            AnalysisRunner.ParseOptions(LanguageVersion.Latest),
+            AnalysisRunner.CompilationOptions(OutputKind.DynamicallyLinkedLibrary, Array.Empty<string>()));
+        using (workspace)
+        {
+            ImmutableArray<DiagnosticAnalyzer> analyzers = [new SleepInAtomicCallbackAnalyzer(), new InconsistentNotifierOpsAnalyzer()];
+            var before = await AnalysisRunner.AnalyzeAsync(solution.GetProject(projectId)!, analyzers, CancellationToken.None);
+            var mmu004 = before.AnalyzerDiagnostics.Where(d => d.Id == RuleIdentifiers.SleepInAtomicCallback).ToImmutableArray();
+            Assert.Equal(3, mmu004.Length);
+
+            var fix = new SleepInAtomicCallbackCodeFix();
+            var context = new FixAllContext(
+                solution.GetDocument(documents[0])!,
+                fix,
+                FixAllScope.Solution,
+                SleepInAtomicCallbackCodeFix.EquivalenceKey,
+                new[] { RuleIdentifiers.SleepInAtomicCallback },
+                new Diagnostics(mmu004),
+                CancellationToken.None);
+            var action = await fix.GetFixAllProvider().GetFixAsync(context);
+            Assert.NotNull(action);
+            var applied = (await action!.GetOperationsAsync(CancellationToken.None)).OfType<ApplyChangesOperation>().Single().ChangedSolution;
+
+            var after = await AnalysisRunner.AnalyzeAsync(applied.GetProject(projectId)!, analyzers, CancellationToken.None);
+            Assert.Empty(after.AnalyzerDiagnostics);
+            Assert.Empty(after.AnalyzerExceptions);
+
+            var renamedOnly = solution.WithDocumentText(documents[0], Microsoft.CodeAnalysis.Text.SourceText.From(Source.Replace("MEMBER", "invalidate_range_start")
+                .Replace("LOCK1", "mutex_lock(rmn.@lock)").Replace("LOCK2", "mutex_lock(priv.@lock)").Replace("LOCK3", "down_read(context.umem_rwsem)")));
+            var old = await AnalysisRunner.AnalyzeAsync(renamedOnly.GetProject(projectId)!, analyzers, CancellationToken.None);
+            Assert.Equal(3, old.AnalyzerDiagnostics.Count(d => d.Id == RuleIdentifiers.InconsistentNotifierOps));
+        }
+    }
+
+    private sealed class Diagnostics(ImmutableArray<Diagnostic> all) : FixAllContext.DiagnosticProvider
+    {
+        public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) => Task.FromResult<IEnumerable<Diagnostic>>(all);
+
+        public override Task<IEnumerable<Diagnostic>> GetDocumentDiagnosticsAsync(Document document, CancellationToken cancellationToken) =>
+            Task.FromResult(all.Where(d => d.Location.SourceTree?.FilePath == document.FilePath));
+
+        public override Task<IEnumerable<Diagnostic>> GetProjectDiagnosticsAsync(Project project, CancellationToken cancellationToken) => Task.FromResult(Enumerable.Empty<Diagnostic>());
     }
 }

@@ -53,6 +53,7 @@ static class Driver
     {
         release = my_release,
         /* flushes the device TLB */ invalidate_range_start /* was atomic */ = my_inv, // keep me
+        invalidate_range_end = my_inv,
     };
 }
 ";
@@ -103,7 +104,7 @@ static partial class Driver
         test.FixedState.Sources.Add(("/0/ops.cs", Usings + @"
 static partial class Driver
 {
-    public static readonly mmu_notifier_ops ops = new() { invalidate_range_start = my_inv };
+    public static readonly mmu_notifier_ops ops = new() { invalidate_range_start = my_inv, invalidate_range_end = my_inv };
 }
 "));
         await test.RunAsync();
@@ -136,11 +137,12 @@ static class Driver
     static void gpu_inv(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { mutex_lock(dev_lock); mutex_unlock(dev_lock); }
     static void nic_inv(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { cond_resched(); }
 
-    public static readonly mmu_notifier_ops gpu_ops = new() { invalidate_range_start = gpu_inv };
-    public static readonly mmu_notifier_ops nic_ops = new() { invalidate_range_start = nic_inv };
+    public static readonly mmu_notifier_ops gpu_ops = new() { invalidate_range_start = gpu_inv, invalidate_range_end = gpu_inv };
+    public static readonly mmu_notifier_ops nic_ops = new() { invalidate_range_start = nic_inv, invalidate_range_end = nic_inv };
     public static readonly mmu_notifier_ops shared_ops = new()
     {
         invalidate_range_start = (mn, mm, start, end) => schedule(),
+        invalidate_range_end = (mn, mm, start, end) => schedule(),
     };
 }
 ";
@@ -171,8 +173,8 @@ static class Driver
 {
     static void my_inv(mmu_notifier mn, mm_struct mm, ulong start, ulong end) { might_sleep(); }
 
-    public static readonly mmu_notifier_ops a = new() { invalidate_range_start = my_inv };
-    public static readonly mmu_notifier_ops b = new() { invalidate_range_start = my_inv };
+    public static readonly mmu_notifier_ops a = new() { invalidate_range_start = my_inv, invalidate_range_end = my_inv };
+    public static readonly mmu_notifier_ops b = new() { invalidate_range_start = my_inv, invalidate_range_end = my_inv };
 }
 ";
         await new Verify.Test { TestCode = source, FixedCode = fixedSource, NumberOfIncrementalIterations = 1 }.RunAsync();

@@ -126,25 +126,25 @@ internal static class RangeSyntax
     /// <c>HPAGE_PMD_SIZE</c>, <c>huge_page_size(subject)</c>, with <paramref name="qualifier"/> before each name.</summary>
     public static string SizeText(string size, string? subject, string qualifier) => size switch
     {
-        Rules.RangeFixProperties.Compound => qualifier + "PAGE_SIZE << " + qualifier + "compound_order(" + subject + ")",
-        Rules.RangeFixProperties.HugeTlb => qualifier + "huge_page_size(" + subject + ")",
+        Rules.FixContract.HugeSize.Compound => qualifier + "PAGE_SIZE << " + qualifier + "compound_order(" + subject + ")",
+        Rules.FixContract.HugeSize.HugeTlb => qualifier + "huge_page_size(" + subject + ")",
         _ => qualifier + "HPAGE_PMD_SIZE",
     };
 
     /// <summary>The text of the mask aligning an address to that huge page.</summary>
     public static string MaskText(string size, string? subject, string qualifier) => size switch
     {
-        Rules.RangeFixProperties.Compound => "~((" + SizeText(size, subject, qualifier) + ") - 1)",
-        Rules.RangeFixProperties.HugeTlb => qualifier + "huge_page_mask(" + subject + ")",
+        Rules.FixContract.HugeSize.Compound => "~((" + SizeText(size, subject, qualifier) + ") - 1)",
+        Rules.FixContract.HugeSize.HugeTlb => qualifier + "huge_page_mask(" + subject + ")",
         _ => qualifier + "HPAGE_PMD_MASK",
     };
 
     /// <summary>The property value naming <paramref name="size"/>.</summary>
     public static string SizeName(HugeSize size) => size switch
     {
-        HugeSize.Compound => Rules.RangeFixProperties.Compound,
-        HugeSize.HugeTlb => Rules.RangeFixProperties.HugeTlb,
-        _ => Rules.RangeFixProperties.Pmd,
+        HugeSize.Compound => Rules.FixContract.HugeSize.Compound,
+        HugeSize.HugeTlb => Rules.FixContract.HugeSize.HugeTlb,
+        _ => Rules.FixContract.HugeSize.Pmd,
     };
 
     /// <summary>How the Kernel.Mm names in <paramref name="expression"/> are qualified: the prefix of the

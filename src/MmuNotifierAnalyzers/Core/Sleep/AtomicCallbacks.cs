@@ -204,7 +204,7 @@ internal sealed class AtomicCallbacks
             var nameSyntax = MemberName(target.Syntax);
             bool canMove = nameSyntax is IdentifierNameSyntax
                 && SymbolEqualityComparer.Default.Equals(property, _symbols.OpsInvalidateRange)
-                && !SetsRangeStart(assignment);
+                && !BlocksMove(assignment);
             return new AtomicUse(property.Name, property, nameSyntax?.GetLocation(), canMove);
         }
 
@@ -229,9 +229,11 @@ internal sealed class AtomicCallbacks
         _ => null,
     };
 
-    // The fix renames invalidate_range to invalidate_range_start: not when the same table
-    // already sets invalidate_range_start (that would set it twice).
-    private bool SetsRangeStart(IAssignmentOperation assignment)
+    // The fix renames invalidate_range to invalidate_range_start (and sets it as the legacy
+    // invalidate_range_end where the table has none): not when the same table already sets
+    // invalidate_range_start (that would set it twice), nor when it sets a member of the 4.20 range
+    // form, whose callbacks take (mn, range) and would mix the two forms.
+    private bool BlocksMove(IAssignmentOperation assignment)
     {
         // `ops with { invalidate_range = f }` copies a table whose start member is unknown here.
         if (assignment.Parent is IObjectOrCollectionInitializerOperation initializer
@@ -240,7 +242,9 @@ internal sealed class AtomicCallbacks
             foreach (var sibling in initializer.Initializers)
             {
                 if (sibling is IAssignmentOperation { Target: IPropertyReferenceOperation other }
-                    && SymbolEqualityComparer.Default.Equals(other.Property.OriginalDefinition, _symbols.OpsInvalidateRangeStart))
+                    && (SymbolEqualityComparer.Default.Equals(other.Property.OriginalDefinition, _symbols.OpsInvalidateRangeStart)
+                        || SymbolEqualityComparer.Default.Equals(other.Property.OriginalDefinition, _symbols.OpsInvalidateRangeStartRange)
+                        || SymbolEqualityComparer.Default.Equals(other.Property.OriginalDefinition, _symbols.OpsInvalidateRangeEndRange)))
                 {
                     return true;
                 }
