@@ -83,7 +83,7 @@ internal sealed class AtomicCallbacks
 
     private readonly object _namesGate = new();
     private (HashSet<string> Triggers, HashSet<string> Declared)? _names;
-    private HashSet<string>? _callbackNames;
+    private Dictionary<string, List<SyntaxTree>>? _callbackNames;
     private object? _callbackNamesGate;
     private bool _callbackNamesReady;
     private readonly ConcurrentDictionary<IMethodSymbol, ImmutableArray<AtomicUse>> _declared = new(SymbolEqualityComparer.Default);
@@ -152,7 +152,7 @@ internal sealed class AtomicCallbacks
     /// <c>[AtomicContext]</c> itself, on the method it overrides or the interface method it implements).
     /// </summary>
     public bool MayBeCallback(string name, SyntaxList<AttributeListSyntax> attributes, CancellationToken cancellationToken) =>
-        CallbackNames(cancellationToken).Contains(name) || HasAtomicAttributeSyntax(attributes);
+        CallbackNames(cancellationToken).ContainsKey(name) || HasAtomicAttributeSyntax(attributes);
 
     /// <summary>
     /// A syntactic pre-check for lambdas: one can be converted to an atomic delegate only in a file
@@ -386,16 +386,32 @@ internal sealed class AtomicCallbacks
         return (triggers, names);
     }
 
-    // The names a callback can have: marked [AtomicContext], or referenced without a call (a method
-    // group) inside a member that names a trigger. Syntax only, reused across an editor's compilations.
-    private HashSet<string> CallbackNames(CancellationToken cancellationToken) =>
+    // The names a callback can have — marked [AtomicContext], or referenced without a call (a method
+    // group) inside a member that names a trigger — each with the files where it is such a reference.
+    // Syntax only (the per-file scans are reused across an editor's compilations). Binding a name's
+    // conversions visits only its files: visiting every file for every name asked about made the
+    // rules that ask for every body they analyse (MMU014) quadratic in the compilation's size.
+    private Dictionary<string, List<SyntaxTree>> CallbackNames(CancellationToken cancellationToken) =>
         LazyInitializer.EnsureInitialized(ref _callbackNames, ref _callbackNamesReady, ref _callbackNamesGate, () =>
         {
-            var collected = new HashSet<string>(TriggerNames(cancellationToken).Declared, StringComparer.Ordinal);
+            var collected = new Dictionary<string, List<SyntaxTree>>(StringComparer.Ordinal);
+            foreach (var name in TriggerNames(cancellationToken).Declared)
+            {
+                collected[name] = new List<SyntaxTree>();
+            }
+
             foreach (var tree in _compilation.SyntaxTrees)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                collected.UnionWith(CandidatesOf(tree, cancellationToken).MembersByName.Keys);
+                foreach (var name in CandidatesOf(tree, cancellationToken).MembersByName.Keys)
+                {
+                    if (!collected.TryGetValue(name, out var trees))
+                    {
+                        collected[name] = trees = new List<SyntaxTree>();
+                    }
+
+                    trees.Add(tree);
+                }
             }
 
             return collected;
@@ -439,7 +455,12 @@ internal sealed class AtomicCallbacks
     private Dictionary<IMethodSymbol, List<AtomicUse>> BindConversions(string name, CancellationToken cancellationToken)
     {
         var uses = new Dictionary<IMethodSymbol, List<AtomicUse>>(SymbolEqualityComparer.Default);
-        foreach (var tree in _compilation.SyntaxTrees)
+        if (!CallbackNames(cancellationToken).TryGetValue(name, out var trees))
+        {
+            return uses;
+        }
+
+        foreach (var tree in trees)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (!CandidatesOf(tree, cancellationToken).MembersByName.TryGetValue(name, out var members))
