@@ -17,8 +17,9 @@ namespace MmuNotifierAnalyzers.Rules;
 /// without it; <c>mmu_notifier_unregister</c> waits (<c>synchronize_srcu</c>) for every callback in
 /// flight, so reached from inside a notifier callback it waits for itself. The held semaphores come
 /// from the flow core's rwsem domain (taken in the method, or on entry through <c>[MustHoldLock]</c>,
-/// or, for <c>__mmu_notifier_register</c> in a helper, by every caller); the callback chain from
-/// <see cref="NotifierCallbackChains"/>.
+/// or, in a helper that holds none itself, by its callers: some caller for
+/// <c>mmu_notifier_register</c>, every caller for <c>__mmu_notifier_register</c>, both up through
+/// callers that hold none at their call); the callback chain from <see cref="NotifierCallbackChains"/>.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class RegistrationMisuseAnalyzer : BodyRuleAnalyzer
