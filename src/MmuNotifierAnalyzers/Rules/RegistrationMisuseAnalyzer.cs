@@ -17,8 +17,9 @@ namespace MmuNotifierAnalyzers.Rules;
 /// without it; <c>mmu_notifier_unregister</c> waits (<c>synchronize_srcu</c>) for every callback in
 /// flight, so reached from inside a notifier callback it waits for itself. The held semaphores come
 /// from the flow core's rwsem domain (taken in the method, or on entry through <c>[MustHoldLock]</c>,
-/// or, for <c>__mmu_notifier_register</c> in a helper, by every caller); the callback chain from
-/// <see cref="NotifierCallbackChains"/>.
+/// or, in a helper that holds none itself, by its callers: some caller for
+/// <c>mmu_notifier_register</c>, every caller for <c>__mmu_notifier_register</c>, both up through
+/// callers that hold none at their call); the callback chain from <see cref="NotifierCallbackChains"/>.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class RegistrationMisuseAnalyzer : BodyRuleAnalyzer
@@ -55,7 +56,7 @@ public sealed class RegistrationMisuseAnalyzer : BodyRuleAnalyzer
 
                 var message = kind switch
                 {
-                    RegistrationKind.Register => RegisterUnderLock(observation, invocation, symbols),
+                    RegistrationKind.Register => RegisterUnderLock(context, observation, invocation, symbols),
                     RegistrationKind.RegisterLocked => LockedRegisterWithoutLock(context, observation, invocation, symbols),
                     _ => UnregisterInCallback(context, invocation),
                 };
@@ -67,17 +68,34 @@ public sealed class RegistrationMisuseAnalyzer : BodyRuleAnalyzer
         }
     }
 
-    private static (string Text, Location[] Additional)? RegisterUnderLock(Observation observation, IInvocationOperation call, KnownSymbols symbols)
+    private static (string Text, Location[] Additional)? RegisterUnderLock(BodyAnalysisContext context, Observation observation, IInvocationOperation call, KnownSymbols symbols)
     {
         var held = observation.Paths.SelectMany(p => Held(p, call, symbols)).OrderBy(s => s.AcquiredAt?.SpanStart ?? -1).FirstOrDefault();
         if (held is null)
         {
-            return null;
+            return RegisterUnderCallersLock(context, observation, call, symbols);
         }
 
         var everyPath = observation.Paths.All(p => Held(p, call, symbols).Any(s => s.Certainty == Certainty.Certain));
         return (
             "takes " + Mm(call) + "'s mmap_sem for write itself, but '" + held.Display + "' is held here" + (everyPath ? string.Empty : " on some path") + " (" + Where(held) + "): its down_write waits for this very holder, a deadlock; call __mmu_notifier_register under the write lock, or register before taking it",
+            held.AcquiredAt is null ? System.Array.Empty<Location>() : new[] { held.AcquiredAt.GetLocation() });
+    }
+
+    // A helper that holds no rw_semaphore itself at the call, reached from a caller that holds an
+    // mm's mmap_sem (sgi-gru's 2008 gru_file_mmap, an f_op->mmap, three calls up).
+    private static (string Text, Location[] Additional)? RegisterUnderCallersLock(BodyAnalysisContext context, Observation observation, IInvocationOperation call, KnownSymbols symbols)
+    {
+        if (!observation.Paths.All(p => p.Facts(Domains.Semaphores).IsEmpty)
+            || context.OwningSymbol is not IMethodSymbol owner
+            || !IsOwnBody(call.Syntax, owner)
+            || FlowCache.CallerHoldingMmapSem(context.Compilation, owner, symbols, context.CancellationToken) is not (var held, var chain))
+        {
+            return null;
+        }
+
+        return (
+            "takes " + Mm(call) + "'s mmap_sem for write itself, but its caller " + chain[0] + " holds '" + held.Display + "' (" + Where(held) + ") on a path that calls down to here (" + string.Join(" → ", chain) + " → " + call.TargetMethod.Name + "): its down_write waits for that holder, a deadlock; call __mmu_notifier_register, which expects the caller's write lock, or register before the lock is taken",
             held.AcquiredAt is null ? System.Array.Empty<Location>() : new[] { held.AcquiredAt.GetLocation() });
     }
 

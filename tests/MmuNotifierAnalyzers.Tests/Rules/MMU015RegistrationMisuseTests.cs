@@ -219,6 +219,140 @@ static class T
     }
 
     [Fact]
+    public async Task Fires_on_register_in_a_helper_below_a_caller_that_holds_the_lock()
+    {
+        // sgi-gru as posted in 2008: f_op->mmap runs under mmap_sem; three calls down it registers.
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static mm_struct current_mm = null!;
+
+    static void gru_register_mmu_notifier(mmu_notifier mn) => {|#0:mmu_notifier_register(mn, current_mm)|};
+
+    static void gru_alloc_gts(mmu_notifier mn) => gru_register_mmu_notifier(mn);
+
+    static void gru_alloc_vma_data(mmu_notifier mn, bool ok)
+    {
+        if (ok)
+            gru_alloc_gts(mn);
+    }
+
+    [MustHoldLock(""vma.vm_mm.mmap_sem"")]
+    static void gru_file_mmap(vm_area_struct vma, mmu_notifier mn) => gru_alloc_vma_data(mn, true);
+}
+", Verify.Diagnostic().WithLocation(0).WithArguments(
+            "mmu_notifier_register",
+            "takes current_mm's mmap_sem for write itself, but its caller gru_file_mmap holds 'vma.vm_mm.mmap_sem' (held on entry: the method is annotated [MustHoldLock(\"vma.vm_mm.mmap_sem\")]) on a path that calls down to here (gru_file_mmap → gru_alloc_vma_data → gru_alloc_gts → gru_register_mmu_notifier → mmu_notifier_register): its down_write waits for that holder, a deadlock; call __mmu_notifier_register, which expects the caller's write lock, or register before the lock is taken"));
+    }
+
+    [Fact]
+    public async Task Fires_on_register_in_a_helper_a_caller_calls_under_a_read_hold_on_some_path()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static void register(mmu_notifier mn, mm_struct mm) => {|#0:mmu_notifier_register(mn, mm)|};
+
+    static void fault(mmu_notifier mn, mm_struct mm, bool locked)
+    {
+        if (locked)
+            {|#1:down_read(mm.mmap_sem)|};
+        register(mn, mm);
+        if (locked)
+            up_read(mm.mmap_sem);
+    }
+}
+", Verify.Diagnostic().WithLocation(0).WithLocation(1).WithArguments(
+            "mmu_notifier_register",
+            "takes mm's mmap_sem for write itself, but its caller fault holds 'mm.mmap_sem' (taken for read at line 12) on a path that calls down to here (fault → register → mmu_notifier_register): its down_write waits for that holder, a deadlock; call __mmu_notifier_register, which expects the caller's write lock, or register before the lock is taken"));
+    }
+
+    [Fact]
+    public async Task Silent_on_register_in_a_helper_whose_callers_hold_no_lock_at_the_call()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static void register(mmu_notifier mn, mm_struct mm) => mmu_notifier_register(mn, mm);
+
+    static void bind(mmu_notifier mn, mm_struct mm)
+    {
+        down_read(mm.mmap_sem);
+        up_read(mm.mmap_sem);
+        register(mn, mm);
+    }
+
+    static void queued(mmu_notifier mn, mm_struct mm, System.Collections.Generic.Queue<System.Action> wq)
+    {
+        down_write(mm.mmap_sem);
+        // Runs later, on a worker: not under this lock.
+        wq.Enqueue(() => register(mn, mm));
+        up_write(mm.mmap_sem);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task Silent_on_a_locked_register_three_calls_below_the_write_lock()
+    {
+        // sgi-gru as merged: gru_alloc_locked_gts → gru_alloc_thread_state → gru_alloc_gts →
+        // gru_register_mmu_notifier → __mmu_notifier_register.
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static void gru_register_mmu_notifier(mmu_notifier mn, mm_struct mm) => __mmu_notifier_register(mn, mm);
+
+    static void gru_alloc_gts(mmu_notifier mn, mm_struct mm, bool vma)
+    {
+        if (vma)
+            gru_register_mmu_notifier(mn, mm);
+    }
+
+    static void gru_alloc_thread_state(mmu_notifier mn, mm_struct mm) => gru_alloc_gts(mn, mm, true);
+
+    static void gru_alloc_locked_gts(mmu_notifier mn, mm_struct mm)
+    {
+        down_write(mm.mmap_sem);
+        gru_alloc_thread_state(mn, mm);
+        downgrade_write(mm.mmap_sem);
+        up_read(mm.mmap_sem);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task Fires_on_a_locked_register_when_a_caller_further_up_does_not_hold_the_lock()
+    {
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static void register(mmu_notifier mn, mm_struct mm) => [|__mmu_notifier_register(mn, mm)|];
+
+    static void alloc(mmu_notifier mn, mm_struct mm) => register(mn, mm);
+
+    static void locked(mmu_notifier mn, mm_struct mm)
+    {
+        down_write(mm.mmap_sem);
+        alloc(mn, mm);
+        up_write(mm.mmap_sem);
+    }
+
+    static void unlocked(mmu_notifier mn, mm_struct mm) => alloc(mn, mm);
+
+    static void recursive(mmu_notifier mn, mm_struct mm, int depth)
+    {
+        if (depth > 0)
+            recursive(mn, mm, depth - 1);
+        else
+            alloc(mn, mm);
+    }
+}
+");
+    }
+
+    [Fact]
     public async Task Fires_on_a_helper_one_of_whose_callers_does_not_hold_the_lock()
     {
         await Verify.VerifyAnalyzerAsync(Usings + @"

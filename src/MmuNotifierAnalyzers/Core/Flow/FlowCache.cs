@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Collections.Immutable;
 using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
@@ -16,6 +17,9 @@ namespace MmuNotifierAnalyzers.Core.Flow;
 /// </summary>
 internal static class FlowCache
 {
+    // How many calls up a caller question follows (as NotifierCallbackChains does).
+    private const int MaxCallerDepth = 16;
+
     private static readonly ConditionalWeakTable<Compilation, PerCompilation> Caches = new();
 
     /// <summary>The flow results for the bodies in <paramref name="context"/> (empty when nothing relevant is called).</summary>
@@ -80,28 +84,143 @@ internal static class FlowCache
     /// Whether every call of <paramref name="method"/> in the compilation runs, on every path in its
     /// caller, with an mm's <c>mmap_sem</c> held for write for sure (taken there, or the caller is
     /// entered with it: <c>[MustHoldLock]</c>, mode unsaid): a helper that calls
-    /// <c>__mmu_notifier_register</c> for a caller that took the lock (amdkfd's create_process).
+    /// <c>__mmu_notifier_register</c> for a caller that took the lock (amdkfd's create_process). A
+    /// caller that holds no rw_semaphore at all at the call passes the question to its own callers
+    /// (sgi-gru: <c>gru_alloc_locked_gts</c> takes the lock three calls above the registration).
     /// Which mm is not matched across the call.
     /// </summary>
     public static bool CallersHoldMmapSemForWrite(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, CancellationToken cancellationToken)
     {
         var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
-        return cache.CallersHoldMmapSem.GetOrAdd(method, m => ComputeCallersHold(
-            compilation,
-            m,
-            cache,
-            observation => observation.Paths.All(p => p.Facts(Domains.Semaphores).Any(s => s.Certainty == Engine.Certainty.Certain
-                && s.Mode != SemaphoreMode.Read
-                && s.Condition == LockCondition.None
-                && s.Key.Kind == ValueKind.Member
-                && SymbolEqualityComparer.Default.Equals(s.Key.Payload as ISymbol, symbols.MmapSem))),
-            cancellationToken));
+        return cache.CallersHoldMmapSem.GetOrAdd(method, m => CallersHoldForWrite(compilation, m, symbols, cache, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default), cancellationToken));
     }
 
-    private static bool HoldsRange(Observation observation) =>
-        observation.Paths.All(p => p.Facts(Domains.Ranges).Any(r => r.Certainty == Engine.Certainty.Certain && r.OpenWhenZero is null));
+    /// <summary>
+    /// The shortest chain of callers down to <paramref name="method"/> whose first method holds an
+    /// mm's <c>mmap_sem</c> (for read or write, taken there or held on entry) at its call, on some
+    /// path, every method after it holding none at its call: the held semaphore and the methods from
+    /// the holder down to <paramref name="method"/> (sgi-gru's 2008 <c>gru_file_mmap</c>, an <c>f_op-&gt;mmap</c>
+    /// entered with the lock, three calls above its <c>mmu_notifier_register</c>). Null when no
+    /// caller holds one. Whether every path holds it is not known: the flow keeps no observation of
+    /// a path that carries no fact at a call the analysis does not model. Which mm is not matched
+    /// across the call.
+    /// </summary>
+    public static (SemaphoreFact Held, ImmutableArray<string> Chain)? CallerHoldingMmapSem(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, CancellationToken cancellationToken)
+    {
+        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        return cache.CallerHoldingMmapSem.GetOrAdd(method, m => SearchCallerHolding(compilation, m, symbols, cache, cancellationToken));
+    }
 
-    private static bool ComputeCallersHold(Compilation compilation, IMethodSymbol method, PerCompilation cache, System.Func<Observation, bool> holds, CancellationToken cancellationToken)
+    private static bool CallersHoldForWrite(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, PerCompilation cache, HashSet<IMethodSymbol> visiting, CancellationToken cancellationToken)
+    {
+        if (!visiting.Add(method) || visiting.Count > MaxCallerDepth)
+        {
+            return false;
+        }
+
+        var calls = CallSites.Get(compilation).CallsTo(method, cancellationToken);
+        if (calls is null || calls.Count == 0)
+        {
+            return false;
+        }
+
+        foreach (var (call, model) in calls)
+        {
+            if (CallerPaths(call, model, cache, cancellationToken) is not (var caller, var paths))
+            {
+                return false;
+            }
+
+            var holds = paths.Count > 0 && paths.All(p => MmapSems(p, symbols).Any(s => s.Certainty == Engine.Certainty.Certain && s.Mode != SemaphoreMode.Read));
+            if (!holds && !(paths.All(p => p.Facts(Domains.Semaphores).IsEmpty)
+                && CallersHoldForWrite(compilation, caller, symbols, cache, visiting, cancellationToken)))
+            {
+                return false;
+            }
+        }
+
+        visiting.Remove(method);
+        return true;
+    }
+
+    private static (SemaphoreFact Held, ImmutableArray<string> Chain)? SearchCallerHolding(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, PerCompilation cache, CancellationToken cancellationToken)
+    {
+        var sites = CallSites.Get(compilation);
+        var parents = new Dictionary<IMethodSymbol, IMethodSymbol?>(SymbolEqualityComparer.Default) { [method] = null };
+        var frontier = new List<IMethodSymbol> { method };
+        for (var depth = 0; depth < MaxCallerDepth && frontier.Count > 0; depth++)
+        {
+            var next = new List<IMethodSymbol>();
+            foreach (var current in frontier)
+            {
+                foreach (var (call, model) in sites.CallsTo(current, cancellationToken) ?? [])
+                {
+                    if (CallerPaths(call, model, cache, cancellationToken) is not (var caller, var paths))
+                    {
+                        continue;
+                    }
+
+                    var held = paths.SelectMany(p => MmapSems(p, symbols)).FirstOrDefault();
+                    if (held is not null)
+                    {
+                        var chain = ImmutableArray.CreateBuilder<string>();
+                        chain.Add(caller.Name);
+                        for (var m = current; m is not null; m = parents[m])
+                        {
+                            chain.Add(m.Name);
+                        }
+
+                        return (held, chain.ToImmutable());
+                    }
+
+                    if (paths.All(p => p.Facts(Domains.Semaphores).IsEmpty) && !parents.ContainsKey(caller))
+                    {
+                        parents[caller] = current;
+                        next.Add(caller);
+                    }
+                }
+            }
+
+            frontier = next;
+        }
+
+        return null;
+    }
+
+    // The unconditional holds of an mm's mmap_sem on a path.
+    private static IEnumerable<SemaphoreFact> MmapSems(ObservedPath path, KnownSymbols symbols) =>
+        path.Facts(Domains.Semaphores).Where(s => s.Condition == LockCondition.None
+            && s.Key.Kind == ValueKind.Member
+            && SymbolEqualityComparer.Default.Equals(s.Key.Payload as ISymbol, symbols.MmapSem));
+
+    // The caller of a call site and its paths' facts at the call (none when no path reaching it
+    // carries a fact: the analysis keeps no observation there); null for a call from a lambda or a
+    // local function (not followed), or where the caller's analysis gave up.
+    private static (IMethodSymbol Caller, IReadOnlyList<ObservedPath> Paths)? CallerPaths(IInvocationOperation call, SemanticModel model, PerCompilation cache, CancellationToken cancellationToken)
+    {
+        var declaration = call.Syntax.Ancestors().FirstOrDefault(n => n is BaseMethodDeclarationSyntax or LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax or AccessorDeclarationSyntax);
+        if (declaration is not BaseMethodDeclarationSyntax
+            || model.GetOperation(declaration, cancellationToken) is not { } body
+            || body is not (IMethodBodyOperation or IConstructorBodyOperation)
+            || model.GetDeclaredSymbol(declaration, cancellationToken) is not IMethodSymbol caller)
+        {
+            return null;
+        }
+
+        var result = cache.Results.GetValue(body.Syntax, _ => FlowAnalysis.Analyze(
+            body is IMethodBodyOperation methodBody
+                ? ControlFlowGraph.Create(methodBody, cancellationToken)
+                : ControlFlowGraph.Create((IConstructorBodyOperation)body, cancellationToken),
+            caller,
+            cache.Api,
+            cancellationToken));
+        return result.Complete ? (caller.OriginalDefinition, result.At(call.Syntax)?.Paths ?? []) : null;
+    }
+
+    private static bool HoldsRange(IReadOnlyList<ObservedPath> paths) =>
+        paths.All(p => p.Facts(Domains.Ranges).Any(r => r.Certainty == Engine.Certainty.Certain && r.OpenWhenZero is null));
+
+    private static bool ComputeCallersHold(Compilation compilation, IMethodSymbol method, PerCompilation cache, System.Func<IReadOnlyList<ObservedPath>, bool> holds, CancellationToken cancellationToken)
     {
         var calls = CallSites.Get(compilation).CallsTo(method, cancellationToken);
         if (calls is null || calls.Count == 0)
@@ -111,25 +230,7 @@ internal static class FlowCache
 
         foreach (var (call, model) in calls)
         {
-            // The caller's own body (a call from a lambda or a local function is not followed).
-            var declaration = call.Syntax.Ancestors().FirstOrDefault(n => n is BaseMethodDeclarationSyntax or LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax or AccessorDeclarationSyntax);
-            if (declaration is not BaseMethodDeclarationSyntax
-                || model.GetOperation(declaration, cancellationToken) is not { } body
-                || body is not (IMethodBodyOperation or IConstructorBodyOperation)
-                || model.GetDeclaredSymbol(declaration, cancellationToken) is not IMethodSymbol caller)
-            {
-                return false;
-            }
-
-            var result = cache.Results.GetValue(body.Syntax, _ => FlowAnalysis.Analyze(
-                body is IMethodBodyOperation methodBody
-                    ? ControlFlowGraph.Create(methodBody, cancellationToken)
-                    : ControlFlowGraph.Create((IConstructorBodyOperation)body, cancellationToken),
-                caller,
-                cache.Api,
-                cancellationToken));
-            var observation = result.At(call.Syntax);
-            if (observation is null || !holds(observation))
+            if (CallerPaths(call, model, cache, cancellationToken) is not (_, { Count: > 0 } paths) || !holds(paths))
             {
                 return false;
             }
@@ -232,6 +333,8 @@ internal static class FlowCache
         public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldRange { get; } = new(SymbolEqualityComparer.Default);
 
         public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldMmapSem { get; } = new(SymbolEqualityComparer.Default);
+
+        public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, (SemaphoreFact Held, ImmutableArray<string> Chain)?> CallerHoldingMmapSem { get; } = new(SymbolEqualityComparer.Default);
 
         public System.Collections.Concurrent.ConcurrentDictionary<(SyntaxNode Body, int Flag), FlowResult?> FlagResults { get; } = new();
     }
