@@ -20,7 +20,7 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// under the lock. Shapes it cannot prove correct get the simple rewrite: start + end over the
 /// page range in place of the call.
 /// </summary>
-internal static class InvalidatePageCallRewriter
+internal static partial class InvalidatePageCallRewriter
 {
     // Functions that change a page-table entry: invalidate_range goes right after the last one
     // under the lock (when invalidate_page itself was called after the unlock).
@@ -304,14 +304,17 @@ internal static class InvalidatePageCallRewriter
             }
         }
 
-        // Flag mode puts the ends after the lock's releases, so the lock must be taken for sure
-        // (page_check_address may return null and jump out past every release: v3.1 ksm's
-        // write_protect_page), and a flag set once in a loop would let a later turn that skips the
-        // start run the end again.
+        // Flag mode puts the ends after the lock's releases, so the lock must be taken for sure;
+        // one that may fail (page_check_address returning null, then 'goto out' past every release:
+        // ksm's write_protect_page before v3.6) gets the kernel's own repair instead, an end at a
+        // new label where the failure exit joins the unlocked path. A flag set once in a loop would
+        // let a later turn that skips the start run the end again; a label would start it twice.
+        var condition = acquireCall is not null
+            && model.GetSymbolInfo(acquireCall, cancellationToken).Symbol is IMethodSymbol acquirer
+            && Annotations.Find(acquirer.OriginalDefinition, Annotations.AcquiresLock) is { } acquires
+            ? Annotations.AcquisitionCondition(acquires)
+            : LockCondition.None;
         if (enteredByJump && (!keepCall || acquireCall is null
-            || (model.GetSymbolInfo(acquireCall, cancellationToken).Symbol is IMethodSymbol acquirer
-                && Annotations.Find(acquirer.OriginalDefinition, Annotations.AcquiresLock) is { } acquires
-                && Annotations.AcquisitionCondition(acquires) != Core.Flow.LockCondition.None)
             || acquire.Ancestors().TakeWhile(a => a != body).Any(a => a is WhileStatementSyntax or DoStatementSyntax or ForStatementSyntax or ForEachStatementSyntax)))
         {
             return false;
@@ -354,6 +357,11 @@ internal static class InvalidatePageCallRewriter
             {
                 return false;
             }
+        }
+
+        if (enteredByJump && condition != LockCondition.None)
+        {
+            return TryJoinAtFailureExit(model, body, lockBlock, acquire, acquireCall!, condition, plan, edits, cancellationToken);
         }
 
         if (enteredByJump)
@@ -492,10 +500,18 @@ internal static class InvalidatePageCallRewriter
             return false;
         }
 
-        var acquired = new HashSet<string>(acquire.ArgumentList.Arguments.Select(a => a.Expression.WithoutTrivia().ToString()));
-        if (acquire.Parent is AssignmentExpressionSyntax { Left: var stored })
+        // What the acquisition names or stores: its arguments ('out ptl', 'out spinlock_t ptl'), its result.
+        var acquired = new HashSet<string>(acquire.ArgumentList.Arguments.Select(a => a.Expression is DeclarationExpressionSyntax { Designation: SingleVariableDesignationSyntax declared }
+            ? declared.Identifier.ValueText
+            : a.Expression.WithoutTrivia().ToString()));
+        switch (acquire.Parent)
         {
-            acquired.Add(stored.WithoutTrivia().ToString());
+            case AssignmentExpressionSyntax { Left: var stored }:
+                acquired.Add(stored.WithoutTrivia().ToString());
+                break;
+            case EqualsValueClauseSyntax { Parent: VariableDeclaratorSyntax declarator }:
+                acquired.Add(declarator.Identifier.ValueText);
+                break;
         }
 
         return release.ArgumentList.Arguments.Any(a => acquired.Contains(a.Expression.WithoutTrivia().ToString()));
@@ -798,6 +814,12 @@ internal static class InvalidatePageCallRewriter
                 _newLine);
 
         public StatementSyntax Call(string function) => Statement(Qualifier + function + "(" + Mm + ", " + Start + ", " + End + ");");
+
+        /// <summary><c>label:</c> on a line of its own over <paramref name="statement"/>, as the kernel writes <c>out_mn:</c>.</summary>
+        public StatementSyntax Labeled(string label, StatementSyntax statement) =>
+            SyntaxFactory.LabeledStatement(SyntaxFactory.Identifier(label), SyntaxFactory.Token(SyntaxKind.ColonToken).WithTrailingTrivia(_newLine), statement)
+                .WithLeadingTrivia(SyntaxFactory.ElasticMarker)
+                .WithAdditionalAnnotations(Formatter.Annotation);
 
         /// <summary><c>ulong mmun_start; /* For mmu_notifiers */</c>, the kernel's convention.</summary>
         public StatementSyntax Declare(string name, int spaces) =>

@@ -239,35 +239,6 @@ static class T
     }
 
     [Fact]
-    public async Task Offers_nothing_when_a_conditional_lock_lets_a_jump_skip_every_release()
-    {
-        // v3.1 ksm write_protect_page: page_check_address may return null and 'goto out' past the
-        // unlock; ends after the releases only would leave the range open on that path (MMU002).
-        var source = Usings + @"
-static class T
-{
-    static int f(page page, mm_struct mm, ulong addr, pte_t entry)
-    {
-        int err = -14;
-        if (addr == 0)
-            goto @out;
-        var ptep = page_check_address(page, mm, addr, out spinlock_t ptl, 0);
-        if (ptep == null)
-            goto @out;
-        if (pte_write(ptep_get(ptep)))
-            [|set_pte_at_notify(mm, addr, ptep, entry)|];
-        err = 0;
-    out_unlock:
-        pte_unmap_unlock(ptep, ptl);
-    @out:
-        return err;
-    }
-}
-";
-        await new VerifyPte.Test { TestCode = source, FixedCode = source }.RunAsync();
-    }
-
-    [Fact]
     public async Task Fix_all_brackets_every_function_and_leaves_other_rules_alone()
     {
         var source = Usings + @"
