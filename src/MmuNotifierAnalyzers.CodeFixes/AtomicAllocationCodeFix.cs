@@ -74,7 +74,7 @@ public sealed class AtomicAllocationCodeFix : GuardedCodeFixProvider
             }
 
             if (diagnostic.Id == RuleIdentifiers.SleepUnderSpinlock
-                && diagnostic.Properties.TryGetValue(FixContract.SleepUnderSpinlock.LockAcquisition, out var acquired) && acquired == FixContract.True
+                && FixContract.Proves(diagnostic, FixContract.SleepUnderSpinlock.LockAcquisition)
                 && diagnostic.AdditionalLocations.Count > 0
                 && MovePlan(model, root, call, diagnostic.AdditionalLocations[FixContract.SleepUnderSpinlock.AcquisitionLocation], context.CancellationToken) is { } move)
             {

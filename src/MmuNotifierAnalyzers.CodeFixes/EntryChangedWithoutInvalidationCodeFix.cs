@@ -30,9 +30,9 @@ public sealed class EntryChangedWithoutInvalidationCodeFix : GuardedCodeFixProvi
     protected override Task RegisterAsync(CodeFixContext context)
     {
         var diagnostics = context.Diagnostics
-            .Where(d => d.Properties.ContainsKey(FixContract.Notification.OnePage)
-                && !d.Properties.ContainsKey(FixContract.EntryChange.Chain)
-                && !d.Properties.ContainsKey(FixContract.EntryChange.HugeTlb))
+            .Where(d => FixContract.Proves(d, FixContract.Notification.OnePage)
+                && !FixContract.Proves(d, FixContract.EntryChange.Chain)
+                && !FixContract.Proves(d, FixContract.EntryChange.HugeTlb))
             .ToImmutableArray();
         return diagnostics.IsEmpty
             ? Task.CompletedTask

@@ -43,15 +43,14 @@ internal static class InvalidatePageOpsRewriter
             return Repair.None;
         }
 
-        bool Has(string property) => diagnostic.Properties.TryGetValue(property, out var value) && value == FixContract.True;
         var setsStart = Sets(initializer, "invalidate_range_start");
         var setsEnd = Sets(initializer, "invalidate_range_end");
-        if (Has(FixContract.InvalidatePage.TableHasRangeCallback))
+        if (FixContract.Proves(diagnostic, FixContract.InvalidatePage.TableHasRangeCallback))
         {
             return setsStart || setsEnd || Sets(initializer, "invalidate_range") ? Repair.Remove : Repair.None;
         }
 
-        if (Has(FixContract.InvalidatePage.CallbackMaySleep))
+        if (FixContract.Proves(diagnostic, FixContract.InvalidatePage.CallbackMaySleep))
         {
             return setsStart || setsEnd ? Repair.None : Repair.ToStartAndEnd;
         }

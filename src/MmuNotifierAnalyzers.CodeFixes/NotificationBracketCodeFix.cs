@@ -50,19 +50,19 @@ public sealed class NotificationBracketCodeFix : GuardedCodeFixProvider
             }
 
             // Only a call with no range at all gets a new bracket, and only around a lock every path holds.
-            if (!diagnostic.Properties.ContainsKey(FixContract.Notification.NoRange)
-                || diagnostic.Properties.ContainsKey(FixContract.Notification.LockOnSomePaths))
+            if (!FixContract.Proves(diagnostic, FixContract.Notification.NoRange)
+                || FixContract.Proves(diagnostic, FixContract.Notification.LockOnSomePaths))
             {
                 continue;
             }
 
-            var onePage = diagnostic.Properties.ContainsKey(FixContract.Notification.OnePage);
-            var hugePage = diagnostic.Properties.ContainsKey(FixContract.Notification.HugePage);
-            var mmOfVma = diagnostic.Properties.ContainsKey(FixContract.Notification.MmOfVma);
+            var onePage = FixContract.Proves(diagnostic, FixContract.Notification.OnePage);
+            var hugePage = FixContract.Proves(diagnostic, FixContract.Notification.HugePage);
+            var mmOfVma = FixContract.Proves(diagnostic, FixContract.Notification.MmOfVma);
 
             // The lock the analysis found held at the call on every path: the bracket goes around that one.
             InvocationExpressionSyntax? acquisition = null;
-            if (diagnostic.Properties.ContainsKey(FixContract.Notification.LockHeld))
+            if (FixContract.Proves(diagnostic, FixContract.Notification.LockHeld))
             {
                 acquisition = diagnostic.AdditionalLocations.Count > 0
                     ? root.FindNode(diagnostic.AdditionalLocations[FixContract.Notification.AcquisitionLocation].SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>()

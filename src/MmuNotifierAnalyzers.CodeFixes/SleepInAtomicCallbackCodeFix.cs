@@ -62,12 +62,11 @@ public sealed class SleepInAtomicCallbackCodeFix : GuardedCodeFixProvider
     }
 
     private static bool IsFixable(Diagnostic diagnostic) =>
-        diagnostic.Properties.TryGetValue(FixContract.SleepInAtomicCallback.CanMoveToStart, out var value)
-        && value == FixContract.True
+        FixContract.Proves(diagnostic, FixContract.SleepInAtomicCallback.CanMoveToStart)
         && diagnostic.AdditionalLocations.Count > 0;
 
     private static bool AlsoEnd(Diagnostic diagnostic) =>
-        diagnostic.Properties.TryGetValue(FixContract.SleepInAtomicCallback.AlsoEnd, out var value) && value == FixContract.True;
+        FixContract.Proves(diagnostic, FixContract.SleepInAtomicCallback.AlsoEnd);
 
     // Renames every `invalidate_range` named by the locations, each once, whatever the document;
     // with alsoEnd, a table that sets no invalidate_range_end gets the same callback as its end.

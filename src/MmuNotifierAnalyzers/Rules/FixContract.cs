@@ -1,3 +1,5 @@
+using Microsoft.CodeAnalysis;
+
 namespace MmuNotifierAnalyzers.Rules;
 
 /// <summary>
@@ -41,6 +43,11 @@ public static class FixContract
 {
     /// <summary>The value of every flag property: present means proven.</summary>
     public const string True = "true";
+
+    /// <summary>Whether the analyzer proved the flag <paramref name="name"/> for <paramref name="diagnostic"/>:
+    /// how every fix reads a flag property.</summary>
+    public static bool Proves(Diagnostic diagnostic, string name) =>
+        diagnostic.Properties.TryGetValue(name, out var value) && value == True;
 
     /// <summary>MMU001: which shape the finding is on.</summary>
     public static class InvalidatePage
