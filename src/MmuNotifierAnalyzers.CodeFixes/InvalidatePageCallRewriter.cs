@@ -242,7 +242,7 @@ internal static partial class InvalidatePageCallRewriter
     {
         var function = FunctionNode(body)!;
         var lockOps = OwnNodes(body).OfType<InvocationExpressionSyntax>()
-            .Select(i => (Node: i, Kind: LockKind(model.GetSymbolInfo(i, cancellationToken).Symbol as IMethodSymbol)))
+            .Select(i => (Node: i, Kind: LockBracket.LockKind(model, i, cancellationToken)))
             .Where(p => p.Kind != 0)
             .ToList();
 
@@ -467,7 +467,7 @@ internal static partial class InvalidatePageCallRewriter
                 var changes = statement.DescendantNodesAndSelf(n => n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax))
                     .OfType<InvocationExpressionSyntax>()
                     .Any(i => model.GetSymbolInfo(i, cancellationToken).Symbol is IMethodSymbol m
-                        && (updates.Contains(m.OriginalDefinition) || LockKind(m) == 1));
+                        && (updates.Contains(m.OriginalDefinition) || LockBracket.LockKind(m) == 1));
                 if (changes)
                 {
                     found = statement;
@@ -627,21 +627,6 @@ internal static partial class InvalidatePageCallRewriter
         }
 
         return null;
-    }
-
-    private static int LockKind(IMethodSymbol? method)
-    {
-        if (method is null)
-        {
-            return 0;
-        }
-
-        if (Annotations.Has(method, Annotations.AcquiresLock) || Annotations.Has(method.OriginalDefinition, Annotations.AcquiresLock))
-        {
-            return 1;
-        }
-
-        return Annotations.Has(method, Annotations.ReleasesLock) || Annotations.Has(method.OriginalDefinition, Annotations.ReleasesLock) ? 2 : 0;
     }
 
     private static ExpressionSyntax? Argument(IInvocationOperation operation, int ordinal)
