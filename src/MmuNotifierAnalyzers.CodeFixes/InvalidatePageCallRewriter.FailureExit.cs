@@ -103,7 +103,7 @@ internal static partial class InvalidatePageCallRewriter
         }
 
         var taken = new HashSet<string>(FunctionNode(body)!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
-        var label = Fresh("out_mn", 1, taken);
+        var label = LocalNames.Fresh("out_mn", taken);
         edits.Before(acquire, plan.AssignStart(), plan.AssignEnd(), plan.Call("mmu_notifier_invalidate_range_start"));
         foreach (var jump in retarget)
         {
@@ -123,8 +123,8 @@ internal static partial class InvalidatePageCallRewriter
         if (condition == LockCondition.WhenTrue)
         {
             return acquire is IfStatementSyntax { Else: null } check
-                && Unparenthesized(check.Condition) is PrefixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.LogicalNotExpression } not
-                && Unparenthesized(not.Operand) == acquireCall
+                && RangeSyntax.Unparenthesize(check.Condition) is PrefixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.LogicalNotExpression } not
+                && RangeSyntax.Unparenthesize(not.Operand) == acquireCall
                     ? OnlyJump(check.Statement)
                     : null;
         }
@@ -142,9 +142,9 @@ internal static partial class InvalidatePageCallRewriter
             return null;
         }
 
-        bool IsStored(ExpressionSyntax e) => SymbolEqualityComparer.Default.Equals(model.GetSymbolInfo(Unparenthesized(e), cancellationToken).Symbol, stored);
-        static bool IsNull(ExpressionSyntax e) => Unparenthesized(e).IsKind(SyntaxKind.NullLiteralExpression);
-        var isNull = Unparenthesized(nullCheck.Condition) switch
+        bool IsStored(ExpressionSyntax e) => SymbolEqualityComparer.Default.Equals(model.GetSymbolInfo(RangeSyntax.Unparenthesize(e), cancellationToken).Symbol, stored);
+        static bool IsNull(ExpressionSyntax e) => RangeSyntax.Unparenthesize(e).IsKind(SyntaxKind.NullLiteralExpression);
+        var isNull = RangeSyntax.Unparenthesize(nullCheck.Condition) switch
         {
             BinaryExpressionSyntax { RawKind: (int)SyntaxKind.EqualsExpression } equals =>
                 (IsStored(equals.Left) && IsNull(equals.Right)) || (IsNull(equals.Left) && IsStored(equals.Right)),
@@ -160,16 +160,6 @@ internal static partial class InvalidatePageCallRewriter
         BlockSyntax { Statements.Count: 1 } block when block.Statements[0] is GotoStatementSyntax { RawKind: (int)SyntaxKind.GotoStatement } jump => jump,
         _ => null,
     };
-
-    private static ExpressionSyntax Unparenthesized(ExpressionSyntax expression)
-    {
-        while (expression is ParenthesizedExpressionSyntax parenthesized)
-        {
-            expression = parenthesized.Expression;
-        }
-
-        return expression;
-    }
 
     private static StatementSyntax Unlabeled(StatementSyntax statement)
     {

@@ -102,13 +102,13 @@ internal static partial class InvalidatePageCallRewriter
             var huge = onePage && hugePage;
             var taken = new HashSet<string>(FunctionNode(body)!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
             var rank = BracketRank(model, symbols, body, invocation, cancellationToken);
-            var plan = new Plan(qualifier, mm, Parenthesize(Node(start)).ToString(), null, Fresh("mmun_start", rank, taken), Fresh("mmun_end", rank, taken), LineEndings.Of(callStatement))
+            var plan = new Plan(qualifier, mm, Parenthesize(Node(start)).ToString(), null, LocalNames.Fresh("mmun_start", taken, rank), LocalNames.Fresh("mmun_end", taken, rank), LineEndings.Of(callStatement))
             {
                 // [start, end) as the call passes it; a 2 MiB clear is already at its aligned haddr.
                 StartText = onePage && !huge ? null : Text(start),
                 EndText = end is null ? null : Text(end),
                 Size = huge ? qualifier + "HPAGE_PMD_SIZE" : null,
-                Called = Fresh("mmun_called", rank, taken),
+                Called = LocalNames.Fresh("mmun_called", taken, rank),
             };
 
             var inputs = arguments.Concat(inlined.Values).ToList();
@@ -197,8 +197,8 @@ internal static partial class InvalidatePageCallRewriter
             mm.WithoutTrivia().ToString(),
             Parenthesize(address).ToString(),
             FindPage(model, callStatement, body, symbols, cancellationToken),
-            Fresh("mmun_start", rank, taken),
-            Fresh("mmun_end", rank, taken),
+            LocalNames.Fresh("mmun_start", taken, rank),
+            LocalNames.Fresh("mmun_end", taken, rank),
             LineEndings.Of(callStatement));
 
         var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
@@ -647,24 +647,6 @@ internal static partial class InvalidatePageCallRewriter
             or LiteralExpressionSyntax or ParenthesizedExpressionSyntax
             ? expression.WithoutTrivia()
             : SyntaxFactory.ParenthesizedExpression(expression.WithoutTrivia());
-
-    /// <summary>
-    /// <paramref name="name"/> for the function's first bracket, <c>name2</c> for its second, and so
-    /// on (the next free one when that is taken). Names go by the bracket's place in the function, not
-    /// by which fix ran first: dotnet format given several ids runs them in any order.
-    /// </summary>
-    private static string Fresh(string name, int rank, HashSet<string> taken)
-    {
-        string Numbered(int i) => i == 1 ? name : name + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var i = rank;
-        while (taken.Contains(Numbered(i)))
-        {
-            i++;
-        }
-
-        taken.Add(Numbered(i));
-        return Numbered(i);
-    }
 
     /// <summary>
     /// The place (from 1) of the bracket built around <paramref name="site"/> among the function's

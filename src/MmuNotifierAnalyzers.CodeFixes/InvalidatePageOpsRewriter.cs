@@ -91,11 +91,11 @@ internal static class InvalidatePageOpsRewriter
             taken.Add(token.ValueText);
         }
 
-        var mn = Fresh("mn", taken);
-        var mm = Fresh("mm", taken);
-        var start = Fresh("start", taken);
-        var end = Fresh("end", taken);
-        var address = Fresh("address", taken);
+        var mn = LocalNames.Fresh("mn", taken);
+        var mm = LocalNames.Fresh("mm", taken);
+        var start = LocalNames.Fresh("start", taken);
+        var end = LocalNames.Fresh("end", taken);
+        var address = LocalNames.Fresh("address", taken);
 
         var symbol = model.GetSymbolInfo(assignment.Right, cancellationToken);
         var isMethodGroup = symbol.Symbol is IMethodSymbol || symbol.CandidateSymbols.OfType<IMethodSymbol>().Any();
@@ -104,7 +104,7 @@ internal static class InvalidatePageOpsRewriter
         if (old is AnonymousFunctionExpressionSyntax)
         {
             // A lambda cannot be invoked in place: keep it in a local of its delegate type.
-            var local = Fresh("invalidate_page", taken);
+            var local = LocalNames.Fresh("invalidate_page", taken);
             prefix = "global::Kernel.Mm.invalidate_page_fn " + local + " = " + old.ToFullString() + ";\n";
             call = local + "(" + mn + ", " + mm + ", " + address + ");";
         }
@@ -201,16 +201,4 @@ internal static class InvalidatePageOpsRewriter
 
     private static bool Sets(InitializerExpressionSyntax initializer, string member) =>
         initializer.Expressions.OfType<AssignmentExpressionSyntax>().Any(a => a.Left is IdentifierNameSyntax name && name.Identifier.ValueText == member);
-
-    private static string Fresh(string name, HashSet<string> taken)
-    {
-        var candidate = name;
-        for (var i = 2; taken.Contains(candidate); i++)
-        {
-            candidate = name + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
-
-        taken.Add(candidate);
-        return candidate;
-    }
 }

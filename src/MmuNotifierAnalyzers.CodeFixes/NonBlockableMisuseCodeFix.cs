@@ -9,6 +9,7 @@ using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Text;
+using MmuNotifierAnalyzers.Core.Flow;
 using MmuNotifierAnalyzers.Rules;
 
 namespace MmuNotifierAnalyzers.CodeFixes;
@@ -209,8 +210,8 @@ public sealed class NonBlockableMisuseCodeFix : GuardedCodeFixProvider
     /// runs when the range started) or <c>start != 0</c> (the else branch, null when there is none).</summary>
     private static (bool Found, StatementSyntax? Success) SuccessBranch(IfStatementSyntax test, InvocationExpressionSyntax start)
     {
-        if (Unparenthesize(test.Condition) is not BinaryExpressionSyntax comparison
-            || !(IsZero(comparison.Right) && Unparenthesize(comparison.Left) == start || IsZero(comparison.Left) && Unparenthesize(comparison.Right) == start))
+        if (RangeSyntax.Unparenthesize(test.Condition) is not BinaryExpressionSyntax comparison
+            || !(IsZero(comparison.Right) && RangeSyntax.Unparenthesize(comparison.Left) == start || IsZero(comparison.Left) && RangeSyntax.Unparenthesize(comparison.Right) == start))
         {
             return (false, null);
         }
@@ -223,11 +224,8 @@ public sealed class NonBlockableMisuseCodeFix : GuardedCodeFixProvider
         };
     }
 
-    private static ExpressionSyntax Unparenthesize(ExpressionSyntax expression) =>
-        expression is ParenthesizedExpressionSyntax parenthesized ? Unparenthesize(parenthesized.Expression) : expression;
-
     private static bool IsZero(ExpressionSyntax expression) =>
-        Unparenthesize(expression) is LiteralExpressionSyntax { Token.ValueText: "0" };
+        RangeSyntax.Unparenthesize(expression) is LiteralExpressionSyntax { Token.ValueText: "0" };
 
     /// <summary>The whole lines of <paramref name="statement"/> with its leading comments and line
     /// break; false when it shares a line with other code.</summary>

@@ -155,8 +155,8 @@ internal static class SleepUnderSpinlockWrapper
             }
 
             var taken = new HashSet<string>(body.Parent!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
-            var startName = Fresh("mmun_start", taken);
-            var endName = Fresh("mmun_end", taken);
+            var startName = LocalNames.Fresh("mmun_start", taken);
+            var endName = LocalNames.Fresh("mmun_end", taken);
             var open = Statement(qualifier + "mmu_notifier_invalidate_range_start(" + mm + ", " + startName + ", " + endName + ");").WithAdditionalAnnotations(marker);
             var expanded = document.WithSyntaxRoot(Replace(
                 root,
@@ -231,8 +231,8 @@ internal static class SleepUnderSpinlockWrapper
         }
 
         var taken = new HashSet<string>(body.Parent!.DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText));
-        var startName = Fresh("mmun_start", taken);
-        var endName = Fresh("mmun_end", taken);
+        var startName = LocalNames.Fresh("mmun_start", taken);
+        var endName = LocalNames.Fresh("mmun_end", taken);
         var tracked = root.TrackNodes(notify, held.Statement, release);
 
         var current = tracked.GetCurrentNode(notify)!;
@@ -525,18 +525,6 @@ internal static class SleepUnderSpinlockWrapper
         PostfixUnaryExpressionSyntax bang when bang.IsKind(SyntaxKind.SuppressNullableWarningExpression) => SideEffectFree(bang.Operand),
         _ => false,
     };
-
-    private static string Fresh(string name, HashSet<string> taken)
-    {
-        var candidate = name;
-        for (var i = 2; taken.Contains(candidate); i++)
-        {
-            candidate = name + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
-
-        taken.Add(candidate);
-        return candidate;
-    }
 
     private static StatementSyntax Statement(string text) =>
         SyntaxFactory.ParseStatement(text)

@@ -194,7 +194,8 @@ internal static class RangeSyntax
         return result.Length <= 100 ? result : result.Substring(0, 97) + "...";
     }
 
-    private static ExpressionSyntax Unparenthesize(ExpressionSyntax expression)
+    /// <summary>The expression inside any parentheses around it.</summary>
+    public static ExpressionSyntax Unparenthesize(ExpressionSyntax expression)
     {
         while (expression is ParenthesizedExpressionSyntax parenthesized)
         {
