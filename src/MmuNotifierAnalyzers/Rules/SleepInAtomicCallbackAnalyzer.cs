@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
@@ -108,16 +109,19 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
             return;
         }
 
+        // Whether the callback is a sequence scheme itself: one answer for all its findings, asked
+        // only when one of them can move to start.
+        var isScheme = new Lazy<bool>(() => schemes.BodyBlocksRefault(function, ct));
         foreach (var operation in OwnOperations(function))
         {
             if (MayBeCall(operation))
             {
-                Report(context, oracle, operation, uses, callbackName, function, schemes);
+                Report(context, oracle, operation, uses, callbackName, isScheme);
             }
         }
     }
 
-    private static void Report(SyntaxNodeAnalysisContext context, SleepOracle oracle, IOperation operation, ImmutableArray<AtomicUse> uses, string callbackName, IOperation function, InconsistentNotifierOpsAnalyzer.SequenceSchemes schemes)
+    private static void Report(SyntaxNodeAnalysisContext context, SleepOracle oracle, IOperation operation, ImmutableArray<AtomicUse> uses, string callbackName, Lazy<bool> isScheme)
     {
         if (!oracle.MaySleep(operation, context.CancellationToken, out var witness))
         {
@@ -148,7 +152,7 @@ public sealed class SleepInAtomicCallbackAnalyzer : DiagnosticAnalyzer
 
             // As a start with no end, the callback would need a sequence scheme (MMU011); one that
             // is a scheme already must not run twice per invalidation.
-            if (!schemes.BodyBlocksRefault(function, context.CancellationToken))
+            if (!isScheme.Value)
             {
                 properties = properties.Add(FixContract.SleepInAtomicCallback.AlsoEnd, FixContract.True);
             }
