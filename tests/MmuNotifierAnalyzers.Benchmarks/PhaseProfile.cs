@@ -177,9 +177,11 @@ internal static class PhaseProfile
     }
 
     /// <summary>Runs our analyzers over the corpus again and again: a workload to trace.</summary>
-    public static void Loop(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int iterations, bool ordinary)
+    public static void Loop(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int iterations, bool ordinary, bool sameShape)
     {
-        var trees = ordinary ? CorpusCompilation.Parse(OrdinaryCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale)) : CorpusCompilation.GetTrees(scale);
+        var trees = ordinary ? CorpusCompilation.Parse(OrdinaryCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale))
+            : sameShape ? CorpusCompilation.Parse(SameShapeCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale, SameShapeCorpusGenerator.Dialect.Notifier))
+            : CorpusCompilation.GetTrees(scale);
         for (int i = 0; i < iterations; i++)
         {
             var (ms, allocated) = Time(() => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers));
