@@ -67,6 +67,8 @@ internal static class Ca2000Comparison
             text.AppendLine();
             text.AppendLine(CultureInfo.InvariantCulture, $"Ours / CA2000, analyzer time per method: **{oursSide.AnalyzerMicrosPerMethod / theirSide.AnalyzerMicrosPerMethod:0.000}** (goal ≤ 0.100).");
             text.AppendLine();
+            text.AppendLine("Ours, per analyzer (µs per method, median of the rounds): " + oursSide.PerAnalyzer());
+            text.AppendLine();
             perMethod[scale] = (oursSide.AnalyzerMicrosPerMethod * notifier.Functions, theirSide.AnalyzerMicrosPerMethod * disposable.Functions);
         }
 
@@ -113,6 +115,7 @@ internal static class Ca2000Comparison
         private readonly List<double> _extraBytes = new();
         private readonly List<double> _compilerBytes = new();
         private readonly List<double> _analyzerMicros = new();
+        private readonly Dictionary<DiagnosticAnalyzer, List<double>> _perAnalyzerMicros = new();
 
         private Side(string name, GeneratedCorpus corpus, ImmutableArray<DiagnosticAnalyzer> analyzers, CSharpCompilationOptions options, string idPrefix)
         {
@@ -154,6 +157,17 @@ internal static class Ca2000Comparison
 
         public double AnalyzerMicrosPerMethod => PhaseProfile.Median(_analyzerMicros) / _methods;
 
+        /// <summary>Which analyzers the time goes to, largest first, those of at least 1 %.</summary>
+        public string PerAnalyzer()
+        {
+            var medians = _perAnalyzerMicros.ToDictionary(p => p.Key, p => PhaseProfile.Median(p.Value) / _methods);
+            double all = medians.Values.Sum();
+            return string.Join(", ", medians
+                .Where(p => all > 0 && p.Value / all >= 0.01)
+                .OrderByDescending(p => p.Value)
+                .Select(p => string.Create(CultureInfo.InvariantCulture, $"{AnalyzerCatalog.Describe(p.Key)} {p.Value:0} ({AnalyzerTelemetry.Percent(p.Value, all)})")));
+        }
+
         public static Side Create(string name, GeneratedCorpus corpus, ImmutableArray<DiagnosticAnalyzer> analyzers, CSharpCompilationOptions options, string idPrefix) =>
             new(name, corpus, analyzers, options, idPrefix);
 
@@ -174,6 +188,16 @@ internal static class Ca2000Comparison
             var result = CorpusCompilation.WithAnalyzers(Compile(), _analyzers, logExecutionTime: true)
                 .GetAnalysisResultAsync(CancellationToken.None).GetAwaiter().GetResult();
             _analyzerMicros.Add(result.AnalyzerTelemetryInfo.Values.Sum(t => t.ExecutionTime.TotalMilliseconds) * 1000);
+            foreach (var (analyzer, info) in result.AnalyzerTelemetryInfo)
+            {
+                if (!_perAnalyzerMicros.TryGetValue(analyzer, out var samples))
+                {
+                    samples = new List<double>();
+                    _perAnalyzerMicros[analyzer] = samples;
+                }
+
+                samples.Add(info.ExecutionTime.TotalMilliseconds * 1000);
+            }
         }
 
         private CSharpCompilation Compile() =>

@@ -177,13 +177,18 @@ internal static class PhaseProfile
     }
 
     /// <summary>Runs our analyzers over the corpus again and again: a workload to trace.</summary>
-    public static void Loop(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int iterations, bool ordinary)
+    public static void Loop(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int iterations, bool ordinary, bool sameShape)
     {
-        var trees = ordinary ? CorpusCompilation.Parse(OrdinaryCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale)) : CorpusCompilation.GetTrees(scale);
+        var trees = ordinary ? CorpusCompilation.Parse(OrdinaryCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale))
+            : sameShape ? CorpusCompilation.Parse(SameShapeCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale, SameShapeCorpusGenerator.Dialect.Notifier))
+            : CorpusCompilation.GetTrees(scale);
         for (int i = 0; i < iterations; i++)
         {
+            // Processor time beside wall time: on a shared machine the other processes' load stretches the wall time of a run far more than its processor time.
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var (ms, allocated) = Time(() => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"iteration {i}: {ms:0} ms, {allocated / 1e6:0} MB"));
+            double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMilliseconds;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"iteration {i}: {ms:0} ms, {allocated / 1e6:0} MB, {cpu:0} ms processor"));
         }
     }
 

@@ -42,6 +42,7 @@ public static class Program
           --loop N             only run our analyzers N times at the largest size (a workload for dotnet-trace)
           --editor N           only the one-document editor measurement (N edits) at the largest size
           --ordinary           with --loop: the ordinary-code corpus instead of the kernel corpus
+          --same-shape         with --loop: the notifier dialect of the --ca2000 corpus instead of the kernel corpus
           --loop-flow N        only run the flow walk over every body N times (the core alone, for dotnet-trace)
           --ca2000 N           only the peer comparison: ours vs CA2000 on the same shapes, N rounds at the smallest and largest size
           --out FILE           write the results as markdown (default <artifacts>/results.md)
@@ -116,7 +117,7 @@ public static class Program
 
         if (options.Loop > 0)
         {
-            PhaseProfile.Loop(Scales.Max(), analyzers, options.Loop, options.Ordinary);
+            PhaseProfile.Loop(Scales.Max(), analyzers, options.Loop, options.Ordinary, options.SameShape);
             return 0;
         }
 
@@ -340,6 +341,9 @@ public static class Program
                 case "--ordinary":
                     options.Ordinary = true;
                     break;
+                case "--same-shape":
+                    options.SameShape = true;
+                    break;
                 case "--loop-flow" when int.TryParse(Value(), CultureInfo.InvariantCulture, out int flowIterations) && flowIterations > 0:
                     options.LoopFlow = flowIterations;
                     break;
@@ -389,6 +393,8 @@ public static class Program
         public int LoopFlow { get; set; }
 
         public bool Ordinary { get; set; }
+
+        public bool SameShape { get; set; }
 
         public int EditorRounds { get; set; }
 

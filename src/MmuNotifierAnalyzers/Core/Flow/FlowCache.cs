@@ -43,14 +43,13 @@ internal static class FlowCache
                 continue;
             }
 
-            var (relevant, releases) = Scan(block, owner, cache.Api);
-            if (!relevant && !always)
+            var scan = cache.Scan(block, owner);
+            if (!scan.Relevant && !always)
             {
                 continue;
             }
 
-            var ct = context.CancellationToken;
-            yield return cache.Results.GetValue(block.Syntax, _ => FlowAnalysis.Analyze(Graph(block, ct), owner, cache.Api, ct, trackCleared: releases));
+            yield return cache.Result(block, owner, scan, context.CancellationToken);
         }
     }
 
@@ -277,10 +276,8 @@ internal static class FlowCache
             return null;
         }
 
-        var (relevant, releases) = Scan(body, owner, cache.Api);
-        return relevant
-            ? cache.Results.GetValue(body.Syntax, _ => FlowAnalysis.Analyze(Graph(body, cancellationToken), owner, cache.Api, cancellationToken, trackCleared: releases))
-            : null;
+        var scan = cache.Scan(body, owner);
+        return scan.Relevant ? cache.Result(body, owner, scan, cancellationToken) : null;
     }
 
     /// <summary>Analyses a graph directly (tests, benchmarks).</summary>
@@ -292,7 +289,7 @@ internal static class FlowCache
     /// and whether it releases a page at all: without a release MMU010 cannot fire, so the
     /// cleared-entries domain (which splits paths) is not tracked.
     /// </summary>
-    private static (bool Relevant, bool Releases) Scan(IOperation block, IMethodSymbol? owner, ApiModel api)
+    private static BlockScan Scan(IOperation block, IMethodSymbol? owner, ApiModel api)
     {
         var relevant = (api.Get(owner) is { } effects && (effects.DrivesAnalysis || !effects.MustHold.IsEmpty)) || api.IsIntervalInvalidate(owner);
         var releases = false;
@@ -316,7 +313,21 @@ internal static class FlowCache
             }
         }
 
-        return (relevant, releases);
+        return new BlockScan(relevant, releases);
+    }
+
+    /// <summary>What <see cref="Scan"/> found in a block: asked by every rule, so kept with the block.</summary>
+    private sealed class BlockScan
+    {
+        public BlockScan(bool relevant, bool releases)
+        {
+            Relevant = relevant;
+            Releases = releases;
+        }
+
+        public bool Relevant { get; }
+
+        public bool Releases { get; }
     }
 
     private sealed class PerCompilation
@@ -329,6 +340,17 @@ internal static class FlowCache
         public ApiModel Api { get; }
 
         public ConditionalWeakTable<SyntaxNode, FlowResult> Results { get; } = new();
+
+        /// <summary>Each block's scan, once: every rule over a body asks before it reads the result.</summary>
+        private ConditionalWeakTable<SyntaxNode, BlockScan> Scans { get; } = new();
+
+        public BlockScan Scan(IOperation block, IMethodSymbol? owner) =>
+            Scans.TryGetValue(block.Syntax, out var scan) ? scan : Scans.GetValue(block.Syntax, _ => FlowCache.Scan(block, owner, Api));
+
+        public FlowResult Result(IOperation block, IMethodSymbol? owner, BlockScan scan, CancellationToken cancellationToken) =>
+            Results.TryGetValue(block.Syntax, out var result)
+                ? result
+                : Results.GetValue(block.Syntax, _ => FlowAnalysis.Analyze(Graph(block, cancellationToken), owner, Api, cancellationToken, trackCleared: scan.Releases));
 
         public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldRange { get; } = new(SymbolEqualityComparer.Default);
 
