@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Collections.Immutable;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -22,14 +23,6 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// </summary>
 internal static partial class InvalidatePageCallRewriter
 {
-    // Functions that change a page-table entry: invalidate_range goes right after the last one
-    // under the lock (when invalidate_page itself was called after the unlock).
-    private static readonly string[] PageTableUpdates =
-    {
-        "ptep_clear_flush", "ptep_get_and_clear", "set_pte_at", "pmdp_clear_flush", "pmdp_huge_clear_flush",
-        "huge_ptep_clear_flush", "set_pmd_at", "set_huge_pte_at", "pmdp_splitting_flush", "pte_clear",
-    };
-
     public static bool IsStatementContext(ExpressionStatementSyntax statement) =>
         FunctionBody(statement) is not null
         && statement.Parent is BlockSyntax or SwitchSectionSyntax or IfStatementSyntax or ElseClauseSyntax or LabeledStatementSyntax
@@ -261,9 +254,9 @@ internal static partial class InvalidatePageCallRewriter
             }
         }
 
-        var updates = new HashSet<IMethodSymbol>(
-            PageTableUpdates.SelectMany(n => symbols.Linux?.GetMembers(n) ?? ImmutableArrayEmpty).OfType<IMethodSymbol>(),
-            SymbolEqualityComparer.Default);
+        // invalidate_range goes right after the last entry update under the lock (when
+        // invalidate_page itself was called after the unlock).
+        var updates = symbols.EntryUpdates;
         if (keepCall)
         {
             // The analysis says which lock is held at the call. None (a walk that took and dropped
@@ -433,7 +426,6 @@ internal static partial class InvalidatePageCallRewriter
         return true;
     }
 
-    private static readonly System.Collections.Immutable.ImmutableArray<ISymbol> ImmutableArrayEmpty = System.Collections.Immutable.ImmutableArray<ISymbol>.Empty;
 
     /// <summary>The simplest correct rewrite: start + end over the page range in place of the call.</summary>
     private static void ReplaceWithStartEnd(ExpressionStatementSyntax callStatement, Plan plan, StatementEdits edits)
@@ -454,7 +446,7 @@ internal static partial class InvalidatePageCallRewriter
     /// way to the call (seed 003: the rmap walk before the invalidate_range after it); else the
     /// call's own statement.
     /// </summary>
-    private static StatementSyntax? FirstChange(SemanticModel model, BlockSyntax body, StatementSyntax callStatement, HashSet<IMethodSymbol> updates, CancellationToken cancellationToken)
+    private static StatementSyntax? FirstChange(SemanticModel model, BlockSyntax body, StatementSyntax callStatement, ImmutableHashSet<IMethodSymbol> updates, CancellationToken cancellationToken)
     {
         StatementSyntax? found = null;
         StatementSyntax? innermost = null;

@@ -403,17 +403,8 @@ internal static class SleepUnderSpinlockWrapper
         return new Shape(update, updateName, page, start, end, after, aliases, computed);
 
         bool IsUpdate(IMethodSymbol? candidate) =>
-            candidate is not null
-            && SymbolEqualityComparer.Default.Equals(candidate.ContainingType, symbols.Linux)
-            && PageTableUpdates.Contains(candidate.Name);
+            candidate is not null && symbols.EntryUpdates.Contains(candidate.OriginalDefinition);
     }
-
-    // The page-table updates a wrapper may hide (those MMU001's rewrite knows).
-    private static readonly string[] PageTableUpdates =
-    {
-        "ptep_clear_flush", "ptep_get_and_clear", "set_pte_at", "pmdp_clear_flush", "pmdp_huge_clear_flush",
-        "huge_ptep_clear_flush", "set_pmd_at", "set_huge_pte_at", "pmdp_splitting_flush", "pte_clear",
-    };
 
     /// <summary>Start and end of the wrapper get the same values (same text once aliases are seen through).</summary>
     private static bool SameValues(

@@ -51,6 +51,10 @@ internal sealed class KnownSymbols
         MutexLock = Methods("mutex_lock");
         MutexTrylock = Methods("mutex_trylock");
         MutexUnlock = Methods("mutex_unlock");
+        EntryUpdates = Methods(
+            "set_pte_at", "set_pmd_at", "set_huge_pte_at", "pte_clear", "ptep_set_wrprotect", "huge_ptep_set_wrprotect",
+            "ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush",
+            "huge_ptep_clear_flush", "huge_ptep_get_and_clear", "pmdp_splitting_flush");
         EntryClears = Methods("ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush", "huge_ptep_clear_flush", "huge_ptep_get_and_clear");
         EntrySplittingFlush = Methods("pmdp_splitting_flush");
         EntrySetters = Methods("set_pte_at", "set_pmd_at", "set_huge_pte_at");
@@ -172,6 +176,11 @@ internal sealed class KnownSymbols
     /// <summary>Calls that change a user mm's page tables (set, clear, downgrade or zap entries):
     /// what a path whose non-blocking start was refused must not do (MMU014).</summary>
     public ImmutableHashSet<IMethodSymbol> PageTableChanges { get; }
+
+    /// <summary>Calls that change one entry under its lock (<see cref="PageTableChanges"/> but the
+    /// zap of a whole range): what the fixes put <c>invalidate_range</c> right after, and what a
+    /// notifying wrapper of 2012 hides.</summary>
+    public ImmutableHashSet<IMethodSymbol> EntryUpdates { get; }
     /// <summary>Allocators that sleep iff their gfp flags allow direct reclaim.</summary>
     public ImmutableHashSet<IMethodSymbol> GfpAllocators { get; }
     public ImmutableHashSet<IMethodSymbol> PageRelease { get; }
