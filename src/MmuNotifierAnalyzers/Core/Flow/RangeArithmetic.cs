@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Operations;
@@ -154,7 +155,9 @@ internal static class RangeArithmetic
 
     /// <summary>Classifies an address value (following locals to their writes).</summary>
     public static AddressForm ClassifyAddress(IOperation operation, KnownSymbols symbols) =>
-        Address(operation, symbols, new HashSet<ISymbol>(SymbolEqualityComparer.Default), 0);
+        Addresses.TryGetValue(operation, out var form)
+            ? form
+            : Addresses.GetValue(operation, o => Address(o, symbols, new HashSet<ISymbol>(SymbolEqualityComparer.Default), 0));
 
     /// <summary>True when <paramref name="mask"/> keeps the part of an address aligned to a huge page of
     /// <paramref name="length"/>: the same huge page (same page / hstate), or a PMD mask for a compound
@@ -236,44 +239,76 @@ internal static class RangeArithmetic
     /// <summary>The values written to <paramref name="symbol"/> (a local or parameter) under
     /// <paramref name="root"/>; null when one write is not a plain assignment (ref/out, compound
     /// assignment, increment, deconstruction) or the symbol is a ref local.</summary>
-    public static List<IOperation>? Writes(ISymbol symbol, IOperation root)
+    public static IReadOnlyList<IOperation>? Writes(ISymbol symbol, IOperation root)
     {
         if (symbol is ILocalSymbol { RefKind: not RefKind.None })
         {
             return null;
         }
 
-        var writes = new List<IOperation>();
-        foreach (var operation in root.Descendants())
+        var index = WriteIndexes.TryGetValue(root, out var found) ? found : WriteIndexes.GetValue(root, static r => new WriteIndex(r));
+        return index.Of(symbol);
+    }
+
+    /// <summary>Every body's writes, indexed in one walk: the rules follow a local for each range call
+    /// (MMU007 and MMU008 each classify every end), and a walk of the body per local was a fifth of
+    /// their time.</summary>
+    private static readonly ConditionalWeakTable<IOperation, WriteIndex> WriteIndexes = new();
+
+    /// <summary>Each address classified once: MMU007 and MMU008 classify the same ends of the same
+    /// operation tree (the driver's semantic model hands every rule the same one).</summary>
+    private static readonly ConditionalWeakTable<IOperation, AddressForm> Addresses = new();
+
+    private sealed class WriteIndex
+    {
+        private static readonly IReadOnlyList<IOperation> None = System.Array.Empty<IOperation>();
+        private readonly Dictionary<ISymbol, List<IOperation>?> _writes = new(SymbolEqualityComparer.Default);
+
+        public WriteIndex(IOperation root)
         {
-            switch (operation)
+            foreach (var operation in root.Descendants())
             {
-                case IVariableDeclaratorOperation declarator when SymbolEqualityComparer.Default.Equals(declarator.Symbol, symbol):
-                    var initializer = declarator.GetVariableInitializer();
-                    if (initializer?.Value is not null)
-                    {
-                        writes.Add(initializer.Value);
-                    }
+                switch (operation)
+                {
+                    case IVariableDeclaratorOperation declarator:
+                        if (declarator.GetVariableInitializer()?.Value is { } initial)
+                        {
+                            Add(declarator.Symbol, initial);
+                        }
 
-                    break;
-                case ILocalReferenceOperation local when SymbolEqualityComparer.Default.Equals(local.Local, symbol):
-                case IParameterReferenceOperation parameter when SymbolEqualityComparer.Default.Equals(parameter.Parameter, symbol):
-                    if (!IsWrite(operation, out var value))
-                    {
                         break;
-                    }
-
-                    if (value is null)
-                    {
-                        return null;
-                    }
-
-                    writes.Add(value);
-                    break;
+                    case ILocalReferenceOperation local when IsWrite(operation, out var value):
+                        Add(local.Local, value);
+                        break;
+                    case IParameterReferenceOperation parameter when IsWrite(operation, out var value):
+                        Add(parameter.Parameter, value);
+                        break;
+                }
             }
         }
 
-        return writes;
+        public IReadOnlyList<IOperation>? Of(ISymbol symbol) =>
+            _writes.TryGetValue(symbol, out var writes) ? writes : None;
+
+        /// <summary>A write whose value is not plain (null) makes the symbol's writes unknown for good.</summary>
+        private void Add(ISymbol symbol, IOperation? value)
+        {
+            if (!_writes.TryGetValue(symbol, out var writes))
+            {
+                _writes[symbol] = value is null ? null : new List<IOperation> { value };
+            }
+            else if (writes is not null)
+            {
+                if (value is null)
+                {
+                    _writes[symbol] = null;
+                }
+                else
+                {
+                    writes.Add(value);
+                }
+            }
+        }
     }
 
     /// <summary>True when no write to <paramref name="parameter"/> can run before <paramref name="use"/>:
