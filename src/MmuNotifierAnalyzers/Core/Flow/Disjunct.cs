@@ -193,36 +193,57 @@ internal sealed class Disjunct
             return firstMap;
         }
 
-        var keys = new HashSet<TKey>(empty.KeyComparer);
-        foreach (var d in group)
+        // Only keys where the maps disagree change: start from the first map and write those. A key
+        // the first map holds is compared with every other's value; a key only others hold is
+        // compared with what the first path reads for it (a variable's initial value, or nothing).
+        ImmutableDictionary<TKey, Value>.Builder? builder = null;
+        foreach (var pair in firstMap)
         {
-            keys.UnionWith(map(d).Keys);
-        }
-
-        var builder = empty.ToBuilder();
-        foreach (var key in keys)
-        {
-            var v0 = lookup(group[0], key);
-            var same = true;
-            for (var i = 1; i < group.Count && same; i++)
+            for (var i = 1; i < group.Count; i++)
             {
-                same = Equals(v0, lookup(group[i], key));
-            }
-
-            if (same)
-            {
-                if (v0 is not null)
+                if (!ReferenceEquals(map(group[i]), firstMap) && !Equals(pair.Value, lookup(group[i], pair.Key)))
                 {
-                    builder[key] = v0;
+                    (builder ??= firstMap.ToBuilder())[pair.Key] = Value.Phi(pair.Key, blockOrdinal);
+                    break;
                 }
             }
-            else
+        }
+
+        HashSet<TKey>? decided = null;
+        for (var m = 1; m < group.Count; m++)
+        {
+            var other = map(group[m]);
+            if (ReferenceEquals(other, firstMap))
             {
-                builder[key] = Value.Phi(key, blockOrdinal);
+                continue;
+            }
+
+            foreach (var pair in other)
+            {
+                if (firstMap.ContainsKey(pair.Key) || !(decided ??= new HashSet<TKey>(empty.KeyComparer)).Add(pair.Key))
+                {
+                    continue;
+                }
+
+                var v0 = lookup(group[0], pair.Key);
+                var same = true;
+                for (var i = 1; i < group.Count && same; i++)
+                {
+                    same = Equals(v0, lookup(group[i], pair.Key));
+                }
+
+                if (!same)
+                {
+                    (builder ??= firstMap.ToBuilder())[pair.Key] = Value.Phi(pair.Key, blockOrdinal);
+                }
+                else if (v0 is not null)
+                {
+                    (builder ??= firstMap.ToBuilder())[pair.Key] = v0;
+                }
             }
         }
 
-        return builder.ToImmutable();
+        return builder?.ToImmutable() ?? firstMap;
     }
 
     private static bool SameMap<TKey, TValue>(ImmutableDictionary<TKey, TValue> a, ImmutableDictionary<TKey, TValue> b)

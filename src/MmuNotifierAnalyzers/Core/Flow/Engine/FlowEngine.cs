@@ -127,9 +127,10 @@ internal sealed class FlowEngine<TPath, TBranch>
     /// </summary>
     private bool Solve(ControlFlowRegion region, int entryOrdinal, List<TPath> initial, out List<TPath> leaving)
     {
-        var contributions = new Dictionary<int, Dictionary<long, List<TPath>>>();
-        var inStates = new Dictionary<int, List<TPath>>();
-        var worklist = new SortedSet<int>();
+        var blocks = region.LastBlockOrdinal - region.FirstBlockOrdinal + 1;
+        var contributions = new Dictionary<int, Dictionary<long, List<TPath>>>(blocks);
+        var inStates = new Dictionary<int, List<TPath>>(blocks);
+        var worklist = new Worklist(_graph.Blocks.Length);
         var outputs = new List<TPath>();
         leaving = outputs;
 
@@ -151,8 +152,7 @@ internal sealed class FlowEngine<TPath, TBranch>
                     return false;
                 }
 
-                var ordinal = worklist.Min;
-                worklist.Remove(ordinal);
+                var ordinal = worklist.RemoveMin();
                 var block = _graph.Blocks[ordinal];
                 var input = _semantics.Join(Incoming(contributions[ordinal]), ordinal);
                 if (inStates.TryGetValue(ordinal, out var previous))
@@ -188,7 +188,7 @@ internal sealed class FlowEngine<TPath, TBranch>
                 _record = true;
                 outputs.Clear();
                 var scratch = new Dictionary<int, Dictionary<long, List<TPath>>>();
-                var none = new SortedSet<int>();
+                var none = new Worklist(_graph.Blocks.Length);
                 foreach (var pair in inStates.OrderBy(p => p.Key))
                 {
                     if (!Step(region, _graph.Blocks[pair.Key], pair.Value, scratch, none, outputs))
@@ -211,7 +211,7 @@ internal sealed class FlowEngine<TPath, TBranch>
         BasicBlock block,
         List<TPath> input,
         Dictionary<int, Dictionary<long, List<TPath>>> contributions,
-        SortedSet<int> worklist,
+        Worklist worklist,
         List<TPath> outputs)
     {
         var after = new List<(TPath State, TBranch? Branch)>(input.Count);
@@ -275,7 +275,7 @@ internal sealed class FlowEngine<TPath, TBranch>
         ControlFlowBranch branch,
         List<TPath> states,
         Dictionary<int, Dictionary<long, List<TPath>>> contributions,
-        SortedSet<int> worklist,
+        Worklist worklist,
         List<TPath> outputs,
         Edge edge)
     {
@@ -404,7 +404,7 @@ internal sealed class FlowEngine<TPath, TBranch>
 
     private void Contribute(
         Dictionary<int, Dictionary<long, List<TPath>>> contributions,
-        SortedSet<int> worklist,
+        Worklist worklist,
         int target,
         long edge,
         List<TPath> states)
@@ -521,5 +521,46 @@ internal sealed class FlowEngine<TPath, TBranch>
         return hasBareReturn
             ? new ExitPath(ExitKind.Return, null, "returns")
             : new ExitPath(ExitKind.EndOfMethod, null, "reaches the end of the method");
+    }
+
+    /// <summary>The blocks left to step, lowest ordinal first (a SortedSet allocated a node per add,
+    /// and blocks are added again and again until the fixed point).</summary>
+    private sealed class Worklist
+    {
+        private readonly bool[] _queued;
+        private int _low;
+
+        public Worklist(int blocks)
+        {
+            _queued = new bool[blocks];
+            _low = blocks;
+        }
+
+        public int Count { get; private set; }
+
+        public void Add(int ordinal)
+        {
+            if (!_queued[ordinal])
+            {
+                _queued[ordinal] = true;
+                Count++;
+                if (ordinal < _low)
+                {
+                    _low = ordinal;
+                }
+            }
+        }
+
+        public int RemoveMin()
+        {
+            while (!_queued[_low])
+            {
+                _low++;
+            }
+
+            _queued[_low] = false;
+            Count--;
+            return _low;
+        }
     }
 }
