@@ -240,6 +240,12 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     /// <see cref="MaxDisjuncts"/> property states are merged with "maybe" markers.</summary>
     public List<Disjunct> Join(IEnumerable<Disjunct> incoming, int blockOrdinal)
     {
+        // Most blocks have one predecessor carrying one path: nothing to group or merge.
+        if (incoming is IReadOnlyList<Disjunct> { Count: 1 } single)
+        {
+            return new List<Disjunct>(1) { single[0] };
+        }
+
         var groups = new List<List<Disjunct>>();
         foreach (var d in incoming)
         {
