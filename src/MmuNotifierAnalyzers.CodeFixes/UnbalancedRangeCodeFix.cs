@@ -45,7 +45,8 @@ public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
             return;
         }
 
-        // Only cheap checks of the tree here; the rewrite (and the binding it needs) is the action's.
+        // Only checks of the tree here (and, for try/finally, which calls end the range); the rewrite is the action's.
+        SemanticModel? model = null;
         foreach (var diagnostic in context.Diagnostics)
         {
             if (!diagnostic.Properties.TryGetValue(FixContract.UnbalancedRange.Finding, out var finding) || finding != FixContract.UnbalancedRange.Leak
@@ -70,7 +71,14 @@ public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
                     diagnostic);
             }
 
-            if (start.Parent.Parent is BlockSyntax block && block.Statements.Last() != start.Parent)
+            // The try/finally's refusals need the closer's symbol: bind only when the shape can fit.
+            model ??= start.Parent.Parent is BlockSyntax block && block.Statements.Last() != start.Parent
+                ? await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false)
+                : null;
+            if (model is not null
+                && model.GetSymbolInfo(start, context.CancellationToken).Symbol is IMethodSymbol opener
+                && UnbalancedRangeFixHelpers.Closer(opener) is { } closer
+                && TryFinallyRegion(model, start, closer, context.CancellationToken) is not null)
             {
                 context.RegisterCodeFix(
                     Fix("Wrap the range in try { } finally { _end }", document, ct => RewriteAsync(document, startSpan, exitSpan, exitKind, tryFinally: true, ct), TryFinallyKey),
@@ -123,7 +131,7 @@ public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
                 return false;
             }
         }
-        else if (exitKind != "EndOfMethod" || body.Statements.LastOrDefault() is ReturnStatementSyntax or ThrowStatementSyntax)
+        else if (exitKind != nameof(Core.Flow.Engine.ExitKind.EndOfMethod) || body.Statements.LastOrDefault() is ReturnStatementSyntax or ThrowStatementSyntax)
         {
             return false;
         }
@@ -156,7 +164,14 @@ public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
         return UnbalancedRangeFixHelpers.FunctionBody(start) is { } body ? root.ReplaceNode(body, body.AddStatements(end)) : null;
     }
 
-    private static SyntaxNode? TryFinally(SyntaxNode root, SemanticModel model, InvocationExpressionSyntax start, ExpressionStatementSyntax end, IMethodSymbol closer, CancellationToken cancellationToken)
+    /// <summary>
+    /// What <see cref="TryFinally"/> wraps: the statements after the start in its block, and the ends of
+    /// the range among them; null when the shape does not fit. Every end of the range in the function
+    /// must be a statement of a block in that region (the finally replaces them), and no goto from
+    /// outside the region may target a label in it (it would jump into the try).
+    /// </summary>
+    private static (BlockSyntax Block, int Index, List<StatementSyntax> Region, List<StatementSyntax> Ends)? TryFinallyRegion(
+        SemanticModel model, InvocationExpressionSyntax start, IMethodSymbol closer, CancellationToken cancellationToken)
     {
         if (start.Parent is not ExpressionStatementSyntax startStatement
             || startStatement.Parent is not BlockSyntax block
@@ -172,7 +187,6 @@ public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
             return null;
         }
 
-        // Every end of this range in the function must be a statement in the region: the finally replaces them.
         var ends = new List<StatementSyntax>();
         foreach (var invocation in body.DescendantNodes().OfType<InvocationExpressionSyntax>())
         {
@@ -193,10 +207,19 @@ public sealed class UnbalancedRangeCodeFix : GuardedCodeFixProvider
             ends.Add(statement);
         }
 
-        // A goto from outside the region into it would not compile once the region is a try block.
         var labels = region.SelectMany(r => r.DescendantNodesAndSelf().OfType<LabeledStatementSyntax>()).Select(l => l.Identifier.ValueText).ToImmutableHashSet();
         if (!labels.IsEmpty && body.DescendantNodes().OfType<GotoStatementSyntax>().Any(g =>
             g.Expression is IdentifierNameSyntax target && labels.Contains(target.Identifier.ValueText) && !region.Any(r => r.Span.Contains(g.Span))))
+        {
+            return null;
+        }
+
+        return (block, index, region, ends);
+    }
+
+    private static SyntaxNode? TryFinally(SyntaxNode root, SemanticModel model, InvocationExpressionSyntax start, ExpressionStatementSyntax end, IMethodSymbol closer, CancellationToken cancellationToken)
+    {
+        if (TryFinallyRegion(model, start, closer, cancellationToken) is not var (block, index, region, ends))
         {
             return null;
         }

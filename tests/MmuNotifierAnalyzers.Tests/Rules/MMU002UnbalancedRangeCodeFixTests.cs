@@ -182,6 +182,130 @@ static class T
     }
 
     [Fact]
+    public async Task No_add_end_fix_on_a_bare_return_of_a_void_method()
+    {
+        // The analysis cannot tell a void 'return;' from the end of the method (both branch to the
+        // exit): the add-end action would not know where to go. Try/finally still fits.
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong s, ulong e, bool fail)
+    {
+        [|mmu_notifier_invalidate_range_start(mm, s, e)|];
+        if (fail)
+            return;
+        mmu_notifier_invalidate_range_end(mm, s, e);
+    }
+}
+";
+        var test = new Verify.Test { TestCode = source, FixedCode = source, CodeActionEquivalenceKey = UnbalancedRangeCodeFix.AddEndKey };
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_try_finally_when_a_goto_from_before_the_start_jumps_into_the_region()
+    {
+        // 'goto @out' skips the start and lands after it: once the region is a try block, the label
+        // is inside it and the goto no longer compiles. The add-end action still applies.
+        var source = Usings + @"
+static class T
+{
+    static int f(mm_struct mm, ulong s, ulong e, bool skip, bool bad)
+    {
+        int ret = 0;
+        if (skip)
+            goto @out;
+        [|mmu_notifier_invalidate_range_start(mm, s, e)|];
+        if (bad)
+            return -1;
+        mmu_notifier_invalidate_range_end(mm, s, e);
+    @out:
+        return ret;
+    }
+}
+";
+        var test = new Verify.Test { TestCode = source, FixedCode = source, CodeActionEquivalenceKey = UnbalancedRangeCodeFix.TryFinallyKey };
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_try_finally_when_an_end_of_the_range_is_not_a_statement_of_a_block()
+    {
+        // The finally replaces every end of the range; an end that is the branch of an if cannot be
+        // removed without changing the if.
+        var source = Usings + @"
+static class T
+{
+    static int f(mm_struct mm, ulong s, ulong e, bool bad)
+    {
+        [|mmu_notifier_invalidate_range_start(mm, s, e)|];
+        if (bad)
+            return -1;
+        if (s < e)
+            mmu_notifier_invalidate_range_end(mm, s, e);
+        else
+            mmu_notifier_invalidate_range_end(mm, s, e);
+        return 0;
+    }
+}
+";
+        var test = new Verify.Test { TestCode = source, FixedCode = source, CodeActionEquivalenceKey = UnbalancedRangeCodeFix.TryFinallyKey };
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task An_annotated_opener_gets_its_annotated_closer()
+    {
+        // A user's own bracket helpers: the closer is the [ClosesInvalidationRange] method beside the
+        // opener with the same parameters (no _start/_end naming needed).
+        var helpers = @"
+static class Helpers
+{
+    [OpensInvalidationRange(Mm = ""vma_mm"", Start = ""from"", End = ""to"")]
+    public static void begin_flush(mm_struct vma_mm, ulong from, ulong to) =>
+        mmu_notifier_invalidate_range_start(vma_mm, from, to);
+
+    [ClosesInvalidationRange(Mm = ""vma_mm"", Start = ""from"", End = ""to"")]
+    public static void finish_flush(mm_struct vma_mm, ulong from, ulong to) =>
+        mmu_notifier_invalidate_range_end(vma_mm, from, to);
+}
+";
+        var usings = Usings + "using MmuNotifierAnalyzers.Annotations;\n";
+        var source = usings + helpers + @"
+static class T
+{
+    static int f(mm_struct mm, ulong s, ulong e, bool fail)
+    {
+        [|Helpers.begin_flush(mm, s, e)|];
+        if (fail)
+            return -1;
+        Helpers.finish_flush(mm, s, e);
+        return 0;
+    }
+}
+";
+        var fixedSource = usings + helpers + @"
+static class T
+{
+    static int f(mm_struct mm, ulong s, ulong e, bool fail)
+    {
+        Helpers.begin_flush(mm, s, e);
+        if (fail)
+        {
+            Helpers.finish_flush(mm, s, e);
+            return -1;
+        }
+
+        Helpers.finish_flush(mm, s, e);
+        return 0;
+    }
+}
+";
+        var test = new Verify.Test { TestCode = source, FixedCode = fixedSource, CodeActionEquivalenceKey = UnbalancedRangeCodeFix.AddEndKey };
+        await test.RunAsync();
+    }
+
+    [Fact]
     public async Task No_add_end_fix_when_the_ranges_own_end_is_under_a_condition_before_the_exit()
     {
         // The start and its end under conditions the flow does not correlate (here two tests of

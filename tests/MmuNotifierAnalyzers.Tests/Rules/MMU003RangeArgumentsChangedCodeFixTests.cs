@@ -430,6 +430,51 @@ static class T
     /// may be written by a call in the condition.
     /// </summary>
     [Fact]
+    public async Task No_fix_for_a_field_written_on_a_range_object()
+    {
+        // The 4.20 form: the fix is to not write the range's fields between start and end, which
+        // depends on what the write was for; capturing locals does not apply.
+        var source = Usings + @"
+static class T
+{
+    static void f(vm_area_struct vma, mm_struct mm, ulong s, ulong e)
+    {
+        var range = new mmu_notifier_range();
+        mmu_notifier_range_init(range, mmu_notifier_event.MMU_NOTIFY_CLEAR, 0, vma, mm, s, e);
+        mmu_notifier_invalidate_range_start(range);
+        [|range.end = e + PAGE_SIZE|];
+        mmu_notifier_invalidate_range_end(range);
+    }
+}
+";
+        var test = new Verify.Test { TestCode = source, FixedCode = source };
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_fix_for_a_start_under_a_label()
+    {
+        // A goto to the label would run the start again with the new values: declaring the
+        // locals before it would freeze the first ones.
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong s, ulong e, bool again)
+    {
+    retry:
+        mmu_notifier_invalidate_range_start(mm, s, e);
+        s += PAGE_SIZE;
+        [|mmu_notifier_invalidate_range_end(mm, s, e)|];
+        if (again)
+            goto retry;
+    }
+}
+";
+        var test = new Verify.Test { TestCode = source, FixedCode = source };
+        await test.RunAsync();
+    }
+
+    [Fact]
     public async Task No_fix_when_the_start_arguments_cannot_move_before_the_condition()
     {
         var source = Usings + @"
