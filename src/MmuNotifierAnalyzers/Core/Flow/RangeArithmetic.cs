@@ -246,9 +246,11 @@ internal static class RangeArithmetic
             return null;
         }
 
-        var index = WriteIndexes.TryGetValue(root, out var found) ? found : WriteIndexes.GetValue(root, static r => new WriteIndex(r));
-        return index.Of(symbol);
+        return IndexOf(root).Of(symbol);
     }
+
+    private static WriteIndex IndexOf(IOperation root) =>
+        WriteIndexes.TryGetValue(root, out var found) ? found : WriteIndexes.GetValue(root, static r => new WriteIndex(r));
 
     /// <summary>Every body's writes, indexed in one walk: the rules follow a local for each range call
     /// (MMU007 and MMU008 each classify every end), and a walk of the body per local was a fifth of
@@ -290,6 +292,9 @@ internal static class RangeArithmetic
         public IReadOnlyList<IOperation>? Of(ISymbol symbol) =>
             _writes.TryGetValue(symbol, out var writes) ? writes : None;
 
+        /// <summary>Whether anything writes <paramref name="symbol"/> (plainly or not).</summary>
+        public bool IsWritten(ISymbol symbol) => _writes.ContainsKey(symbol);
+
         /// <summary>A write whose value is not plain (null) makes the symbol's writes unknown for good.</summary>
         private void Add(ISymbol symbol, IOperation? value)
         {
@@ -316,6 +321,12 @@ internal static class RangeArithmetic
     /// jumps back to a label above the use. The use then reads the value the caller passed.</summary>
     public static bool HoldsEntryValue(IParameterSymbol parameter, IOperation use, IOperation root)
     {
+        // Most parameters are never written: no walk for them.
+        if (!IndexOf(root).IsWritten(parameter))
+        {
+            return true;
+        }
+
         var sites = new List<IOperation>();
         var hasGoto = false;
         foreach (var operation in root.Descendants())
