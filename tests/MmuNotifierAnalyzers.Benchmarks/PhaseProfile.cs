@@ -139,6 +139,7 @@ internal static class PhaseProfile
             ("+ a do-nothing compilation-start analyzer", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpCompilationStartAnalyzer()))),
             ("+ a do-nothing operation-block analyzer", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpOperationBlockAnalyzer()))),
             ("+ a do-nothing syntax-node analyzer (method declarations)", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpSyntaxNodeAnalyzer()))),
+            ("+ a syntax-node analyzer that asks for every method's operation tree", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new OperationOnDemandAnalyzer()))),
             ("+ our analyzers", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers)),
         };
 
@@ -337,6 +338,22 @@ internal static class PhaseProfile
             context.EnableConcurrentExecution();
             context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
             context.RegisterSyntaxNodeAction(_ => { }, SyntaxKind.MethodDeclaration);
+        }
+    }
+    /// <summary>What our rules do for a relevant method, without the rules: a syntax-node action that
+    /// asks the driver's semantic model for the body's operation tree. Beside the operation-block
+    /// analyzer it says whether the tree costs the same asked for this way.</summary>
+    private sealed class OperationOnDemandAnalyzer : DiagnosticAnalyzer
+    {
+        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray<DiagnosticDescriptor>.Empty;
+
+        public override void Initialize(AnalysisContext context)
+        {
+            context.EnableConcurrentExecution();
+            context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+            context.RegisterSyntaxNodeAction(
+                c => c.SemanticModel.GetOperation(c.Node, c.CancellationToken),
+                SyntaxKind.MethodDeclaration);
         }
     }
 #pragma warning restore RS1001, RS1012
