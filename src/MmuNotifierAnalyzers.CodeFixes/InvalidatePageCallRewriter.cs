@@ -426,7 +426,6 @@ internal static partial class InvalidatePageCallRewriter
         return true;
     }
 
-
     /// <summary>The simplest correct rewrite: start + end over the page range in place of the call.</summary>
     private static void ReplaceWithStartEnd(ExpressionStatementSyntax callStatement, Plan plan, StatementEdits edits)
     {

@@ -36,7 +36,6 @@ internal static class SleepUnderSpinlockWrapper
 {
     private static readonly string[] Asserts = { "VM_BUG_ON", "BUG_ON", "WARN_ON", "VM_WARN_ON" };
 
-
     public static async Task<(Document Document, string Title)?> TryInlineAsync(Document document, InvocationExpressionSyntax call, CancellationToken cancellationToken)
     {
         var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
