@@ -41,10 +41,6 @@ internal sealed class KnownSymbols
         ChangePte = Methods("mmu_notifier_change_pte", "set_pte_at_notify");
         RangeInit = Methods("mmu_notifier_range_init");
         RangeBlockable = Methods("mmu_notifier_range_blockable");
-        PageTableChanges = Methods(
-            "set_pte_at", "set_pmd_at", "set_huge_pte_at", "pte_clear", "ptep_set_wrprotect", "huge_ptep_set_wrprotect",
-            "ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush",
-            "huge_ptep_clear_flush", "huge_ptep_get_and_clear", "pmdp_splitting_flush", "unmap_page_range");
         GfpAllocators = Methods("kmalloc", "alloc_page_vma", "alloc_pages", "__get_free_pages", "kzalloc");
         PageRelease = Methods("put_page", "page_cache_release");
         IntervalSetSeq = Methods("mmu_interval_set_seq");
@@ -55,6 +51,7 @@ internal sealed class KnownSymbols
             "set_pte_at", "set_pmd_at", "set_huge_pte_at", "pte_clear", "ptep_set_wrprotect", "huge_ptep_set_wrprotect",
             "ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush",
             "huge_ptep_clear_flush", "huge_ptep_get_and_clear", "pmdp_splitting_flush");
+        PageTableChanges = EntryUpdates.Union(Methods("unmap_page_range"));
         EntryClears = Methods("ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush", "huge_ptep_clear_flush", "huge_ptep_get_and_clear");
         EntrySplittingFlush = Methods("pmdp_splitting_flush");
         EntrySetters = Methods("set_pte_at", "set_pmd_at", "set_huge_pte_at");
@@ -181,6 +178,7 @@ internal sealed class KnownSymbols
     /// zap of a whole range): what the fixes put <c>invalidate_range</c> right after, and what a
     /// notifying wrapper of 2012 hides.</summary>
     public ImmutableHashSet<IMethodSymbol> EntryUpdates { get; }
+
     /// <summary>Allocators that sleep iff their gfp flags allow direct reclaim.</summary>
     public ImmutableHashSet<IMethodSymbol> GfpAllocators { get; }
     public ImmutableHashSet<IMethodSymbol> PageRelease { get; }

@@ -2,6 +2,7 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
@@ -243,14 +244,8 @@ public sealed class InconsistentNotifierOpsAnalyzer : DiagnosticAnalyzer
             foreach (var tree in _compilation.SyntaxTrees)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                foreach (var method in tree.GetRoot(cancellationToken).DescendantNodes().OfType<MethodDeclarationSyntax>())
+                foreach (var method in AnnotatedMethods(tree, cancellationToken))
                 {
-                    if (!Annotations.IsNamedInSyntax(method.AttributeLists, Annotations.SequenceRetryCheck)
-                        && !Annotations.IsNamedInSyntax(method.AttributeLists, Annotations.SequenceRead))
-                    {
-                        continue;
-                    }
-
                     var model = Model(tree);
                     if (model.GetDeclaredSymbol(method, cancellationToken) is not { } symbol
                         || (!Annotations.Has(symbol, Annotations.SequenceRetryCheck) && !Annotations.Has(symbol, Annotations.SequenceRead))
@@ -271,6 +266,24 @@ public sealed class InconsistentNotifierOpsAnalyzer : DiagnosticAnalyzer
 
             return read.ToImmutable();
         }
+
+        /// <summary>
+        /// A file's methods whose attributes name a sequence annotation, found once per tree and kept
+        /// with it: the editor makes a new compilation at every keystroke, and every file but the
+        /// edited one is the same tree (walking every file's nodes again was most of an edit's time).
+        /// Member declarations only: an annotated method is not inside a body.
+        /// </summary>
+        private static MethodDeclarationSyntax[] AnnotatedMethods(SyntaxTree tree, CancellationToken cancellationToken) =>
+            Annotated.TryGetValue(tree, out var methods)
+                ? methods
+                : Annotated.GetValue(tree, t => t.GetRoot(cancellationToken)
+                    .DescendantNodes(n => n is CompilationUnitSyntax or BaseNamespaceDeclarationSyntax or TypeDeclarationSyntax)
+                    .OfType<MethodDeclarationSyntax>()
+                    .Where(m => Annotations.IsNamedInSyntax(m.AttributeLists, Annotations.SequenceRetryCheck)
+                        || Annotations.IsNamedInSyntax(m.AttributeLists, Annotations.SequenceRead))
+                    .ToArray());
+
+        private static readonly ConditionalWeakTable<SyntaxTree, MethodDeclarationSyntax[]> Annotated = new();
 
         private static ISymbol? Member(IOperation? operation) => operation switch
         {
