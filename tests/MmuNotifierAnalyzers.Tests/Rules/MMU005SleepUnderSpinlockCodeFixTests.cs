@@ -537,6 +537,27 @@ static class T
     }
 
     [Fact]
+    public async Task No_wrapper_fix_when_its_value_is_used_in_an_expression()
+    {
+        // The inlined update keeps how the result is used only for a statement, a plain assignment
+        // or a declaration's initializer; inside a condition the notifier calls would have no place.
+        var source = Usings + @"
+static class T
+{" + PteWrapper + @"
+    static void f(vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        spinlock_t ptl;
+        pte_ptr pte = pte_offset_map_lock(vma.vm_mm, pmd, address, out ptl);
+        if (!pte_none([|ptep_clear_flush_notify(vma, address, pte)|]))
+            address = 0;
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
+    [Fact]
     public async Task Fix_All_moves_each_range_once_and_inlines_every_wrapper_of_a_function()
     {
         var source = Usings + @"
