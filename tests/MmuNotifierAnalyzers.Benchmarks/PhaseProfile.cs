@@ -340,6 +340,7 @@ internal static class PhaseProfile
             context.RegisterSyntaxNodeAction(_ => { }, SyntaxKind.MethodDeclaration);
         }
     }
+
     /// <summary>What our rules do for a relevant method, without the rules: a syntax-node action that
     /// asks the driver's semantic model for the body's operation tree. Beside the operation-block
     /// analyzer it says whether the tree costs the same asked for this way.</summary>
