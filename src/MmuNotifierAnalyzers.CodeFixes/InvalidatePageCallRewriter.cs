@@ -401,9 +401,15 @@ internal static partial class InvalidatePageCallRewriter
             return true;
         }
 
-        // Under the lock or after it? The last lock operation before the call decides.
+        // Under the lock or after it? The last lock operation before the call decides, except a
+        // release on a branch that then leaves the region (`if (pte_none(*pte)) { unlock; continue; }`):
+        // the call is still under the lock the straight line holds.
         var last = lockOps.Where(p => p.Node.SpanStart >= acquireCall!.SpanStart && p.Node.SpanStart < callStatement.SpanStart).Last();
-        if (last.Kind == 1)
+        var underLock = last.Kind == 1
+            || (LockBracket.HeldAt(model, body, callStatement, cancellationToken)?.Call == acquireCall
+                && lockOps.Where(p => p.Kind == 2 && p.Node.SpanStart > acquireCall!.SpanStart && p.Node.SpanStart < callStatement.SpanStart)
+                    .All(p => ReleaseThenLeaves(p.Node, callStatement, regionSpan)));
+        if (underLock)
         {
             edits.Replace(callStatement, plan.Call("mmu_notifier_invalidate_range").WithTriviaFrom(callStatement));
         }
@@ -425,6 +431,15 @@ internal static partial class InvalidatePageCallRewriter
 
         return true;
     }
+
+    /// <summary>
+    /// A release statement followed, in its own block, by a jump out of the region (return, goto,
+    /// break, continue): a branch that unlocks and leaves, which <paramref name="callStatement"/> is not on.
+    /// </summary>
+    private static bool ReleaseThenLeaves(InvocationExpressionSyntax release, StatementSyntax callStatement, Microsoft.CodeAnalysis.Text.TextSpan region) =>
+        release.Parent is ExpressionStatementSyntax { Parent: BlockSyntax block } statement
+        && !block.Span.Contains(callStatement.Span)
+        && block.Statements.Skip(block.Statements.IndexOf(statement) + 1).Any(s => s is ReturnStatementSyntax or GotoStatementSyntax or BreakStatementSyntax or ContinueStatementSyntax && LeavesRegion(s, region));
 
     /// <summary>The simplest correct rewrite: start + end over the page range in place of the call.</summary>
     private static void ReplaceWithStartEnd(ExpressionStatementSyntax callStatement, Plan plan, StatementEdits edits)

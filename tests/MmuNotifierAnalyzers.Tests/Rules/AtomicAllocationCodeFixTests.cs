@@ -256,6 +256,73 @@ static class Drv
     }
 
     [Fact]
+    public async Task OtherFlagsOredIntoGfpKernelStay()
+    {
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"sealed class dev { public spinlock_t @lock = new(); public object? buf; }
+
+static class Drv
+{
+    static void fill(dev d, bool grow)
+    {
+        spin_lock(d.@lock);
+        if (grow)
+            d.buf = [|kmalloc(64, GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN)|];
+        spin_unlock(d.@lock);
+    }
+}
+",
+            Usings + @"sealed class dev { public spinlock_t @lock = new(); public object? buf; }
+
+static class Drv
+{
+    static void fill(dev d, bool grow)
+    {
+        spin_lock(d.@lock);
+        if (grow)
+            d.buf = kmalloc(64, GFP_ATOMIC | __GFP_ZERO | __GFP_NOWARN);
+        spin_unlock(d.@lock);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task AnAllocationUnderAConditionOrAHelperWithItsOwnFlagsDoesNotMove()
+    {
+        // In an if under the lock the moved allocation would run when it did not; a helper that
+        // picks its own flags (t7xx's t7xx_cldma_alloc_and_map_skb) has no gfp argument to change.
+        const string Source = Usings + @"sealed class dev { public spinlock_t @lock = new(); public object? buf; }
+
+static class Drv
+{
+    static object? alloc_own(nuint size) => kmalloc(size, GFP_KERNEL);
+
+    static void fill(dev d, bool grow)
+    {
+        spin_lock(d.@lock);
+        if (grow)
+            d.buf = [|kmalloc(64, GFP_KERNEL)|];
+        spin_unlock(d.@lock);
+    }
+
+    static void refill(dev d)
+    {
+        spin_lock(d.@lock);
+        d.buf = [|alloc_own(64)|];
+        spin_unlock(d.@lock);
+    }
+}
+";
+        await new Verify.Test { TestCode = Source, FixedCode = Source, CodeActionEquivalenceKey = AtomicAllocationCodeFix.MoveKey }.RunAsync();
+        await new Verify.Test
+        {
+            TestCode = Source,
+            FixedState = { Sources = { Source.Replace("[|kmalloc(64, GFP_KERNEL)|]", "kmalloc(64, GFP_ATOMIC)") }, MarkupHandling = Microsoft.CodeAnalysis.Testing.MarkupMode.Allow },
+        }.RunAsync();
+    }
+
+    [Fact]
     public async Task AllocationInAnAtomicCallbackGetsGfpAtomic()
     {
         await VerifyAtomic.VerifyCodeFixAsync(

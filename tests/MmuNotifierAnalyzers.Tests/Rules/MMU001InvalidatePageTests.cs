@@ -711,6 +711,270 @@ static class Dax
     }
 
     [Fact]
+    public async Task PageParameterOfAnotherNameSizesTheRange()
+    {
+        // No 'page' in scope: the function's only parameter of the page type gives the compound size.
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Rmap
+{
+    static void unmap_one(page pg, vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        ptep_clear_flush(vma, address, pte);
+        [|mmu_notifier_invalidate_page(mm, address)|];
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+",
+            Usings + @"static class Rmap
+{
+    static void unmap_one(page pg, vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & ~((PAGE_SIZE << compound_order(pg)) - 1);
+        mmun_end = mmun_start + (PAGE_SIZE << compound_order(pg));
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        ptep_clear_flush(vma, address, pte);
+        mmu_notifier_invalidate_range(mm, mmun_start, mmun_end);
+        pte_unmap_unlock(pte, ptl);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task ContinueAndBreakThatLeaveTheLockedRegionGetTheEnd()
+    {
+        // The lock is taken in a loop body: the range is started there on each turn, and ended
+        // before each continue or break that leaves the body, and at its end. The branch that
+        // unlocks and continues does not make the call one "after the unlock": it stays under the
+        // lock, as invalidate_range.
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Walk
+{
+    static void unmap_range(vm_area_struct vma, mm_struct mm, pmd_ptr pmd, ulong start, ulong end, bool fatal)
+    {
+        for (ulong address = start; address < end; address += PAGE_SIZE)
+        {
+            pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+            if (pte_none(ptep_get(pte)))
+            {
+                pte_unmap_unlock(pte, ptl);
+                continue;
+            }
+
+            ptep_clear_flush(vma, address, pte);
+            [|mmu_notifier_invalidate_page(mm, address)|];
+            pte_unmap_unlock(pte, ptl);
+            if (fatal)
+                break;
+        }
+    }
+}
+",
+            Usings + @"static class Walk
+{
+    static void unmap_range(vm_area_struct vma, mm_struct mm, pmd_ptr pmd, ulong start, ulong end, bool fatal)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        for (ulong address = start; address < end; address += PAGE_SIZE)
+        {
+            mmun_start = address & PAGE_MASK;
+            mmun_end = mmun_start + PAGE_SIZE;
+            mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+            pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+            if (pte_none(ptep_get(pte)))
+            {
+                pte_unmap_unlock(pte, ptl);
+                mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+                continue;
+            }
+
+            ptep_clear_flush(vma, address, pte);
+            mmu_notifier_invalidate_range(mm, mmun_start, mmun_end);
+            pte_unmap_unlock(pte, ptl);
+            if (fatal)
+            {
+                mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+                break;
+            }
+
+            mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        }
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task RangeInputsChangedUnderTheLockOrComputedByACallFallBack()
+    {
+        // The range must be computed before the lock from what the call reads: not when the
+        // address is written under the lock, nor when the mm comes from a call.
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Rmap
+{
+    static mm_struct mm_of(vm_area_struct vma) => vma.vm_mm;
+
+    static void moved(vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        ptep_clear_flush(vma, address, pte);
+        address += PAGE_SIZE;
+        [|mmu_notifier_invalidate_page(mm, address)|];
+        pte_unmap_unlock(pte, ptl);
+    }
+
+    static void called(vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        pte_ptr pte = pte_offset_map_lock(vma.vm_mm, pmd, address, out spinlock_t ptl);
+        ptep_clear_flush(vma, address, pte);
+        [|mmu_notifier_invalidate_page(mm_of(vma), address)|];
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+",
+            Usings + @"static class Rmap
+{
+    static mm_struct mm_of(vm_area_struct vma) => vma.vm_mm;
+
+    static void moved(vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        ptep_clear_flush(vma, address, pte);
+        address += PAGE_SIZE;
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        pte_unmap_unlock(pte, ptl);
+    }
+
+    static void called(vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        pte_ptr pte = pte_offset_map_lock(vma.vm_mm, pmd, address, out spinlock_t ptl);
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        ptep_clear_flush(vma, address, pte);
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm_of(vma), mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm_of(vma), mmun_start, mmun_end);
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task OpsConversionsThatWouldSetAMemberTwiceAreNotOffered()
+    {
+        // invalidate_range = null beside a callback that may become invalidate_range; start set
+        // to null beside a sleeping callback that would become start and end.
+        const string Source = Usings + @"sealed class gntdev_priv : mmu_notifier { public mutex @lock = new(); }
+
+static class Drv
+{
+    static void quiet_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+
+    static void mn_invl_page(mmu_notifier mn, mm_struct mm, ulong address)
+    {
+        mutex_lock(((gntdev_priv)mn).@lock);
+        mutex_unlock(((gntdev_priv)mn).@lock);
+    }
+
+    static readonly mmu_notifier_ops quiet = new() { invalidate_range = null, [|invalidate_page = quiet_page|] };
+    static readonly mmu_notifier_ops sleeping = new() { invalidate_range_start = null, [|invalidate_page = mn_invl_page|] };
+}
+";
+        await Verify.VerifyCodeFixAsync(Source, Source);
+    }
+
+    [Fact]
+    public async Task FixAllWithEitherKeyFixesCallSitesAndOpsTables()
+    {
+        // The two keys are the fixes of two kinds of finding: Fix All asked with one applies both.
+        // One by one, only the findings that offer the asked key are fixed.
+        const string Source = Usings + @"static class Mixed
+{
+    static void quiet_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+
+    static readonly mmu_notifier_ops ops = new()
+    {
+        [|invalidate_page = quiet_page|],
+    };
+
+    static void notify(mm_struct mm, ulong address)
+    {
+        [|mmu_notifier_invalidate_page(mm, address)|];
+    }
+}
+";
+        const string Call = @"
+    static void notify(mm_struct mm, ulong address)
+    {
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+}
+";
+        const string Table = @"    static readonly mmu_notifier_ops ops = new()
+    {
+        invalidate_range = (mn, mm, start, end) =>
+        {
+            for (ulong address = start; address < end; address += PAGE_SIZE)
+            {
+                quiet_page(mn, mm, address);
+            }
+        },
+    };
+";
+        var head = Usings + @"static class Mixed
+{
+    static void quiet_page(mmu_notifier mn, mm_struct mm, ulong address) { }
+
+";
+        var both = head + Table + Call;
+        foreach (var key in new[] { InvalidatePageCodeFix.BracketKey, InvalidatePageCodeFix.OpsKey })
+        {
+            var oneByOne = key == InvalidatePageCodeFix.BracketKey
+                ? head + @"    static readonly mmu_notifier_ops ops = new()
+    {
+        [|invalidate_page = quiet_page|],
+    };
+" + Call
+                : head + Table + @"
+    static void notify(mm_struct mm, ulong address)
+    {
+        [|mmu_notifier_invalidate_page(mm, address)|];
+    }
+}
+";
+            await new Verify.Test
+            {
+                TestCode = Source,
+                FixedState = { Sources = { oneByOne }, MarkupHandling = Microsoft.CodeAnalysis.Testing.MarkupMode.Allow },
+                BatchFixedCode = both,
+                CodeActionEquivalenceKey = key,
+            }.RunAsync();
+        }
+    }
+
+    [Fact]
     public async Task SeverityFromEditorConfig()
     {
         var test = new CSharpAnalyzerVerifier<InvalidatePageAnalyzer>.Test

@@ -475,6 +475,78 @@ static class T
     }
 
     [Fact]
+    public async Task An_end_split_over_lines_becomes_one_call()
+    {
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong addr, ulong end)
+    {
+        mmu_notifier_invalidate_range_start(mm, addr, end);
+        addr += PAGE_SIZE;
+        [|mmu_notifier_invalidate_range_end(mm,
+                                           addr,
+                                           end)|];
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong addr, ulong end)
+    {
+        ulong mmun_start = addr;
+        ulong mmun_end = end;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        addr += PAGE_SIZE;
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource, CodeActionEquivalenceKey = RangeArgumentsChangedCodeFix.EquivalenceKey }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_fix_for_a_start_in_a_switch_section_or_a_finally_block()
+    {
+        // The locals would have to go outside a case section, or outside the finally block that
+        // holds the start while its end comes after the try: the fix does not follow the order of
+        // evaluation there, and offers nothing.
+        var source = Usings + @"
+static class T
+{
+    static void in_a_case(mm_struct mm, ulong addr, ulong end, int mode)
+    {
+        switch (mode)
+        {
+            case 1:
+                mmu_notifier_invalidate_range_start(mm, addr, end);
+                addr += PAGE_SIZE;
+                [|mmu_notifier_invalidate_range_end(mm, addr, end)|];
+                break;
+        }
+    }
+
+    static void in_a_finally(mm_struct mm, ulong addr, ulong end)
+    {
+        try
+        {
+            cond_resched();
+        }
+        finally
+        {
+            mmu_notifier_invalidate_range_start(mm, addr, end);
+        }
+
+        addr += PAGE_SIZE;
+        [|mmu_notifier_invalidate_range_end(mm, addr, end)|];
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
+    [Fact]
     public async Task No_fix_when_the_start_arguments_cannot_move_before_the_condition()
     {
         var source = Usings + @"

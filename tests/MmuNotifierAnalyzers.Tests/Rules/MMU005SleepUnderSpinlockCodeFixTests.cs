@@ -795,4 +795,90 @@ static class T
 ";
         await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
     }
+
+    [Fact]
+    public async Task The_locals_MMU003s_fix_declared_before_the_start_move_with_it()
+    {
+        // MMU003's capture under the lock: the declarations right before the start that it reads
+        // go before the lock with it.
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong address)
+    {
+        spin_lock(mm.page_table_lock);
+        ulong mmun_start = address & PAGE_MASK;
+        ulong mmun_end = mmun_start + PAGE_SIZE;
+        [|mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end)|];
+        [|mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end)|];
+        spin_unlock(mm.page_table_lock);
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong address)
+    {
+        ulong mmun_start = address & PAGE_MASK;
+        ulong mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        spin_lock(mm.page_table_lock);
+        spin_unlock(mm.page_table_lock);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = fixedSource, CodeActionEquivalenceKey = SleepUnderSpinlockCodeFix.MoveKey }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_action_for_other_sleeping_calls_under_the_lock()
+    {
+        // mutex_lock, down_read, msleep, schedule under a spinlock: no rewrite can know whether to
+        // move the work, use a non-sleeping variant or drop the lock.
+        var source = Usings + @"
+sealed class dev { public spinlock_t @lock = new(); public mutex m = new(); public rw_semaphore sem = new(); }
+
+static class T
+{
+    static void f(dev d)
+    {
+        spin_lock(d.@lock);
+        [|mutex_lock(d.m)|];
+        mutex_unlock(d.m);
+        [|down_read(d.sem)|];
+        up_read(d.sem);
+        [|msleep(10)|];
+        [|schedule()|];
+        spin_unlock(d.@lock);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_move_when_a_statement_jumped_over_declares_what_the_call_reads()
+    {
+        // 'end' is declared under the lock, not right before the start: the start cannot be
+        // computed before the lock is taken.
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong address)
+    {
+        spin_lock(mm.page_table_lock);
+        ulong end = address + PAGE_SIZE;
+        cond_resched_lock_free();
+        [|mmu_notifier_invalidate_range_start(mm, address, end)|];
+        [|mmu_notifier_invalidate_range_end(mm, address, end)|];
+        spin_unlock(mm.page_table_lock);
+    }
+
+    static void cond_resched_lock_free() { }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
 }
