@@ -881,4 +881,24 @@ static class T
 ";
         await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
     }
+
+    [Fact]
+    public async Task No_lock_drop_around_the_end_unless_the_lock_is_a_plain_spin_lock()
+    {
+        // The function returns with the page-table lock held, taken by pte_offset_map_lock: the
+        // fix would have to drop and retake a lock it has no plain spin_unlock/spin_lock pair for.
+        var source = Usings + @"
+static class T
+{
+    static pte_ptr f(mm_struct mm, pmd_ptr pmd, ulong address)
+    {
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        [|mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE)|];
+        [|mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE)|];
+        return pte;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
 }
