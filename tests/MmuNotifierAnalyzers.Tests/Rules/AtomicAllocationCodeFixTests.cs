@@ -323,6 +323,37 @@ static class Drv
     }
 
     [Fact]
+    public async Task AnAllocationWhoseSizeCallsOrWhoseResultIsUsedUnderTheLockDoesNotMove()
+    {
+        // A call in the size would run earlier too; a variable the allocation assigns is read on
+        // the way from the lock. Only GFP_ATOMIC is offered.
+        const string Source = Usings + @"sealed class dev { public spinlock_t @lock = new(); public object? buf; public nuint size = 64; }
+
+static class Drv
+{
+    static nuint size_of(dev d) => d.size;
+
+    static void sized(dev d)
+    {
+        spin_lock(d.@lock);
+        d.buf = [|kmalloc(size_of(d), GFP_KERNEL)|];
+        spin_unlock(d.@lock);
+    }
+
+    static void reused(dev d)
+    {
+        object? p = null;
+        spin_lock(d.@lock);
+        d.buf = p;
+        p = [|kmalloc(64, GFP_KERNEL)|];
+        spin_unlock(d.@lock);
+    }
+}
+";
+        await new Verify.Test { TestCode = Source, FixedCode = Source, CodeActionEquivalenceKey = AtomicAllocationCodeFix.MoveKey }.RunAsync();
+    }
+
+    [Fact]
     public async Task AllocationInAnAtomicCallbackGetsGfpAtomic()
     {
         await VerifyAtomic.VerifyCodeFixAsync(

@@ -975,6 +975,44 @@ static class Drv
     }
 
     [Fact]
+    public async Task AnIteratorFallsBack()
+    {
+        // A yield may leave the function between the lock and its release: the call is replaced in place.
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Rmap
+{
+    static System.Collections.Generic.IEnumerable<int> unmap(vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        ptep_clear_flush(vma, address, pte);
+        [|mmu_notifier_invalidate_page(mm, address)|];
+        pte_unmap_unlock(pte, ptl);
+        yield return 1;
+    }
+}
+",
+            Usings + @"static class Rmap
+{
+    static System.Collections.Generic.IEnumerable<int> unmap(vm_area_struct vma, pmd_ptr pmd, ulong address)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        ptep_clear_flush(vma, address, pte);
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        pte_unmap_unlock(pte, ptl);
+        yield return 1;
+    }
+}
+");
+    }
+
+    [Fact]
     public async Task SeverityFromEditorConfig()
     {
         var test = new CSharpAnalyzerVerifier<InvalidatePageAnalyzer>.Test

@@ -378,4 +378,63 @@ static class T
         var test = new Verify.Test { TestCode = source, FixedCode = fixedSource, BatchFixedCode = fixedSource, CodeActionEquivalenceKey = UnbalancedRangeCodeFix.AddEndKey };
         await test.RunAsync();
     }
+
+    [Fact]
+    public async Task Fix_all_applies_only_the_asked_action()
+    {
+        // The two keys are alternatives: Fix All asked for the add-end (what dotnet format asks when
+        // the first finding offers it) leaves the finding that offers only try/finally.
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong s, ulong e, bool fail)
+    {
+        [|mmu_notifier_invalidate_range_start(mm, s, e)|];
+        if (fail)
+            return;
+        mmu_notifier_invalidate_range_end(mm, s, e);
+    }
+
+    static int g(mm_struct mm, ulong s, ulong e, bool x)
+    {
+        [|mmu_notifier_invalidate_range_start(mm, s, e)|];
+        if (x)
+            return 1;
+        mmu_notifier_invalidate_range_end(mm, s, e);
+        return 0;
+    }
+}
+";
+        var fixedSource = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong s, ulong e, bool fail)
+    {
+        [|mmu_notifier_invalidate_range_start(mm, s, e)|];
+        if (fail)
+            return;
+        mmu_notifier_invalidate_range_end(mm, s, e);
+    }
+
+    static int g(mm_struct mm, ulong s, ulong e, bool x)
+    {
+        mmu_notifier_invalidate_range_start(mm, s, e);
+        if (x)
+        {
+            mmu_notifier_invalidate_range_end(mm, s, e);
+            return 1;
+        }
+
+        mmu_notifier_invalidate_range_end(mm, s, e);
+        return 0;
+    }
+}
+";
+        await new Verify.Test
+        {
+            TestCode = source,
+            FixedState = { Sources = { fixedSource }, MarkupHandling = Microsoft.CodeAnalysis.Testing.MarkupMode.Allow },
+            CodeActionEquivalenceKey = UnbalancedRangeCodeFix.AddEndKey,
+        }.RunAsync();
+    }
 }

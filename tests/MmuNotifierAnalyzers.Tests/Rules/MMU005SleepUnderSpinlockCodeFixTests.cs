@@ -881,4 +881,75 @@ static class T
 ";
         await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
     }
+
+    [Fact]
+    public async Task No_lock_drop_around_the_end_unless_the_lock_is_a_plain_spin_lock()
+    {
+        // The function returns with the page-table lock held, taken by pte_offset_map_lock: the
+        // fix would have to drop and retake a lock it has no plain spin_unlock/spin_lock pair for.
+        var source = Usings + @"
+static class T
+{
+    static pte_ptr f(mm_struct mm, pmd_ptr pmd, ulong address)
+    {
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        [|mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE)|];
+        [|mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE)|];
+        return pte;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_move_of_a_start_out_of_an_if_whose_end_is_not_in_that_block()
+    {
+        // Hoisting the start out of the if would make it run on the path that skipped it, with the
+        // end moved after the unlock on its own.
+        var source = Usings + @"
+static class T
+{
+    static void f(mm_struct mm, ulong address, bool clear)
+    {
+        spin_lock(mm.page_table_lock);
+        if (clear)
+        {
+            [|mmu_notifier_invalidate_range_start(mm, address, address + PAGE_SIZE)|];
+        }
+        [|mmu_notifier_invalidate_range_end(mm, address, address + PAGE_SIZE)|];
+        spin_unlock(mm.page_table_lock);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
+    [Fact]
+    public async Task No_move_when_a_shared_unlock_label_has_no_label_after_it()
+    {
+        // out_unlock is also reached from the first locked region, with no range open: the
+        // fall-through would need its own unlock, end and a jump past the label, and there is no
+        // labelled statement after it to jump to.
+        var source = Usings + @"
+static class T
+{
+    static int f(mm_struct mm, ulong haddr, bool first)
+    {
+        spin_lock(mm.page_table_lock);
+        if (first)
+            goto out_unlock;
+        spin_unlock(mm.page_table_lock);
+
+        spin_lock(mm.page_table_lock);
+        [|mmu_notifier_invalidate_range_start(mm, haddr, haddr + HPAGE_PMD_SIZE)|];
+        [|mmu_notifier_invalidate_range_end(mm, haddr, haddr + HPAGE_PMD_SIZE)|];
+    out_unlock:
+        spin_unlock(mm.page_table_lock);
+        return 0;
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
 }
