@@ -79,11 +79,11 @@ internal sealed class RangeFieldWrite
 /// call's arguments (by parameter ordinal; empty for an operation that is not a call).</summary>
 internal sealed class ObservedPath : System.IEquatable<ObservedPath>
 {
-    private readonly Disjunct _state;
+    private readonly ImmutableArray<object> _state;
 
     internal ObservedPath(Disjunct state, ImmutableArray<Value?> arguments)
     {
-        _state = state;
+        _state = state.PropertyValues;
         Arguments = arguments;
     }
 
@@ -91,13 +91,13 @@ internal sealed class ObservedPath : System.IEquatable<ObservedPath>
 
     /// <summary>The path's facts of one domain (certain or not).</summary>
     public T Facts<T>(FactDomain<T> domain)
-        where T : notnull => _state.Get(domain);
+        where T : notnull => (T)_state[domain.Index];
 
     /// <summary>The value of the argument passed for parameter <paramref name="ordinal"/>, or null.</summary>
     public Value? Argument(int ordinal) => ordinal >= 0 && ordinal < Arguments.Length ? Arguments[ordinal] : null;
 
     public bool Equals(ObservedPath? other) =>
-        other is not null && _state.SamePropertyState(other._state) && Arguments.SequenceEqual(other.Arguments);
+        other is not null && Disjunct.SameProperties(_state, other._state) && Arguments.SequenceEqual(other.Arguments);
 
     public override bool Equals(object? obj) => Equals(obj as ObservedPath);
 
