@@ -35,9 +35,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     private readonly Queue<(ControlFlowGraph Graph, IMethodSymbol? Method)> _nested;
     private readonly HashSet<SyntaxNode> _queued;
 
-    // One value per operation evaluated to an opaque result, and per variable's value on entry: the
-    // walk steps each block on every path and every pass, and these values are equal each time.
-    private readonly Dictionary<IOperation, Value> _opaque = new();
+    // One value per variable's value on entry: the walk reads it on every path and every pass.
     private readonly Dictionary<ISymbol, Value> _initial = new(SymbolEqualityComparer.Default);
     private bool _record;
 
@@ -566,7 +564,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             case IConversionOperation conversion:
                 {
                     var v = Evaluate(conversion.Operand, ref d);
-                    return conversion.OperatorMethod is null ? v : Opaque(conversion);
+                    return conversion.OperatorMethod is null ? v : Value.Opaque(conversion);
                 }
 
             case ILocalReferenceOperation local:
@@ -603,7 +601,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                     var version = d.VersionOf(property.Property);
                     var read = property.Arguments.IsEmpty
                         ? version?.ReadBack(receiver) ?? Value.Member(receiver, property.Property, version)
-                        : Opaque(property);
+                        : Value.Opaque(property);
                     if (_api.IsSequenceMember(property.Property))
                     {
                         ReadSequence(property.Syntax, read, ref d);
@@ -620,7 +618,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                 }
 
             case IFlowCaptureReferenceOperation captureReference:
-                return d.Captures.TryGetValue(captureReference.Id, out var captured) ? captured : Opaque(captureReference);
+                return d.Captures.TryGetValue(captureReference.Id, out var captured) ? captured : Value.Opaque(captureReference);
 
             case IIsNullOperation isNull:
                 return Value.Binary(BinaryOperatorKind.Equals, Evaluate(isNull.Operand, ref d), Value.Null, isNull);
@@ -634,7 +632,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                             Value.Binary(BinaryOperatorKind.Equals, v, Value.Constant(c.Value), isPattern),
                         INegatedPatternOperation { Pattern: IConstantPatternOperation { Value.ConstantValue: { HasValue: true } nc } } =>
                             Value.Binary(BinaryOperatorKind.NotEquals, v, Value.Constant(nc.Value), isPattern),
-                        _ => Opaque(isPattern),
+                        _ => Value.Opaque(isPattern),
                     };
                 }
 
@@ -647,7 +645,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                         && binary.OperatorKind is BinaryOperatorKind.Equals or BinaryOperatorKind.NotEquals;
                     if (binary.OperatorMethod is not null && !nullTest)
                     {
-                        return Opaque(binary);
+                        return Value.Opaque(binary);
                     }
 
                     if (left.IsConstant && right.IsConstant && binary.OperatorKind is BinaryOperatorKind.Equals or BinaryOperatorKind.NotEquals)
@@ -666,7 +664,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                         return b ? Value.False : Value.True;
                     }
 
-                    return unary.OperatorMethod is null ? Value.Unary(unary.OperatorKind, v, unary) : Opaque(unary);
+                    return unary.OperatorMethod is null ? Value.Unary(unary.OperatorKind, v, unary) : Value.Opaque(unary);
                 }
 
             case ISimpleAssignmentOperation assignment:
@@ -680,7 +678,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                 {
                     var current = Evaluate(compound.Target, ref d);
                     var v = Evaluate(compound.Value, ref d);
-                    var result = compound.OperatorMethod is null ? Value.Binary(compound.OperatorKind, current, v, compound) : Opaque(compound);
+                    var result = compound.OperatorMethod is null ? Value.Binary(compound.OperatorKind, current, v, compound) : Value.Opaque(compound);
                     Assign(compound.Target, result, compound, ref d);
                     return result;
                 }
@@ -710,7 +708,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                     }
 
                     NoteCandidate(creation, d);
-                    var v = Opaque(creation);
+                    var v = Value.Opaque(creation);
                     d = d.With(facts: d.Facts.SetItem(v, Known.NonNull));
                     return v;
                 }
@@ -718,7 +716,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             case IAwaitOperation awaiting:
                 Evaluate(awaiting.Operation, ref d);
                 NoteCandidate(awaiting, d);
-                return Opaque(awaiting);
+                return Value.Opaque(awaiting);
 
             case IFlowAnonymousFunctionOperation lambda:
                 if (_record && _queued.Add(lambda.Syntax) && _graph.GetAnonymousFunctionControlFlowGraph(lambda, _cancellationToken) is { } lambdaGraph)
@@ -726,7 +724,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                     _nested.Enqueue((lambdaGraph, lambda.Symbol));
                 }
 
-                return Opaque(lambda);
+                return Value.Opaque(lambda);
 
             case IDeclarationExpressionOperation declaration:
                 return Evaluate(declaration.Expression, ref d);
@@ -742,7 +740,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                     NoteCandidate(operation, d);
                 }
 
-                return Opaque(operation);
+                return Value.Opaque(operation);
         }
     }
 
@@ -910,7 +908,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         var result = IsPredicate(method, effects) && AllKnown(values)
             ? Value.Call(method, values!, invocation)
-            : Opaque(invocation);
+            : Value.Opaque(invocation);
         if (result.Kind == ValueKind.Opaque && d.Facts.ContainsKey(result))
         {
             d = d.With(facts: d.Facts.Remove(result));
@@ -1165,17 +1163,6 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
 
         var version = d.VersionOf(member);
         return version?.ReadBack(range) ?? Value.Member(range, member, version);
-    }
-
-    private Value Opaque(IOperation operation)
-    {
-        if (!_opaque.TryGetValue(operation, out var value))
-        {
-            value = Value.Opaque(operation);
-            _opaque.Add(operation, value);
-        }
-
-        return value;
     }
 
     /// <summary>What the path holds in <paramref name="variable"/> (as <see cref="Disjunct.VariableValue"/>, its value on entry made once).</summary>

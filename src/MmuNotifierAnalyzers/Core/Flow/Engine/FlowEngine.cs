@@ -566,47 +566,75 @@ internal sealed class FlowEngine<TPath, TBranch>
     /// deterministic). A block has a handful of incoming edges: a sorted list beats a dictionary.</summary>
     private sealed class EdgeStates
     {
-        private readonly List<long> _keys = new(2);
-        private readonly List<List<TPath>> _states = new(2);
+        // Most blocks have one incoming edge: it is kept inline, the others in key order after it.
+        private long _firstKey;
+        private List<TPath>? _first;
+        private List<(long Key, List<TPath> States)>? _more;
 
         public List<TPath>? TryGet(long key)
         {
-            var i = _keys.BinarySearch(key);
-            return i >= 0 ? _states[i] : null;
+            if (_first is not null && _firstKey == key)
+            {
+                return _first;
+            }
+
+            if (_more is not null)
+            {
+                foreach (var (k, states) in _more)
+                {
+                    if (k == key)
+                    {
+                        return states;
+                    }
+                }
+            }
+
+            return null;
         }
 
         public void Set(long key, List<TPath> states)
         {
-            var i = _keys.BinarySearch(key);
-            if (i >= 0)
+            if (_first is null || _firstKey == key)
             {
-                _states[i] = states;
+                _firstKey = key;
+                _first = states;
+                return;
             }
-            else
+
+            _more ??= new List<(long Key, List<TPath> States)>(2);
+            for (var i = 0; i < _more.Count; i++)
             {
-                _keys.Insert(~i, key);
-                _states.Insert(~i, states);
+                if (_more[i].Key == key)
+                {
+                    _more[i] = (key, states);
+                    return;
+                }
             }
+
+            _more.Add((key, states));
         }
 
-        /// <summary>The paths reaching the block, edge by edge.</summary>
+        /// <summary>The paths reaching the block, edge by edge in key order.</summary>
         public List<TPath> Incoming()
         {
-            if (_states.Count == 1)
+            if (_more is null)
             {
-                return _states[0];
+                return _first!;
             }
 
+            var edges = new List<(long Key, List<TPath> States)>(_more.Count + 1) { (_firstKey, _first!) };
+            edges.AddRange(_more);
+            edges.Sort(static (x, y) => x.Key.CompareTo(y.Key));
             var count = 0;
-            foreach (var states in _states)
+            foreach (var edge in edges)
             {
-                count += states.Count;
+                count += edge.States.Count;
             }
 
             var paths = new List<TPath>(count);
-            foreach (var states in _states)
+            foreach (var edge in edges)
             {
-                paths.AddRange(states);
+                paths.AddRange(edge.States);
             }
 
             return paths;
