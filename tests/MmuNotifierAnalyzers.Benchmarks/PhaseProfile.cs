@@ -194,9 +194,12 @@ internal static class PhaseProfile
     }
 
     /// <summary>Runs only the flow walk over every body, again and again: the core alone, to trace.</summary>
-    public static void LoopFlow(int scale, int iterations)
+    public static void LoopFlow(int scale, int iterations, bool sameShape = false)
     {
-        var compilation = CorpusCompilation.Create(CorpusCompilation.GetTrees(scale));
+        var trees = sameShape
+            ? CorpusCompilation.Parse(SameShapeCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale, SameShapeCorpusGenerator.Dialect.Notifier))
+            : CorpusCompilation.GetTrees(scale);
+        var compilation = CorpusCompilation.Create(trees);
         var symbols = KnownSymbols.Get(compilation);
         var graphs = new List<(ControlFlowGraph Graph, IMethodSymbol Method)>();
         foreach (var tree in compilation.SyntaxTrees)
@@ -220,7 +223,7 @@ internal static class PhaseProfile
                     FlowCache.Analyze(graph, method, symbols, CancellationToken.None);
                 }
             });
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"flow iteration {i}: {ms:0} ms, {allocated / 1e6:0} MB"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"flow iteration {i}: {ms:0} ms, {allocated / 1e6:0} MB, {graphs.Count} bodies"));
         }
     }
 

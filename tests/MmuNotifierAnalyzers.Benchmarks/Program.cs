@@ -42,7 +42,7 @@ public static class Program
           --loop N             only run our analyzers N times at the largest size (a workload for dotnet-trace)
           --editor N           only the one-document editor measurement (N edits) at the largest size
           --ordinary           with --loop: the ordinary-code corpus instead of the kernel corpus
-          --same-shape         with --loop: the notifier dialect of the --ca2000 corpus instead of the kernel corpus
+          --same-shape         with --loop or --loop-flow: the notifier dialect of the --ca2000 corpus instead of the kernel corpus
           --loop-flow N        only run the flow walk over every body N times (the core alone, for dotnet-trace)
           --ca2000 N           only the peer comparison: ours vs CA2000 on the same shapes, N rounds at the smallest and largest size
           --out FILE           write the results as markdown (default <artifacts>/results.md)
@@ -111,7 +111,7 @@ public static class Program
 
         if (options.LoopFlow > 0)
         {
-            PhaseProfile.LoopFlow(Scales.Max(), options.LoopFlow);
+            PhaseProfile.LoopFlow(Scales.Max(), options.LoopFlow, options.SameShape);
             return 0;
         }
 

@@ -284,9 +284,19 @@ internal sealed class ApiModel
     private readonly ConcurrentDictionary<IMethodSymbol, MethodEffects> _effects = new(SymbolEqualityComparer.Default);
     private readonly ConcurrentDictionary<ISymbol, bool> _sequenceMembers = new(SymbolEqualityComparer.Default);
 
+    // The factories, made once: a method group passed to GetOrAdd allocates a delegate per call,
+    // and Get is asked at every call the flow walk steps.
+    private readonly System.Func<IMethodSymbol, MethodEffects> _compute;
+    private readonly System.Func<ISymbol, bool> _isSequenceMember;
+    private readonly ConcurrentDictionary<IMethodSymbol, bool> _annotated = new(SymbolEqualityComparer.Default);
+    private readonly System.Func<IMethodSymbol, bool> _hasAnnotation = static m =>
+        m.GetAttributes().Any(a => a.AttributeClass?.ContainingNamespace?.ToDisplayString() == KnownSymbols.AnnotationsNamespace);
+
     public ApiModel(KnownSymbols symbols)
     {
         Symbols = symbols;
+        _compute = Compute;
+        _isSequenceMember = static m => Annotations.Has(m, Annotations.SequenceRead);
     }
 
     public KnownSymbols Symbols { get; }
@@ -304,8 +314,12 @@ internal sealed class ApiModel
             definition = reduced;
         }
 
-        return _effects.GetOrAdd(definition, Compute);
+        return _effects.TryGetValue(definition, out var effects) ? effects : _effects.GetOrAdd(definition, _compute);
     }
+
+    /// <summary>Whether <paramref name="method"/> carries one of our annotations (memoised: the flow
+    /// walk asks at every call of a static bool method).</summary>
+    public bool HasAnnotation(IMethodSymbol method) => _annotated.GetOrAdd(method.OriginalDefinition, _hasAnnotation);
 
     private MethodEffects Compute(IMethodSymbol method)
     {
@@ -403,7 +417,7 @@ internal sealed class ApiModel
     /// <summary>Whether reading <paramref name="member"/> (a field or property) reads a sequence:
     /// <c>[SequenceRead]</c> on it (KVM's <c>kvm->mmu_notifier_seq</c>).</summary>
     public bool IsSequenceMember(ISymbol member) =>
-        member is IFieldSymbol or IPropertySymbol && _sequenceMembers.GetOrAdd(member.OriginalDefinition, m => Annotations.Has(m, Annotations.SequenceRead));
+        member is IFieldSymbol or IPropertySymbol && _sequenceMembers.GetOrAdd(member.OriginalDefinition, _isSequenceMember);
 
     /// <summary>
     /// Whether <paramref name="method"/> can be an interval notifier's <c>-&gt;invalidate</c>: its

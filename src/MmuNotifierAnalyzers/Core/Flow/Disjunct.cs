@@ -86,8 +86,41 @@ internal sealed class Disjunct
         ImmutableDictionary<ISymbol, Value>? variables = null,
         ImmutableDictionary<CaptureId, Value>? captures = null,
         ImmutableDictionary<ISymbol, Value>? versions = null,
-        ImmutableDictionary<Value, Known>? facts = null) =>
-        new(_properties, variables ?? Variables, captures ?? Captures, versions ?? Versions, facts ?? Facts);
+        ImmutableDictionary<Value, Known>? facts = null)
+    {
+        variables ??= Variables;
+        captures ??= Captures;
+        versions ??= Versions;
+        facts ??= Facts;
+
+        // A write that changed nothing (the same value again) keeps the path as it is.
+        return ReferenceEquals(variables, Variables) && ReferenceEquals(captures, Captures) && ReferenceEquals(versions, Versions) && ReferenceEquals(facts, Facts)
+            ? this
+            : new(_properties, variables, captures, versions, facts);
+    }
+
+    /// <summary>The property state alone (one value per domain): what an observation keeps of a
+    /// path, so that the path's variables and facts are not held for as long as the result is.</summary>
+    internal ImmutableArray<object> PropertyValues => _properties;
+
+    /// <summary>Whether two property states (<see cref="PropertyValues"/>) are the same.</summary>
+    internal static bool SameProperties(ImmutableArray<object> a, ImmutableArray<object> b)
+    {
+        if (a == b)
+        {
+            return true;
+        }
+
+        foreach (var domain in Domains.All)
+        {
+            if (!domain.SameValue(a[domain.Index], b[domain.Index]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     public Value VariableValue(ISymbol symbol)
     {
@@ -101,23 +134,7 @@ internal sealed class Disjunct
 
     public Value? VersionOf(ISymbol member) => Versions.TryGetValue(member, out var v) ? v : null;
 
-    public bool SamePropertyState(Disjunct other)
-    {
-        if (_properties == other._properties)
-        {
-            return true;
-        }
-
-        foreach (var domain in Domains.All)
-        {
-            if (!domain.SameValue(_properties[domain.Index], other._properties[domain.Index]))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    public bool SamePropertyState(Disjunct other) => SameProperties(_properties, other._properties);
 
     /// <summary>Same property state and same data: used to detect the fixed point.</summary>
     public bool SameAs(Disjunct other) =>

@@ -34,6 +34,9 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     private readonly IMethodSymbol? _method;
     private readonly Queue<(ControlFlowGraph Graph, IMethodSymbol? Method)> _nested;
     private readonly HashSet<SyntaxNode> _queued;
+
+    // One value per variable's value on entry: the walk reads it on every path and every pass.
+    private readonly Dictionary<ISymbol, Value> _initial = new(SymbolEqualityComparer.Default);
     private bool _record;
 
     /// <summary>Whether the cleared-entries domain is tracked (the body releases a page somewhere).</summary>
@@ -241,6 +244,12 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     public List<Disjunct> Join(IEnumerable<Disjunct> incoming, int blockOrdinal)
     {
         // Most blocks have one predecessor carrying one path: nothing to group or merge.
+        // (The engine never changes a list it was handed, so it is returned as it is.)
+        if (incoming is List<Disjunct> { Count: 1 } one)
+        {
+            return one;
+        }
+
         if (incoming is IReadOnlyList<Disjunct> { Count: 1 } single)
         {
             return new List<Disjunct>(1) { single[0] };
@@ -559,10 +568,10 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
                 }
 
             case ILocalReferenceOperation local:
-                return d.VariableValue(local.Local);
+                return VariableValue(d, local.Local);
 
             case IParameterReferenceOperation parameter:
-                return d.VariableValue(parameter.Parameter);
+                return VariableValue(d, parameter.Parameter);
 
             case IInstanceReferenceOperation instance:
                 return Value.ThisValue(instance.Type);
@@ -830,37 +839,49 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     private Value Invoke(IInvocationOperation invocation, ref Disjunct d)
     {
         var method = invocation.TargetMethod;
+        var effects = _api.Get(method);
         var receiver = invocation.Instance is null ? null : Evaluate(invocation.Instance, ref d);
-        var values = new Value?[method.Parameters.Length];
-        var outTargets = new IOperation?[method.Parameters.Length];
-        var syntaxes = new IOperation?[method.Parameters.Length];
+        var parameterCount = method.Parameters.Length;
+        var values = parameterCount == 0 ? System.Array.Empty<Value?>() : new Value?[parameterCount];
+
+        // The argument operations are read only at the calls the analysis models; out/ref targets
+        // only where the call has such an argument.
+        var syntaxes = parameterCount == 0 || !effects.IsRelevant ? NoArguments : new IOperation?[parameterCount];
+        IOperation?[]? outTargets = null;
         foreach (var argument in invocation.Arguments)
         {
             var ordinal = argument.Parameter?.Ordinal ?? -1;
+            var inRange = ordinal >= 0 && ordinal < parameterCount;
             if (argument.Parameter?.RefKind == RefKind.Out)
             {
-                if (ordinal >= 0 && ordinal < outTargets.Length)
+                if (inRange)
                 {
-                    outTargets[ordinal] = argument.Value;
-                    syntaxes[ordinal] = argument.Value;
+                    (outTargets ??= new IOperation?[parameterCount])[ordinal] = argument.Value;
+                    if (syntaxes.Length > 0)
+                    {
+                        syntaxes[ordinal] = argument.Value;
+                    }
                 }
 
                 continue;
             }
 
             var v = Evaluate(argument.Value, ref d);
-            if (ordinal >= 0 && ordinal < values.Length)
+            if (inRange)
             {
                 values[ordinal] = v;
-                syntaxes[ordinal] = argument.Value;
+                if (syntaxes.Length > 0)
+                {
+                    syntaxes[ordinal] = argument.Value;
+                }
+
                 if (argument.Parameter?.RefKind == RefKind.Ref)
                 {
-                    outTargets[ordinal] = argument.Value;
+                    (outTargets ??= new IOperation?[parameterCount])[ordinal] = argument.Value;
                 }
             }
         }
 
-        var effects = _api.Get(method);
         if (_record && (effects.IsRelevant || HasFacts(d)))
         {
             // The state before the call: what the call runs under.
@@ -870,7 +891,7 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         }
 
         // What the call stores into its out/ref arguments is new.
-        for (var i = 0; i < outTargets.Length; i++)
+        for (var i = 0; outTargets is not null && i < outTargets.Length; i++)
         {
             if (outTargets[i] is { } target)
             {
@@ -885,8 +906,8 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             }
         }
 
-        var result = IsPredicate(method, effects) && values.All(v => v is not null)
-            ? Value.Call(method, values.Select(v => v!).ToArray(), invocation)
+        var result = IsPredicate(method, effects) && AllKnown(values)
+            ? Value.Call(method, values!, invocation)
             : Value.Opaque(invocation);
         if (result.Kind == ValueKind.Opaque && d.Facts.ContainsKey(result))
         {
@@ -1144,6 +1165,38 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
         return version?.ReadBack(range) ?? Value.Member(range, member, version);
     }
 
+    /// <summary>What the path holds in <paramref name="variable"/> (as <see cref="Disjunct.VariableValue"/>, its value on entry made once).</summary>
+    private Value VariableValue(Disjunct d, ISymbol variable)
+    {
+        if (d.Variables.TryGetValue(variable, out var value))
+        {
+            return value;
+        }
+
+        if (!_initial.TryGetValue(variable, out value))
+        {
+            value = d.VariableValue(variable);
+            _initial.Add(variable, value);
+        }
+
+        return value;
+    }
+
+    private static readonly IOperation?[] NoArguments = System.Array.Empty<IOperation?>();
+
+    private static bool AllKnown(Value?[] values)
+    {
+        foreach (var v in values)
+        {
+            if (v is null)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     private static Value? At(Value?[] values, int ordinal) => ordinal >= 0 && ordinal < values.Length ? values[ordinal] : null;
 
     private static bool IsIntegral(ITypeSymbol type) => type.SpecialType is SpecialType.System_Int32 or SpecialType.System_Int64;
@@ -1156,12 +1209,23 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
     /// such as <c>is_cow_mapping(vma-&gt;vm_flags)</c>) gives the same value for the same argument
     /// values, so two tests of it on unchanged values are correlated.
     /// </summary>
-    private static bool IsPredicate(IMethodSymbol method, MethodEffects effects) =>
-        method.IsStatic
-        && method.ReturnType.SpecialType == SpecialType.System_Boolean
-        && effects == MethodEffects.None
-        && method.Parameters.All(p => p.RefKind == RefKind.None)
-        && !method.GetAttributes().Any(a => a.AttributeClass?.ContainingNamespace?.ToDisplayString() == KnownSymbols.AnnotationsNamespace);
+    private bool IsPredicate(IMethodSymbol method, MethodEffects effects)
+    {
+        if (!method.IsStatic || method.ReturnType.SpecialType != SpecialType.System_Boolean || effects != MethodEffects.None)
+        {
+            return false;
+        }
+
+        foreach (var p in method.Parameters)
+        {
+            if (p.RefKind != RefKind.None)
+            {
+                return false;
+            }
+        }
+
+        return !_api.HasAnnotation(method);
+    }
 
     private void Open(IInvocationOperation invocation, Value key, string display, bool isRangeObject, Value? start, Value? end, IOperation?[] arguments, string? startDisplay, string? endDisplay, Value? openWhenZero, ref Disjunct d)
     {

@@ -79,11 +79,11 @@ internal sealed class RangeFieldWrite
 /// call's arguments (by parameter ordinal; empty for an operation that is not a call).</summary>
 internal sealed class ObservedPath : System.IEquatable<ObservedPath>
 {
-    private readonly Disjunct _state;
+    private readonly ImmutableArray<object> _state;
 
     internal ObservedPath(Disjunct state, ImmutableArray<Value?> arguments)
     {
-        _state = state;
+        _state = state.PropertyValues;
         Arguments = arguments;
     }
 
@@ -91,13 +91,13 @@ internal sealed class ObservedPath : System.IEquatable<ObservedPath>
 
     /// <summary>The path's facts of one domain (certain or not).</summary>
     public T Facts<T>(FactDomain<T> domain)
-        where T : notnull => _state.Get(domain);
+        where T : notnull => (T)_state[domain.Index];
 
     /// <summary>The value of the argument passed for parameter <paramref name="ordinal"/>, or null.</summary>
     public Value? Argument(int ordinal) => ordinal >= 0 && ordinal < Arguments.Length ? Arguments[ordinal] : null;
 
     public bool Equals(ObservedPath? other) =>
-        other is not null && _state.SamePropertyState(other._state) && Arguments.SequenceEqual(other.Arguments);
+        other is not null && Disjunct.SameProperties(_state, other._state) && Arguments.SequenceEqual(other.Arguments);
 
     public override bool Equals(object? obj) => Equals(obj as ObservedPath);
 
@@ -167,13 +167,15 @@ internal sealed class FlowResult
 {
     public static readonly FlowResult Empty = new(true);
 
-    private readonly Dictionary<SyntaxNode, RangeLeak> _leaks = new();
-    private readonly Dictionary<SyntaxNode, string> _unmatchedEnds = new();
-    private readonly Dictionary<SyntaxNode, RangeFact> _reopened = new();
-    private readonly Dictionary<SyntaxNode, List<RangeClose>> _closes = new();
-    private readonly Dictionary<SyntaxNode, RangeFieldWrite> _fieldWrites = new();
-    private readonly Dictionary<SyntaxNode, Observation> _observations = new();
-    private readonly List<(ExitPath Exit, List<ObservedPath> Paths)> _exits = new();
+    // Made on first use: most results (every body of a file that calls the API, each lambda) hold
+    // a few observations and nothing else.
+    private Dictionary<SyntaxNode, RangeLeak>? _leaks;
+    private Dictionary<SyntaxNode, string>? _unmatchedEnds;
+    private Dictionary<SyntaxNode, RangeFact>? _reopened;
+    private Dictionary<SyntaxNode, List<RangeClose>>? _closes;
+    private Dictionary<SyntaxNode, RangeFieldWrite>? _fieldWrites;
+    private Dictionary<SyntaxNode, Observation>? _observations;
+    private List<(ExitPath Exit, List<ObservedPath> Paths)>? _exits;
 
     internal FlowResult(bool complete)
     {
@@ -184,38 +186,39 @@ internal sealed class FlowResult
     public bool Complete { get; private set; }
 
     /// <summary>Starts whose range is still open when some path leaves the method (first such exit).</summary>
-    public IEnumerable<RangeLeak> LeakedRanges => Complete ? _leaks.Values : Enumerable.Empty<RangeLeak>();
+    public IEnumerable<RangeLeak> LeakedRanges => Complete && _leaks is not null ? _leaks.Values : Enumerable.Empty<RangeLeak>();
 
     /// <summary>End calls reached on some path with no start open on their mm, with the mm as written.</summary>
     public IEnumerable<KeyValuePair<SyntaxNode, string>> UnmatchedEnds =>
-        Complete ? _unmatchedEnds : Enumerable.Empty<KeyValuePair<SyntaxNode, string>>();
+        Complete && _unmatchedEnds is not null ? _unmatchedEnds : Enumerable.Empty<KeyValuePair<SyntaxNode, string>>();
 
     /// <summary>Starts reached while a range on the same mm is still open; the value is that open range.</summary>
     public IEnumerable<KeyValuePair<SyntaxNode, RangeFact>> ReopenedStarts =>
-        Complete ? _reopened : Enumerable.Empty<KeyValuePair<SyntaxNode, RangeFact>>();
+        Complete && _reopened is not null ? _reopened : Enumerable.Empty<KeyValuePair<SyntaxNode, RangeFact>>();
 
     /// <summary>Each end call with the start(s) it closes on some path.</summary>
-    public IEnumerable<RangeClose> Closes => Complete ? _closes.Values.SelectMany(l => l) : Enumerable.Empty<RangeClose>();
+    public IEnumerable<RangeClose> Closes => Complete && _closes is not null ? _closes.Values.SelectMany(l => l) : Enumerable.Empty<RangeClose>();
 
     /// <summary>Writes to fields of an open 4.20 <c>mmu_notifier_range</c>.</summary>
-    public IEnumerable<RangeFieldWrite> RangeFieldWrites => Complete ? _fieldWrites.Values : Enumerable.Empty<RangeFieldWrite>();
+    public IEnumerable<RangeFieldWrite> RangeFieldWrites => Complete && _fieldWrites is not null ? _fieldWrites.Values : Enumerable.Empty<RangeFieldWrite>();
 
     /// <summary>Every observed operation: the calls the analysis models, and any call, object
     /// creation, property read or await reached with a property fact (a range, a lock, a cleared entry) on some path.</summary>
-    public IEnumerable<Observation> Observations => Complete ? _observations.Values : Enumerable.Empty<Observation>();
+    public IEnumerable<Observation> Observations => Complete && _observations is not null ? _observations.Values : Enumerable.Empty<Observation>();
 
     /// <summary>The exits of an interval notifier's <c>-&gt;invalidate</c> (by its signature) with the
     /// facts of each path that leaves there; empty for any other method.</summary>
     public IEnumerable<(ExitPath Exit, IReadOnlyList<ObservedPath> Paths)> Exits =>
-        Complete ? _exits.Select(e => (e.Exit, (IReadOnlyList<ObservedPath>)e.Paths)) : Enumerable.Empty<(ExitPath, IReadOnlyList<ObservedPath>)>();
+        Complete && _exits is not null ? _exits.Select(e => (e.Exit, (IReadOnlyList<ObservedPath>)e.Paths)) : Enumerable.Empty<(ExitPath, IReadOnlyList<ObservedPath>)>();
 
     /// <summary>The observation of the operation with this syntax, or null.</summary>
-    public Observation? At(SyntaxNode operation) => Complete && _observations.TryGetValue(operation, out var o) ? o : null;
+    public Observation? At(SyntaxNode operation) => Complete && _observations is not null && _observations.TryGetValue(operation, out var o) ? o : null;
 
     internal void GiveUp() => Complete = false;
 
     internal void Observe(IOperation operation, ObservedPath path)
     {
+        _observations ??= new Dictionary<SyntaxNode, Observation>();
         if (!_observations.TryGetValue(operation.Syntax, out var observation))
         {
             observation = new Observation(operation);
@@ -227,6 +230,7 @@ internal sealed class FlowResult
 
     internal void AddExit(ExitPath exit, IEnumerable<ObservedPath> paths)
     {
+        _exits ??= new List<(ExitPath Exit, List<ObservedPath> Paths)>();
         var index = _exits.FindIndex(e => e.Exit.Kind == exit.Kind && e.Exit.Statement == exit.Statement);
         if (index < 0)
         {
@@ -245,6 +249,7 @@ internal sealed class FlowResult
 
     internal void AddLeak(RangeFact range, ExitPath exit)
     {
+        _leaks ??= new Dictionary<SyntaxNode, RangeLeak>();
         if (!_leaks.ContainsKey(range.Start))
         {
             _leaks.Add(range.Start, new RangeLeak(range, exit));
@@ -253,6 +258,7 @@ internal sealed class FlowResult
 
     internal void AddUnmatchedEnd(SyntaxNode end, string mm)
     {
+        _unmatchedEnds ??= new Dictionary<SyntaxNode, string>();
         if (!_unmatchedEnds.ContainsKey(end))
         {
             _unmatchedEnds.Add(end, mm);
@@ -261,6 +267,7 @@ internal sealed class FlowResult
 
     internal void AddReopened(SyntaxNode start, RangeFact open)
     {
+        _reopened ??= new Dictionary<SyntaxNode, RangeFact>();
         if (!_reopened.ContainsKey(start))
         {
             _reopened.Add(start, open);
@@ -269,6 +276,7 @@ internal sealed class FlowResult
 
     internal void AddClose(RangeClose close)
     {
+        _closes ??= new Dictionary<SyntaxNode, List<RangeClose>>();
         if (!_closes.TryGetValue(close.End, out var list))
         {
             list = new List<RangeClose>();
@@ -283,6 +291,7 @@ internal sealed class FlowResult
 
     internal void AddFieldWrite(RangeFieldWrite write)
     {
+        _fieldWrites ??= new Dictionary<SyntaxNode, RangeFieldWrite>();
         if (!_fieldWrites.ContainsKey(write.Write))
         {
             _fieldWrites.Add(write.Write, write);

@@ -24,11 +24,26 @@ internal enum ExitKind
 /// <summary>Where a path leaves the method: the statement (if any) and a description for messages.</summary>
 internal sealed class ExitPath
 {
+    private readonly string _prefix;
+    private readonly SyntaxNode? _lineOf;
+    private readonly string _suffix;
+    private string? _description;
+
     public ExitPath(ExitKind kind, SyntaxNode? statement, string description)
+        : this(kind, statement, description, null, string.Empty)
+    {
+    }
+
+    /// <summary>An exit whose description is <paramref name="prefix"/>, the line of
+    /// <paramref name="lineOf"/> and <paramref name="suffix"/>: the line is looked up only when a
+    /// message asks for it (most exits are never reported).</summary>
+    public ExitPath(ExitKind kind, SyntaxNode? statement, string prefix, SyntaxNode? lineOf, string suffix)
     {
         Kind = kind;
         Statement = statement;
-        Description = description;
+        _prefix = prefix;
+        _lineOf = lineOf;
+        _suffix = suffix;
     }
 
     public ExitKind Kind { get; }
@@ -37,7 +52,11 @@ internal sealed class ExitPath
     public SyntaxNode? Statement { get; }
 
     /// <summary>"returns at line 12 (label 'out')", "throws at line 9", "reaches the end of the method".</summary>
-    public string Description { get; }
+    public string Description => _description ??= _lineOf is null ? _prefix + _suffix : _prefix + Line(_lineOf) + _suffix;
+
+    /// <summary>The 1-based line of a node, for messages.</summary>
+    internal static string Line(SyntaxNode node) =>
+        (node.GetLocation().GetLineSpan().StartLinePosition.Line + 1).ToString(CultureInfo.InvariantCulture);
 }
 
 /// <summary>
@@ -100,6 +119,10 @@ internal sealed class FlowEngine<TPath, TBranch>
     private readonly CancellationToken _cancellationToken;
     private bool _record;
     private int _budget;
+    private bool? _hasBareReturn;
+
+    /// <summary>Which blocks are loop heads (a predecessor at or after them), computed once per graph.</summary>
+    private bool[]? _loopHeads;
 
     public FlowEngine(ControlFlowGraph graph, IPathSemantics<TPath, TBranch> semantics, CancellationToken cancellationToken)
     {
@@ -117,8 +140,7 @@ internal sealed class FlowEngine<TPath, TBranch>
     }
 
     /// <summary>The 1-based line of a node, for messages.</summary>
-    internal static string Line(SyntaxNode node) =>
-        (node.GetLocation().GetLineSpan().StartLinePosition.Line + 1).ToString(CultureInfo.InvariantCulture);
+    internal static string Line(SyntaxNode node) => ExitPath.Line(node);
 
     /// <summary>
     /// Runs the blocks of <paramref name="region"/> from <paramref name="entryOrdinal"/> to a fixed point,
@@ -127,9 +149,10 @@ internal sealed class FlowEngine<TPath, TBranch>
     /// </summary>
     private bool Solve(ControlFlowRegion region, int entryOrdinal, List<TPath> initial, out List<TPath> leaving)
     {
-        var blocks = region.LastBlockOrdinal - region.FirstBlockOrdinal + 1;
-        var contributions = new Dictionary<int, Dictionary<long, List<TPath>>>(blocks);
-        var inStates = new Dictionary<int, List<TPath>>(blocks);
+        // Per block of the graph (a region's blocks and the handlers it reaches are all inside it):
+        // what each incoming edge delivered, and the input the block was last stepped with.
+        var contributions = new EdgeStates?[_graph.Blocks.Length];
+        var inStates = new List<TPath>?[_graph.Blocks.Length];
         var worklist = new Worklist(_graph.Blocks.Length);
         var outputs = new List<TPath>();
         leaving = outputs;
@@ -154,8 +177,8 @@ internal sealed class FlowEngine<TPath, TBranch>
 
                 var ordinal = worklist.RemoveMin();
                 var block = _graph.Blocks[ordinal];
-                var input = _semantics.Join(Incoming(contributions[ordinal]), ordinal);
-                if (inStates.TryGetValue(ordinal, out var previous))
+                var input = _semantics.Join(contributions[ordinal]!.Incoming(), ordinal);
+                if (inStates[ordinal] is { } previous)
                 {
                     if (SameSet(previous, input))
                     {
@@ -168,7 +191,10 @@ internal sealed class FlowEngine<TPath, TBranch>
                     // becomes the head's phi and the loop converges.
                     if (IsLoopHead(block))
                     {
-                        input = _semantics.Join(previous.Concat(input), ordinal);
+                        var both = new List<TPath>(previous.Count + input.Count);
+                        both.AddRange(previous);
+                        both.AddRange(input);
+                        input = _semantics.Join(both, ordinal);
                         if (SameSet(previous, input))
                         {
                             continue;
@@ -187,11 +213,11 @@ internal sealed class FlowEngine<TPath, TBranch>
             {
                 _record = true;
                 outputs.Clear();
-                var scratch = new Dictionary<int, Dictionary<long, List<TPath>>>();
+                var scratch = new EdgeStates?[_graph.Blocks.Length];
                 var none = new Worklist(_graph.Blocks.Length);
-                foreach (var pair in inStates.OrderBy(p => p.Key))
+                for (var ordinal = 0; ordinal < inStates.Length; ordinal++)
                 {
-                    if (!Step(region, _graph.Blocks[pair.Key], pair.Value, scratch, none, outputs))
+                    if (inStates[ordinal] is { } input && !Step(region, _graph.Blocks[ordinal], input, scratch, none, outputs))
                     {
                         return false;
                     }
@@ -210,21 +236,27 @@ internal sealed class FlowEngine<TPath, TBranch>
         ControlFlowRegion region,
         BasicBlock block,
         List<TPath> input,
-        Dictionary<int, Dictionary<long, List<TPath>>> contributions,
+        EdgeStates?[] contributions,
         Worklist worklist,
         List<TPath> outputs)
     {
-        var after = new List<(TPath State, TBranch? Branch)>(input.Count);
-        foreach (var path in input)
+        var states = new List<TPath>(input.Count);
+        var branches = block.ConditionalSuccessor is null ? null : new TBranch?[input.Count];
+        for (var i = 0; i < input.Count; i++)
         {
-            var state = _semantics.Transfer(block, path, _record, out var branch);
-            after.Add((state, branch));
+            states.Add(_semantics.Transfer(block, input[i], _record, out var branch));
+            if (branches is not null)
+            {
+                branches[i] = branch;
+            }
         }
 
         // Anything in a try block may throw into the catch handlers: they see the states on entry and exit.
         if (HandlerEntries(region, block) is { Count: > 0 } handlers)
         {
-            var thrown = input.Concat(after.Select(a => a.State)).ToList();
+            var thrown = new List<TPath>(input.Count + states.Count);
+            thrown.AddRange(input);
+            thrown.AddRange(states);
             foreach (var handler in handlers)
             {
                 Contribute(contributions, worklist, handler, EdgeKey(block, Edge.Handler), thrown);
@@ -233,12 +265,13 @@ internal sealed class FlowEngine<TPath, TBranch>
 
         if (block.ConditionalSuccessor is { } conditional)
         {
-            var taken = new List<TPath>();
-            var notTaken = new List<TPath>();
+            var taken = new List<TPath>(states.Count);
+            var notTaken = new List<TPath>(states.Count);
             var jumpOutcome = block.ConditionKind == ControlFlowConditionKind.WhenTrue;
-            foreach (var (state, branch) in after)
+            for (var i = 0; i < states.Count; i++)
             {
-                if (branch is null)
+                var state = states[i];
+                if (branches![i] is not { } branch)
                 {
                     taken.Add(state);
                     notTaken.Add(state);
@@ -266,7 +299,7 @@ internal sealed class FlowEngine<TPath, TBranch>
         }
 
         return block.FallThroughSuccessor is not { } next
-            || Deliver(region, block, next, after.Select(a => a.State).ToList(), contributions, worklist, outputs, Edge.FallThrough);
+            || Deliver(region, block, next, states, contributions, worklist, outputs, Edge.FallThrough);
     }
 
     private bool Deliver(
@@ -274,7 +307,7 @@ internal sealed class FlowEngine<TPath, TBranch>
         BasicBlock source,
         ControlFlowBranch branch,
         List<TPath> states,
-        Dictionary<int, Dictionary<long, List<TPath>>> contributions,
+        EdgeStates?[] contributions,
         Worklist worklist,
         List<TPath> outputs,
         Edge edge)
@@ -359,8 +392,7 @@ internal sealed class FlowEngine<TPath, TBranch>
             var syntax = source.BranchValue?.Syntax;
             var statement = syntax?.AncestorsAndSelf().FirstOrDefault(n => n is ThrowStatementSyntax or ThrowExpressionSyntax);
             var at = statement ?? syntax;
-            var description = at is null ? "throws" : "throws at line " + Line(at);
-            _semantics.Exit(new ExitPath(ExitKind.Throw, at, description), states);
+            _semantics.Exit(at is null ? new ExitPath(ExitKind.Throw, null, "throws") : new ExitPath(ExitKind.Throw, at, "throws at line ", at, string.Empty), states);
         }
 
         return true;
@@ -389,10 +421,11 @@ internal sealed class FlowEngine<TPath, TBranch>
 
             if (r.Kind == ControlFlowRegionKind.Try && r.EnclosingRegion is { Kind: ControlFlowRegionKind.TryAndCatch } tryAndCatch)
             {
-                handlers = new List<int>();
-                foreach (var handler in tryAndCatch.NestedRegions.Skip(1))
+                var nested = tryAndCatch.NestedRegions;
+                handlers = new List<int>(nested.Length - 1);
+                for (var i = 1; i < nested.Length; i++)
                 {
-                    handlers.Add(handler.FirstBlockOrdinal);
+                    handlers.Add(nested[i].FirstBlockOrdinal);
                 }
 
                 break;
@@ -403,35 +436,52 @@ internal sealed class FlowEngine<TPath, TBranch>
     }
 
     private void Contribute(
-        Dictionary<int, Dictionary<long, List<TPath>>> contributions,
+        EdgeStates?[] contributions,
         Worklist worklist,
         int target,
         long edge,
         List<TPath> states)
     {
-        if (!contributions.TryGetValue(target, out var edges))
-        {
-            edges = new Dictionary<long, List<TPath>>();
-            contributions.Add(target, edges);
-        }
-
-        if (edges.TryGetValue(edge, out var existing) && SameSet(existing, states))
+        var edges = contributions[target] ??= new EdgeStates();
+        if (edges.TryGet(edge) is { } existing && SameSet(existing, states))
         {
             return;
         }
 
-        edges[edge] = states;
+        edges.Set(edge, states);
         worklist.Add(target);
     }
 
     /// <summary>A contribution's key: the source block and which of its edges (a block has at most one of each).</summary>
     private static long EdgeKey(BasicBlock source, Edge edge) => ((long)source.Ordinal << 2) | (long)edge;
 
-    private static bool IsLoopHead(BasicBlock block) =>
-        block.Predecessors.Any(p => p.Source.Ordinal >= block.Ordinal);
+    private bool IsLoopHead(BasicBlock block) => LoopHeads()[block.Ordinal];
+
+    private bool[] LoopHeads()
+    {
+        if (_loopHeads is { } heads)
+        {
+            return heads;
+        }
+
+        heads = new bool[_graph.Blocks.Length];
+        foreach (var block in _graph.Blocks)
+        {
+            foreach (var predecessor in block.Predecessors)
+            {
+                if (predecessor.Source.Ordinal >= block.Ordinal)
+                {
+                    heads[block.Ordinal] = true;
+                    break;
+                }
+            }
+        }
+
+        return _loopHeads = heads;
+    }
 
     /// <summary>The same paths, as sets (a list may hold a path twice: the states a handler receives are not joined).</summary>
-    private bool SameSet(List<TPath> a, List<TPath> b) => Covers(a, b) && Covers(b, a);
+    private bool SameSet(List<TPath> a, List<TPath> b) => ReferenceEquals(a, b) || (Covers(a, b) && Covers(b, a));
 
     // Every path of `b` has an equal in `a`.
     private bool Covers(List<TPath> a, List<TPath> b)
@@ -457,34 +507,12 @@ internal sealed class FlowEngine<TPath, TBranch>
         return true;
     }
 
-    // The paths reaching a block, edge by edge in a fixed order (the join is order-sensitive only in
-    // which disjuncts survive the cap; a fixed order keeps the result deterministic).
-    private static IEnumerable<TPath> Incoming(Dictionary<long, List<TPath>> edges)
-    {
-        if (edges.Count == 1)
-        {
-            foreach (var pair in edges)
-            {
-                return pair.Value;
-            }
-        }
-
-        var keys = new List<long>(edges.Keys);
-        keys.Sort();
-        var paths = new List<TPath>();
-        foreach (var key in keys)
-        {
-            paths.AddRange(edges[key]);
-        }
-
-        return paths;
-    }
-
     private bool HasBackEdge(ControlFlowRegion region)
     {
+        var heads = LoopHeads();
         for (var i = region.FirstBlockOrdinal; i <= region.LastBlockOrdinal; i++)
         {
-            if (IsLoopHead(_graph.Blocks[i]))
+            if (heads[i])
             {
                 return true;
             }
@@ -500,7 +528,7 @@ internal sealed class FlowEngine<TPath, TBranch>
             var statement = source.BranchValue?.Syntax.AncestorsAndSelf().FirstOrDefault(n => n is ReturnStatementSyntax);
             if (statement is null && source.BranchValue is { Syntax: ExpressionSyntax expression } && expression.Parent is ArrowExpressionClauseSyntax or LambdaExpressionSyntax)
             {
-                return new ExitPath(ExitKind.Return, expression, "returns at line " + Line(expression));
+                return new ExitPath(ExitKind.Return, expression, "returns at line ", expression, string.Empty);
             }
 
             if (statement is null)
@@ -509,18 +537,108 @@ internal sealed class FlowEngine<TPath, TBranch>
             }
 
             var label = statement.Parent is LabeledStatementSyntax labeled ? " (label '" + labeled.Identifier.ValueText + "')" : string.Empty;
-            return new ExitPath(ExitKind.Return, statement, "returns at line " + Line(statement) + label);
+            return new ExitPath(ExitKind.Return, statement, "returns at line ", statement, label);
         }
 
         // A void 'return;' branches to the exit like the end of the method does; tell them
-        // apart only where the body has no such return.
-        var body = _graph.OriginalOperation.Syntax;
-        var hasBareReturn = body.DescendantNodes(n => n == body || n is not (LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax))
-            .OfType<ReturnStatementSyntax>()
-            .Any(r => r.Expression is null);
-        return hasBareReturn
+        // apart only where the body has no such return (looked for once per graph).
+        _hasBareReturn ??= HasBareReturn(_graph.OriginalOperation.Syntax);
+        return _hasBareReturn.Value
             ? new ExitPath(ExitKind.Return, null, "returns")
             : new ExitPath(ExitKind.EndOfMethod, null, "reaches the end of the method");
+    }
+
+    private static bool HasBareReturn(SyntaxNode body)
+    {
+        foreach (var node in body.DescendantNodes(n => n == body || n is not (LocalFunctionStatementSyntax or AnonymousFunctionExpressionSyntax)))
+        {
+            if (node is ReturnStatementSyntax { Expression: null })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>What each edge into a block delivered, kept in edge-key order (the join is
+    /// order-sensitive only in which disjuncts survive the cap; a fixed order keeps the result
+    /// deterministic). A block has a handful of incoming edges: a sorted list beats a dictionary.</summary>
+    private sealed class EdgeStates
+    {
+        // Most blocks have one incoming edge: it is kept inline, the others in key order after it.
+        private long _firstKey;
+        private List<TPath>? _first;
+        private List<(long Key, List<TPath> States)>? _more;
+
+        public List<TPath>? TryGet(long key)
+        {
+            if (_first is not null && _firstKey == key)
+            {
+                return _first;
+            }
+
+            if (_more is not null)
+            {
+                foreach (var (k, states) in _more)
+                {
+                    if (k == key)
+                    {
+                        return states;
+                    }
+                }
+            }
+
+            return null;
+        }
+
+        public void Set(long key, List<TPath> states)
+        {
+            if (_first is null || _firstKey == key)
+            {
+                _firstKey = key;
+                _first = states;
+                return;
+            }
+
+            _more ??= new List<(long Key, List<TPath> States)>(2);
+            for (var i = 0; i < _more.Count; i++)
+            {
+                if (_more[i].Key == key)
+                {
+                    _more[i] = (key, states);
+                    return;
+                }
+            }
+
+            _more.Add((key, states));
+        }
+
+        /// <summary>The paths reaching the block, edge by edge in key order.</summary>
+        public List<TPath> Incoming()
+        {
+            if (_more is null)
+            {
+                return _first!;
+            }
+
+            var edges = new List<(long Key, List<TPath> States)>(_more.Count + 1) { (_firstKey, _first!) };
+            edges.AddRange(_more);
+            edges.Sort(static (x, y) => x.Key.CompareTo(y.Key));
+            var count = 0;
+            foreach (var edge in edges)
+            {
+                count += edge.States.Count;
+            }
+
+            var paths = new List<TPath>(count);
+            foreach (var edge in edges)
+            {
+                paths.AddRange(edge.States);
+            }
+
+            return paths;
+        }
     }
 
     /// <summary>The blocks left to step, lowest ordinal first (a SortedSet allocated a node per add,
