@@ -34,10 +34,12 @@ namespace MmuNotifierAnalyzers.CodeFixes;
 /// repair, and a diagnostic no action repairs is left as it would be had none been offered. In an IDE
 /// the cost is a light-bulb entry that does nothing on such rare shapes, and in the test framework an
 /// iteration: the price of not planning every rewrite for every diagnostic the host lists.
-/// Not there yet: MMU003 (<c>RangeArgumentsChangedCodeFix</c>), MMU005 (<c>SleepUnderSpinlockCodeFix</c>),
-/// MMU006/MMU009 (<c>NotificationBracketCodeFix</c>) and MMU010's bracket-then-notify still build the
-/// rewrite in registration to decide whether to offer it: their refusals that only the rewrite sees
-/// (hoists out of loops, conditional ends, arguments with effects) are tested as "no action".
+/// Where a refusal is decided by checks that read the current tree (MMU002's regions, MMU003's
+/// hoist, MMU006/MMU009's lock bracket, MMU010's bracket-then-notify), registration runs those checks
+/// and the action only writes, so a refusal offers nothing. One exception: MMU005's inlining of a
+/// notifier wrapper (<c>SleepUnderSpinlockWrapper</c>) decides on the inlined document whether the
+/// bracket can be proved, so it still builds that rewrite in registration; it runs only for a call to
+/// such a wrapper under a spinlock.
 /// </remarks>
 public abstract class GuardedCodeFixProvider : CodeFixProvider
 {

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
@@ -48,9 +49,19 @@ internal static partial class InvalidatePageCallRewriter
     /// first page-table change leading to it), end after the lock is released on every exit; the call
     /// stays. Null when the shape is beyond the rewrite.
     /// </summary>
-    internal static async Task<Document?> BracketNotificationAsync(Document document, ExpressionStatementSyntax callStatement, InvocationExpressionSyntax invocation, bool onePage, bool hugePage, bool mmOfVma, InvocationExpressionSyntax? provenAcquisition, CancellationToken cancellationToken)
+    internal static async Task<Document?> BracketNotificationAsync(Document document, ExpressionStatementSyntax callStatement, InvocationExpressionSyntax invocation, bool onePage, bool hugePage, bool mmOfVma, InvocationExpressionSyntax? provenAcquisition, CancellationToken cancellationToken) =>
+        await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false) is { } model
+            && PlanBracketNotification(model, document, callStatement, invocation, onePage, hugePage, mmOfVma, provenAcquisition, cancellationToken) is { } apply
+            ? await apply(cancellationToken).ConfigureAwait(false)
+            : null;
+
+    /// <summary>
+    /// <see cref="BracketNotificationAsync"/> in two steps, for a fix that decides in registration:
+    /// every check runs here, on <paramref name="model"/> (<paramref name="document"/>'s); what is
+    /// returned writes the bracket when the action is applied. Null when the shape is beyond the rewrite.
+    /// </summary>
+    internal static Func<CancellationToken, Task<Document>>? PlanBracketNotification(SemanticModel model, Document document, ExpressionStatementSyntax callStatement, InvocationExpressionSyntax invocation, bool onePage, bool hugePage, bool mmOfVma, InvocationExpressionSyntax? provenAcquisition, CancellationToken cancellationToken)
     {
-        var model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
         var body = FunctionBody(callStatement);
         if (model is null || body is null || !callStatement.Span.Contains(invocation.Span)
             || model.GetOperation(invocation, cancellationToken) is not IInvocationOperation operation)
@@ -108,10 +119,13 @@ internal static partial class InvalidatePageCallRewriter
             var edits = new StatementEdits();
             if (TryBracketLock(model, symbols, body, callStatement, inputs, plan, edits, keepCall: true, cancellationToken, provenAcquisition, inlined.Keys))
             {
-                var editor = await DocumentEditor.CreateAsync(document, cancellationToken).ConfigureAwait(false);
                 InsertDeclarations(body, plan, edits);
-                edits.Apply(editor);
-                return editor.GetChangedDocument();
+                return async ct =>
+                {
+                    var editor = await DocumentEditor.CreateAsync(document, ct).ConfigureAwait(false);
+                    edits.Apply(editor);
+                    return editor.GetChangedDocument();
+                };
             }
         }
 

@@ -34,6 +34,7 @@ public sealed class NotificationBracketCodeFix : GuardedCodeFixProvider
             return;
         }
 
+        SemanticModel? model = null;
         foreach (var diagnostic in context.Diagnostics)
         {
             var node = root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
@@ -73,9 +74,11 @@ public sealed class NotificationBracketCodeFix : GuardedCodeFixProvider
                 }
             }
 
+            // Every check runs here; the bracket is written when the action is applied.
             var document = context.Document;
-            var changed = await InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, invocation, onePage, hugePage, mmOfVma, acquisition, context.CancellationToken).ConfigureAwait(false);
-            if (changed is null)
+            model ??= await document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
+            if (model is null
+                || InvalidatePageCallRewriter.PlanBracketNotification(model, document, statement, invocation, onePage, hugePage, mmOfVma, acquisition, context.CancellationToken) is not { } apply)
             {
                 continue;
             }
@@ -84,7 +87,7 @@ public sealed class NotificationBracketCodeFix : GuardedCodeFixProvider
                 Fix(
                     "Bracket with mmu_notifier_invalidate_range_start/_end",
                     document,
-                    ct => InvalidatePageCallRewriter.BracketNotificationAsync(document, statement, invocation, onePage, hugePage, mmOfVma, acquisition, ct),
+                    async ct => await apply(ct).ConfigureAwait(false),
                     BracketKey),
                 diagnostic);
         }

@@ -69,8 +69,11 @@ public sealed class PageReleasedBeforeInvalidationCodeFix : GuardedCodeFixProvid
 
             if (diagnostic.Properties.TryGetValue(FixContract.PageReleased.BracketThenNotifyingClear, out var afterBracket)
                 && afterBracket is not null && invalidation.Parent is ExpressionStatementSyntax invalidationStatement
-                && await BracketThenNotifyAsync(document, invalidationStatement, clear, afterBracket, context.CancellationToken).ConfigureAwait(false) is not null)
+                && Rename(clear, afterBracket) is not null
+                && InvalidatePageCallRewriter.PlanBracketNotification(model, document, invalidationStatement, invalidation, onePage: false, hugePage: false, mmOfVma: false, provenAcquisition: null, context.CancellationToken) is not null)
             {
+                // The bracket's checks ran here on this document; the action writes it on a copy
+                // that marks the clear (an annotation changes nothing the checks read), to find it after.
                 context.RegisterCodeFix(
                     Fix(
                         "Bracket with start/end and clear with '" + afterBracket + "'",

@@ -23,8 +23,49 @@ internal static class RangeArgumentsCapture
     private const string StartName = "mmun_start";
     private const string EndName = "mmun_end";
 
-    /// <summary>The rewritten root and the names it declared, or null when the fix is not safe here.</summary>
-    public static (SyntaxNode Root, string StartName, string EndName)? Capture(SyntaxNode root, SemanticModel model, InvocationExpressionSyntax start, InvocationExpressionSyntax end, CancellationToken cancellationToken)
+    /// <summary>
+    /// What a capture will write: decided by every check but the last (the rewrite itself and the
+    /// check that it compiles run in <see cref="Apply"/>, in the code action).
+    /// </summary>
+    public sealed class Plan
+    {
+        public Plan(InvocationExpressionSyntax start, List<InvocationExpressionSyntax> ends, StatementSyntax anchor, BlockSyntax body, ExpressionSyntax mm, ExpressionSyntax startArgument, ExpressionSyntax endArgument, ITypeSymbol type, string startName, string endName)
+        {
+            Start = start;
+            Ends = ends;
+            Anchor = anchor;
+            Body = body;
+            Mm = mm;
+            StartArgument = startArgument;
+            EndArgument = endArgument;
+            Type = type;
+            StartName = startName;
+            EndName = endName;
+        }
+
+        public InvocationExpressionSyntax Start { get; }
+
+        public List<InvocationExpressionSyntax> Ends { get; }
+
+        public StatementSyntax Anchor { get; }
+
+        public BlockSyntax Body { get; }
+
+        public ExpressionSyntax Mm { get; }
+
+        public ExpressionSyntax StartArgument { get; }
+
+        public ExpressionSyntax EndArgument { get; }
+
+        public ITypeSymbol Type { get; }
+
+        public string StartName { get; }
+
+        public string EndName { get; }
+    }
+
+    /// <summary>The capture of <paramref name="start"/>'s range for <paramref name="end"/>, or null when the fix is not safe here.</summary>
+    public static Plan? Check(SemanticModel model, InvocationExpressionSyntax start, InvocationExpressionSyntax end, CancellationToken cancellationToken)
     {
         if (start.ArgumentList.Arguments.Count != 3
             || end.ArgumentList.Arguments.Count != 3
@@ -76,23 +117,31 @@ internal static class RangeArgumentsCapture
         }
 
         var (startName, endName) = FreshNames(body, model, anchor.SpanStart);
-        var mm = mmText.WithoutTrivia();
-        var tracked = root.TrackNodes(ends.Cast<SyntaxNode>().Append(start).Append(anchor).Append(body));
-        var rewritten = tracked.ReplaceNodes(
-            ends.Select(e => tracked.GetCurrentNode(e)!).Append(tracked.GetCurrentNode(start)!),
-            (original, current) => current.WithArgumentList(Arguments(mm, startName, endName)).WithAdditionalAnnotations(Captured));
+        return new Plan(start, ends, anchor, body, mmText, startArgument, endArgument, opener.Parameters[1].Type, startName, endName);
+    }
 
-        var type = opener.Parameters[1].Type;
-        var typeSyntax = SyntaxFactory.ParseTypeName(type.ToMinimalDisplayString(model, start.SpanStart)).WithAdditionalAnnotations(Simplifier.Annotation);
+    /// <summary>
+    /// <paramref name="root"/> with <paramref name="plan"/> written (<paramref name="model"/> is the
+    /// model the plan was checked on), or null when the result would not compile where the original did.
+    /// </summary>
+    public static SyntaxNode? Apply(SyntaxNode root, SemanticModel model, Plan plan, CancellationToken cancellationToken)
+    {
+        var mm = plan.Mm.WithoutTrivia();
+        var tracked = root.TrackNodes(plan.Ends.Cast<SyntaxNode>().Append(plan.Start).Append(plan.Anchor).Append(plan.Body));
+        var rewritten = tracked.ReplaceNodes(
+            plan.Ends.Select(e => tracked.GetCurrentNode(e)!).Append(tracked.GetCurrentNode(plan.Start)!),
+            (original, current) => current.WithArgumentList(Arguments(mm, plan.StartName, plan.EndName)).WithAdditionalAnnotations(Captured));
+
+        var typeSyntax = SyntaxFactory.ParseTypeName(plan.Type.ToMinimalDisplayString(model, plan.Start.SpanStart)).WithAdditionalAnnotations(Simplifier.Annotation);
         var result = UnbalancedRangeFixHelpers.InsertBefore(
             rewritten,
-            rewritten.GetCurrentNode(anchor)!,
-            Declaration(typeSyntax, startName, startArgument.WithoutTrivia()),
-            Declaration(typeSyntax, endName, endArgument.WithoutTrivia()));
+            rewritten.GetCurrentNode(plan.Anchor)!,
+            Declaration(typeSyntax, plan.StartName, plan.StartArgument.WithoutTrivia()),
+            Declaration(typeSyntax, plan.EndName, plan.EndArgument.WithoutTrivia()));
 
         // Safety net for what the checks above do not model (a goto that jumps over the new
-        // declarations, a name the lookup missed): never offer a fix that breaks the build.
-        return AddsErrors(model, body, result, cancellationToken) ? null : (result, startName, endName);
+        // declarations, a name the lookup missed): never write a fix that breaks the build.
+        return AddsErrors(model, plan.Body, result, cancellationToken) ? null : result;
     }
 
     /// <summary>The statement, in the innermost block holding the start and every end, that contains the start.</summary>

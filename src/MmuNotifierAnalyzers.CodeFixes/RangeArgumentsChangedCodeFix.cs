@@ -43,17 +43,19 @@ public sealed class RangeArgumentsChangedCodeFix : GuardedCodeFixProvider
 
         foreach (var diagnostic in context.Diagnostics)
         {
+            // The checks run here; the rewrite and its compile check only when the action is asked for.
             if (Locate(root, diagnostic) is not var (start, end)
-                || RangeArgumentsCapture.Capture(root, model, start, end, context.CancellationToken) is not var (fixedRoot, startName, endName))
+                || RangeArgumentsCapture.Check(model, start, end, context.CancellationToken) is not { } plan)
             {
                 continue;
             }
 
+            var document = context.Document;
             context.RegisterCodeFix(
                 Fix(
-                    "Capture the range in " + startName + "/" + endName + " and pass them to start and end",
-                    context.Document,
-                    _ => Task.FromResult<Document?>(context.Document.WithSyntaxRoot(fixedRoot)),
+                    "Capture the range in " + plan.StartName + "/" + plan.EndName + " and pass them to start and end",
+                    document,
+                    cancellationToken => Task.FromResult(RangeArgumentsCapture.Apply(root, model, plan, cancellationToken) is { } fixedRoot ? document.WithSyntaxRoot(fixedRoot) : null),
                     EquivalenceKey),
                 diagnostic);
         }
@@ -127,7 +129,8 @@ public sealed class RangeArgumentsChangedCodeFix : GuardedCodeFixProvider
                 || root.GetAnnotatedNodes(startMark).OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } start
                 || root.GetAnnotatedNodes(endMark).OfType<InvocationExpressionSyntax>().FirstOrDefault() is not { } end
                 || end.HasAnnotation(RangeArgumentsCapture.Captured)
-                || RangeArgumentsCapture.Capture(root, model, start, end, context.CancellationToken) is not var (fixedRoot, _, _))
+                || RangeArgumentsCapture.Check(model, start, end, context.CancellationToken) is not { } plan
+                || RangeArgumentsCapture.Apply(root, model, plan, context.CancellationToken) is not { } fixedRoot)
             {
                 continue;
             }
