@@ -55,6 +55,7 @@ internal sealed class KnownSymbols
         EntryClears = Methods("ptep_clear_flush", "ptep_get_and_clear", "pmdp_huge_clear_flush", "pmdp_huge_get_and_clear", "pmdp_clear_flush", "huge_ptep_clear_flush", "huge_ptep_get_and_clear");
         EntrySplittingFlush = Methods("pmdp_splitting_flush");
         EntrySetters = Methods("set_pte_at", "set_pmd_at", "set_huge_pte_at");
+        EntryChanges = EntryClears.Union(EntrySplittingFlush).Union(EntrySetters);
         EntryDowngrades = Methods("pte_wrprotect", "pte_mkclean", "pte_mkold", "pmd_wrprotect", "pmd_mkold", "huge_pte_wrprotect");
         SlotReads = Methods("ptep_get", "pmdp_get", "huge_ptep_get");
         InitMm = Linux?.GetMembers("init_mm").FirstOrDefault(m => m is IFieldSymbol or IPropertySymbol);
@@ -199,6 +200,10 @@ internal sealed class KnownSymbols
 
     /// <summary><c>set_pte_at</c>, <c>set_pmd_at</c>, <c>set_huge_pte_at</c>: write an entry, no notifier.</summary>
     public ImmutableHashSet<IMethodSymbol> EntrySetters { get; }
+
+    /// <summary>What MMU013 counts as a change of an entry: <see cref="EntryClears"/>,
+    /// <see cref="EntrySplittingFlush"/> and <see cref="EntrySetters"/>.</summary>
+    public ImmutableHashSet<IMethodSymbol> EntryChanges { get; }
 
     /// <summary>Entry transforms that take a right away (write, dirty, accessed): what a secondary MMU must re-fault for.</summary>
     public ImmutableHashSet<IMethodSymbol> EntryDowngrades { get; }

@@ -11,8 +11,8 @@ namespace MmuNotifierAnalyzers.Core;
 
 /// <summary>
 /// One token scan per file for every syntactic pre-check: the identifier tokens that spell a name
-/// the flow rules model (<see cref="BodyRelevance"/>) or that can make a function an atomic
-/// callback (<see cref="AtomicCallbacks"/>). Walking a file's tokens is most of what the analyzers
+/// the flow rules model (<see cref="BodyRelevance"/>), that can make a function an atomic
+/// callback (<see cref="AtomicCallbacks"/>), or that change a page-table entry (MMU013's carriers). Walking a file's tokens is most of what the analyzers
 /// cost on code that never calls the API, so it is done once, for both.
 /// </summary>
 internal sealed class MentionIndex
@@ -59,6 +59,13 @@ internal sealed class MentionIndex
         {
             var union = new HashSet<string>(BodyRelevance.Get(_compilation, _symbols).Names(cancellationToken), StringComparer.Ordinal);
             union.UnionWith(AtomicCallbacks.Get(_compilation).Triggers(cancellationToken));
+
+            // MMU013's carriers start from the entry changes (EntryChangeDuty).
+            foreach (var api in _symbols.EntryChanges)
+            {
+                union.Add(api.Name);
+            }
+
             return union;
         })!;
 }

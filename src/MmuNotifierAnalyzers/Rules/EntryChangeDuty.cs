@@ -80,34 +80,45 @@ internal sealed class EntryChangeDuty
     private HashSet<SyntaxNode> Carriers(CancellationToken cancellationToken)
     {
         var declarations = new HashSet<SyntaxNode>();
-        var names = new HashSet<string>(System.StringComparer.Ordinal);
+        var names = new HashSet<string>(_symbols.EntryChanges.Select(api => api.Name), System.StringComparer.Ordinal);
         var work = new Queue<string>();
-        foreach (var api in _symbols.EntryClears.Concat(_symbols.EntrySplittingFlush).Concat(_symbols.EntrySetters))
+
+        // The first level from the token scan every rule already shares (MentionIndex watches these
+        // names): on code that never names a changing API that is all, and the compilation-wide name
+        // index below, a pass over every name of every file, is never built. (A token scan finds a
+        // superset of the simple names the index would, declarations and parameters spelling the name
+        // too; a larger pre-filter only costs binding, never a verdict.)
+        var mentions = MentionIndex.Get(_compilation, _symbols);
+        foreach (var tree in _compilation.SyntaxTrees)
         {
-            if (names.Add(api.Name))
+            foreach (var token in mentions.Mentions(tree, cancellationToken))
             {
-                work.Enqueue(api.Name);
+                if (names.Contains(token.ValueText))
+                {
+                    Add(token.Parent);
+                }
             }
         }
 
-        var sites = CallSites.Get(_compilation);
+        CallSites? sites = null;
         while (work.Count > 0)
         {
-            foreach (var mention in sites.Mentions(work.Dequeue(), cancellationToken))
+            foreach (var mention in (sites ??= CallSites.Get(_compilation)).Mentions(work.Dequeue(), cancellationToken))
             {
-                if (BodyRelevance.DeclarationOf(mention) is not { } declaration || !declarations.Add(declaration))
-                {
-                    continue;
-                }
-
-                if (declaration is MethodDeclarationSyntax method && names.Add(method.Identifier.ValueText))
-                {
-                    work.Enqueue(method.Identifier.ValueText);
-                }
+                Add(mention);
             }
         }
 
         return declarations;
+
+        void Add(SyntaxNode? mention)
+        {
+            if (BodyRelevance.DeclarationOf(mention) is { } declaration && declarations.Add(declaration)
+                && declaration is MethodDeclarationSyntax method && names.Add(method.Identifier.ValueText))
+            {
+                work.Enqueue(method.Identifier.ValueText);
+            }
+        }
     }
 
     /// <summary>

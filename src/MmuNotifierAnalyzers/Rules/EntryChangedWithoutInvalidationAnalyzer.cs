@@ -33,7 +33,7 @@ public sealed class EntryChangedWithoutInvalidationAnalyzer : BodyRuleAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Rule);
 
     private protected override bool IsEnabled(KnownSymbols symbols) =>
-        symbols.EntryClears.Count + symbols.EntrySplittingFlush.Count + symbols.EntrySetters.Count > 0;
+        symbols.EntryChanges.Count > 0;
 
     private protected override bool IsRelevant(SyntaxNodeAnalysisContext context, KnownSymbols symbols, BodyRelevance relevance) =>
         EntryChangeDuty.Get(context.Compilation, symbols).MayCarry(context.Node, context.CancellationToken);
