@@ -877,6 +877,87 @@ static class Dax
     }
 
     [Fact]
+    public async Task AThrowIsNotAnExitOfTheLockedRegion()
+    {
+        // Kernel code does not throw (a BUG() is the port's throw): the bracket ends where the
+        // function leaves normally, and MMU002, not this fix, speaks of a range a throw leaves open.
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Rmap
+{
+    static void unmap_one(vm_area_struct vma, pmd_ptr pmd, ulong address, bool bad)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        if (bad)
+            throw new System.InvalidOperationException(""BUG"");
+        ptep_clear_flush(vma, address, pte);
+        [|mmu_notifier_invalidate_page(mm, address)|];
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+",
+            Usings + @"static class Rmap
+{
+    static void unmap_one(vm_area_struct vma, pmd_ptr pmd, ulong address, bool bad)
+    {
+        mm_struct mm = vma.vm_mm;
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        mmun_start = address & PAGE_MASK;
+        mmun_end = mmun_start + PAGE_SIZE;
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        if (bad)
+            throw new System.InvalidOperationException(""BUG"");
+        ptep_clear_flush(vma, address, pte);
+        mmu_notifier_invalidate_range(mm, mmun_start, mmun_end);
+        pte_unmap_unlock(pte, ptl);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+    }
+}
+");
+    }
+
+    [Fact]
+    public async Task APageWrittenUnderTheLockFallsBack()
+    {
+        // The range is sized by the page, which is only known under the lock: it cannot be
+        // computed before the lock, so the call is replaced in place (shape 2).
+        await Verify.VerifyCodeFixAsync(
+            Usings + @"static class Rmap
+{
+    static void unmap_one(vm_area_struct vma, pmd_ptr pmd, ulong address, page page)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        page = pte_page(ptep_get(pte));
+        ptep_clear_flush(vma, address, pte);
+        [|mmu_notifier_invalidate_page(mm, address)|];
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+",
+            Usings + @"static class Rmap
+{
+    static void unmap_one(vm_area_struct vma, pmd_ptr pmd, ulong address, page page)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte = pte_offset_map_lock(mm, pmd, address, out spinlock_t ptl);
+        ulong mmun_start; /* For mmu_notifiers */
+        ulong mmun_end;   /* For mmu_notifiers */
+        page = pte_page(ptep_get(pte));
+        ptep_clear_flush(vma, address, pte);
+        mmun_start = address & ~((PAGE_SIZE << compound_order(page)) - 1);
+        mmun_end = mmun_start + (PAGE_SIZE << compound_order(page));
+        mmu_notifier_invalidate_range_start(mm, mmun_start, mmun_end);
+        mmu_notifier_invalidate_range_end(mm, mmun_start, mmun_end);
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+");
+    }
+
+    [Fact]
     public async Task OpsConversionsThatWouldSetAMemberTwiceAreNotOffered()
     {
         // invalidate_range = null beside a callback that may become invalidate_range; start set

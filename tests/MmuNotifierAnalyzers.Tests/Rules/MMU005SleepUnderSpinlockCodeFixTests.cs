@@ -518,6 +518,40 @@ static class T
         await new Verify.Test { TestCode = source, FixedCode = fixedSource }.RunAsync();
     }
 
+    [Theory]
+    [InlineData("the end bound is written in the walk", "if (pte_dirty(pteval))\n                end = address + PAGE_SIZE;", "")]
+    [InlineData("a return leaves the locked region from inside the walk", "if (pte_dirty(pteval))\n                return;", "")]
+    [InlineData("the start bound is written between the lock and the walk", "", "address += PAGE_SIZE;")]
+    public async Task No_walk_range_when_the_walk_does_not_stay_inside_its_bounds(string why, string inLoop, string beforeLoop)
+    {
+        // The whole walk is one range [address, end) only if the walk covers exactly that and leaves
+        // the locked region through its own end; otherwise no range can be proved, and no fix is offered.
+        _ = why;
+        var source = Usings + @"
+static class T
+{" + PteWrapper + @"
+    static void cluster(vm_area_struct vma, pmd_ptr pmd, ulong address, ulong end)
+    {
+        mm_struct mm = vma.vm_mm;
+        pte_ptr pte;
+        pte_t pteval;
+        spinlock_t ptl;
+
+        pte = pte_offset_map_lock(mm, pmd, address, out ptl);
+        " + beforeLoop + @"
+        for (; address < end; address += PAGE_SIZE)
+        {
+            pte = pte_offset_map(pmd, address);
+            pteval = [|ptep_clear_flush_notify(vma, address, pte)|];
+            " + inLoop + @"
+        }
+        pte_unmap_unlock(pte, ptl);
+    }
+}
+";
+        await new Verify.Test { TestCode = source, FixedCode = source }.RunAsync();
+    }
+
     [Fact]
     public async Task No_wrapper_fix_when_an_argument_has_side_effects()
     {
