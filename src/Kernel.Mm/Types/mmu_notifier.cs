@@ -52,6 +52,11 @@ public sealed class mmu_notifier_range
 
     public mmu_notifier_event @event { get; set; }
 
+    /// <summary>The <c>migrate_pgmap_owner</c> of a <c>MMU_NOTIFY_MIGRATE</c> invalidation (5.9+): a
+    /// device driver may ignore the invalidation of its own device-private pages, which the
+    /// migration itself takes care of.</summary>
+    public object? owner { get; set; }
+
     /// <summary>The values the runtime last checked this range with (MMU007 / MMU008), so the same
     /// bad range is reported once, not again at its start and end.</summary>
     internal (ulong start, ulong end)? checked_values;

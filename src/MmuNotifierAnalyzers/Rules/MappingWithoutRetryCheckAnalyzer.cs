@@ -202,7 +202,8 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
     private static void CheckInvalidateExit(BodyAnalysisContext context, ExitPath exit, IReadOnlyList<ObservedPath> paths)
     {
         if (exit.Kind != ExitKind.Return || exit.Statement is null || ReturnsFalse(exit.Statement)
-            || !paths.Any(p => !p.Facts(Domains.SequenceSets).Any(s => s.Certainty == Certainty.Certain)))
+            || !paths.Any(p => !p.Facts(Domains.SequenceSets).Any(s => s.Certainty == Certainty.Certain))
+            || IgnoresOwnMigration(context, exit.Statement))
         {
             return;
         }
@@ -213,6 +214,68 @@ public sealed class MappingWithoutRetryCheckAnalyzer : BodyRuleAnalyzer
             location,
             FunctionName(exit.Statement),
             "returns true at line " + FlowAnalysis.Line(exit.Statement) + " on a path that does not call mmu_interval_set_seq: a fault path that read the sequence before this invalidation passes its retry check and keeps a stale mapping; call mmu_interval_set_seq(mni, cur_seq) under the driver lock on every path that returns true"));
+    }
+
+    /// <summary>
+    /// <c>if (range-&gt;event == MMU_NOTIFY_MIGRATE &amp;&amp; range-&gt;owner == ...) return true;</c>: the
+    /// kernel's documented exception (include/linux/mmu_notifier.h, <c>MMU_NOTIFY_MIGRATE</c>, 5.9+):
+    /// a driver may ignore the invalidation of its own device-private pages, since the migration
+    /// that sends it handles them (lib/test_hmm.c, nouveau). Both tests, on the same range, as
+    /// conjuncts of the condition of the <c>if</c> whose branch is the return; ignoring every
+    /// migration, whoever owns it, still fires.
+    /// </summary>
+    private static bool IgnoresOwnMigration(BodyAnalysisContext context, SyntaxNode statement)
+    {
+        var branch = statement.Parent is BlockSyntax { Statements.Count: 1 } block ? block : statement;
+        if (branch.Parent is not IfStatementSyntax guard || guard.Statement != branch
+            || context.SemanticModel.GetOperation(guard.Condition, context.CancellationToken) is not { } condition)
+        {
+            return false;
+        }
+
+        ISymbol? migrating = null, owned = null;
+        foreach (var test in Conjuncts(condition))
+        {
+            if (test is not IBinaryOperation { OperatorKind: BinaryOperatorKind.Equals } equals)
+            {
+                continue;
+            }
+
+            foreach (var (side, other) in new[] { (equals.LeftOperand, equals.RightOperand), (equals.RightOperand, equals.LeftOperand) })
+            {
+                if (Unwrap(side) is IPropertyReferenceOperation { Property.Name: var name, Instance: { } instance } property
+                    && SymbolEqualityComparer.Default.Equals(property.Property.ContainingType, KnownSymbols.Get(context.Compilation).MmuNotifierRange)
+                    && Receiver(instance) is { } range)
+                {
+                    if (name == "event" && Unwrap(other) is IFieldReferenceOperation { Field.Name: "MMU_NOTIFY_MIGRATE" } migrate
+                        && SymbolEqualityComparer.Default.Equals(migrate.Field.ContainingType, property.Property.Type))
+                    {
+                        migrating = range;
+                    }
+                    else if (name == "owner")
+                    {
+                        owned = range;
+                    }
+                }
+            }
+        }
+
+        return migrating is not null && SymbolEqualityComparer.Default.Equals(migrating, owned);
+
+        static IEnumerable<IOperation> Conjuncts(IOperation operation) =>
+            Unwrap(operation) is IBinaryOperation { OperatorKind: BinaryOperatorKind.ConditionalAnd } and
+                ? Conjuncts(and.LeftOperand).Concat(Conjuncts(and.RightOperand))
+                : new[] { Unwrap(operation) };
+
+        static IOperation Unwrap(IOperation operation) =>
+            operation is IConversionOperation { IsImplicit: true } conversion ? Unwrap(conversion.Operand) : operation is IParenthesizedOperation parenthesized ? Unwrap(parenthesized.Operand) : operation;
+
+        static ISymbol? Receiver(IOperation instance) => Unwrap(instance) switch
+        {
+            IParameterReferenceOperation parameter => parameter.Parameter,
+            ILocalReferenceOperation local => local.Local,
+            _ => null,
+        };
     }
 
     private static bool ReturnsFalse(SyntaxNode statement)

@@ -11,8 +11,8 @@ namespace KernelPorts.V5_11.TestHmm;
 /// true early, without <c>mmu_interval_set_seq</c>, for the invalidation that migrating the
 /// device's own private pages starts: "the invalidation is handled as part of the migration
 /// process". mmu_interval_set_seq's contract says it "must be called unconditionally from the
-/// invalidate callback"; the rule holds the callback to it, and the kernel argues the migration
-/// path makes it unnecessary here: a known false finding, see docs/rules/MMU012.md.
+/// invalidate callback", but the <c>MMU_NOTIFY_MIGRATE</c> event documents this exception (a driver
+/// may ignore the invalidation when the owner is its own): MMU012 accepts that guard, and is silent.
 /// </summary>
 public static class test_hmm
 {
@@ -35,9 +35,6 @@ public static class test_hmm
     }
 
     private const int HMM_RANGE_DEFAULT_TIMEOUT = 1000;
-
-    /* range->owner: Kernel.Mm's mmu_notifier_range carries no migration owner. */
-    private static object? owner_of(mmu_notifier_range range) => null;
 
     [LooksUpPages]
     private static int hmm_range_fault(hmm_range range) => 0;
@@ -70,8 +67,8 @@ public static class test_hmm
          * the invalidation is handled as part of the migration process.
          */
         if (range.@event == mmu_notifier_event.MMU_NOTIFY_MIGRATE &&
-            owner_of(range) == dmirror.mdevice)
-            return true; // known false finding: MMU012
+            range.owner == dmirror.mdevice)
+            return true; // no finding: the device's own migration, the MMU_NOTIFY_MIGRATE exception
 
         if (mmu_notifier_range_blockable(range))
             mutex_lock(dmirror.mutex);

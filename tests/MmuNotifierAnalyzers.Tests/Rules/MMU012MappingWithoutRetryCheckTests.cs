@@ -613,6 +613,42 @@ static class T
     }
 
     [Fact]
+    public async Task Invalidate_may_ignore_only_its_own_migration()
+    {
+        // MMU_NOTIFY_MIGRATE's documented exception (lib/test_hmm.c, nouveau): the device's own
+        // migration handles its pages. Ignoring every migration, whoever started it, is not that.
+        await VerifyAsync(@"
+static class T
+{
+    static readonly object self = new();
+
+    static bool own_migration(mmu_interval_notifier mni, mmu_notifier_range range, ulong cur_seq)
+    {
+        var n = (dev_notifier)mni;
+        if (range.@event == mmu_notifier_event.MMU_NOTIFY_MIGRATE && range.owner == self)
+            return true;
+        mutex_lock(n.@lock);
+        mmu_interval_set_seq(mni, cur_seq);
+        mutex_unlock(n.@lock);
+        return true;
+    }
+
+    static bool every_migration(mmu_interval_notifier mni, mmu_notifier_range range, ulong cur_seq)
+    {
+        var n = (dev_notifier)mni;
+        if (range.@event == mmu_notifier_event.MMU_NOTIFY_MIGRATE)
+            {|#0:return|} true;
+        mutex_lock(n.@lock);
+        mmu_interval_set_seq(mni, cur_seq);
+        mutex_unlock(n.@lock);
+        return true;
+    }
+}
+",
+            Verify.Diagnostic().WithLocation(0).WithArguments("every_migration", "returns true at line 41 on a path that does not call mmu_interval_set_seq: a fault path that read the sequence before this invalidation passes its retry check and keeps a stale mapping; call mmu_interval_set_seq(mni, cur_seq) under the driver lock on every path that returns true"));
+    }
+
+    [Fact]
     public async Task The_runtime_and_its_secondary_mmus_are_clean()
     {
         // Kernel.Mm's own sources but the broken clients: OdpLikeMirror's fault path (read_begin, umem_mutex, read_retry)
