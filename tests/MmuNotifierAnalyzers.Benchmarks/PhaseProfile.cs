@@ -64,13 +64,14 @@ internal static class PhaseProfile
         return text.ToString();
     }
 
+    /// <summary>Whole-corpus analyses between the cold and the warm edits.</summary>
+    private const int EditorWarmUpAnalyses = 4;
+
     /// <summary>
     /// The editor's loop: a document of the corpus is edited (a statement added to one method), the
     /// compilation is forked as an IDE forks it, and that document alone is analysed — the compiler's
     /// own diagnostics for it, then ours (which includes building the new compilation's indexes).
     /// </summary>
-    /// <summary>Whole-corpus analyses between the cold and the warm edits.</summary>
-    private const int EditorWarmUpAnalyses = 4;
 
     public static string MeasureEditor(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds)
     {
@@ -166,6 +167,7 @@ internal static class PhaseProfile
             ("+ a do-nothing compilation-start analyzer", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpCompilationStartAnalyzer()))),
             ("+ a do-nothing operation-block analyzer", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpOperationBlockAnalyzer()))),
             ("+ a do-nothing syntax-node analyzer (method declarations)", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpSyntaxNodeAnalyzer()))),
+            ($"+ {analyzers.Length} do-nothing syntax-node analyzers (as many as ours)", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers.Select(_ => (DiagnosticAnalyzer)new NoOpSyntaxNodeAnalyzer()).ToImmutableArray())),
             ("+ a syntax-node analyzer that asks for every method's operation tree", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new OperationOnDemandAnalyzer()))),
             ("+ our analyzers", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers)),
         };
