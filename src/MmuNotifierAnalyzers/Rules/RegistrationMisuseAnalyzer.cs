@@ -109,19 +109,27 @@ public sealed class RegistrationMisuseAnalyzer : BodyRuleAnalyzer
         }
 
         var readOnly = Held(unlocked, call, symbols).FirstOrDefault(s => s.Certainty == Certainty.Certain);
+        ImmutableArray<string>? callers = null;
         if (readOnly is null
             && observation.Paths.All(p => p.Facts(Domains.Semaphores).IsEmpty)
             && context.OwningSymbol is IMethodSymbol owner
-            && IsOwnBody(call.Syntax, owner)
-            && FlowCache.CallersHoldMmapSemForWrite(context.Compilation, owner, symbols, context.CancellationToken))
+            && IsOwnBody(call.Syntax, owner))
         {
-            // A helper every caller enters with mmap_sem held for write (amdkfd's create_process).
-            return null;
+            // A helper every caller enters with mmap_sem held for write (amdkfd's create_process) is
+            // fine; otherwise the message names the caller that reaches it without (hmm_vma_fault).
+            callers = FlowCache.CallerWithoutMmapSemForWrite(context.Compilation, owner, symbols, context.CancellationToken);
+            if (callers is null)
+            {
+                return null;
+            }
         }
 
         var why = readOnly is not null
             ? "'" + readOnly.Display + "' is held only for read here (" + Where(readOnly) + ")"
-            : Mm(call) + "'s mmap_sem is not held for write here" + (observation.Paths.Any(p => Held(p, call, symbols).Any(s => s.Mode != SemaphoreMode.Read)) ? " on some path" : string.Empty);
+            : Mm(call) + "'s mmap_sem is not held for write here" + (observation.Paths.Any(p => Held(p, call, symbols).Any(s => s.Mode != SemaphoreMode.Read)) ? " on some path" : string.Empty)
+                + (callers is { IsEmpty: false } chain
+                    ? ", nor by " + chain[0] + " on the way in (" + string.Join(" \u2192 ", chain) + " \u2192 " + context.OwningSymbol.Name + ")"
+                    : string.Empty);
         return (
             "is the registration for a caller that holds the mm's mmap_sem for write, but " + why + ": the mm's notifier state is set up unlocked, racing with another registration and with exit_mmap; take down_write(" + Mm(call) + ".mmap_sem) around it, or call mmu_notifier_register, which does",
             readOnly?.AcquiredAt is null ? System.Array.Empty<Location>() : new[] { readOnly.AcquiredAt.GetLocation() });

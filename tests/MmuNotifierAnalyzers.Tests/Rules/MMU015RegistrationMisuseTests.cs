@@ -374,6 +374,40 @@ static class T
     }
 
     [Fact]
+    public async Task A_helpers_finding_names_the_caller_that_reaches_it_without_the_write_hold()
+    {
+        // HMM before v5.3 (KernelPorts/v4_18_hmm.cs): the mirror registers under the write lock, the
+        // range API under a read hold; the finding says which caller lacks the hold, and the chain.
+        await Verify.VerifyAnalyzerAsync(Usings + @"
+static class T
+{
+    static int hmm_register(mmu_notifier mn, mm_struct mm) => {|#0:__mmu_notifier_register(mn, mm)|};
+
+    static int hmm_get(mmu_notifier mn, mm_struct mm) => hmm_register(mn, mm);
+
+    static int hmm_mirror_register(mmu_notifier mn, mm_struct mm)
+    {
+        down_write(mm.mmap_sem);
+        int r = hmm_register(mn, mm);
+        up_write(mm.mmap_sem);
+        return r;
+    }
+
+    static int hmm_vma_fault(mmu_notifier mn, mm_struct mm)
+    {
+        down_read(mm.mmap_sem);
+        int r = hmm_get(mn, mm);
+        up_read(mm.mmap_sem);
+        return r;
+    }
+}
+",
+            Verify.Diagnostic().WithLocation(0).WithArguments(
+                "__mmu_notifier_register",
+                "is the registration for a caller that holds the mm's mmap_sem for write, but mm's mmap_sem is not held for write here, nor by hmm_vma_fault on the way in (hmm_vma_fault \u2192 hmm_get \u2192 hmm_register): the mm's notifier state is set up unlocked, racing with another registration and with exit_mmap; take down_write(mm.mmap_sem) around it, or call mmu_notifier_register, which does"));
+    }
+
+    [Fact]
     public async Task Fires_on_unregister_in_the_release_callback_itself()
     {
         await Verify.VerifyAnalyzerAsync(Usings + @"

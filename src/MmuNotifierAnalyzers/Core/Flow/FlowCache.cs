@@ -86,12 +86,15 @@ internal static class FlowCache
     /// <c>__mmu_notifier_register</c> for a caller that took the lock (amdkfd's create_process). A
     /// caller that holds no rw_semaphore at all at the call passes the question to its own callers
     /// (sgi-gru: <c>gru_alloc_locked_gts</c> takes the lock three calls above the registration).
-    /// Which mm is not matched across the call.
+    /// Which mm is not matched across the call. Null when they all do; otherwise the callers, the
+    /// outermost first, down to one that reaches <paramref name="method"/> without the write hold
+    /// (HMM's 4.18 <c>hmm_vma_fault</c>, entered with it held for read): empty when there is no
+    /// caller to name (none in the compilation, recursion, a call the analysis could not follow).
     /// </summary>
-    public static bool CallersHoldMmapSemForWrite(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, CancellationToken cancellationToken)
+    public static ImmutableArray<string>? CallerWithoutMmapSemForWrite(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, CancellationToken cancellationToken)
     {
         var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
-        return cache.CallersHoldMmapSem.GetOrAdd(method, m => CallersHoldForWrite(compilation, m, symbols, cache, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default), cancellationToken));
+        return cache.CallersHoldMmapSem.GetOrAdd(method, m => CallerWithoutWriteHold(compilation, m, symbols, cache, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default), cancellationToken));
     }
 
     /// <summary>
@@ -110,36 +113,46 @@ internal static class FlowCache
         return cache.CallerHoldingMmapSem.GetOrAdd(method, m => SearchCallerHolding(compilation, m, symbols, cache, cancellationToken));
     }
 
-    private static bool CallersHoldForWrite(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, PerCompilation cache, HashSet<IMethodSymbol> visiting, CancellationToken cancellationToken)
+    private static ImmutableArray<string>? CallerWithoutWriteHold(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, PerCompilation cache, HashSet<IMethodSymbol> visiting, CancellationToken cancellationToken)
     {
         if (!visiting.Add(method) || visiting.Count > MaxCallerDepth)
         {
-            return false;
+            return ImmutableArray<string>.Empty;
         }
 
         var calls = CallSites.Get(compilation).CallsTo(method, cancellationToken);
         if (calls is null || calls.Count == 0)
         {
-            return false;
+            return ImmutableArray<string>.Empty;
         }
 
         foreach (var (call, model) in calls)
         {
             if (CallerPaths(call, model, cache, cancellationToken) is not (var caller, var paths))
             {
-                return false;
+                return ImmutableArray<string>.Empty;
             }
 
-            var holds = paths.Count > 0 && paths.All(p => MmapSems(p, symbols).Any(s => s.Certainty == Engine.Certainty.Certain && s.Mode != SemaphoreMode.Read));
-            if (!holds && !(paths.All(p => p.Facts(Domains.Semaphores).IsEmpty)
-                && CallersHoldForWrite(compilation, caller, symbols, cache, visiting, cancellationToken)))
+            if (paths.Count > 0 && paths.All(p => MmapSems(p, symbols).Any(s => s.Certainty == Engine.Certainty.Certain && s.Mode != SemaphoreMode.Read)))
             {
-                return false;
+                continue;
+            }
+
+            // A caller that holds no rw_semaphore passes the question up; one that holds it for read,
+            // or only on some paths, is where the write hold is missing.
+            if (!paths.All(p => p.Facts(Domains.Semaphores).IsEmpty))
+            {
+                return ImmutableArray.Create(caller.Name);
+            }
+
+            if (CallerWithoutWriteHold(compilation, caller, symbols, cache, visiting, cancellationToken) is { } above)
+            {
+                return above.Add(caller.Name);
             }
         }
 
         visiting.Remove(method);
-        return true;
+        return null;
     }
 
     private static (SemaphoreFact Held, ImmutableArray<string> Chain)? SearchCallerHolding(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, PerCompilation cache, CancellationToken cancellationToken)
@@ -354,7 +367,7 @@ internal static class FlowCache
 
         public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldRange { get; } = new(SymbolEqualityComparer.Default);
 
-        public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldMmapSem { get; } = new(SymbolEqualityComparer.Default);
+        public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, ImmutableArray<string>?> CallersHoldMmapSem { get; } = new(SymbolEqualityComparer.Default);
 
         public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, (SemaphoreFact Held, ImmutableArray<string> Chain)?> CallerHoldingMmapSem { get; } = new(SymbolEqualityComparer.Default);
 
