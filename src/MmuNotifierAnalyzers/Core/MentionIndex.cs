@@ -12,8 +12,9 @@ namespace MmuNotifierAnalyzers.Core;
 /// <summary>
 /// One token scan per file for every syntactic pre-check: the identifier tokens that spell a name
 /// the flow rules model (<see cref="BodyRelevance"/>), that can make a function an atomic
-/// callback (<see cref="AtomicCallbacks"/>), or that change a page-table entry (MMU013's carriers). Walking a file's tokens is most of what the analyzers
-/// cost on code that never calls the API, so it is done once, for both.
+/// callback (<see cref="AtomicCallbacks"/>), or that change a page-table entry (MMU013's
+/// carriers). Walking a file's tokens is most of what the analyzers cost on code that never calls
+/// the API, so it is done once, for all of them.
 /// </summary>
 internal sealed class MentionIndex
 {
