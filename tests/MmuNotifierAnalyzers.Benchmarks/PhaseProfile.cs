@@ -29,7 +29,7 @@ internal static class PhaseProfile
     public static string Measure(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds)
     {
         var trees = CorpusCompilation.GetTrees(scale);
-        var (table, compiler, compilerBytes) = Cases(trees, analyzers, rounds);
+        var (table, compiler, compilerBytes) = Cases(() => CorpusCompilation.Parse(CorpusCompilation.GetCorpus(scale)), analyzers, rounds);
         var phases = DirectPhases(trees, rounds);
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"{scale}x kernel corpus, {rounds} rounds in rotating order after a warm-up; medians, as ratios to the compiler alone (time) and extra bytes over the compiler's own allocations.");
@@ -56,7 +56,7 @@ internal static class PhaseProfile
         var compilation = CorpusCompilation.Create(trees);
         var errors = compilation.GetDiagnostics().Count(d => d.Severity == DiagnosticSeverity.Error);
         var findings = CorpusCompilation.RunAnalyzers(compilation, analyzers).Where(d => d.Id.StartsWith("MMU", StringComparison.Ordinal)).ToList();
-        var (table, _, _) = Cases(trees, analyzers, rounds);
+        var (table, _, _) = Cases(() => CorpusCompilation.Parse(corpus), analyzers, rounds);
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"Ordinary code: {corpus.Files.Count} files, {corpus.Lines} lines, {corpus.Functions} methods that reference Kernel.Mm but never call the notifier or lock API ({errors} compiler errors, {findings.Count} MMU diagnostics). {rounds} rounds in rotating order; medians.");
         text.AppendLine();
@@ -159,24 +159,36 @@ internal static class PhaseProfile
         return document.WithRootAndOptions(edited, document.Options);
     }
 
-    private static (string Table, double CompilerMs, double CompilerBytes) Cases(ImmutableArray<SyntaxTree> trees, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds)
+    // Every run gets trees parsed for it, outside the timer: a build parses afresh, so what our
+    // analyzers keep with a tree (its token scan) is paid in every run, as in a build.
+    private static (string Table, double CompilerMs, double CompilerBytes) Cases(Func<ImmutableArray<SyntaxTree>> parse, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds)
     {
-        var cases = new (string Name, Action Run)[]
+        var sets = new (string Name, ImmutableArray<DiagnosticAnalyzer> Analyzers)[]
         {
-            ("compiler alone (`GetDiagnostics`)", () => CorpusCompilation.Create(trees).GetDiagnostics()),
-            ("+ a do-nothing compilation-start analyzer", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpCompilationStartAnalyzer()))),
-            ("+ a do-nothing operation-block analyzer", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpOperationBlockAnalyzer()))),
-            ("+ a do-nothing syntax-node analyzer (method declarations)", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpSyntaxNodeAnalyzer()))),
-            ($"+ {analyzers.Length} do-nothing syntax-node analyzers (as many as ours)", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers.Select(_ => (DiagnosticAnalyzer)new NoOpSyntaxNodeAnalyzer()).ToImmutableArray())),
-            ("+ a syntax-node analyzer that asks for every method's operation tree", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), ImmutableArray.Create<DiagnosticAnalyzer>(new OperationOnDemandAnalyzer()))),
-            ("+ our analyzers", () => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers)),
+            ("compiler alone (`GetDiagnostics`)", default),
+            ("+ a do-nothing compilation-start analyzer", ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpCompilationStartAnalyzer())),
+            ("+ a do-nothing operation-block analyzer", ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpOperationBlockAnalyzer())),
+            ("+ a do-nothing syntax-node analyzer (method declarations)", ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpSyntaxNodeAnalyzer())),
+            ($"+ {analyzers.Length} do-nothing syntax-node analyzers (as many as ours)", analyzers.Select(_ => (DiagnosticAnalyzer)new NoOpSyntaxNodeAnalyzer()).ToImmutableArray()),
+            ("+ a syntax-node analyzer that asks for every method's operation tree", ImmutableArray.Create<DiagnosticAnalyzer>(new OperationOnDemandAnalyzer())),
+            ("+ our analyzers", analyzers),
         };
+        var cases = sets
+            .Select(set => (set.Name, Run: set.Analyzers.IsDefault
+                ? (Action<ImmutableArray<SyntaxTree>>)(trees => CorpusCompilation.Create(trees).GetDiagnostics())
+                : trees => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), set.Analyzers)))
+            .ToArray();
 
         var times = cases.Select(_ => new List<double>()).ToArray();
         var bytes = cases.Select(_ => new List<double>()).ToArray();
         foreach (var c in cases)
         {
-            c.Run();
+            c.Run(parse());
+        }
+
+        foreach (var noOp in sets.Where(set => !set.Analyzers.IsDefault).SelectMany(set => set.Analyzers).OfType<NoOpAnalyzer>())
+        {
+            noOp.EnsureRan();
         }
 
         for (int round = 0; round < rounds; round++)
@@ -185,7 +197,8 @@ internal static class PhaseProfile
             for (int k = 0; k < cases.Length; k++)
             {
                 int i = (k + round) % cases.Length;
-                var (ms, allocated) = Time(cases[i].Run);
+                var trees = parse();
+                var (ms, allocated) = Time(() => cases[i].Run(trees));
                 times[i].Add(ms);
                 bytes[i].Add(allocated);
             }
@@ -209,11 +222,13 @@ internal static class PhaseProfile
     /// <summary>Runs our analyzers over the corpus again and again: a workload to trace.</summary>
     public static void Loop(int scale, ImmutableArray<DiagnosticAnalyzer> analyzers, int iterations, bool ordinary, bool sameShape)
     {
-        var trees = ordinary ? CorpusCompilation.Parse(OrdinaryCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale))
-            : sameShape ? CorpusCompilation.Parse(SameShapeCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale, SameShapeCorpusGenerator.Dialect.Notifier))
-            : CorpusCompilation.GetTrees(scale);
+        var corpus = ordinary ? OrdinaryCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale)
+            : sameShape ? SameShapeCorpusGenerator.Generate(CorpusCompilation.BaseFiles * scale, SameShapeCorpusGenerator.Dialect.Notifier)
+            : CorpusCompilation.GetCorpus(scale);
         for (int i = 0; i < iterations; i++)
         {
+            // Parsed afresh each time, as a build does, so the per-tree scans are in every iteration.
+            var trees = CorpusCompilation.Parse(corpus);
             // Processor time beside wall time: on a shared machine the other processes' load stretches the wall time of a run far more than its processor time.
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var (ms, allocated) = Time(() => CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers));
@@ -336,58 +351,81 @@ internal static class PhaseProfile
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-#pragma warning disable RS1001, RS1012 // Benchmark-only analyzers, created by hand, never exported; doing nothing is their point.
-    private sealed class NoOpCompilationStartAnalyzer : DiagnosticAnalyzer
-    {
-        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray<DiagnosticDescriptor>.Empty;
+#pragma warning disable RS1001, RS1012, RS2008 // Benchmark-only analyzers, created by hand, never exported; doing nothing is their point.
 
+    /// <summary>
+    /// The do-nothing analyzers' common part. Each supports one enabled descriptor it never reports:
+    /// the driver skips an analyzer with no supported diagnostic that is enabled, so with none it would
+    /// measure the driver with no analyzer at all (as this benchmark did until 2026-12-05). Each counts
+    /// its callbacks, and <see cref="EnsureRan"/> fails a measurement in which one never ran.
+    /// </summary>
+    private abstract class NoOpAnalyzer : DiagnosticAnalyzer
+    {
+        private static readonly DiagnosticDescriptor Never = new(
+            "BENCH000", "Never reported", "Never reported", "Benchmark", DiagnosticSeverity.Warning, isEnabledByDefault: true);
+
+        private int _calls;
+
+        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(Never);
+
+        public void EnsureRan()
+        {
+            if (Volatile.Read(ref _calls) == 0)
+            {
+                throw new InvalidOperationException($"{GetType().Name} was never called back: the driver did not run it, and the case would measure nothing.");
+            }
+        }
+
+        protected void Called() => Interlocked.Increment(ref _calls);
+    }
+
+    private sealed class NoOpCompilationStartAnalyzer : NoOpAnalyzer
+    {
         public override void Initialize(AnalysisContext context)
         {
             context.EnableConcurrentExecution();
             context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-            context.RegisterCompilationStartAction(_ => { });
+            context.RegisterCompilationStartAction(_ => Called());
         }
     }
 
-    private sealed class NoOpOperationBlockAnalyzer : DiagnosticAnalyzer
+    private sealed class NoOpOperationBlockAnalyzer : NoOpAnalyzer
     {
-        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray<DiagnosticDescriptor>.Empty;
-
         public override void Initialize(AnalysisContext context)
         {
             context.EnableConcurrentExecution();
             context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-            context.RegisterOperationBlockAction(_ => { });
+            context.RegisterOperationBlockAction(_ => Called());
         }
     }
 
-    private sealed class NoOpSyntaxNodeAnalyzer : DiagnosticAnalyzer
+    private sealed class NoOpSyntaxNodeAnalyzer : NoOpAnalyzer
     {
-        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray<DiagnosticDescriptor>.Empty;
-
         public override void Initialize(AnalysisContext context)
         {
             context.EnableConcurrentExecution();
             context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-            context.RegisterSyntaxNodeAction(_ => { }, SyntaxKind.MethodDeclaration);
+            context.RegisterSyntaxNodeAction(_ => Called(), SyntaxKind.MethodDeclaration);
         }
     }
 
     /// <summary>What our rules do for a relevant method, without the rules: a syntax-node action that
     /// asks the driver's semantic model for the body's operation tree. Beside the operation-block
     /// analyzer it says whether the tree costs the same asked for this way.</summary>
-    private sealed class OperationOnDemandAnalyzer : DiagnosticAnalyzer
+    private sealed class OperationOnDemandAnalyzer : NoOpAnalyzer
     {
-        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray<DiagnosticDescriptor>.Empty;
-
         public override void Initialize(AnalysisContext context)
         {
             context.EnableConcurrentExecution();
             context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
             context.RegisterSyntaxNodeAction(
-                c => c.SemanticModel.GetOperation(c.Node, c.CancellationToken),
+                c =>
+                {
+                    Called();
+                    c.SemanticModel.GetOperation(c.Node, c.CancellationToken);
+                },
                 SyntaxKind.MethodDeclaration);
         }
     }
-#pragma warning restore RS1001, RS1012
+#pragma warning restore RS1001, RS1012, RS2008
 }

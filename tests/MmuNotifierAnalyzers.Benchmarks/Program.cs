@@ -64,6 +64,20 @@ public static class Program
         CorpusCompilation.BaseFiles = options.Files;
         Scales = options.Scales;
         var analyzers = AnalyzerCatalog.Analyzers;
+
+        // Workloads to run under a profiler: no sanity check first, so the trace holds the workload alone.
+        if (options.LoopFlow > 0)
+        {
+            PhaseProfile.LoopFlow(Scales.Max(), options.LoopFlow, options.SameShape);
+            return 0;
+        }
+
+        if (options.Loop > 0)
+        {
+            PhaseProfile.Loop(Scales.Max(), analyzers, options.Loop, options.Ordinary, options.SameShape);
+            return 0;
+        }
+
         var report = new StringBuilder();
         report.AppendLine("## Run");
         report.AppendLine();
@@ -106,18 +120,6 @@ public static class Program
         if (options.EditorRounds > 0)
         {
             Console.WriteLine(PhaseProfile.MeasureEditor(Scales.Max(), analyzers, options.EditorRounds));
-            return 0;
-        }
-
-        if (options.LoopFlow > 0)
-        {
-            PhaseProfile.LoopFlow(Scales.Max(), options.LoopFlow, options.SameShape);
-            return 0;
-        }
-
-        if (options.Loop > 0)
-        {
-            PhaseProfile.Loop(Scales.Max(), analyzers, options.Loop, options.Ordinary, options.SameShape);
             return 0;
         }
 
