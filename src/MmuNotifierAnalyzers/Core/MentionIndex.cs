@@ -13,8 +13,8 @@ namespace MmuNotifierAnalyzers.Core;
 /// One token scan per file for every syntactic pre-check: the identifier tokens that spell a name
 /// the flow rules model (<see cref="BodyRelevance"/>), that can make a function an atomic
 /// callback (<see cref="AtomicCallbacks"/>), or that change a page-table entry (MMU013's
-/// carriers). Walking a file's tokens is most of what the analyzers cost on code that never calls
-/// the API, so it is done once, for all of them.
+/// carriers). Finding them is most of what the analyzers cost on code that never calls the API, so
+/// it is done once, for all of them, and from the file's characters (<see cref="NameFinder"/>).
 /// </summary>
 internal sealed class MentionIndex
 {
@@ -25,8 +25,8 @@ internal sealed class MentionIndex
     private readonly KnownSymbols _symbols;
     private readonly ConcurrentDictionary<SyntaxTree, List<SyntaxToken>> _mentions = new();
     private object? _gate;
-    private bool _namesReady;
-    private HashSet<string>? _names;
+    private bool _finderReady;
+    private NameFinder? _finder;
 
     private MentionIndex(Compilation compilation, KnownSymbols symbols)
     {
@@ -39,24 +39,14 @@ internal sealed class MentionIndex
 
     /// <summary>The identifier tokens of <paramref name="tree"/> that spell a watched name, in order.</summary>
     public IReadOnlyList<SyntaxToken> Mentions(SyntaxTree tree, CancellationToken cancellationToken) =>
-        _mentions.GetOrAdd(tree, t => Scans.Get(t, Names(cancellationToken), (scanned, names) => Scan(scanned, names, cancellationToken)));
-
-    private static List<SyntaxToken> Scan(SyntaxTree tree, HashSet<string> names, CancellationToken cancellationToken)
-    {
-        var mentions = new List<SyntaxToken>();
-        foreach (var token in tree.GetRoot(cancellationToken).DescendantTokens())
+        _mentions.GetOrAdd(tree, t =>
         {
-            if (token.IsKind(SyntaxKind.IdentifierToken) && names.Contains(token.ValueText))
-            {
-                mentions.Add(token);
-            }
-        }
+            var finder = Finder(cancellationToken);
+            return Scans.Get(t, finder.Names, (scanned, _) => finder.Find(scanned, cancellationToken));
+        });
 
-        return mentions;
-    }
-
-    private HashSet<string> Names(CancellationToken cancellationToken) =>
-        LazyInitializer.EnsureInitialized(ref _names, ref _namesReady, ref _gate, () =>
+    private NameFinder Finder(CancellationToken cancellationToken) =>
+        LazyInitializer.EnsureInitialized(ref _finder, ref _finderReady, ref _gate, () =>
         {
             var union = new HashSet<string>(BodyRelevance.Get(_compilation, _symbols).Names(cancellationToken), StringComparer.Ordinal);
             union.UnionWith(AtomicCallbacks.Get(_compilation).Triggers(cancellationToken));
@@ -67,6 +57,6 @@ internal sealed class MentionIndex
                 union.Add(api.Name);
             }
 
-            return union;
+            return new NameFinder(union);
         })!;
 }

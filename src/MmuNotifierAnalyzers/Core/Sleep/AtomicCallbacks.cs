@@ -81,8 +81,9 @@ internal sealed class AtomicCallbacks
     private readonly ImmutableHashSet<ITypeSymbol> _nonBlockableDelegates;
     private static readonly TreeScans<TreeCandidates> Candidates = new();
 
-    private readonly object _namesGate = new();
-    private (HashSet<string> Triggers, HashSet<string> Declared)? _names;
+    private object? _namesGate;
+    private bool _namesReady;
+    private Tuple<HashSet<string>, HashSet<string>>? _names;
     private Dictionary<string, List<SyntaxTree>>? _callbackNames;
     private object? _callbackNamesGate;
     private bool _callbackNamesReady;
@@ -302,13 +303,15 @@ internal sealed class AtomicCallbacks
     /// <summary>The names whose mention makes a file able to convert a function to an atomic delegate.</summary>
     public HashSet<string> Triggers(CancellationToken cancellationToken) => TriggerNames(cancellationToken).Triggers;
 
+    // Asked for every file and every function: once built, read without taking a lock.
     private (HashSet<string> Triggers, HashSet<string> Declared) TriggerNames(CancellationToken cancellationToken)
     {
-        lock (_namesGate)
+        var names = LazyInitializer.EnsureInitialized(ref _names, ref _namesReady, ref _namesGate, () =>
         {
-            _names ??= CollectNames(cancellationToken);
-            return _names.Value;
-        }
+            var (triggers, declared) = CollectNames(cancellationToken);
+            return Tuple.Create(triggers, declared);
+        })!;
+        return (names.Item1, names.Item2);
     }
 
     private (HashSet<string> Triggers, HashSet<string> Declared) CollectNames(CancellationToken cancellationToken)
