@@ -41,7 +41,7 @@ public static class Program
           --phases N           where the time goes: do-nothing analyzers, ours, and the flow core's phases, N rounds at the largest size
           --loop N             only run our analyzers N times at the largest size (a workload for dotnet-trace)
           --editor N           only the one-document editor measurement (N edits) at the largest size
-          --ordinary           with --loop: the ordinary-code corpus instead of the kernel corpus
+          --ordinary           with --loop: the ordinary-code corpus instead of the kernel corpus; with --phases: only the ordinary-code table
           --same-shape         with --loop or --loop-flow: the notifier dialect of the --ca2000 corpus instead of the kernel corpus
           --loop-flow N        only run the flow walk over every body N times (the core alone, for dotnet-trace)
           --ca2000 N           only the peer comparison: ours vs CA2000 on the same shapes, N rounds at the smallest and largest size
@@ -125,6 +125,16 @@ public static class Program
 
         if (options.CheckOnly)
         {
+            Console.WriteLine(report.ToString());
+            return 0;
+        }
+
+        if (options.PhaseRounds > 0 && options.Ordinary)
+        {
+            report.AppendLine("## Ordinary code");
+            report.AppendLine();
+            report.AppendLine(PhaseProfile.MeasureOrdinary(CorpusCompilation.BaseFiles * Scales.Max(), analyzers, options.PhaseRounds));
+            Flush(report, options);
             Console.WriteLine(report.ToString());
             return 0;
         }
