@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
@@ -22,6 +23,10 @@ internal static class Annotations
     public const string SequenceRetryCheck = "SequenceRetryCheckAttribute";
     public const string EstablishesSecondaryMapping = "EstablishesSecondaryMappingAttribute";
     public const string LooksUpPages = "LooksUpPagesAttribute";
+
+    public static readonly ImmutableArray<string> All = ImmutableArray.Create(
+        MaySleep, NeverSleeps, AtomicContext, AcquiresLock, ReleasesLock, MustHoldLock, OpensInvalidationRange, ClosesInvalidationRange,
+        ReleasesPage, SequenceRead, SequenceRetryCheck, EstablishesSecondaryMapping, LooksUpPages);
 
     public static bool IsAnnotation(AttributeData attribute, string name)
     {

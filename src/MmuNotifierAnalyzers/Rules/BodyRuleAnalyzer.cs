@@ -8,8 +8,9 @@ namespace MmuNotifierAnalyzers.Rules;
 
 /// <summary>
 /// The registration every rule over a member's body shares: concurrent, generated code skipped,
-/// nothing registered in a compilation that references neither Kernel.Mm nor our annotations, and
-/// no operation tree built for a body that names nothing the analyses model.
+/// nothing registered in a compilation that references neither Kernel.Mm nor our annotations or
+/// whose files name nothing any rule looks for (<see cref="MentionIndex.AnyMention"/>), and no
+/// operation tree built for a body that names nothing the analyses model.
 /// </summary>
 /// <remarks>
 /// Rules register a syntax-node action on member declarations, not an operation-block action:
@@ -45,7 +46,7 @@ public abstract class BodyRuleAnalyzer : DiagnosticAnalyzer
         context.RegisterCompilationStartAction(start =>
         {
             var symbols = KnownSymbols.Get(start.Compilation);
-            if (IsEnabled(symbols))
+            if (IsEnabled(symbols) && MentionIndex.Get(start.Compilation, symbols).AnyMention(start.CancellationToken))
             {
                 var relevance = BodyRelevance.Get(start.Compilation, symbols);
                 start.RegisterSyntaxNodeAction(node => AnalyzeDeclaration(node, symbols, relevance), DeclarationKinds);

@@ -61,7 +61,7 @@ public sealed class InconsistentNotifierOpsAnalyzer : DiagnosticAnalyzer
         context.RegisterCompilationStartAction(start =>
         {
             var symbols = KnownSymbols.Get(start.Compilation);
-            if (symbols.MmuNotifierOps is null)
+            if (symbols.MmuNotifierOps is null || !MentionIndex.Get(start.Compilation, symbols).AnyMention(start.CancellationToken))
             {
                 return;
             }

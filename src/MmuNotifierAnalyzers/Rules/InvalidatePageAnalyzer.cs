@@ -46,7 +46,7 @@ public sealed class InvalidatePageAnalyzer : DiagnosticAnalyzer
         context.RegisterCompilationStartAction(start =>
         {
             var symbols = KnownSymbols.Get(start.Compilation);
-            if (symbols.IsEmpty)
+            if (symbols.IsEmpty || !MentionIndex.Get(start.Compilation, symbols).AnyMention(start.CancellationToken))
             {
                 return;
             }

@@ -1,4 +1,7 @@
+using System.IO;
 using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Testing;
 using MmuNotifierAnalyzers.Rules;
 using MmuNotifierAnalyzers.Tests.Verifiers;
@@ -661,6 +664,40 @@ static class C { static void f() { Thread.Sleep(1); } }
 ",
         };
         test.TestState.AdditionalReferences.Clear(); // neither Kernel.Mm nor the annotations
+        await test.RunAsync();
+    }
+
+    /// <summary>
+    /// An override of a library's [AtomicContext] method names nothing else a rule looks for: the
+    /// rules register nothing in a compilation that names nothing they know, so the method's own
+    /// name must count as such a mention.
+    /// </summary>
+    [Fact]
+    public async Task An_override_of_a_referenced_atomic_method_fires_when_nothing_else_is_named()
+    {
+        var library = CSharpCompilation.Create(
+            "Vendor.Devices",
+            new[] { CSharpSyntaxTree.ParseText("using MmuNotifierAnalyzers.Annotations;\npublic abstract class Device { [AtomicContext] public abstract void on_interrupt(); }") },
+            TestReferences.Framework.Add(TestReferences.Annotations),
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+        using var image = new MemoryStream();
+        var emitted = library.Emit(image);
+        Assert.True(emitted.Success, string.Join("\n", emitted.Diagnostics));
+
+        var test = new Verify.Test
+        {
+            TestCode = @"
+sealed class Gpu : Device
+{
+    public override void on_interrupt()
+    {
+        {|#0:Kernel.Mm.Linux.msleep(1)|};
+    }
+}
+",
+            ExpectedDiagnostics = { Expect(0, "[AtomicContext]", "on_interrupt", "msleep", "msleep") },
+        };
+        test.TestState.AdditionalReferences.Add(MetadataReference.CreateFromImage(image.ToArray()));
         await test.RunAsync();
     }
 }

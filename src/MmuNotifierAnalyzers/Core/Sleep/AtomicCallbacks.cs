@@ -303,6 +303,10 @@ internal sealed class AtomicCallbacks
     /// <summary>The names whose mention makes a file able to convert a function to an atomic delegate.</summary>
     public HashSet<string> Triggers(CancellationToken cancellationToken) => TriggerNames(cancellationToken).Triggers;
 
+    /// <summary>The names of methods marked <c>[AtomicContext]</c>, here or in a referenced kernel library
+    /// (an override or implementation has the same name).</summary>
+    public HashSet<string> DeclaredNames(CancellationToken cancellationToken) => TriggerNames(cancellationToken).Declared;
+
     // Asked for every file and every function: once built, read without taking a lock.
     private (HashSet<string> Triggers, HashSet<string> Declared) TriggerNames(CancellationToken cancellationToken)
     {
