@@ -4,13 +4,12 @@ using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
 using MmuNotifierAnalyzers.Core.Sleep;
 
 namespace MmuNotifierAnalyzers.Core;
 
 /// <summary>
-/// One token scan per file for every syntactic pre-check: the identifier tokens that spell a name
+/// One scan per file for every syntactic pre-check: the identifier tokens that spell a name
 /// the flow rules model (<see cref="BodyRelevance"/>), that can make a function an atomic
 /// callback (<see cref="AtomicCallbacks"/>), or that change a page-table entry (MMU013's
 /// carriers), and the ops members and attributes other rules look for by name. Finding them is most
