@@ -171,6 +171,7 @@ internal static class PhaseProfile
             ("+ a do-nothing syntax-node analyzer (method declarations)", ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpSyntaxNodeAnalyzer())),
             ($"+ {analyzers.Length} do-nothing syntax-node analyzers (as many as ours)", analyzers.Select(_ => (DiagnosticAnalyzer)new NoOpSyntaxNodeAnalyzer()).ToImmutableArray()),
             ("+ a syntax-node analyzer that asks for every method's operation tree", ImmutableArray.Create<DiagnosticAnalyzer>(new OperationOnDemandAnalyzer())),
+            ("+ the same, from a semantic model without nullable analysis", ImmutableArray.Create<DiagnosticAnalyzer>(new OperationWithoutNullableAnalyzer())),
             ("+ our analyzers", analyzers),
         };
         var cases = sets
@@ -425,6 +426,31 @@ internal static class PhaseProfile
                     c.SemanticModel.GetOperation(c.Node, c.CancellationToken);
                 },
                 SyntaxKind.MethodDeclaration);
+        }
+    }
+    /// <summary>The same as <see cref="OperationOnDemandAnalyzer"/>, from a model of its own per tree
+    /// made with <see cref="SemanticModelOptions.DisableNullableAnalysis"/>: what binding a body costs
+    /// without the nullable pass the driver's model runs for a nullable-enabled compilation.</summary>
+    private sealed class OperationWithoutNullableAnalyzer : NoOpAnalyzer
+    {
+        public override void Initialize(AnalysisContext context)
+        {
+            context.EnableConcurrentExecution();
+            context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+            context.RegisterCompilationStartAction(start =>
+            {
+                var models = new System.Collections.Concurrent.ConcurrentDictionary<SyntaxTree, SemanticModel>();
+                start.RegisterSyntaxNodeAction(
+                    c =>
+                    {
+                        Called();
+#pragma warning disable RS1030, RSEXPERIMENTAL001 // The point of the case: a model of its own, with nullable analysis off (an experimental API, so measured here, not used by the rules).
+                        models.GetOrAdd(c.Node.SyntaxTree, t => c.Compilation.GetSemanticModel(t, SemanticModelOptions.DisableNullableAnalysis))
+#pragma warning restore RS1030, RSEXPERIMENTAL001
+                            .GetOperation(c.Node, c.CancellationToken);
+                    },
+                    SyntaxKind.MethodDeclaration);
+            });
         }
     }
 #pragma warning restore RS1001, RS1012, RS2008
