@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -27,6 +28,13 @@ internal static class Annotations
     public static readonly ImmutableArray<string> All = ImmutableArray.Create(
         MaySleep, NeverSleeps, AtomicContext, AcquiresLock, ReleasesLock, MustHoldLock, OpensInvalidationRange, ClosesInvalidationRange,
         ReleasesPage, SequenceRead, SequenceRetryCheck, EstablishesSecondaryMapping, LooksUpPages);
+
+    /// <summary>Adds the two ways source can spell <paramref name="annotation"/>: with and without the <c>Attribute</c> suffix.</summary>
+    public static void AddSpellings(ISet<string> names, string annotation)
+    {
+        names.Add(annotation);
+        names.Add(annotation.Substring(0, annotation.Length - "Attribute".Length));
+    }
 
     public static bool IsAnnotation(AttributeData attribute, string name)
     {

@@ -104,8 +104,7 @@ internal sealed class BodyRelevance
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var annotation in EffectAnnotations)
         {
-            names.Add(annotation);
-            names.Add(annotation.Substring(0, annotation.Length - "Attribute".Length));
+            Annotations.AddSpellings(names, annotation);
         }
 
         // The runtime, and any referenced kernel library written against it or the annotations.

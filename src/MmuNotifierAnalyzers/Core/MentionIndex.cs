@@ -84,8 +84,7 @@ internal sealed class MentionIndex
             union.UnionWith(callbacks.DeclaredNames(cancellationToken));
             foreach (var annotation in Annotations.All)
             {
-                union.Add(annotation);
-                union.Add(annotation.Substring(0, annotation.Length - "Attribute".Length));
+                Annotations.AddSpellings(union, annotation);
             }
 
             // MMU001 and MMU011 look at these ops members where a table sets them.

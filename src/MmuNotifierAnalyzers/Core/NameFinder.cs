@@ -27,6 +27,10 @@ internal sealed class NameFinder
 {
     private const int BufferLength = 4096;
 
+    // FNV-1a, 32 bits: the run's hash as it is read must equal the name's.
+    private const uint FnvOffset = 2166136261;
+    private const uint FnvPrime = 16777619;
+
     [ThreadStatic]
     private static char[]? t_buffer;
 
@@ -102,11 +106,11 @@ internal sealed class NameFinder
                     if (runStart < 0)
                     {
                         runStart = chunk + i;
-                        hash = 2166136261;
+                        hash = FnvOffset;
                         ascii = true;
                     }
 
-                    hash = (hash ^ c) * 16777619;
+                    hash = HashStep(hash, c);
                     ascii &= c < 128;
                 }
                 else
@@ -212,12 +216,14 @@ internal sealed class NameFinder
 
     private static uint Hash(string name)
     {
-        uint hash = 2166136261;
+        uint hash = FnvOffset;
         foreach (char c in name)
         {
-            hash = (hash ^ c) * 16777619;
+            hash = HashStep(hash, c);
         }
 
         return hash;
     }
+
+    private static uint HashStep(uint hash, char c) => (hash ^ c) * FnvPrime;
 }

@@ -83,7 +83,7 @@ internal sealed class AtomicCallbacks
 
     private object? _namesGate;
     private bool _namesReady;
-    private Tuple<HashSet<string>, HashSet<string>>? _names;
+    private TriggerSets? _names;
     private Dictionary<string, List<SyntaxTree>>? _callbackNames;
     private object? _callbackNamesGate;
     private bool _callbackNamesReady;
@@ -308,17 +308,10 @@ internal sealed class AtomicCallbacks
     public HashSet<string> DeclaredNames(CancellationToken cancellationToken) => TriggerNames(cancellationToken).Declared;
 
     // Asked for every file and every function: once built, read without taking a lock.
-    private (HashSet<string> Triggers, HashSet<string> Declared) TriggerNames(CancellationToken cancellationToken)
-    {
-        var names = LazyInitializer.EnsureInitialized(ref _names, ref _namesReady, ref _namesGate, () =>
-        {
-            var (triggers, declared) = CollectNames(cancellationToken);
-            return Tuple.Create(triggers, declared);
-        })!;
-        return (names.Item1, names.Item2);
-    }
+    private TriggerSets TriggerNames(CancellationToken cancellationToken) =>
+        LazyInitializer.EnsureInitialized(ref _names, ref _namesReady, ref _namesGate, () => CollectNames(cancellationToken))!;
 
-    private (HashSet<string> Triggers, HashSet<string> Declared) CollectNames(CancellationToken cancellationToken)
+    private TriggerSets CollectNames(CancellationToken cancellationToken)
     {
         // Pass 1 (syntax, and the referenced kernel libraries' symbols): the names that make a
         // file worth binding — the atomic ops members, delegate types marked [AtomicContext]
@@ -390,7 +383,7 @@ internal sealed class AtomicCallbacks
             }
         }
 
-        return (triggers, names);
+        return new TriggerSets(triggers, names);
     }
 
     // The names a callback can have — marked [AtomicContext], or referenced without a call (a method
@@ -588,6 +581,19 @@ internal sealed class AtomicCallbacks
         "RS1030:Do not invoke Compilation.GetSemanticModel() method within a diagnostic analyzer",
         Justification = "The ops table that makes a method an atomic callback is usually in another file; only members that name a trigger and reference the asked name are bound.")]
     private SemanticModel GetModel(SyntaxTree tree) => _compilation.GetSemanticModel(tree);
+
+    private sealed class TriggerSets
+    {
+        public TriggerSets(HashSet<string> triggers, HashSet<string> declared)
+        {
+            Triggers = triggers;
+            Declared = declared;
+        }
+
+        public HashSet<string> Triggers { get; }
+
+        public HashSet<string> Declared { get; }
+    }
 
     /// <summary>What one file offers the index, from syntax alone.</summary>
     private sealed class TreeCandidates
