@@ -129,26 +129,27 @@ public static class Program
             return 0;
         }
 
-        if (options.PhaseRounds > 0 && options.Ordinary)
-        {
-            report.AppendLine("## Ordinary code");
-            report.AppendLine();
-            report.AppendLine(PhaseProfile.MeasureOrdinary(CorpusCompilation.BaseFiles * Scales.Max(), analyzers, options.PhaseRounds));
-            Flush(report, options);
-            Console.WriteLine(report.ToString());
-            return 0;
-        }
-
         if (options.PhaseRounds > 0)
         {
-            report.AppendLine("## Where the time goes");
-            report.AppendLine();
-            report.AppendLine(PhaseProfile.Measure(Scales.Max(), analyzers, options.PhaseRounds));
-            Flush(report, options);
+            // With --ordinary, the ordinary-code table alone.
+            if (!options.Ordinary)
+            {
+                report.AppendLine("## Where the time goes");
+                report.AppendLine();
+                report.AppendLine(PhaseProfile.Measure(Scales.Max(), analyzers, options.PhaseRounds));
+                Flush(report, options);
+            }
+
             report.AppendLine("## Ordinary code");
             report.AppendLine();
             report.AppendLine(PhaseProfile.MeasureOrdinary(CorpusCompilation.BaseFiles * Scales.Max(), analyzers, options.PhaseRounds));
             Flush(report, options);
+            if (options.Ordinary)
+            {
+                Console.WriteLine(report.ToString());
+                return 0;
+            }
+
             report.AppendLine("## One document in the editor");
             report.AppendLine();
             report.AppendLine(PhaseProfile.MeasureEditor(Scales.Max(), analyzers, options.PhaseRounds));
