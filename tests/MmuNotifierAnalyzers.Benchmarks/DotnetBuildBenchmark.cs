@@ -6,6 +6,8 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using MmuNotifierAnalyzers.Benchmarks.Corpus;
 
 namespace MmuNotifierAnalyzers.Benchmarks;
@@ -13,7 +15,8 @@ namespace MmuNotifierAnalyzers.Benchmarks;
 /// <summary>
 /// The build a user runs: <c>dotnet build</c> of a generated project that references the
 /// analyzer DLL, with <c>-p:RunAnalyzers=false</c> and without, interleaved over a few
-/// repetitions (after one warm-up each, so the compiler server is hot for both).
+/// repetitions (after one warm-up each, so the compiler server is hot for all). A third build
+/// swaps our DLL for a do-nothing analyzer's: what any analyzer costs a build, the floor under ours.
 /// </summary>
 internal static partial class DotnetBuildBenchmark
 {
@@ -25,31 +28,41 @@ internal static partial class DotnetBuildBenchmark
 
         var without = new List<double>();
         var with = new List<double>();
+        var floor = new List<double>();
         int warnings = 0;
         for (int i = -1; i < repetitions; i++)
         {
-            double off = TimeBuild(workDirectory, project, runAnalyzers: false, out _);
-            double on = TimeBuild(workDirectory, project, runAnalyzers: true, out int found);
+            double off = TimeBuild(workDirectory, project, Build.AnalyzersOff, out _);
+            double on = TimeBuild(workDirectory, project, Build.Ours, out int found);
+            double nothing = TimeBuild(workDirectory, project, Build.DoNothing, out _);
             warnings = found;
             if (i >= 0)
             {
                 without.Add(off);
                 with.Add(on);
+                floor.Add(nothing);
             }
         }
 
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"`dotnet build -c Release --no-incremental` of the {scale}x corpus ({corpus.Files.Count} files, {corpus.Lines} lines), {repetitions} interleaved repetitions after one warm-up each; {warnings} distinct MMU warnings in the analyzed build.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"`dotnet build -c Release --no-incremental` of the {scale}x corpus ({corpus.Files.Count} files, {corpus.Lines} lines), {repetitions} interleaved repetitions after one warm-up each; {warnings} distinct MMU warnings in the analyzed build. The do-nothing build swaps our DLL for one compilation-start analyzer that registers one syntax-tree action and reports once (its warning is checked, so it is known to have run).");
         text.AppendLine();
-        text.AppendLine("| Repetition | with analyzers / RunAnalyzers=false |");
-        text.AppendLine("|---|---:|");
+        text.AppendLine("| Repetition | with analyzers / RunAnalyzers=false | do-nothing analyzer / RunAnalyzers=false | with analyzers / do-nothing analyzer |");
+        text.AppendLine("|---|---:|---:|---:|");
         for (int i = 0; i < repetitions; i++)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {i + 1} | {AnalyzerTelemetry.Factor(with[i], without[i])} |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {i + 1} | {AnalyzerTelemetry.Factor(with[i], without[i])} | {AnalyzerTelemetry.Factor(floor[i], without[i])} | {AnalyzerTelemetry.Factor(with[i], floor[i])} |");
         }
 
-        text.AppendLine(CultureInfo.InvariantCulture, $"| **median / median** | **{AnalyzerTelemetry.Factor(Median(with), Median(without))}** |");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| **median / median** | **{AnalyzerTelemetry.Factor(Median(with), Median(without))}** | **{AnalyzerTelemetry.Factor(Median(floor), Median(without))}** | **{AnalyzerTelemetry.Factor(Median(with), Median(floor))}** |");
         return text.ToString();
+    }
+
+    private enum Build
+    {
+        AnalyzersOff,
+        Ours,
+        DoNothing,
     }
 
     private static double Median(List<double> values)
@@ -79,6 +92,7 @@ internal static partial class DotnetBuildBenchmark
         string kernel = typeof(Kernel.Mm.Linux).Assembly.Location;
         string annotations = typeof(MmuNotifierAnalyzers.Annotations.MaySleepAttribute).Assembly.Location;
         string analyzers = AnalyzerCatalog.AnalyzerAssembly.Location;
+        string doNothing = WriteDoNothingAnalyzer(Path.Combine(directory, "do-nothing"), Path.GetFileName(corpus.Files[0].Path));
         string project = Path.Combine(directory, "Corpus.Mm.csproj");
         File.WriteAllText(project, $"""
             <Project Sdk="Microsoft.NET.Sdk">
@@ -94,14 +108,69 @@ internal static partial class DotnetBuildBenchmark
               <ItemGroup>
                 <Reference Include="Kernel.Mm" HintPath="{kernel}" />
                 <Reference Include="MmuNotifierAnalyzers.Annotations" HintPath="{annotations}" />
-                <Analyzer Include="{analyzers}" />
+                <Analyzer Include="{analyzers}" Condition="'$(BenchmarkAnalyzer)' != 'do-nothing'" />
+                <Analyzer Include="{doNothing}" Condition="'$(BenchmarkAnalyzer)' == 'do-nothing'" />
               </ItemGroup>
             </Project>
             """);
         return project;
     }
 
-    private static double TimeBuild(string directory, string project, bool runAnalyzers, out int analyzerWarnings)
+    /// <summary>
+    /// Compiles, in process, an analyzer that does nothing but prove it ran: one warning on the file
+    /// named <paramref name="reportIn"/>. The driver skips an analyzer with no enabled descriptor, so
+    /// it needs one, and a build that does not print it did not measure what it says.
+    /// </summary>
+    private static string WriteDoNothingAnalyzer(string directory, string reportIn)
+    {
+        string source = $$"""
+            using System.Collections.Immutable;
+            using Microsoft.CodeAnalysis;
+            using Microsoft.CodeAnalysis.Diagnostics;
+
+            [DiagnosticAnalyzer(LanguageNames.CSharp)]
+            public sealed class DoNothingAnalyzer : DiagnosticAnalyzer
+            {
+                private static readonly DiagnosticDescriptor Ran = new(
+                    "{{DoNothingId}}", "Ran", "The do-nothing analyzer ran", "Benchmark", DiagnosticSeverity.Warning, isEnabledByDefault: true);
+
+                public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(Ran);
+
+                public override void Initialize(AnalysisContext context)
+                {
+                    context.EnableConcurrentExecution();
+                    context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+                    context.RegisterCompilationStartAction(start => start.RegisterSyntaxTreeAction(tree =>
+                    {
+                        if (tree.Tree.FilePath.EndsWith("{{reportIn}}", System.StringComparison.Ordinal))
+                        {
+                            tree.ReportDiagnostic(Diagnostic.Create(Ran, Location.Create(tree.Tree, default)));
+                        }
+                    }));
+                }
+            }
+            """;
+        var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!)
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(path => MetadataReference.CreateFromFile(path));
+        var compilation = CSharpCompilation.Create(
+            "DoNothingAnalyzer",
+            new[] { CSharpSyntaxTree.ParseText(source) },
+            references,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, "DoNothingAnalyzer.dll");
+        using var output = File.Create(path);
+        var result = compilation.Emit(output);
+        if (!result.Success)
+        {
+            throw new InvalidOperationException("the do-nothing analyzer does not compile:\n" + string.Join('\n', result.Diagnostics));
+        }
+
+        return path;
+    }
+
+    private static double TimeBuild(string directory, string project, Build build, out int analyzerWarnings)
     {
         var stopwatch = Stopwatch.StartNew();
         string output = Run(
@@ -115,13 +184,17 @@ internal static partial class DotnetBuildBenchmark
             "-nologo",
             "-v:q",
             "-clp:NoSummary",
-            "-p:RunAnalyzers=" + (runAnalyzers ? "true" : "false"));
+            "-p:RunAnalyzers=" + (build == Build.AnalyzersOff ? "false" : "true"),
+            "-p:BenchmarkAnalyzer=" + (build == Build.DoNothing ? "do-nothing" : "ours"));
         stopwatch.Stop();
-        analyzerWarnings = output.Split('\n')
-            .Where(line => MmuWarning().IsMatch(line))
-            .Select(line => line.Trim())
-            .Distinct(StringComparer.Ordinal)
-            .Count();
+        var lines = output.Split('\n').Select(line => line.Trim()).Distinct(StringComparer.Ordinal).ToList();
+        analyzerWarnings = lines.Count(line => MmuWarning().IsMatch(line));
+        int ran = lines.Count(line => line.Contains("warning " + DoNothingId, StringComparison.Ordinal));
+        if (ran != (build == Build.DoNothing ? 1 : 0) || (build == Build.DoNothing && analyzerWarnings > 0))
+        {
+            throw new InvalidOperationException($"the {build} build printed {ran} {DoNothingId} and {analyzerWarnings} MMU warnings: it did not build what it measures.\n{output}");
+        }
+
         return stopwatch.Elapsed.TotalMilliseconds;
     }
 
@@ -150,6 +223,8 @@ internal static partial class DotnetBuildBenchmark
 
         return stdout;
     }
+
+    private const string DoNothingId = "BENCH000";
 
     [GeneratedRegex(@"warning MMU\d{3}")]
     private static partial Regex MmuWarning();
