@@ -55,11 +55,15 @@ internal sealed class BodyRelevance
     }
 
     public static BodyRelevance Get(Compilation compilation, KnownSymbols symbols) =>
-        Cache.GetValue(compilation, c => new BodyRelevance(c, FlowCache.Api(c, symbols)));
+        Cache.GetOrCreate(compilation, symbols, static (c, s) => new BodyRelevance(c, FlowCache.Api(c, s)));
 
     /// <summary>Whether <paramref name="declaration"/> (a member declaration) names anything the analyses model.</summary>
     public bool IsRelevant(SyntaxNode declaration, CancellationToken cancellationToken) =>
-        _relevant.GetOrAdd(declaration.SyntaxTree, tree => Scan(tree, cancellationToken)).Contains(declaration);
+        (_relevant.TryGetValue(declaration.SyntaxTree, out var relevant) ? relevant : ScanOnce(declaration.SyntaxTree, cancellationToken)).Contains(declaration);
+
+    // Apart from IsRelevant, which every rule asks for every declaration: its lambda would allocate a closure on each call.
+    private HashSet<SyntaxNode> ScanOnce(SyntaxTree tree, CancellationToken cancellationToken) =>
+        _relevant.GetOrAdd(tree, t => Scan(t, cancellationToken));
 
     /// <summary>The member declaration a token belongs to, as the analyzer driver groups bodies.</summary>
     public static SyntaxNode? DeclarationOf(SyntaxNode? node)

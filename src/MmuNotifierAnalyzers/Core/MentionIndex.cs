@@ -36,7 +36,7 @@ internal sealed class MentionIndex
     }
 
     public static MentionIndex Get(Compilation compilation, KnownSymbols symbols) =>
-        Cache.GetValue(compilation, c => new MentionIndex(c, symbols));
+        Cache.GetOrCreate(compilation, symbols, static (c, s) => new MentionIndex(c, s));
 
     /// <summary>The identifier tokens of <paramref name="tree"/> that spell a watched name, in order.</summary>
     public IReadOnlyList<SyntaxToken> Mentions(SyntaxTree tree, CancellationToken cancellationToken) =>

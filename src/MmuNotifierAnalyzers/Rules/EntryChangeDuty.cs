@@ -68,7 +68,7 @@ internal sealed class EntryChangeDuty
     }
 
     public static EntryChangeDuty Get(Compilation compilation, KnownSymbols symbols) =>
-        Cache.GetValue(compilation, c => new EntryChangeDuty(c, symbols));
+        Cache.GetOrCreate(compilation, symbols, static (c, s) => new EntryChangeDuty(c, s));
 
     /// <summary>
     /// Whether a member declaration may hold a duty site: it names a changing API, or a method
@@ -154,6 +154,19 @@ internal sealed class EntryChangeDuty
         return Sites(body, owner, owner is null ? visiting : visiting.Add(owner.OriginalDefinition), cancellationToken);
     }
 
+    // Apart from Sites' loop: a lambda there would capture `handed`, and the closure would be
+    // allocated on every operation the loop visits, not only at a handed method group.
+    private static void AddCarriers(List<(IInvocationOperation Call, EntryChange? Change, ImmutableArray<string> Chain)> candidates, List<IInvocationOperation> carriers, IOperation body, ImmutableArray<string> handed)
+    {
+        foreach (var carrier in carriers)
+        {
+            if (body.Syntax.Span.Contains(carrier.Syntax.Span))
+            {
+                candidates.Add((carrier, null, handed));
+            }
+        }
+    }
+
     private IEnumerable<DutySite> Sites(IOperation body, IMethodSymbol? owner, ImmutableHashSet<IMethodSymbol> visiting, CancellationToken cancellationToken)
     {
         var result = FlowCache.ResultOf(_compilation, _symbols, body, owner, cancellationToken);
@@ -190,7 +203,7 @@ internal sealed class EntryChangeDuty
                 case IMethodReferenceOperation reference when reference.Parent is not IInvocationOperation && IsSource(reference.Method)
                     && Duty(reference.Method.OriginalDefinition, visiting, cancellationToken) is { IsEmpty: false } handed
                     && CallSites.Carriers(reference) is { } carriers:
-                    candidates.AddRange(carriers.Where(c => body.Syntax.Span.Contains(c.Syntax.Span)).Select(c => (c, (EntryChange?)null, handed)));
+                    AddCarriers(candidates, carriers, body, handed);
                     break;
             }
         }

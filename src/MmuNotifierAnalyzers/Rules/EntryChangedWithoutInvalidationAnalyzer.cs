@@ -100,7 +100,7 @@ public sealed class EntryChangedWithoutInvalidationAnalyzer : BodyRuleAnalyzer
             properties = properties.Add(FixContract.Notification.LockHeld, FixContract.True);
             additional.Add(held.AcquiredAt!.GetLocation());
         }
-        else if (site.Observation is { } observation && !observation.OnSomePath(Domains.Locks).IsEmpty)
+        else if (site.Observation is { } observation && observation.AnyOnSomePath(Domains.Locks))
         {
             properties = properties.Add(FixContract.Notification.LockOnSomePaths, FixContract.True);
         }

@@ -274,9 +274,7 @@ public sealed class InconsistentNotifierOpsAnalyzer : DiagnosticAnalyzer
         /// Member declarations only: an annotated method is not inside a body.
         /// </summary>
         private static MethodDeclarationSyntax[] AnnotatedMethods(SyntaxTree tree, CancellationToken cancellationToken) =>
-            Annotated.TryGetValue(tree, out var methods)
-                ? methods
-                : Annotated.GetValue(tree, t => t.GetRoot(cancellationToken)
+            Annotated.GetOrCreate(tree, cancellationToken, static (t, cancellationToken) => t.GetRoot(cancellationToken)
                     .DescendantNodes(n => n is CompilationUnitSyntax or BaseNamespaceDeclarationSyntax or TypeDeclarationSyntax)
                     .OfType<MethodDeclarationSyntax>()
                     .Where(m => Annotations.IsNamedInSyntax(m.AttributeLists, Annotations.SequenceRetryCheck)

@@ -40,12 +40,12 @@ public sealed class SleepUnderSpinlockAnalyzer : BodyRuleAnalyzer
         {
             foreach (var observation in result.Observations.OrderBy(o => o.Operation.Syntax.SpanStart))
             {
-                var locks = observation.OnSomePath(Domains.Locks);
-                if (locks.IsEmpty)
+                if (!observation.AnyOnSomePath(Domains.Locks))
                 {
                     continue;
                 }
 
+                var locks = observation.OnSomePath(Domains.Locks);
                 var locked = (observation.Operation, Locks: locks);
                 context.CancellationToken.ThrowIfCancellationRequested();
                 if (locked.Operation is IInvocationOperation { TargetMethod: var target }

@@ -85,7 +85,7 @@ internal static class UncoveredNotification
                     properties = properties.Add(FixContract.Notification.LockHeld, FixContract.True);
                     additional.Add(held.AcquiredAt!.GetLocation());
                 }
-                else if (!observation.OnSomePath(Domains.Locks).IsEmpty)
+                else if (observation.AnyOnSomePath(Domains.Locks))
                 {
                     properties = properties.Add(FixContract.Notification.LockOnSomePaths, FixContract.True);
                 }

@@ -43,7 +43,7 @@ internal sealed class AlignmentProof
     }
 
     public static AlignmentProof Get(KnownSymbols symbols) =>
-        Cache.GetValue(symbols.Compilation, c => new AlignmentProof(c, symbols));
+        Cache.GetOrCreate(symbols.Compilation, symbols, static (c, s) => new AlignmentProof(c, s));
 
     /// <summary>True when <paramref name="parameter"/> (never written in its method, whose body is
     /// <paramref name="root"/>) is proven aligned to a huge page that fits <paramref name="length"/>.</summary>

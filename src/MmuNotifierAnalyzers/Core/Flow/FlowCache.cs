@@ -23,7 +23,7 @@ internal static class FlowCache
     private static readonly ConditionalWeakTable<Compilation, PerCompilation> Caches = new();
 
     /// <summary>The flow results for the bodies in <paramref name="context"/> (empty when nothing relevant is called).</summary>
-    public static IEnumerable<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols) => Get(context, symbols, always: false);
+    public static ImmutableArray<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols) => Get(context, symbols, always: false);
 
     /// <summary>
     /// As <see cref="Get(Rules.BodyAnalysisContext, KnownSymbols)"/>, and when <paramref name="always"/>
@@ -31,10 +31,13 @@ internal static class FlowCache
     /// (its range parameter is not proven blockable) and a test, not from a call. The result is the
     /// one every rule shares (it depends on the body alone).
     /// </summary>
-    public static IEnumerable<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols, bool always)
+    /// <remarks>An array, not an iterator: every flow rule asks for every body, and an iterator's state
+    /// object was one of the larger allocations of a build.</remarks>
+    public static ImmutableArray<FlowResult> Get(Rules.BodyAnalysisContext context, KnownSymbols symbols, bool always)
     {
-        var cache = Caches.GetValue(context.Compilation, c => new PerCompilation(symbols));
+        var cache = CacheOf(context.Compilation, symbols);
         var owner = context.OwningSymbol as IMethodSymbol;
+        var results = ImmutableArray<FlowResult>.Empty;
         foreach (var block in context.OperationBlocks)
         {
             context.CancellationToken.ThrowIfCancellationRequested();
@@ -49,9 +52,15 @@ internal static class FlowCache
                 continue;
             }
 
-            yield return cache.Result(block, owner, scan, context.CancellationToken);
+            // Nearly every body has one block: one array of one.
+            results = results.Add(cache.Result(block, owner, scan, context.CancellationToken));
         }
+
+        return results;
     }
+
+    private static PerCompilation CacheOf(Compilation compilation, KnownSymbols symbols) =>
+        Caches.GetOrCreate(compilation, symbols, static (_, s) => new PerCompilation(s));
 
     private static ControlFlowGraph Graph(IOperation block, CancellationToken cancellationToken) => block switch
     {
@@ -64,7 +73,7 @@ internal static class FlowCache
 
     /// <summary>The API model of the compilation (recognises start/end and the lock annotations).</summary>
     public static ApiModel Api(Compilation compilation, KnownSymbols symbols) =>
-        Caches.GetValue(compilation, c => new PerCompilation(symbols)).Api;
+        CacheOf(compilation, symbols).Api;
 
     /// <summary>
     /// Whether every call of <paramref name="method"/> in the compilation runs with an invalidation
@@ -75,7 +84,7 @@ internal static class FlowCache
     /// </summary>
     public static bool CallersHoldRange(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, CancellationToken cancellationToken)
     {
-        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        var cache = CacheOf(compilation, symbols);
         return cache.CallersHoldRange.GetOrAdd(method, m => ComputeCallersHold(compilation, m, cache, HoldsRange, cancellationToken));
     }
 
@@ -93,7 +102,7 @@ internal static class FlowCache
     /// </summary>
     public static ImmutableArray<string>? CallerWithoutMmapSemForWrite(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, CancellationToken cancellationToken)
     {
-        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        var cache = CacheOf(compilation, symbols);
         return cache.CallersHoldMmapSem.GetOrAdd(method, m => CallerWithoutWriteHold(compilation, m, symbols, cache, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default), cancellationToken));
     }
 
@@ -109,7 +118,7 @@ internal static class FlowCache
     /// </summary>
     public static (SemaphoreFact Held, ImmutableArray<string> Chain)? CallerHoldingMmapSem(Compilation compilation, IMethodSymbol method, KnownSymbols symbols, CancellationToken cancellationToken)
     {
-        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        var cache = CacheOf(compilation, symbols);
         return cache.CallerHoldingMmapSem.GetOrAdd(method, m => SearchCallerHolding(compilation, m, symbols, cache, cancellationToken));
     }
 
@@ -260,7 +269,7 @@ internal static class FlowCache
     /// </summary>
     public static FlowResult? ForBlockableFlag(Compilation compilation, KnownSymbols symbols, IMethodSymbol method, IParameterSymbol flag, CancellationToken cancellationToken)
     {
-        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        var cache = CacheOf(compilation, symbols);
         if (method.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is not BaseMethodDeclarationSyntax declaration
             || !compilation.ContainsSyntaxTree(declaration.SyntaxTree))
         {
@@ -283,7 +292,7 @@ internal static class FlowCache
     /// </summary>
     public static FlowResult? ResultOf(Compilation compilation, KnownSymbols symbols, IOperation body, IMethodSymbol? owner, CancellationToken cancellationToken)
     {
-        var cache = Caches.GetValue(compilation, c => new PerCompilation(symbols));
+        var cache = CacheOf(compilation, symbols);
         if (body is not (IMethodBodyOperation or IConstructorBodyOperation or IBlockOperation))
         {
             return null;
@@ -358,12 +367,13 @@ internal static class FlowCache
         private ConditionalWeakTable<SyntaxNode, BlockScan> Scans { get; } = new();
 
         public BlockScan Scan(IOperation block, IMethodSymbol? owner) =>
-            Scans.TryGetValue(block.Syntax, out var scan) ? scan : Scans.GetValue(block.Syntax, _ => FlowCache.Scan(block, owner, Api));
+            Scans.GetOrCreate(block.Syntax, (block, owner, Api), static (_, a) => FlowCache.Scan(a.block, a.owner, a.Api));
 
         public FlowResult Result(IOperation block, IMethodSymbol? owner, BlockScan scan, CancellationToken cancellationToken) =>
-            Results.TryGetValue(block.Syntax, out var result)
-                ? result
-                : Results.GetValue(block.Syntax, _ => FlowAnalysis.Analyze(Graph(block, cancellationToken), owner, Api, cancellationToken, trackCleared: scan.Releases));
+            Results.GetOrCreate(
+                block.Syntax,
+                (block, owner, scan.Releases, Api, cancellationToken),
+                static (_, a) => FlowAnalysis.Analyze(Graph(a.block, a.cancellationToken), a.owner, a.Api, a.cancellationToken, trackCleared: a.Releases));
 
         public System.Collections.Concurrent.ConcurrentDictionary<IMethodSymbol, bool> CallersHoldRange { get; } = new(SymbolEqualityComparer.Default);
 

@@ -142,6 +142,21 @@ internal sealed class Observation
         return facts.ToImmutable();
     }
 
+    /// <summary>May: whether some path has a fact of <paramref name="domain"/> (certain or not); asks no array.</summary>
+    public bool AnyOnSomePath<T>(FactSetDomain<T> domain)
+        where T : class, IUncertainFact<T>
+    {
+        foreach (var path in _paths)
+        {
+            if (!path.Facts(domain).IsEmpty)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Must: the facts of <paramref name="domain"/> that every path has for certain.</summary>
     public ImmutableArray<T> OnEveryPath<T>(FactSetDomain<T> domain)
         where T : class, IUncertainFact<T> =>

@@ -155,9 +155,7 @@ internal static class RangeArithmetic
 
     /// <summary>Classifies an address value (following locals to their writes).</summary>
     public static AddressForm ClassifyAddress(IOperation operation, KnownSymbols symbols) =>
-        Addresses.TryGetValue(operation, out var form)
-            ? form
-            : Addresses.GetValue(operation, o => Address(o, symbols, new HashSet<ISymbol>(SymbolEqualityComparer.Default), 0));
+        Addresses.GetOrCreate(operation, symbols, static (o, s) => Address(o, s, new HashSet<ISymbol>(SymbolEqualityComparer.Default), 0));
 
     /// <summary>True when <paramref name="mask"/> keeps the part of an address aligned to a huge page of
     /// <paramref name="length"/>: the same huge page (same page / hstate), or a PMD mask for a compound
