@@ -14,22 +14,20 @@ namespace MmuNotifierAnalyzers.Core;
 /// Every call of a source method in the compilation, for the rules that let a caller discharge a
 /// callee's duty (MMU008's aligned parameter, MMU006/MMU009's range opened by the caller, MMU015's
 /// mmap_sem taken by the caller, MMU013's runners of a method that changes entries) or that follow a
-/// call chain up to a notifier callback (MMU015). Each file's simple names are indexed the first time
-/// a rule asks (MMU013's prefilter asks in every compilation that has an entry-changing API; code
-/// that never reaches such a question pays nothing) and kept with its tree across compilations; only the uses of an asked
-/// method's name are bound. No I/O; cancellation is honoured (a cancelled index is not kept).
+/// call chain up to a notifier callback (MMU015). Which names a file may spell is read from its
+/// characters the first time a rule asks (MMU013's prefilter asks in every compilation that has an
+/// entry-changing API; code that never reaches such a question pays nothing) and kept with its tree
+/// across compilations, as is each asked name's occurrences; only the uses of an asked method's
+/// name are bound. No I/O; cancellation is honoured (a cancelled scan is not kept).
 /// </summary>
 internal sealed class CallSites
 {
     private static readonly ConditionalWeakTable<Compilation, CallSites> Cache = new();
 
-    private readonly Compilation _compilation;
-    private static readonly ConditionalWeakTable<SyntaxTree, Dictionary<string, List<SimpleNameSyntax>>> Names = new();
+    private static readonly ConditionalWeakTable<SyntaxTree, FileNames> Files = new();
 
+    private readonly Compilation _compilation;
     private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
-    private Dictionary<string, List<SyntaxTree>>? _filesByName;
-    private bool _filesReady;
-    private object? _filesGate;
 
     private CallSites(Compilation compilation)
     {
@@ -174,65 +172,27 @@ internal sealed class CallSites
     /// <summary>Every simple name spelling <paramref name="name"/> in the compilation (a syntactic prefilter).</summary>
     public IEnumerable<SimpleNameSyntax> Mentions(string name, CancellationToken cancellationToken) => Occurrences(name, cancellationToken);
 
-    // The simple names spelling `name`, in the files that have one. A file's names are indexed once
-    // and kept with the tree (an editor's next compilation shares every tree but the edited one);
-    // which files spell a name is gathered once per compilation, so a question costs its answers,
-    // not a look into every file (MMU013 asks for every method of a call chain).
+    // The simple names spelling `name`, in the files that may have one. A file's run hashes are read
+    // once and kept with the tree (an editor's next compilation shares every tree but the edited
+    // one), so a question costs a binary search per file and a look into the files that may spell
+    // it, not a walk of every token (MMU013 asks for every method of a call chain).
     private IEnumerable<SimpleNameSyntax> Occurrences(string name, CancellationToken cancellationToken)
     {
-        var files = LazyInitializer.EnsureInitialized(ref _filesByName, ref _filesReady, ref _filesGate, () => FilesByName(cancellationToken))!;
-        if (!files.TryGetValue(name, out var trees))
-        {
-            yield break;
-        }
-
-        foreach (var tree in trees)
+        uint hash = NameFinder.Hash(name);
+        foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            foreach (var occurrence in Names.GetValue(tree, t => Index(t, cancellationToken))[name])
+            var file = Files.GetOrCreate(tree, cancellationToken, static (t, c) => FileNames.Read(t, c));
+            if (!file.MaySpell(hash))
+            {
+                continue;
+            }
+
+            foreach (var occurrence in file.Occurrences(tree, name, cancellationToken))
             {
                 yield return occurrence;
             }
         }
-    }
-
-    private Dictionary<string, List<SyntaxTree>> FilesByName(CancellationToken cancellationToken)
-    {
-        var files = new Dictionary<string, List<SyntaxTree>>(System.StringComparer.Ordinal);
-        foreach (var tree in _compilation.SyntaxTrees)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            foreach (var name in Names.GetValue(tree, t => Index(t, cancellationToken)).Keys)
-            {
-                if (!files.TryGetValue(name, out var list))
-                {
-                    files[name] = list = new List<SyntaxTree>();
-                }
-
-                list.Add(tree);
-            }
-        }
-
-        return files;
-    }
-
-    private static Dictionary<string, List<SimpleNameSyntax>> Index(SyntaxTree tree, CancellationToken cancellationToken)
-    {
-        var occurrences = new Dictionary<string, List<SimpleNameSyntax>>(System.StringComparer.Ordinal);
-        foreach (var token in tree.GetRoot(cancellationToken).DescendantTokens())
-        {
-            if (token.IsKind(SyntaxKind.IdentifierToken) && token.Parent is SimpleNameSyntax name)
-            {
-                if (!occurrences.TryGetValue(token.ValueText, out var list))
-                {
-                    occurrences[token.ValueText] = list = new List<SimpleNameSyntax>();
-                }
-
-                list.Add(name);
-            }
-        }
-
-        return occurrences;
     }
 
     private static InvocationExpressionSyntax? InvocationOf(SyntaxNode name)
@@ -252,4 +212,88 @@ internal sealed class CallSites
 
     private static bool IsInNameof(SyntaxNode node) =>
         node.Ancestors().OfType<InvocationExpressionSyntax>().Any(i => i.Expression is IdentifierNameSyntax { Identifier.ValueText: "nameof" });
+
+    /// <summary>
+    /// The names one file may spell, as the sorted hashes of its identifier runs, and the simple
+    /// names found so far for each name asked. A file where a run need not spell its token's value
+    /// (an escape, a character outside ASCII) may spell any name.
+    /// </summary>
+    private sealed class FileNames
+    {
+        private readonly uint[] _hashes;
+        private readonly bool _mayDiffer;
+        private readonly ConcurrentDictionary<string, List<SimpleNameSyntax>> _occurrences = new(System.StringComparer.Ordinal);
+
+        private FileNames(uint[] hashes, bool mayDiffer)
+        {
+            _hashes = hashes;
+            _mayDiffer = mayDiffer;
+        }
+
+        // One list per thread for the runs of the file being read: only the distinct hashes are kept.
+        [System.ThreadStatic]
+        private static List<uint>? t_runs;
+
+        public static FileNames Read(SyntaxTree tree, CancellationToken cancellationToken)
+        {
+            var runs = t_runs ??= new List<uint>();
+            runs.Clear();
+            var collector = new HashCollector(runs);
+            bool escaped = NameFinder.ScanRuns(tree.GetText(cancellationToken), ref collector, cancellationToken);
+            var hashes = collector.Hashes;
+            hashes.Sort();
+            int distinct = 0;
+            for (int i = 0; i < hashes.Count; i++)
+            {
+                if (distinct == 0 || hashes[i] != hashes[distinct - 1])
+                {
+                    hashes[distinct++] = hashes[i];
+                }
+            }
+
+            var kept = new uint[distinct];
+            hashes.CopyTo(0, kept, 0, distinct);
+            return new FileNames(kept, escaped || collector.NonAscii);
+        }
+
+        public bool MaySpell(uint hash) => _mayDiffer || System.Array.BinarySearch(_hashes, hash) >= 0;
+
+        public List<SimpleNameSyntax> Occurrences(SyntaxTree tree, string name, CancellationToken cancellationToken)
+        {
+            if (_occurrences.TryGetValue(name, out var known))
+            {
+                return known;
+            }
+
+            var names = new List<SimpleNameSyntax>();
+            foreach (var token in new NameFinder(new HashSet<string>(System.StringComparer.Ordinal) { name }).Find(tree, cancellationToken))
+            {
+                if (token.Parent is SimpleNameSyntax simple)
+                {
+                    names.Add(simple);
+                }
+            }
+
+            return _occurrences.GetOrAdd(name, names);
+        }
+    }
+
+    private struct HashCollector : NameFinder.IRunSink
+    {
+        public HashCollector(List<uint> hashes)
+        {
+            Hashes = hashes;
+            NonAscii = false;
+        }
+
+        public List<uint> Hashes { get; }
+
+        public bool NonAscii { get; private set; }
+
+        public void Run(int start, int end, uint hash, bool ascii)
+        {
+            Hashes.Add(hash);
+            NonAscii |= !ascii;
+        }
+    }
 }

@@ -79,6 +79,36 @@ internal sealed class NameFinder
 
         var text = tree.GetText(cancellationToken);
         var root = tree.GetRoot(cancellationToken);
+        var matcher = new Matcher(this, text, root, mentions);
+        if (ScanRuns(text, ref matcher, cancellationToken) && HasEscapedIdentifier(root, text))
+        {
+            return Walk(root);
+        }
+
+        return mentions;
+    }
+
+    /// <summary>The FNV-1a hash of <paramref name="name"/>, as <see cref="ScanRuns"/> hashes a run spelling it.</summary>
+    internal static uint Hash(string name)
+    {
+        uint hash = FnvOffset;
+        foreach (char c in name)
+        {
+            hash = HashStep(hash, c);
+        }
+
+        return hash;
+    }
+
+    /// <summary>
+    /// Hands every maximal run of identifier characters of <paramref name="text"/> to
+    /// <paramref name="sink"/> with its hash and whether it is all ASCII; true when the text has a
+    /// <c>\u</c> or <c>\U</c>, which may be an escape inside an identifier (a run then need not
+    /// spell the token's value).
+    /// </summary>
+    internal static bool ScanRuns<TSink>(SourceText text, ref TSink sink, CancellationToken cancellationToken)
+        where TSink : struct, IRunSink
+    {
         var buffer = t_buffer ??= new char[BufferLength];
 
         // The current run of identifier characters: where it starts, its hash, whether it is all ASCII.
@@ -113,45 +143,60 @@ internal sealed class NameFinder
                     hash = HashStep(hash, c);
                     ascii &= c < 128;
                 }
-                else
+                else if (runStart >= 0)
                 {
-                    if (runStart >= 0)
-                    {
-                        Match(runStart, chunk + i);
-                        runStart = -1;
-                    }
+                    sink.Run(runStart, chunk + i, hash, ascii);
+                    runStart = -1;
                 }
             }
         }
 
         if (runStart >= 0)
         {
-            Match(runStart, length);
+            sink.Run(runStart, length, hash, ascii);
         }
 
-        if (escaped && HasEscapedIdentifier(root, text))
+        return escaped;
+    }
+
+    /// <summary>What <see cref="ScanRuns"/> hands each run to (a struct, so the call is direct).</summary>
+    internal interface IRunSink
+    {
+        void Run(int start, int end, uint hash, bool ascii);
+    }
+
+    private struct Matcher : IRunSink
+    {
+        private readonly NameFinder _finder;
+        private readonly SourceText _text;
+        private readonly SyntaxNode _root;
+        private readonly List<SyntaxToken> _mentions;
+
+        public Matcher(NameFinder finder, SourceText text, SyntaxNode root, List<SyntaxToken> mentions)
         {
-            return Walk(root);
+            _finder = finder;
+            _text = text;
+            _root = root;
+            _mentions = mentions;
         }
 
-        return mentions;
-
-        void Match(int start, int end)
+        public readonly void Run(int start, int end, uint hash, bool ascii)
         {
             int runLength = end - start;
             if (ascii)
             {
-                if (runLength < _minLength || runLength > _maxLength || !_firstAscii[text[start]] || !_byHash.TryGetValue(hash, out var bucket) || !Spells(bucket, text, start, runLength))
+                if (runLength < _finder._minLength || runLength > _finder._maxLength || !_finder._firstAscii[_text[start]]
+                    || !_finder._byHash.TryGetValue(hash, out var bucket) || !Spells(bucket, _text, start, runLength))
                 {
                     return;
                 }
             }
 
-            var token = root.FindToken(start);
-            if (token.IsKind(SyntaxKind.IdentifierToken) && token.Span.Contains(start) && Names.Contains(token.ValueText)
-                && (mentions.Count == 0 || mentions[mentions.Count - 1] != token))
+            var token = _root.FindToken(start);
+            if (token.IsKind(SyntaxKind.IdentifierToken) && token.Span.Contains(start) && _finder.Names.Contains(token.ValueText)
+                && (_mentions.Count == 0 || _mentions[_mentions.Count - 1] != token))
             {
-                mentions.Add(token);
+                _mentions.Add(token);
             }
         }
     }
@@ -213,17 +258,6 @@ internal sealed class NameFinder
 
     private static bool IsAsciiIdentifierPart(char c) =>
         (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-
-    private static uint Hash(string name)
-    {
-        uint hash = FnvOffset;
-        foreach (char c in name)
-        {
-            hash = HashStep(hash, c);
-        }
-
-        return hash;
-    }
 
     private static uint HashStep(uint hash, char c) => (hash ^ c) * FnvPrime;
 }
