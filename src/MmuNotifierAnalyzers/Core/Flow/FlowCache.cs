@@ -228,13 +228,10 @@ internal static class FlowCache
             return null;
         }
 
-        var result = cache.Results.GetValue(body.Syntax, _ => FlowAnalysis.Analyze(
-            body is IMethodBodyOperation methodBody
-                ? ControlFlowGraph.Create(methodBody, cancellationToken)
-                : ControlFlowGraph.Create((IConstructorBodyOperation)body, cancellationToken),
-            caller,
-            cache.Api,
-            cancellationToken));
+        // The result the driver's own visit of the caller reads, with what that visit tracks (cleared
+        // entries only where the body frees a page): which of the two computes it first must not
+        // change the result every rule then shares.
+        var result = cache.Result(body, caller, cache.Scan(body, caller), cancellationToken);
         return result.Complete ? (caller.OriginalDefinition, result.At(call.Syntax)?.Paths ?? []) : null;
     }
 
@@ -361,7 +358,7 @@ internal static class FlowCache
 
         public ApiModel Api { get; }
 
-        public ConditionalWeakTable<SyntaxNode, FlowResult> Results { get; } = new();
+        private ConditionalWeakTable<SyntaxNode, FlowResult> Results { get; } = new();
 
         /// <summary>Each block's scan, once: every rule over a body asks before it reads the result.</summary>
         private ConditionalWeakTable<SyntaxNode, BlockScan> Scans { get; } = new();
