@@ -4,7 +4,6 @@ using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
 
@@ -28,6 +27,9 @@ internal sealed class CallSites
 
     private readonly Compilation _compilation;
     private readonly ConcurrentDictionary<SyntaxTree, SemanticModel> _models = new();
+    private FilesByHash? _index;
+    private bool _indexReady;
+    private object? _indexGate;
 
     private CallSites(Compilation compilation)
     {
@@ -174,20 +176,14 @@ internal sealed class CallSites
 
     // The simple names spelling `name`, in the files that may have one. A file's run hashes are read
     // once and kept with the tree (an editor's next compilation shares every tree but the edited
-    // one), so a question costs a binary search per file and a look into the files that may spell
-    // it, not a walk of every token (MMU013 asks for every method of a call chain).
+    // one); which files may spell a hash is gathered once per compilation, so a question costs its
+    // answers, not a look into every file (MMU013 asks for every method of a call chain).
     private IEnumerable<SimpleNameSyntax> Occurrences(string name, CancellationToken cancellationToken)
     {
-        uint hash = NameFinder.Hash(name);
-        foreach (var tree in _compilation.SyntaxTrees)
+        var index = LazyInitializer.EnsureInitialized(ref _index, ref _indexReady, ref _indexGate, () => FilesByHash.Build(_compilation, cancellationToken))!;
+        foreach (var (tree, file) in index.MaySpell(NameFinder.Hash(name)))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var file = Files.GetOrCreate(tree, cancellationToken, static (t, c) => FileNames.Read(t, c));
-            if (!file.MaySpell(hash))
-            {
-                continue;
-            }
-
             foreach (var occurrence in file.Occurrences(tree, name, cancellationToken))
             {
                 yield return occurrence;
@@ -214,21 +210,87 @@ internal sealed class CallSites
         node.Ancestors().OfType<InvocationExpressionSyntax>().Any(i => i.Expression is IdentifierNameSyntax { Identifier.ValueText: "nameof" });
 
     /// <summary>
+    /// Which files of a compilation may spell a name, by the name's hash: each file's distinct run
+    /// hashes (kept with its tree) gathered once, and the files that may spell any name.
+    /// </summary>
+    private sealed class FilesByHash
+    {
+        private readonly (SyntaxTree Tree, FileNames File)[] _files;
+        private readonly Dictionary<uint, List<int>> _byHash;
+        private readonly List<int> _anyName;
+
+        private FilesByHash((SyntaxTree, FileNames)[] files, Dictionary<uint, List<int>> byHash, List<int> anyName)
+        {
+            _files = files;
+            _byHash = byHash;
+            _anyName = anyName;
+        }
+
+        public static FilesByHash Build(Compilation compilation, CancellationToken cancellationToken)
+        {
+            var files = new List<(SyntaxTree, FileNames)>();
+            var byHash = new Dictionary<uint, List<int>>();
+            var anyName = new List<int>();
+            foreach (var tree in compilation.SyntaxTrees)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var file = Files.GetOrCreate(tree, cancellationToken, static (t, c) => FileNames.Read(t, c));
+                int ordinal = files.Count;
+                files.Add((tree, file));
+                if (file.MayDiffer)
+                {
+                    anyName.Add(ordinal);
+                    continue;
+                }
+
+                foreach (uint hash in file.Hashes)
+                {
+                    if (!byHash.TryGetValue(hash, out var list))
+                    {
+                        byHash[hash] = list = new List<int>(1);
+                    }
+
+                    list.Add(ordinal);
+                }
+            }
+
+            return new FilesByHash(files.ToArray(), byHash, anyName);
+        }
+
+        /// <summary>The files that may spell a name of <paramref name="hash"/>, in the compilation's order.</summary>
+        public IEnumerable<(SyntaxTree Tree, FileNames File)> MaySpell(uint hash)
+        {
+            var spelled = _byHash.TryGetValue(hash, out var list) ? list : [];
+            int i = 0;
+            int j = 0;
+            while (i < spelled.Count || j < _anyName.Count)
+            {
+                int next = j >= _anyName.Count || (i < spelled.Count && spelled[i] < _anyName[j]) ? spelled[i++] : _anyName[j++];
+                yield return _files[next];
+            }
+        }
+    }
+
+    /// <summary>
     /// The names one file may spell, as the sorted hashes of its identifier runs, and the simple
     /// names found so far for each name asked. A file where a run need not spell its token's value
     /// (an escape, a character outside ASCII) may spell any name.
     /// </summary>
     private sealed class FileNames
     {
-        private readonly uint[] _hashes;
-        private readonly bool _mayDiffer;
         private readonly ConcurrentDictionary<string, List<SimpleNameSyntax>> _occurrences = new(System.StringComparer.Ordinal);
 
         private FileNames(uint[] hashes, bool mayDiffer)
         {
-            _hashes = hashes;
-            _mayDiffer = mayDiffer;
+            Hashes = hashes;
+            MayDiffer = mayDiffer;
         }
+
+        /// <summary>The distinct hashes of the file's identifier runs, sorted.</summary>
+        public uint[] Hashes { get; }
+
+        /// <summary>Whether a run may not spell its token's value: then the file may spell any name.</summary>
+        public bool MayDiffer { get; }
 
         // One list per thread for the runs of the file being read: only the distinct hashes are kept.
         [System.ThreadStatic]
@@ -255,8 +317,6 @@ internal sealed class CallSites
             hashes.CopyTo(0, kept, 0, distinct);
             return new FileNames(kept, escaped || collector.NonAscii);
         }
-
-        public bool MaySpell(uint hash) => _mayDiffer || System.Array.BinarySearch(_hashes, hash) >= 0;
 
         public List<SimpleNameSyntax> Occurrences(SyntaxTree tree, string name, CancellationToken cancellationToken)
         {
