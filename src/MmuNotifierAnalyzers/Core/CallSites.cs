@@ -181,10 +181,18 @@ internal sealed class CallSites
     private IEnumerable<SimpleNameSyntax> Occurrences(string name, CancellationToken cancellationToken)
     {
         var index = LazyInitializer.EnsureInitialized(ref _index, ref _indexReady, ref _indexGate, () => FilesByHash.Build(_compilation, cancellationToken))!;
+        NameFinder? finder = null;
         foreach (var (tree, file) in index.MaySpell(NameFinder.Hash(name)))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            foreach (var occurrence in file.Occurrences(tree, name, cancellationToken))
+            if (!file.TryGetOccurrences(name, out var occurrences))
+            {
+                // One finder for the question, however many files have not been asked it yet.
+                finder ??= new NameFinder(new HashSet<string>(System.StringComparer.Ordinal) { name });
+                occurrences = file.Find(tree, name, finder, cancellationToken);
+            }
+
+            foreach (var occurrence in occurrences)
             {
                 yield return occurrence;
             }
@@ -318,15 +326,14 @@ internal sealed class CallSites
             return new FileNames(kept, escaped || collector.NonAscii);
         }
 
-        public List<SimpleNameSyntax> Occurrences(SyntaxTree tree, string name, CancellationToken cancellationToken)
-        {
-            if (_occurrences.TryGetValue(name, out var known))
-            {
-                return known;
-            }
+        /// <summary>The simple names spelling <paramref name="name"/>, when this file has been asked it.</summary>
+        public bool TryGetOccurrences(string name, out List<SimpleNameSyntax> occurrences) => _occurrences.TryGetValue(name, out occurrences!);
 
+        /// <summary>Finds the simple names spelling <paramref name="name"/> (what <paramref name="finder"/> looks for) and keeps them.</summary>
+        public List<SimpleNameSyntax> Find(SyntaxTree tree, string name, NameFinder finder, CancellationToken cancellationToken)
+        {
             var names = new List<SimpleNameSyntax>();
-            foreach (var token in new NameFinder(new HashSet<string>(System.StringComparer.Ordinal) { name }).Find(tree, cancellationToken))
+            foreach (var token in finder.Find(tree, cancellationToken))
             {
                 if (token.Parent is SimpleNameSyntax simple)
                 {
