@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
-using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
 using System.Text;
@@ -68,16 +67,9 @@ internal static class PairedRatio
         return text.ToString();
     }
 
-    private static double Time(ImmutableArray<SyntaxTree> trees, Action<ImmutableArray<SyntaxTree>> action)
-    {
-        // Start each operation from a clean heap, so one pays no collection for the other's garbage.
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        var stopwatch = Stopwatch.StartNew();
-        action(trees);
-        return stopwatch.Elapsed.TotalMilliseconds;
-    }
+    // PhaseProfile.Time starts each operation from a clean heap, so one pays no collection for the other's garbage.
+    private static double Time(ImmutableArray<SyntaxTree> trees, Action<ImmutableArray<SyntaxTree>> action) =>
+        PhaseProfile.Time(() => action(trees)).Ms;
 
     private static double Median(List<double> values)
     {
