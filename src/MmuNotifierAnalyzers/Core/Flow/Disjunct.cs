@@ -27,11 +27,7 @@ internal enum Known
 /// </summary>
 internal sealed class Disjunct
 {
-    public static readonly ImmutableDictionary<ISymbol, Value> EmptyVariables =
-        ImmutableDictionary.Create<ISymbol, Value>(SymbolEqualityComparer.Default);
-
-    public static readonly ImmutableDictionary<ISymbol, Value> EmptyVersions =
-        ImmutableDictionary.Create<ISymbol, Value>(SymbolEqualityComparer.Default);
+    private static readonly PathMap<ISymbol, Value> EmptySymbolMap = PathMap<ISymbol, Value>.Empty(SymbolEqualityComparer.Default);
 
     private static readonly ImmutableArray<object> EmptyProperties = Domains.All.Select(d => d.EmptyValue).ToImmutableArray();
 
@@ -39,10 +35,10 @@ internal sealed class Disjunct
 
     private Disjunct(
         ImmutableArray<object> properties,
-        ImmutableDictionary<ISymbol, Value> variables,
-        ImmutableDictionary<CaptureId, Value> captures,
-        ImmutableDictionary<ISymbol, Value> versions,
-        ImmutableDictionary<Value, Known> facts)
+        PathMap<ISymbol, Value> variables,
+        PathMap<CaptureId, Value> captures,
+        PathMap<ISymbol, Value> versions,
+        PathMap<Value, Known> facts)
     {
         _properties = properties;
         Variables = variables;
@@ -53,23 +49,23 @@ internal sealed class Disjunct
 
     public static Disjunct Empty { get; } = new(
         EmptyProperties,
-        EmptyVariables,
-        ImmutableDictionary<CaptureId, Value>.Empty,
-        EmptyVersions,
-        ImmutableDictionary<Value, Known>.Empty);
+        EmptySymbolMap,
+        PathMap<CaptureId, Value>.Empty(EqualityComparer<CaptureId>.Default),
+        EmptySymbolMap,
+        PathMap<Value, Known>.Empty(EqualityComparer<Value>.Default));
 
     public ImmutableArray<RangeFact> Ranges => Get(Domains.Ranges);
 
     public ImmutableArray<LockFact> Locks => Get(Domains.Locks);
 
-    public ImmutableDictionary<ISymbol, Value> Variables { get; }
+    public PathMap<ISymbol, Value> Variables { get; }
 
-    public ImmutableDictionary<CaptureId, Value> Captures { get; }
+    public PathMap<CaptureId, Value> Captures { get; }
 
     /// <summary>The last write of each field/property written in this method (heap versions).</summary>
-    public ImmutableDictionary<ISymbol, Value> Versions { get; }
+    public PathMap<ISymbol, Value> Versions { get; }
 
-    public ImmutableDictionary<Value, Known> Facts { get; }
+    public PathMap<Value, Known> Facts { get; }
 
     /// <summary>This path's value in <paramref name="domain"/>.</summary>
     public T Get<T>(FactDomain<T> domain)
@@ -83,10 +79,10 @@ internal sealed class Disjunct
             : new(_properties.SetItem(domain.Index, value), Variables, Captures, Versions, Facts);
 
     public Disjunct With(
-        ImmutableDictionary<ISymbol, Value>? variables = null,
-        ImmutableDictionary<CaptureId, Value>? captures = null,
-        ImmutableDictionary<ISymbol, Value>? versions = null,
-        ImmutableDictionary<Value, Known>? facts = null)
+        PathMap<ISymbol, Value>? variables = null,
+        PathMap<CaptureId, Value>? captures = null,
+        PathMap<ISymbol, Value>? versions = null,
+        PathMap<Value, Known>? facts = null)
     {
         variables ??= Variables;
         captures ??= Captures;
@@ -139,10 +135,10 @@ internal sealed class Disjunct
     /// <summary>Same property state and same data: used to detect the fixed point.</summary>
     public bool SameAs(Disjunct other) =>
         SamePropertyState(other)
-        && SameMap(Variables, other.Variables)
-        && SameMap(Captures, other.Captures)
-        && SameMap(Versions, other.Versions)
-        && SameMap(Facts, other.Facts);
+        && Variables.SameAs(other.Variables)
+        && Captures.SameAs(other.Captures)
+        && Versions.SameAs(other.Versions)
+        && Facts.SameAs(other.Facts);
 
     /// <summary>Merges the data of disjuncts that have the same property state: values that
     /// differ become a phi of the block, facts that are not shared are dropped.</summary>
@@ -154,12 +150,13 @@ internal sealed class Disjunct
             return first;
         }
 
-        var variables = MergeMap(group, d => d.Variables, blockOrdinal, static (d, k) => d.VariableValue(k), EmptyVariables);
-        var captures = MergeMap(group, d => d.Captures, blockOrdinal, static (d, k) => d.Captures.TryGetValue(k, out var v) ? v : null, ImmutableDictionary<CaptureId, Value>.Empty);
-        var versions = MergeMap(group, d => d.Versions, blockOrdinal, static (d, k) => d.VersionOf(k), EmptyVersions);
+        var variables = MergeMap(group, static d => d.Variables, blockOrdinal, static (d, k) => d.VariableValue(k), SymbolEqualityComparer.Default);
+        var captures = MergeMap(group, static d => d.Captures, blockOrdinal, static (d, k) => d.Captures.TryGetValue(k, out var v) ? v : null, EqualityComparer<CaptureId>.Default);
+        var versions = MergeMap(group, static d => d.Versions, blockOrdinal, static (d, k) => d.VersionOf(k), SymbolEqualityComparer.Default);
         var facts = first.Facts;
-        foreach (var d in group.Skip(1))
+        for (var i = 1; i < group.Count; i++)
         {
+            var d = group[i];
             if (ReferenceEquals(facts, d.Facts))
             {
                 continue;
@@ -189,12 +186,12 @@ internal sealed class Disjunct
         return new Disjunct(properties, data.Variables, data.Captures, data.Versions, data.Facts);
     }
 
-    private static ImmutableDictionary<TKey, Value> MergeMap<TKey>(
+    private static PathMap<TKey, Value> MergeMap<TKey>(
         IReadOnlyList<Disjunct> group,
-        System.Func<Disjunct, ImmutableDictionary<TKey, Value>> map,
+        System.Func<Disjunct, PathMap<TKey, Value>> map,
         int blockOrdinal,
         System.Func<Disjunct, TKey, Value?> lookup,
-        ImmutableDictionary<TKey, Value> empty)
+        IEqualityComparer<TKey> keyComparer)
         where TKey : notnull
     {
         // Branches rarely write variables: most joins meet the very same map.
@@ -213,14 +210,14 @@ internal sealed class Disjunct
         // Only keys where the maps disagree change: start from the first map and write those. A key
         // the first map holds is compared with every other's value; a key only others hold is
         // compared with what the first path reads for it (a variable's initial value, or nothing).
-        ImmutableDictionary<TKey, Value>.Builder? builder = null;
+        var merged = firstMap;
         foreach (var pair in firstMap)
         {
             for (var i = 1; i < group.Count; i++)
             {
                 if (!ReferenceEquals(map(group[i]), firstMap) && !Equals(pair.Value, lookup(group[i], pair.Key)))
                 {
-                    (builder ??= firstMap.ToBuilder())[pair.Key] = Value.Phi(pair.Key, blockOrdinal);
+                    merged = merged.SetItem(pair.Key, Value.Phi(pair.Key, blockOrdinal));
                     break;
                 }
             }
@@ -237,7 +234,7 @@ internal sealed class Disjunct
 
             foreach (var pair in other)
             {
-                if (firstMap.ContainsKey(pair.Key) || !(decided ??= new HashSet<TKey>(empty.KeyComparer)).Add(pair.Key))
+                if (firstMap.ContainsKey(pair.Key) || !(decided ??= new HashSet<TKey>(keyComparer)).Add(pair.Key))
                 {
                     continue;
                 }
@@ -251,39 +248,15 @@ internal sealed class Disjunct
 
                 if (!same)
                 {
-                    (builder ??= firstMap.ToBuilder())[pair.Key] = Value.Phi(pair.Key, blockOrdinal);
+                    merged = merged.SetItem(pair.Key, Value.Phi(pair.Key, blockOrdinal));
                 }
                 else if (v0 is not null)
                 {
-                    (builder ??= firstMap.ToBuilder())[pair.Key] = v0;
+                    merged = merged.SetItem(pair.Key, v0);
                 }
             }
         }
 
-        return builder?.ToImmutable() ?? firstMap;
-    }
-
-    private static bool SameMap<TKey, TValue>(ImmutableDictionary<TKey, TValue> a, ImmutableDictionary<TKey, TValue> b)
-        where TKey : notnull
-    {
-        if (ReferenceEquals(a, b))
-        {
-            return true;
-        }
-
-        if (a.Count != b.Count)
-        {
-            return false;
-        }
-
-        foreach (var pair in a)
-        {
-            if (!b.TryGetValue(pair.Key, out var other) || !EqualityComparer<TValue>.Default.Equals(pair.Value, other))
-            {
-                return false;
-            }
-        }
-
-        return true;
+        return merged;
     }
 }
