@@ -210,14 +210,14 @@ internal sealed class Disjunct
         // Only keys where the maps disagree change: start from the first map and write those. A key
         // the first map holds is compared with every other's value; a key only others hold is
         // compared with what the first path reads for it (a variable's initial value, or nothing).
-        var merged = firstMap;
+        var merged = firstMap.Edit();
         foreach (var pair in firstMap)
         {
             for (var i = 1; i < group.Count; i++)
             {
                 if (!ReferenceEquals(map(group[i]), firstMap) && !Equals(pair.Value, lookup(group[i], pair.Key)))
                 {
-                    merged = merged.SetItem(pair.Key, Value.Phi(pair.Key, blockOrdinal));
+                    merged.Set(pair.Key, Value.Phi(pair.Key, blockOrdinal));
                     break;
                 }
             }
@@ -248,15 +248,15 @@ internal sealed class Disjunct
 
                 if (!same)
                 {
-                    merged = merged.SetItem(pair.Key, Value.Phi(pair.Key, blockOrdinal));
+                    merged.Set(pair.Key, Value.Phi(pair.Key, blockOrdinal));
                 }
                 else if (v0 is not null)
                 {
-                    merged = merged.SetItem(pair.Key, v0);
+                    merged.Set(pair.Key, v0);
                 }
             }
         }
 
-        return merged;
+        return merged.ToMap();
     }
 }

@@ -59,7 +59,8 @@ internal sealed class PathMap<TKey, TValue>
                 return this;
             }
 
-            var values = (TValue[])_values.Clone();
+            var values = new TValue[_values.Length];
+            Array.Copy(_values, values, values.Length);
             values[index] = value;
             return new(_keys, _hashes, values, _comparer);
         }
@@ -128,6 +129,10 @@ internal sealed class PathMap<TKey, TValue>
 
     public Enumerator GetEnumerator() => new(this);
 
+    /// <summary>Collects several writes to this map and makes one map of them (a join writes a
+    /// phi for every variable the paths disagree on).</summary>
+    public Editor Edit() => new(this);
+
     private int IndexOf(TKey key, int hash)
     {
         var hashes = _hashes;
@@ -140,6 +145,76 @@ internal sealed class PathMap<TKey, TValue>
         }
 
         return -1;
+    }
+
+    /// <summary>Writes to a map, copied once however many there are.</summary>
+    public struct Editor
+    {
+        private readonly PathMap<TKey, TValue> _source;
+        private TValue[]? _values;
+        private List<(TKey Key, int Hash, TValue Value)>? _added;
+
+        internal Editor(PathMap<TKey, TValue> source)
+        {
+            _source = source;
+            _values = null;
+            _added = null;
+        }
+
+        public void Set(TKey key, TValue value)
+        {
+            var hash = _source._comparer.GetHashCode(key);
+            var index = _source.IndexOf(key, hash);
+            if (index >= 0)
+            {
+                if (!EqualityComparer<TValue>.Default.Equals((_values ?? _source._values)[index], value))
+                {
+                    if (_values is null)
+                    {
+                        _values = new TValue[_source._values.Length];
+                        Array.Copy(_source._values, _values, _values.Length);
+                    }
+
+                    _values[index] = value;
+                }
+
+                return;
+            }
+
+            _added ??= new();
+            for (var i = 0; i < _added.Count; i++)
+            {
+                if (_added[i].Hash == hash && _source._comparer.Equals(_added[i].Key, key))
+                {
+                    _added[i] = (key, hash, value);
+                    return;
+                }
+            }
+
+            _added.Add((key, hash, value));
+        }
+
+        public readonly PathMap<TKey, TValue> ToMap()
+        {
+            if (_added is null)
+            {
+                return _values is null ? _source : new(_source._keys, _source._hashes, _values, _source._comparer);
+            }
+
+            var count = _source._keys.Length;
+            var keys = new TKey[count + _added.Count];
+            var hashes = new int[keys.Length];
+            var values = new TValue[keys.Length];
+            Array.Copy(_source._keys, keys, count);
+            Array.Copy(_source._hashes, hashes, count);
+            Array.Copy(_values ?? _source._values, values, count);
+            for (var i = 0; i < _added.Count; i++)
+            {
+                (keys[count + i], hashes[count + i], values[count + i]) = _added[i];
+            }
+
+            return new(keys, hashes, values, _source._comparer);
+        }
     }
 
     /// <summary>The entries in the order their keys were added.</summary>
