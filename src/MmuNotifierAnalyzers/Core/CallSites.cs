@@ -171,8 +171,56 @@ internal sealed class CallSites
 
     public SemanticModel Model(SyntaxTree tree) => _models.GetOrAdd(tree, t => _compilation.GetSemanticModel(t));
 
-    /// <summary>Every simple name spelling <paramref name="name"/> in the compilation (a syntactic prefilter).</summary>
-    public IEnumerable<SimpleNameSyntax> Mentions(string name, CancellationToken cancellationToken) => Occurrences(name, cancellationToken);
+    /// <summary>
+    /// Every simple name spelling one of <paramref name="names"/> in the compilation (a syntactic
+    /// prefilter), in file order. A file is read once for all the names it may spell and has not
+    /// been asked yet: MMU013 asks for a whole level of a call chain at a time.
+    /// </summary>
+    public List<SimpleNameSyntax> Mentions(IReadOnlyCollection<string> names, CancellationToken cancellationToken)
+    {
+        var index = Index(cancellationToken);
+        var byFile = new SortedDictionary<int, (List<SimpleNameSyntax> Found, HashSet<string>? Unasked)>();
+        foreach (var name in names)
+        {
+            foreach (var ordinal in index.MaySpell(NameFinder.Hash(name)))
+            {
+                if (!byFile.TryGetValue(ordinal, out var file))
+                {
+                    byFile[ordinal] = file = (new List<SimpleNameSyntax>(), null);
+                }
+
+                if (index.Entry(ordinal).File.TryGetOccurrences(name, out var occurrences))
+                {
+                    file.Found.AddRange(occurrences);
+                }
+                else
+                {
+                    byFile[ordinal] = file = (file.Found, file.Unasked ?? new HashSet<string>(System.StringComparer.Ordinal));
+                    file.Unasked!.Add(name);
+                }
+            }
+        }
+
+        var mentions = new List<SimpleNameSyntax>();
+        foreach (var pair in byFile)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (found, unasked) = pair.Value;
+            if (unasked is not null)
+            {
+                var (tree, file) = index.Entry(pair.Key);
+                foreach (var list in file.Find(tree, unasked, cancellationToken).Values)
+                {
+                    found.AddRange(list);
+                }
+            }
+
+            found.Sort(static (x, y) => x.SpanStart.CompareTo(y.SpanStart));
+            mentions.AddRange(found);
+        }
+
+        return mentions;
+    }
 
     // The simple names spelling `name`, in the files that may have one. A file's run hashes are read
     // once and kept with the tree (an editor's next compilation shares every tree but the edited
@@ -180,16 +228,15 @@ internal sealed class CallSites
     // answers, not a look into every file (MMU013 asks for every method of a call chain).
     private IEnumerable<SimpleNameSyntax> Occurrences(string name, CancellationToken cancellationToken)
     {
-        var index = LazyInitializer.EnsureInitialized(ref _index, ref _indexReady, ref _indexGate, () => FilesByHash.Build(_compilation, cancellationToken))!;
-        NameFinder? finder = null;
-        foreach (var (tree, file) in index.MaySpell(NameFinder.Hash(name)))
+        var index = Index(cancellationToken);
+        HashSet<string>? asked = null;
+        foreach (var ordinal in index.MaySpell(NameFinder.Hash(name)))
         {
             cancellationToken.ThrowIfCancellationRequested();
+            var (tree, file) = index.Entry(ordinal);
             if (!file.TryGetOccurrences(name, out var occurrences))
             {
-                // One finder for the question, however many files have not been asked it yet.
-                finder ??= new NameFinder(new HashSet<string>(System.StringComparer.Ordinal) { name });
-                occurrences = file.Find(tree, name, finder, cancellationToken);
+                occurrences = file.Find(tree, asked ??= new HashSet<string>(System.StringComparer.Ordinal) { name }, cancellationToken)[name];
             }
 
             foreach (var occurrence in occurrences)
@@ -198,6 +245,9 @@ internal sealed class CallSites
             }
         }
     }
+
+    private FilesByHash Index(CancellationToken cancellationToken) =>
+        LazyInitializer.EnsureInitialized(ref _index, ref _indexReady, ref _indexGate, () => FilesByHash.Build(_compilation, cancellationToken))!;
 
     private static InvocationExpressionSyntax? InvocationOf(SyntaxNode name)
     {
@@ -265,16 +315,17 @@ internal sealed class CallSites
             return new FilesByHash(files.ToArray(), byHash, anyName);
         }
 
-        /// <summary>The files that may spell a name of <paramref name="hash"/>, in the compilation's order.</summary>
-        public IEnumerable<(SyntaxTree Tree, FileNames File)> MaySpell(uint hash)
+        public (SyntaxTree Tree, FileNames File) Entry(int ordinal) => _files[ordinal];
+
+        /// <summary>The files (by ordinal) that may spell a name of <paramref name="hash"/>, in the compilation's order.</summary>
+        public IEnumerable<int> MaySpell(uint hash)
         {
             var spelled = _byHash.TryGetValue(hash, out var list) ? list : [];
             int i = 0;
             int j = 0;
             while (i < spelled.Count || j < _anyName.Count)
             {
-                int next = j >= _anyName.Count || (i < spelled.Count && spelled[i] < _anyName[j]) ? spelled[i++] : _anyName[j++];
-                yield return _files[next];
+                yield return j >= _anyName.Count || (i < spelled.Count && spelled[i] < _anyName[j]) ? spelled[i++] : _anyName[j++];
             }
         }
     }
@@ -329,19 +380,30 @@ internal sealed class CallSites
         /// <summary>The simple names spelling <paramref name="name"/>, when this file has been asked it.</summary>
         public bool TryGetOccurrences(string name, out List<SimpleNameSyntax> occurrences) => _occurrences.TryGetValue(name, out occurrences!);
 
-        /// <summary>Finds the simple names spelling <paramref name="name"/> (what <paramref name="finder"/> looks for) and keeps them.</summary>
-        public List<SimpleNameSyntax> Find(SyntaxTree tree, string name, NameFinder finder, CancellationToken cancellationToken)
+        /// <summary>Finds the simple names spelling each of <paramref name="names"/> in one read of
+        /// the file, keeps them, and gives every name's list (empty for a name the file does not spell).</summary>
+        public Dictionary<string, List<SimpleNameSyntax>> Find(SyntaxTree tree, HashSet<string> names, CancellationToken cancellationToken)
         {
-            var names = new List<SimpleNameSyntax>();
-            foreach (var token in finder.Find(tree, cancellationToken))
+            var found = new Dictionary<string, List<SimpleNameSyntax>>(System.StringComparer.Ordinal);
+            foreach (var name in names)
+            {
+                found[name] = new List<SimpleNameSyntax>();
+            }
+
+            foreach (var token in new NameFinder(names).Find(tree, cancellationToken))
             {
                 if (token.Parent is SimpleNameSyntax simple)
                 {
-                    names.Add(simple);
+                    found[token.ValueText].Add(simple);
                 }
             }
 
-            return _occurrences.GetOrAdd(name, names);
+            foreach (var name in names)
+            {
+                found[name] = _occurrences.GetOrAdd(name, found[name]);
+            }
+
+            return found;
         }
     }
 

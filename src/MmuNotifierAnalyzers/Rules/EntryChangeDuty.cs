@@ -100,10 +100,13 @@ internal sealed class EntryChangeDuty
             }
         }
 
+        // Level by level: each file is read once for all the names of a level it may spell.
         CallSites? sites = null;
         while (work.Count > 0)
         {
-            foreach (var mention in (sites ??= CallSites.Get(_compilation)).Mentions(work.Dequeue(), cancellationToken))
+            var level = work.ToList();
+            work.Clear();
+            foreach (var mention in (sites ??= CallSites.Get(_compilation)).Mentions(level, cancellationToken))
             {
                 Add(mention);
             }

@@ -59,20 +59,33 @@ public sealed class CallSitesTests
             .Append("absent_everywhere")
             .ToList();
         var sites = CallSites.Get(compilation);
+
+        // First every name at once (each file read once for all it may spell), then one by one:
+        // those answers come from what the batch kept with each tree.
+        var batch = sites.Mentions(names, CancellationToken.None);
         foreach (var name in names)
         {
             var walked = trees.SelectMany(t => t.GetRoot().DescendantTokens())
                 .Where(t => t.IsKind(SyntaxKind.IdentifierToken) && t.ValueText == name && t.Parent is SimpleNameSyntax)
                 .Select(t => (SimpleNameSyntax)t.Parent!)
                 .ToList();
-
-            // Asked twice: the second answer comes from what the first kept with each tree.
-            for (int round = 0; round < 2; round++)
-            {
-                var found = sites.Mentions(name, CancellationToken.None).ToList();
-                Assert.True(walked.SequenceEqual(found), $"{name}: walk [{Describe(walked)}], index [{Describe(found)}]");
-            }
+            var batched = batch.Where(n => n.Identifier.ValueText == name).ToList();
+            Assert.True(walked.SequenceEqual(batched), $"{name}: walk [{Describe(walked)}], batch [{Describe(batched)}]");
+            var found = sites.Mentions(new[] { name }, CancellationToken.None);
+            Assert.True(walked.SequenceEqual(found), $"{name}: walk [{Describe(walked)}], index [{Describe(found)}]");
         }
+
+        // A name asked alone first, then in a batch with names not asked yet.
+        var fresh = CallSites.Get(CSharpCompilation.Create("names2", trees.Select(t => CSharpSyntaxTree.ParseText(t.GetText(), path: t.FilePath))));
+        var lone = names[0];
+        fresh.Mentions(new[] { lone }, CancellationToken.None);
+        var mixed = fresh.Mentions(names.Take(7).ToList(), CancellationToken.None);
+        var seven = names.Take(7).ToHashSet(StringComparer.Ordinal);
+        Assert.Equal(
+            trees.SelectMany(t => t.GetRoot().DescendantTokens())
+                .Where(t => t.IsKind(SyntaxKind.IdentifierToken) && seven.Contains(t.ValueText) && t.Parent is SimpleNameSyntax)
+                .Select(t => (t.ValueText, t.SpanStart, Path.GetFileName(t.SyntaxTree!.FilePath))),
+            mixed.Select(n => (n.Identifier.ValueText, n.SpanStart, Path.GetFileName(n.SyntaxTree.FilePath))));
     }
 
     private static string Describe(IEnumerable<SimpleNameSyntax> names) =>
