@@ -43,7 +43,7 @@ public sealed class HugeRangeNotAlignedAnalyzer : BodyRuleAnalyzer
     private protected override void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols)
     {
         var reported = new HashSet<SyntaxNode>();
-        foreach (var invocation in RangeLengthInPagesAnalyzer.RangeCalls(context.OperationBlocks, symbols))
+        foreach (var invocation in RangeLengthInPagesAnalyzer.RangeCalls(context, symbols))
         {
             context.CancellationToken.ThrowIfCancellationRequested();
             if (!RangeSyntax.TryGetRange(invocation, symbols, out var start, out var end))

@@ -43,7 +43,7 @@ public sealed class RangeLengthInPagesAnalyzer : BodyRuleAnalyzer
     private protected override void AnalyzeBlock(BodyAnalysisContext context, KnownSymbols symbols)
     {
         var reported = new HashSet<SyntaxNode>();
-        foreach (var invocation in RangeCalls(context.OperationBlocks, symbols))
+        foreach (var invocation in RangeCalls(context, symbols))
         {
             context.CancellationToken.ThrowIfCancellationRequested();
             if (!RangeSyntax.TryGetRange(invocation, symbols, out _, out var end))
@@ -81,12 +81,12 @@ public sealed class RangeLengthInPagesAnalyzer : BodyRuleAnalyzer
     }
 
     /// <summary>The notifier range calls of the blocks, in source order.</summary>
-    internal static IEnumerable<IInvocationOperation> RangeCalls(ImmutableArray<IOperation> blocks, KnownSymbols symbols) =>
-        blocks.SelectMany(b => b.DescendantsAndSelf())
-            .OfType<IInvocationOperation>()
-            .Where(i => RangeSyntax.TryGetRange(i, symbols, out _, out _))
-            .Distinct()
-            .OrderBy(i => i.Syntax.SpanStart);
+    internal static IEnumerable<IInvocationOperation> RangeCalls(BodyAnalysisContext context, KnownSymbols symbols) =>
+        context.OperationBlocks.Length == 1
+            ? FlowCache.RangeCalls(context.Compilation, symbols, context.OperationBlocks[0])
+            : context.OperationBlocks.SelectMany(b => FlowCache.RangeCalls(context.Compilation, symbols, b))
+                .Distinct()
+                .OrderBy(i => i.Syntax.SpanStart);
 
     private static string Extent(HugeSize size) => size switch
     {

@@ -38,13 +38,9 @@ public sealed class SleepUnderSpinlockAnalyzer : BodyRuleAnalyzer
         SleepOracle? oracle = null;
         foreach (var result in FlowCache.Get(context, symbols))
         {
-            foreach (var observation in result.Observations.OrderBy(o => o.Operation.Syntax.SpanStart))
+            // Only the operations some path reaches with a lock held are sorted into source order.
+            foreach (var observation in result.Observations.Where(o => o.AnyOnSomePath(Domains.Locks)).OrderBy(o => o.Operation.Syntax.SpanStart))
             {
-                if (!observation.AnyOnSomePath(Domains.Locks))
-                {
-                    continue;
-                }
-
                 var locks = observation.OnSomePath(Domains.Locks);
                 var locked = (observation.Operation, Locks: locks);
                 context.CancellationToken.ThrowIfCancellationRequested();

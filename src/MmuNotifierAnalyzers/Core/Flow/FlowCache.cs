@@ -299,6 +299,34 @@ internal static class FlowCache
         return scan.Relevant ? cache.Result(body, owner, scan, cancellationToken) : null;
     }
 
+    /// <summary>
+    /// The notifier range calls of a block with both bounds given (what <see cref="RangeSyntax.TryGetRange"/>
+    /// accepts), in source order: found once per block for the rules that check a range's extent
+    /// (MMU007, MMU008), which used to walk the block each.
+    /// </summary>
+    public static IInvocationOperation[] RangeCalls(Compilation compilation, KnownSymbols symbols, IOperation block) =>
+        CacheOf(compilation, symbols).RangeCalls.GetOrCreate(block.Syntax, (block, symbols), static (_, a) => FindRangeCalls(a.block, a.symbols));
+
+    private static IInvocationOperation[] FindRangeCalls(IOperation block, KnownSymbols symbols)
+    {
+        List<IInvocationOperation>? calls = null;
+        foreach (var operation in block.DescendantsAndSelf())
+        {
+            if (operation is IInvocationOperation invocation && RangeSyntax.TryGetRange(invocation, symbols, out _, out _))
+            {
+                (calls ??= new List<IInvocationOperation>()).Add(invocation);
+            }
+        }
+
+        if (calls is null)
+        {
+            return System.Array.Empty<IInvocationOperation>();
+        }
+
+        calls.Sort(static (x, y) => x.Syntax.SpanStart.CompareTo(y.Syntax.SpanStart));
+        return calls.ToArray();
+    }
+
     /// <summary>Analyses a graph directly (tests, benchmarks).</summary>
     public static FlowResult Analyze(ControlFlowGraph graph, IMethodSymbol? owner, KnownSymbols symbols, CancellationToken cancellationToken) =>
         FlowAnalysis.Analyze(graph, owner, Api(symbols.Compilation, symbols), cancellationToken);
@@ -362,6 +390,8 @@ internal static class FlowCache
 
         /// <summary>Each block's scan, once: every rule over a body asks before it reads the result.</summary>
         private ConditionalWeakTable<SyntaxNode, BlockScan> Scans { get; } = new();
+
+        public ConditionalWeakTable<SyntaxNode, IInvocationOperation[]> RangeCalls { get; } = new();
 
         public BlockScan Scan(IOperation block, IMethodSymbol? owner) =>
             Scans.GetOrCreate(block.Syntax, (block, owner, Api), static (_, a) => FlowCache.Scan(a.block, a.owner, a.Api));
