@@ -179,44 +179,45 @@ internal sealed class CallSites
     public List<SimpleNameSyntax> Mentions(IReadOnlyCollection<string> names, CancellationToken cancellationToken)
     {
         var index = Index(cancellationToken);
-        var byFile = new SortedDictionary<int, (List<SimpleNameSyntax> Found, HashSet<string>? Unasked)>();
+        var byFile = new SortedDictionary<int, List<string>>();
         foreach (var name in names)
         {
             foreach (var ordinal in index.MaySpell(NameFinder.Hash(name)))
             {
-                if (!byFile.TryGetValue(ordinal, out var file))
+                if (!byFile.TryGetValue(ordinal, out var spelled))
                 {
-                    byFile[ordinal] = file = (new List<SimpleNameSyntax>(), null);
+                    byFile[ordinal] = spelled = new List<string>();
                 }
 
-                if (index.Entry(ordinal).File.TryGetOccurrences(name, out var occurrences))
-                {
-                    file.Found.AddRange(occurrences);
-                }
-                else
-                {
-                    byFile[ordinal] = file = (file.Found, file.Unasked ?? new HashSet<string>(System.StringComparer.Ordinal));
-                    file.Unasked!.Add(name);
-                }
+                spelled.Add(name);
             }
         }
 
+        // One finder for the question, however many files have not been asked some of its names.
+        NameFinder? finder = null;
         var mentions = new List<SimpleNameSyntax>();
+        var inFile = new List<SimpleNameSyntax>();
         foreach (var pair in byFile)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var (found, unasked) = pair.Value;
-            if (unasked is not null)
+            var (tree, file) = index.Entry(pair.Key);
+            inFile.Clear();
+            foreach (var name in pair.Value)
             {
-                var (tree, file) = index.Entry(pair.Key);
-                foreach (var list in file.Find(tree, unasked, cancellationToken).Values)
+                if (!file.TryGetOccurrences(name, out var occurrences))
                 {
-                    found.AddRange(list);
+                    occurrences = file.Find(tree, finder ??= new NameFinder(new HashSet<string>(names, System.StringComparer.Ordinal)), cancellationToken)[name];
                 }
+
+                inFile.AddRange(occurrences);
             }
 
-            found.Sort(static (x, y) => x.SpanStart.CompareTo(y.SpanStart));
-            mentions.AddRange(found);
+            if (pair.Value.Count > 1)
+            {
+                inFile.Sort(static (x, y) => x.SpanStart.CompareTo(y.SpanStart));
+            }
+
+            mentions.AddRange(inFile);
         }
 
         return mentions;
@@ -229,14 +230,15 @@ internal sealed class CallSites
     private IEnumerable<SimpleNameSyntax> Occurrences(string name, CancellationToken cancellationToken)
     {
         var index = Index(cancellationToken);
-        HashSet<string>? asked = null;
+        NameFinder? finder = null;
         foreach (var ordinal in index.MaySpell(NameFinder.Hash(name)))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var (tree, file) = index.Entry(ordinal);
             if (!file.TryGetOccurrences(name, out var occurrences))
             {
-                occurrences = file.Find(tree, asked ??= new HashSet<string>(System.StringComparer.Ordinal) { name }, cancellationToken)[name];
+                // One finder for the question, however many files have not been asked it yet.
+                occurrences = file.Find(tree, finder ??= new NameFinder(new HashSet<string>(System.StringComparer.Ordinal) { name }), cancellationToken)[name];
             }
 
             foreach (var occurrence in occurrences)
@@ -380,17 +382,18 @@ internal sealed class CallSites
         /// <summary>The simple names spelling <paramref name="name"/>, when this file has been asked it.</summary>
         public bool TryGetOccurrences(string name, out List<SimpleNameSyntax> occurrences) => _occurrences.TryGetValue(name, out occurrences!);
 
-        /// <summary>Finds the simple names spelling each of <paramref name="names"/> in one read of
-        /// the file, keeps them, and gives every name's list (empty for a name the file does not spell).</summary>
-        public Dictionary<string, List<SimpleNameSyntax>> Find(SyntaxTree tree, HashSet<string> names, CancellationToken cancellationToken)
+        /// <summary>Finds the simple names spelling each name <paramref name="finder"/> looks for, in
+        /// one read of the file, and keeps them: every such name's list (empty for a name the file
+        /// does not spell), as kept.</summary>
+        public Dictionary<string, List<SimpleNameSyntax>> Find(SyntaxTree tree, NameFinder finder, CancellationToken cancellationToken)
         {
             var found = new Dictionary<string, List<SimpleNameSyntax>>(System.StringComparer.Ordinal);
-            foreach (var name in names)
+            foreach (var name in finder.Names)
             {
                 found[name] = new List<SimpleNameSyntax>();
             }
 
-            foreach (var token in new NameFinder(names).Find(tree, cancellationToken))
+            foreach (var token in finder.Find(tree, cancellationToken))
             {
                 if (token.Parent is SimpleNameSyntax simple)
                 {
@@ -398,7 +401,7 @@ internal sealed class CallSites
                 }
             }
 
-            foreach (var name in names)
+            foreach (var name in finder.Names)
             {
                 found[name] = _occurrences.GetOrAdd(name, found[name]);
             }
