@@ -968,11 +968,11 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             if (ResolveLock(released.Expression, method, values, syntaxes, receiver, d) is { } key)
             {
                 var domain = DomainOf(released.Kind);
-                d = d.With(domain, d.Get(domain).RemoveAll(l => l.Key.Equals(key.Value)));
+                d = d.With(domain, WithoutHoldsOf(d.Get(domain), key.Value));
                 var sequences = d.Get(Domains.Sequences);
                 if (!sequences.IsEmpty)
                 {
-                    d = d.With(Domains.Sequences, sequences.Select(s => s.Released(key.Value, invocation.Syntax)).ToImmutableArray());
+                    d = d.With(Domains.Sequences, Released(sequences, key.Value, invocation.Syntax));
                 }
             }
         }
@@ -988,11 +988,49 @@ internal sealed class FlowAnalysis : IPathSemantics<Disjunct, Value>
             {
                 var domain = DomainOf(acquired.Kind);
                 var fact = new LockFact(key.Value, invocation.Syntax, key.Display, acquired.Condition, acquired.Condition == LockCondition.None ? null : result, Certainty.Certain);
-                d = d.With(domain, d.Get(domain).RemoveAll(l => l.Key.Equals(key.Value)).Add(fact));
+                d = d.With(domain, WithoutHoldsOf(d.Get(domain), key.Value).Add(fact));
             }
         }
 
         return result;
+    }
+
+    // Apart from Invoke, and without lambdas: a lambda capturing the lock's key there allocated its
+    // closure at every lock call, taken or not.
+    private static ImmutableArray<LockFact> WithoutHoldsOf(ImmutableArray<LockFact> locks, Value key)
+    {
+        ImmutableArray<LockFact>.Builder? kept = null;
+        for (var i = 0; i < locks.Length; i++)
+        {
+            if (locks[i].Key.Equals(key))
+            {
+                if (kept is null)
+                {
+                    kept = ImmutableArray.CreateBuilder<LockFact>(locks.Length - 1);
+                    for (var j = 0; j < i; j++)
+                    {
+                        kept.Add(locks[j]);
+                    }
+                }
+            }
+            else
+            {
+                kept?.Add(locks[i]);
+            }
+        }
+
+        return kept is null ? locks : kept.ToImmutable();
+    }
+
+    private static ImmutableArray<SequenceFact> Released(ImmutableArray<SequenceFact> sequences, Value key, SyntaxNode at)
+    {
+        var released = ImmutableArray.CreateBuilder<SequenceFact>(sequences.Length);
+        foreach (var sequence in sequences)
+        {
+            released.Add(sequence.Released(key, at));
+        }
+
+        return released.MoveToImmutable();
     }
 
     /// <summary>The rw_semaphore domain: <c>down_read</c>/<c>down_write</c> (a trylock only when it
