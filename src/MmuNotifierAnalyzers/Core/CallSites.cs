@@ -206,7 +206,7 @@ internal sealed class CallSites
             {
                 if (!file.TryGetOccurrences(name, out var occurrences))
                 {
-                    occurrences = file.Find(tree, finder ??= new NameFinder(new HashSet<string>(names, System.StringComparer.Ordinal)), cancellationToken)[name];
+                    occurrences = file.Find(tree, finder ??= new NameFinder(new HashSet<string>(names, System.StringComparer.Ordinal)), pair.Value, cancellationToken)[name];
                 }
 
                 inFile.AddRange(occurrences);
@@ -238,7 +238,8 @@ internal sealed class CallSites
             if (!file.TryGetOccurrences(name, out var occurrences))
             {
                 // One finder for the question, however many files have not been asked it yet.
-                occurrences = file.Find(tree, finder ??= new NameFinder(new HashSet<string>(System.StringComparer.Ordinal) { name }), cancellationToken)[name];
+                finder ??= new NameFinder(new HashSet<string>(System.StringComparer.Ordinal) { name });
+                occurrences = file.Find(tree, finder, finder.Names, cancellationToken)[name];
             }
 
             foreach (var occurrence in occurrences)
@@ -382,26 +383,28 @@ internal sealed class CallSites
         /// <summary>The simple names spelling <paramref name="name"/>, when this file has been asked it.</summary>
         public bool TryGetOccurrences(string name, out List<SimpleNameSyntax> occurrences) => _occurrences.TryGetValue(name, out occurrences!);
 
-        /// <summary>Finds the simple names spelling each name <paramref name="finder"/> looks for, in
-        /// one read of the file, and keeps them: every such name's list (empty for a name the file
-        /// does not spell), as kept.</summary>
-        public Dictionary<string, List<SimpleNameSyntax>> Find(SyntaxTree tree, NameFinder finder, CancellationToken cancellationToken)
+        /// <summary>Finds, in one read of the file, the simple names spelling each of
+        /// <paramref name="names"/> (names the file may spell, all among what <paramref name="finder"/>
+        /// looks for), and keeps them: every such name's list (empty for a name the file does not
+        /// spell), as kept. Only those names are kept: a question's finder may look for many more,
+        /// and a list per name per file read was most of what a whole level's question allocated.</summary>
+        public Dictionary<string, List<SimpleNameSyntax>> Find(SyntaxTree tree, NameFinder finder, IEnumerable<string> names, CancellationToken cancellationToken)
         {
             var found = new Dictionary<string, List<SimpleNameSyntax>>(System.StringComparer.Ordinal);
-            foreach (var name in finder.Names)
+            foreach (var name in names)
             {
                 found[name] = new List<SimpleNameSyntax>();
             }
 
             foreach (var token in finder.Find(tree, cancellationToken))
             {
-                if (token.Parent is SimpleNameSyntax simple)
+                if (token.Parent is SimpleNameSyntax simple && found.TryGetValue(token.ValueText, out var list))
                 {
-                    found[token.ValueText].Add(simple);
+                    list.Add(simple);
                 }
             }
 
-            foreach (var name in finder.Names)
+            foreach (var name in names)
             {
                 found[name] = _occurrences.GetOrAdd(name, found[name]);
             }
