@@ -73,7 +73,7 @@ internal sealed class CallSites
         var calls = new List<(IInvocationOperation, SemanticModel)>();
         var others = new List<(SimpleNameSyntax, SemanticModel)>();
         var target = method.OriginalDefinition;
-        foreach (var name in Occurrences(method.Name, cancellationToken))
+        foreach (var name in Mentions(new[] { method.Name }, cancellationToken))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var model = Model(name.SyntaxTree);
@@ -178,6 +178,9 @@ internal sealed class CallSites
     /// </summary>
     public List<SimpleNameSyntax> Mentions(IReadOnlyCollection<string> names, CancellationToken cancellationToken)
     {
+        // A file's run hashes are read once and kept with the tree (an editor's next compilation
+        // shares every tree but the edited one); which files may spell a hash is gathered once per
+        // compilation, so a question costs its answers, not a look into every file.
         var index = Index(cancellationToken);
         var byFile = new SortedDictionary<int, List<string>>();
         foreach (var name in names)
@@ -221,32 +224,6 @@ internal sealed class CallSites
         }
 
         return mentions;
-    }
-
-    // The simple names spelling `name`, in the files that may have one. A file's run hashes are read
-    // once and kept with the tree (an editor's next compilation shares every tree but the edited
-    // one); which files may spell a hash is gathered once per compilation, so a question costs its
-    // answers, not a look into every file (MMU013 asks for every method of a call chain).
-    private IEnumerable<SimpleNameSyntax> Occurrences(string name, CancellationToken cancellationToken)
-    {
-        var index = Index(cancellationToken);
-        NameFinder? finder = null;
-        foreach (var ordinal in index.MaySpell(NameFinder.Hash(name)))
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var (tree, file) = index.Entry(ordinal);
-            if (!file.TryGetOccurrences(name, out var occurrences))
-            {
-                // One finder for the question, however many files have not been asked it yet.
-                finder ??= new NameFinder(new HashSet<string>(System.StringComparer.Ordinal) { name });
-                occurrences = file.Find(tree, finder, finder.Names, cancellationToken)[name];
-            }
-
-            foreach (var occurrence in occurrences)
-            {
-                yield return occurrence;
-            }
-        }
     }
 
     private FilesByHash Index(CancellationToken cancellationToken) =>
