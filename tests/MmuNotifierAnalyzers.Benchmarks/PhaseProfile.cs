@@ -84,17 +84,32 @@ internal static class PhaseProfile
             .ThenBy(t => t.FilePath, StringComparer.Ordinal)
             .First();
 
+        // What the host costs for the same document: the driver runs a do-nothing syntax-node
+        // analyzer on it (one callback per method, as ours registers), and one that asks every
+        // method's operation tree (what ours asks for a method that calls the API). Each set gets
+        // its own driver per edit, in rotating order, so none always runs first on a new compilation.
+        var sets = new (string Name, ImmutableArray<DiagnosticAnalyzer> Analyzers)[]
+        {
+            ("our analyzers", analyzers),
+            ("a do-nothing syntax-node analyzer (method declarations)", ImmutableArray.Create<DiagnosticAnalyzer>(new NoOpSyntaxNodeAnalyzer())),
+            ("a syntax-node analyzer that asks for every method's operation tree", ImmutableArray.Create<DiagnosticAnalyzer>(new OperationOnDemandAnalyzer())),
+        };
+
         // The same edits twice: in a process that has analysed the corpus once (an editor just
         // opened), and after a few more whole-corpus analyses (an editor that has been running: the
         // runtime has by then compiled the hot paths at full optimisation).
         var edit = 0;
-        var (coldOurs, coldCompiler) = Edits(baseCompilation, document, analyzers, rounds, ref edit);
+        var (cold, coldCompiler) = Edits(baseCompilation, document, sets, rounds, ref edit);
         for (int i = 0; i < EditorWarmUpAnalyses; i++)
         {
             CorpusCompilation.RunAnalyzers(CorpusCompilation.Create(trees), analyzers);
         }
 
-        var (warmOurs, warmCompiler) = Edits(baseCompilation, document, analyzers, rounds, ref edit);
+        var (warm, warmCompiler) = Edits(baseCompilation, document, sets, rounds, ref edit);
+        foreach (var noOp in sets.SelectMany(set => set.Analyzers).OfType<NoOpAnalyzer>())
+        {
+            noOp.EnsureRan();
+        }
 
         // Which analyzer the document's time goes to: one more edit, with Roslyn's accounting on.
         var again = baseCompilation.ReplaceSyntaxTree(document, Edit(document, edit));
@@ -108,14 +123,20 @@ internal static class PhaseProfile
             .Select(p => AnalyzerCatalog.Describe(p.Key) + " " + AnalyzerTelemetry.Percent(p.Value.ExecutionTime.TotalMilliseconds, all)));
 
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"One edited document of the {scale}x corpus (`{document.FilePath}`, {document.GetText().Lines.Count} lines), {rounds} edits after a warm-up edit, each in a fresh compilation: the compiler's diagnostics for the document (`SemanticModel.GetDiagnostics`), then every analyzer on that document alone (syntax and semantic passes, as the IDE asks). \"Cold\": the process has analysed the corpus once; \"warm\": {EditorWarmUpAnalyses} more whole-corpus analyses later.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"One edited document of the {scale}x corpus (`{document.FilePath}`, {document.GetText().Lines.Count} lines), {rounds} edits after a warm-up edit, each in a fresh compilation: the compiler's diagnostics for the document (`SemanticModel.GetDiagnostics`), then each set of analyzers on that document alone (syntax and semantic passes, as the IDE asks; a driver of its own per set and edit, in rotating order). \"Cold\": the process has analysed the corpus once; \"warm\": {EditorWarmUpAnalyses} more whole-corpus analyses later.");
         text.AppendLine();
         text.AppendLine("| Measure | Median | Range |");
         text.AppendLine("|---|---:|---:|");
-        foreach (var (name, ours, compiler) in new[] { ("cold", coldOurs, coldCompiler), ("warm", warmOurs, warmCompiler) })
+        foreach (var (name, times, compiler) in new[] { ("cold", cold, coldCompiler), ("warm", warm, warmCompiler) })
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"| our analyzers, ms ({name}) | {Median(ours):0} | {ours.Min():0}–{ours.Max():0} |");
-            text.AppendLine(CultureInfo.InvariantCulture, $"| our analyzers / the compiler's own diagnostics of the document ({name}) | {Median(ours.Select((o, i) => o / compiler[i]).ToList()):0.00} | |");
+            for (int s = 0; s < sets.Length; s++)
+            {
+                var ms = times[s];
+                text.AppendLine(CultureInfo.InvariantCulture, $"| {sets[s].Name}, ms ({name}) | {Median(ms):0} | {ms.Min():0}–{ms.Max():0} |");
+            }
+
+            text.AppendLine(CultureInfo.InvariantCulture, $"| our analyzers / the compiler's own diagnostics of the document ({name}) | {Median(times[0].Select((o, i) => o / compiler[i]).ToList()):0.00} | |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| our analyzers / the do-nothing syntax-node analyzer, per edit ({name}) | {Median(times[0].Select((o, i) => o / times[1][i]).ToList()):0.00} | |");
         }
 
         text.AppendLine();
@@ -123,31 +144,41 @@ internal static class PhaseProfile
         return text.ToString();
     }
 
-    // A warm-up edit, then `rounds` measured ones; each its own edit, in a fresh compilation, as after a keystroke.
-    private static (List<double> Ours, List<double> Compiler) Edits(Compilation baseCompilation, SyntaxTree document, ImmutableArray<DiagnosticAnalyzer> analyzers, int rounds, ref int edit)
+    // A warm-up edit, then `rounds` measured ones; each its own edit, in a fresh compilation, as after
+    // a keystroke, and each set of analyzers timed on it with a driver of its own.
+    private static (List<double>[] Sets, List<double> Compiler) Edits(Compilation baseCompilation, SyntaxTree document, (string Name, ImmutableArray<DiagnosticAnalyzer> Analyzers)[] sets, int rounds, ref int edit)
     {
         var compilerMs = new List<double>();
-        var oursMs = new List<double>();
+        var setMs = sets.Select(_ => new List<double>()).ToArray();
         for (int round = 0; round <= rounds; round++)
         {
             var editedTree = Edit(document, edit++);
             var compilation = baseCompilation.ReplaceSyntaxTree(document, editedTree);
             var model = compilation.GetSemanticModel(editedTree);
             var (compilerTime, _) = Time(() => model.GetDiagnostics());
-            var withAnalyzers = CorpusCompilation.WithAnalyzers(compilation, analyzers, logExecutionTime: false);
-            var (oursTime, _) = Time(() =>
+            var times = new double[sets.Length];
+            for (int k = 0; k < sets.Length; k++)
             {
-                withAnalyzers.GetAnalyzerSyntaxDiagnosticsAsync(editedTree, CancellationToken.None).GetAwaiter().GetResult();
-                withAnalyzers.GetAnalyzerSemanticDiagnosticsAsync(compilation.GetSemanticModel(editedTree), null, CancellationToken.None).GetAwaiter().GetResult();
-            });
+                int s = (k + round) % sets.Length;
+                var withAnalyzers = CorpusCompilation.WithAnalyzers(compilation, sets[s].Analyzers, logExecutionTime: false);
+                (times[s], _) = Time(() =>
+                {
+                    withAnalyzers.GetAnalyzerSyntaxDiagnosticsAsync(editedTree, CancellationToken.None).GetAwaiter().GetResult();
+                    withAnalyzers.GetAnalyzerSemanticDiagnosticsAsync(compilation.GetSemanticModel(editedTree), null, CancellationToken.None).GetAwaiter().GetResult();
+                });
+            }
+
             if (round > 0)
             {
                 compilerMs.Add(compilerTime);
-                oursMs.Add(oursTime);
+                for (int s = 0; s < sets.Length; s++)
+                {
+                    setMs[s].Add(times[s]);
+                }
             }
         }
 
-        return (oursMs, compilerMs);
+        return (setMs, compilerMs);
     }
 
     // The document with one statement added to its first non-empty method: `_ = edit;`.
