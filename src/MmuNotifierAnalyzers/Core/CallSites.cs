@@ -249,35 +249,75 @@ internal sealed class CallSites
 
     /// <summary>
     /// Which files of a compilation may spell a name, by the name's hash: each file's distinct run
-    /// hashes (kept with its tree) gathered once, and the files that may spell any name.
+    /// hashes (kept with its tree) gathered once, and the files that may spell any name. An editor
+    /// forks the compilation at every keystroke, and gathering every run of every file again cost
+    /// its edited document about 5 ms of 40 (4x corpus): a compilation whose files are those of the
+    /// last one gathered in full, at the same places, but for a few, reads that gathering and asks
+    /// the few files it changed themselves.
     /// </summary>
     private sealed class FilesByHash
     {
+        /// <summary>Files that may differ from the last full gathering for it to be reused.</summary>
+        private const int MaxChangedFiles = 8;
+
+        /// <summary>The last index gathered in full (weakly: it must not keep a closed project's trees).</summary>
+        private static readonly System.WeakReference<FilesByHash> LastGathered = new(null!);
+
         private readonly (SyntaxTree Tree, FileNames File)[] _files;
+
+        // By hash, the files that spell it, of the gathering this index reads (its own or the last
+        // full one); a file of _changed is not this compilation's file at that place.
         private readonly Dictionary<uint, List<int>> _byHash;
+        private readonly int[] _changed;
         private readonly List<int> _anyName;
 
-        private FilesByHash((SyntaxTree, FileNames)[] files, Dictionary<uint, List<int>> byHash, List<int> anyName)
+        private FilesByHash((SyntaxTree, FileNames)[] files, Dictionary<uint, List<int>> byHash, int[] changed, List<int> anyName)
         {
             _files = files;
             _byHash = byHash;
+            _changed = changed;
             _anyName = anyName;
         }
 
         public static FilesByHash Build(Compilation compilation, CancellationToken cancellationToken)
         {
             var files = new List<(SyntaxTree, FileNames)>();
-            var byHash = new Dictionary<uint, List<int>>();
             var anyName = new List<int>();
             foreach (var tree in compilation.SyntaxTrees)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var file = Files.GetOrCreate(tree, cancellationToken, static (t, c) => FileNames.Read(t, c));
-                int ordinal = files.Count;
-                files.Add((tree, file));
                 if (file.MayDiffer)
                 {
-                    anyName.Add(ordinal);
+                    anyName.Add(files.Count);
+                }
+
+                files.Add((tree, file));
+            }
+
+            if (LastGathered.TryGetTarget(out var last) && last._files.Length == files.Count)
+            {
+                var changed = new List<int>();
+                for (int i = 0; i < files.Count && changed.Count <= MaxChangedFiles; i++)
+                {
+                    if (!ReferenceEquals(last._files[i].Tree, files[i].Item1))
+                    {
+                        changed.Add(i);
+                    }
+                }
+
+                if (changed.Count <= MaxChangedFiles)
+                {
+                    return new FilesByHash(files.ToArray(), last._byHash, changed.ToArray(), anyName);
+                }
+            }
+
+            var byHash = new Dictionary<uint, List<int>>();
+            for (int ordinal = 0; ordinal < files.Count; ordinal++)
+            {
+                var file = files[ordinal].Item2;
+                if (file.MayDiffer)
+                {
                     continue;
                 }
 
@@ -292,21 +332,45 @@ internal sealed class CallSites
                 }
             }
 
-            return new FilesByHash(files.ToArray(), byHash, anyName);
+            var gathered = new FilesByHash(files.ToArray(), byHash, System.Array.Empty<int>(), anyName);
+            LastGathered.SetTarget(gathered);
+            return gathered;
         }
 
         public (SyntaxTree Tree, FileNames File) Entry(int ordinal) => _files[ordinal];
 
         /// <summary>The files (by ordinal) that may spell a name of <paramref name="hash"/>, in the compilation's order.</summary>
-        public IEnumerable<int> MaySpell(uint hash)
+        public List<int> MaySpell(uint hash)
         {
-            var spelled = _byHash.TryGetValue(hash, out var list) ? list : [];
-            int i = 0;
-            int j = 0;
-            while (i < spelled.Count || j < _anyName.Count)
+            var found = new List<int>();
+            if (_byHash.TryGetValue(hash, out var gathered))
             {
-                yield return j >= _anyName.Count || (i < spelled.Count && spelled[i] < _anyName[j]) ? spelled[i++] : _anyName[j++];
+                foreach (int ordinal in gathered)
+                {
+                    if (System.Array.IndexOf(_changed, ordinal) < 0)
+                    {
+                        found.Add(ordinal);
+                    }
+                }
             }
+
+            // A file that may spell any name is not in the gathering (of this compilation's files).
+            found.AddRange(_anyName);
+            foreach (int ordinal in _changed)
+            {
+                var file = _files[ordinal].File;
+                if (!file.MayDiffer && System.Array.BinarySearch(file.Hashes, hash) >= 0)
+                {
+                    found.Add(ordinal);
+                }
+            }
+
+            if (found.Count > 1 && (_anyName.Count > 0 || _changed.Length > 0))
+            {
+                found.Sort();
+            }
+
+            return found;
         }
     }
 

@@ -48,6 +48,47 @@ public sealed class CallSitesTests
         AssertSameAsWalk(trees, everyNth: 5);
     }
 
+    /// <summary>
+    /// An editor's next compilation shares every tree but the edited one, and reads the last full
+    /// gathering of which files spell which names: a name the edit adds, one it removes, one it
+    /// hides behind an escape (the file may then spell anything) must all be found as a walk finds
+    /// them, and again after a second edit of another file.
+    /// </summary>
+    [Fact]
+    public void An_edited_compilation_finds_what_a_walk_finds()
+    {
+        var trees = Enumerable.Range(0, 12)
+            .Select(i => CSharpSyntaxTree.ParseText($"class C{i} {{ void f{i}() {{ spin_lock(l); common(); only_{i}(); }} }}", path: "f" + i + ".cs"))
+            .ToList();
+        var first = CSharpCompilation.Create("edits", trees);
+        var names = new[] { "spin_lock", "common", "only_3", "only_5", "added", "set_pte_at", "absent_everywhere" };
+        AssertSame(first, names);
+
+        // File 3 stops calling only_3 and spin_lock, and calls added.
+        var edited = CSharpSyntaxTree.ParseText("class C3 { void f3() { added(); common(); } }", path: "f3.cs");
+        var second = first.ReplaceSyntaxTree(trees[3], edited);
+        AssertSame(second, names);
+
+        // Then file 5 spells set_pte_at with an escape: it may spell any name.
+        var escaped = CSharpSyntaxTree.ParseText("class C5 { void f5() { s\\u0065t_pte_at(); only_5(); } }", path: "f5.cs");
+        AssertSame(second.ReplaceSyntaxTree(trees[5], escaped), names);
+
+        static void AssertSame(Compilation compilation, string[] names)
+        {
+            var sites = CallSites.Get(compilation);
+            var all = compilation.SyntaxTrees.ToList();
+            foreach (var name in names)
+            {
+                var walked = all.SelectMany(t => t.GetRoot().DescendantTokens())
+                    .Where(t => t.IsKind(SyntaxKind.IdentifierToken) && t.ValueText == name && t.Parent is SimpleNameSyntax)
+                    .Select(t => (SimpleNameSyntax)t.Parent!)
+                    .ToList();
+                var found = sites.Mentions(new[] { name }, CancellationToken.None);
+                Assert.True(walked.SequenceEqual(found), $"{name}: walk [{Describe(walked)}], index [{Describe(found)}]");
+            }
+        }
+    }
+
     private static void AssertSameAsWalk(List<SyntaxTree> trees, int everyNth)
     {
         var compilation = CSharpCompilation.Create("names", trees);
