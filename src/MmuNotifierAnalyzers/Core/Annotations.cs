@@ -121,8 +121,7 @@ internal static class Annotations
         {
             foreach (var attribute in list.Attributes)
             {
-                var written = RightmostName(attribute.Name);
-                if (written == name || (written.Length == name.Length - "Attribute".Length && name.StartsWith(written, System.StringComparison.Ordinal)))
+                if (IsSpelling(RightmostName(attribute.Name), name))
                 {
                     return true;
                 }
@@ -131,6 +130,11 @@ internal static class Annotations
 
         return false;
     }
+
+    /// <summary>Whether an attribute written <paramref name="written"/> (its rightmost name) names
+    /// <paramref name="annotation"/>, with or without the <c>Attribute</c> suffix.</summary>
+    public static bool IsSpelling(string written, string annotation) =>
+        written == annotation || (written.Length == annotation.Length - "Attribute".Length && annotation.StartsWith(written, System.StringComparison.Ordinal));
 
     /// <summary>The last identifier of a written type or attribute name (<c>A.B.C</c> → <c>C</c>, <c>T?</c> → <c>T</c>).</summary>
     public static string RightmostName(TypeSyntax type) => type switch

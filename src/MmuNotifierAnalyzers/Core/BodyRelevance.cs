@@ -137,22 +137,12 @@ internal sealed class BodyRelevance
         foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            foreach (var node in tree.GetRoot(cancellationToken).DescendantNodes(n => n is CompilationUnitSyntax or BaseNamespaceDeclarationSyntax or TypeDeclarationSyntax))
+            foreach (var member in TypeLevelMembers.Of(tree, cancellationToken))
             {
-                if (node is MethodDeclarationSyntax method && HasEffectAttribute(method.AttributeLists))
+                if ((member.Kind == TypeLevelMemberKind.Method && HasEffectAttribute(member))
+                    || (member.Kind is TypeLevelMemberKind.Field or TypeLevelMemberKind.Property && member.HasAttribute(Annotations.SequenceRead)))
                 {
-                    names.Add(method.Identifier.ValueText);
-                }
-                else if (node is FieldDeclarationSyntax field && Annotations.IsNamedInSyntax(field.AttributeLists, Annotations.SequenceRead))
-                {
-                    foreach (var variable in field.Declaration.Variables)
-                    {
-                        names.Add(variable.Identifier.ValueText);
-                    }
-                }
-                else if (node is PropertyDeclarationSyntax property && Annotations.IsNamedInSyntax(property.AttributeLists, Annotations.SequenceRead))
-                {
-                    names.Add(property.Identifier.ValueText);
+                    names.UnionWith(member.Names);
                 }
             }
         }
@@ -195,11 +185,11 @@ internal sealed class BodyRelevance
         }
     }
 
-    private static bool HasEffectAttribute(SyntaxList<AttributeListSyntax> lists)
+    private static bool HasEffectAttribute(TypeLevelMember member)
     {
         foreach (var annotation in EffectAnnotations)
         {
-            if (Annotations.IsNamedInSyntax(lists, annotation))
+            if (member.HasAttribute(annotation))
             {
                 return true;
             }

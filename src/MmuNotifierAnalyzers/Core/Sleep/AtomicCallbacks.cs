@@ -338,11 +338,11 @@ internal sealed class AtomicCallbacks
         foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            foreach (var node in TypeLevel(tree, cancellationToken))
+            foreach (var member in TypeLevelMembers.Of(tree, cancellationToken))
             {
-                if (node is DelegateDeclarationSyntax declaration && HasAtomicAttributeSyntax(declaration.AttributeLists))
+                if (member.Kind == TypeLevelMemberKind.Delegate && member.HasAttribute(Annotations.AtomicContext))
                 {
-                    triggers.Add(declaration.Identifier.ValueText);
+                    triggers.UnionWith(member.Names);
                 }
             }
         }
@@ -350,34 +350,27 @@ internal sealed class AtomicCallbacks
         foreach (var tree in _compilation.SyntaxTrees)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            foreach (var node in TypeLevel(tree, cancellationToken))
+            foreach (var member in TypeLevelMembers.Of(tree, cancellationToken))
             {
-                switch (node)
+                switch (member.Kind)
                 {
-                    case MethodDeclarationSyntax method:
-                        if (HasAtomicAttributeSyntax(method.AttributeLists))
+                    case TypeLevelMemberKind.Method:
+                        if (member.HasAttribute(Annotations.AtomicContext))
                         {
-                            names.Add(method.Identifier.ValueText);
+                            names.UnionWith(member.Names);
                         }
 
-                        foreach (var parameter in method.ParameterList.Parameters)
+                        foreach (var type in member.TypeNames)
                         {
-                            if (parameter.Type is { } type && triggers.Contains(Annotations.RightmostName(type)))
+                            if (triggers.Contains(type))
                             {
-                                triggers.Add(method.Identifier.ValueText);
+                                triggers.UnionWith(member.Names);
                             }
                         }
 
                         break;
-                    case PropertyDeclarationSyntax property when triggers.Contains(Annotations.RightmostName(property.Type)):
-                        triggers.Add(property.Identifier.ValueText);
-                        break;
-                    case BaseFieldDeclarationSyntax field when triggers.Contains(Annotations.RightmostName(field.Declaration.Type)):
-                        foreach (var variable in field.Declaration.Variables)
-                        {
-                            triggers.Add(variable.Identifier.ValueText);
-                        }
-
+                    case TypeLevelMemberKind.Property or TypeLevelMemberKind.Field or TypeLevelMemberKind.EventField when triggers.Contains(member.TypeNames[0]):
+                        triggers.UnionWith(member.Names);
                         break;
                 }
             }
@@ -499,9 +492,6 @@ internal sealed class AtomicCallbacks
 
         return uses;
     }
-
-    private static IEnumerable<SyntaxNode> TypeLevel(SyntaxTree tree, CancellationToken cancellationToken) =>
-        tree.GetRoot(cancellationToken).DescendantNodes(n => n is CompilationUnitSyntax or BaseNamespaceDeclarationSyntax or TypeDeclarationSyntax);
 
     // The referenced kernel library's atomic delegate types, the members and methods typed with
     // them, and its methods marked [AtomicContext] (an interface a driver implements).
