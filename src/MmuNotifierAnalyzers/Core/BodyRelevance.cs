@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
@@ -26,6 +27,8 @@ namespace MmuNotifierAnalyzers.Core;
 internal sealed class BodyRelevance
 {
     private static readonly ConditionalWeakTable<Compilation, BodyRelevance> Cache = new();
+
+    private static readonly ConditionalWeakTable<INamedTypeSymbol, StrongBox<ReferencedNames?>> Referenced = new();
 
     private static readonly string[] EffectAnnotations =
     {
@@ -112,25 +115,13 @@ internal sealed class BodyRelevance
         }
 
         // The runtime, and any referenced kernel library written against it or the annotations.
-        if (_api.Symbols.Linux is { } linux)
-        {
-            AddModelled(linux, names);
-        }
+        names.UnionWith(FromReferences(cancellationToken));
 
         // An interval notifier's ->invalidate is known by its parameter types (MMU012 checks it
         // calls mmu_interval_set_seq): its declaration names the notifier type.
         if (_api.Symbols.MmuIntervalInvalidateFn is not null && _api.Symbols.MmuIntervalNotifier is { } intervalNotifier)
         {
             names.Add(intervalNotifier.Name);
-        }
-
-        foreach (var assembly in _compilation.SourceModule.ReferencedAssemblySymbols)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (KnownSymbols.UsesRuntimeOrAnnotations(assembly))
-            {
-                AddTypes(assembly.GlobalNamespace, names);
-            }
         }
 
         // The source's own annotated methods, by attribute name (a call elsewhere names the method).
@@ -145,6 +136,54 @@ internal sealed class BodyRelevance
                     names.UnionWith(member.Names);
                 }
             }
+        }
+
+        return names;
+    }
+
+    /// <summary>
+    /// The modelled names the runtime and the referenced kernel libraries declare: a judgement of
+    /// every method they declare. It is kept with the runtime's <c>Linux</c> type for the next
+    /// compilation that resolves the same referenced types and walks the same libraries (an
+    /// editor's, at every keystroke: judging them again cost it about 3 ms). Nothing from source is
+    /// kept, so no compilation is held by it.
+    /// </summary>
+    private HashSet<string> FromReferences(CancellationToken cancellationToken)
+    {
+        var walked = new List<IAssemblySymbol>();
+        foreach (var assembly in _compilation.SourceModule.ReferencedAssemblySymbols)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (KnownSymbols.UsesRuntimeOrAnnotations(assembly))
+            {
+                walked.Add(assembly);
+            }
+        }
+
+        var symbols = _api.Symbols;
+        var kept = symbols.Linux is { } key && !symbols.ReferencedTypes.IsDefault && !walked.Exists(a => a is ISourceAssemblySymbol)
+            ? Referenced.GetValue(key, static _ => new StrongBox<ReferencedNames?>())
+            : null;
+        if (kept is not null && Volatile.Read(ref kept.Value) is { } known && known.Matches(symbols.ReferencedTypes, walked))
+        {
+            return known.Names;
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        if (symbols.Linux is { } linux)
+        {
+            AddModelled(linux, names);
+        }
+
+        foreach (var assembly in walked)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            AddTypes(assembly.GlobalNamespace, names);
+        }
+
+        if (kept is not null)
+        {
+            Volatile.Write(ref kept.Value, new ReferencedNames(symbols.ReferencedTypes, walked, names));
         }
 
         return names;
@@ -196,5 +235,47 @@ internal sealed class BodyRelevance
         }
 
         return false;
+    }
+
+    /// <summary>What <see cref="FromReferences"/> found, and what it was found from.</summary>
+    private sealed class ReferencedNames
+    {
+        private readonly ImmutableArray<INamedTypeSymbol?> _types;
+        private readonly List<IAssemblySymbol> _walked;
+
+        public ReferencedNames(ImmutableArray<INamedTypeSymbol?> types, List<IAssemblySymbol> walked, HashSet<string> names)
+        {
+            _types = types;
+            _walked = walked;
+            Names = names;
+        }
+
+        public HashSet<string> Names { get; }
+
+        public bool Matches(ImmutableArray<INamedTypeSymbol?> types, List<IAssemblySymbol> walked)
+        {
+            if (walked.Count != _walked.Count || types.Length != _types.Length)
+            {
+                return false;
+            }
+
+            for (int i = 0; i < types.Length; i++)
+            {
+                if (!ReferenceEquals(types[i], _types[i]))
+                {
+                    return false;
+                }
+            }
+
+            for (int i = 0; i < walked.Count; i++)
+            {
+                if (!ReferenceEquals(walked[i], _walked[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
     }
 }

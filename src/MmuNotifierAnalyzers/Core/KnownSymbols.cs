@@ -16,6 +16,8 @@ internal sealed class KnownSymbols
 
     private static readonly ConditionalWeakTable<Compilation, KnownSymbols> Cache = new();
 
+    private static readonly ConditionalWeakTable<IAssemblySymbol, StrongBox<bool>> UsesRuntime = new();
+
     private KnownSymbols(Compilation compilation)
     {
         Compilation = compilation;
@@ -31,6 +33,8 @@ internal sealed class KnownSymbols
         MmuIntervalNotifier = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_interval_notifier");
         MmuIntervalInvalidateFn = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_interval_invalidate_fn");
         RwSemaphore = compilation.GetTypeByMetadataName("Kernel.Mm.rw_semaphore");
+        var types = ImmutableArray.Create(Linux, MmStruct, VmAreaStruct, Page, SpinlockT, MmuNotifierOps, MmuNotifierRange, MmuIntervalNotifierOps, GfpT, MmuIntervalNotifier, MmuIntervalInvalidateFn, RwSemaphore);
+        ReferencedTypes = types.Any(t => t is not null && SymbolEqualityComparer.Default.Equals(t.ContainingAssembly, compilation.Assembly)) ? default : types;
 
         InvalidatePage = Methods("mmu_notifier_invalidate_page");
         RangeStart = Methods("mmu_notifier_invalidate_range_start");
@@ -121,6 +125,14 @@ internal sealed class KnownSymbols
     public bool HasAnnotations { get; }
 
     public INamedTypeSymbol? Linux { get; }
+
+    /// <summary>
+    /// The runtime's types as resolved here, when none is declared in this compilation's source
+    /// (default otherwise). Everything else this class holds is read from them, so two compilations
+    /// with the same referenced types judge a referenced method alike (<see cref="Flow.ApiModel"/>).
+    /// </summary>
+    public ImmutableArray<INamedTypeSymbol?> ReferencedTypes { get; }
+
     public INamedTypeSymbol? MmStruct { get; }
     public INamedTypeSymbol? VmAreaStruct { get; }
     public INamedTypeSymbol? Page { get; }
@@ -264,8 +276,14 @@ internal sealed class KnownSymbols
         method is not null && set.Count > 0 && (set.Contains(method) || set.Contains(method.OriginalDefinition));
 
     /// <summary>Whether a referenced assembly is a kernel library written against the runtime or the
-    /// annotations (or declaring its own copies of them): the only ones whose methods can carry our effects.</summary>
-    public static bool UsesRuntimeOrAnnotations(IAssemblySymbol assembly)
+    /// annotations (or declaring its own copies of them): the only ones whose methods can carry our effects.
+    /// Kept with the assembly's symbol, which the compilations sharing a reference share: looking
+    /// for the annotation types in each of a project's ~160 framework assemblies was about a
+    /// millisecond of every compilation of an editor.</summary>
+    public static bool UsesRuntimeOrAnnotations(IAssemblySymbol assembly) =>
+        UsesRuntime.GetValue(assembly, static a => new StrongBox<bool>(ReadUsesRuntimeOrAnnotations(a))).Value;
+
+    private static bool ReadUsesRuntimeOrAnnotations(IAssemblySymbol assembly)
     {
         if (assembly.Name is "Kernel.Mm" or "MmuNotifierAnalyzers.Annotations")
         {
