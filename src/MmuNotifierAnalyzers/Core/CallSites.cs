@@ -340,10 +340,18 @@ internal sealed class CallSites
         public (SyntaxTree Tree, FileNames File) Entry(int ordinal) => _files[ordinal];
 
         /// <summary>The files (by ordinal) that may spell a name of <paramref name="hash"/>, in the compilation's order.</summary>
-        public List<int> MaySpell(uint hash)
+        public IReadOnlyList<int> MaySpell(uint hash)
         {
+            var gathered = _byHash.TryGetValue(hash, out var list) ? list : null;
+            if (_changed.Length == 0 && _anyName.Count == 0)
+            {
+                // A build's compilation, gathered itself: the list as gathered (a copy per question
+                // was 6 % more bytes allocated over a whole analysis of the 4x corpus).
+                return gathered ?? (IReadOnlyList<int>)System.Array.Empty<int>();
+            }
+
             var found = new List<int>();
-            if (_byHash.TryGetValue(hash, out var gathered))
+            if (gathered is not null)
             {
                 foreach (int ordinal in gathered)
                 {
