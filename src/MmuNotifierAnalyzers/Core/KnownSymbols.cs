@@ -34,7 +34,7 @@ internal sealed class KnownSymbols
         MmuIntervalInvalidateFn = compilation.GetTypeByMetadataName("Kernel.Mm.mmu_interval_invalidate_fn");
         RwSemaphore = compilation.GetTypeByMetadataName("Kernel.Mm.rw_semaphore");
         var types = ImmutableArray.Create(Linux, MmStruct, VmAreaStruct, Page, SpinlockT, MmuNotifierOps, MmuNotifierRange, MmuIntervalNotifierOps, GfpT, MmuIntervalNotifier, MmuIntervalInvalidateFn, RwSemaphore);
-        ReferencedTypes = types.Any(t => t is not null && SymbolEqualityComparer.Default.Equals(t.ContainingAssembly, compilation.Assembly)) ? default : types;
+        ReferencedTypes = types.Any(t => t?.ContainingAssembly is ISourceAssemblySymbol) ? default : types;
 
         InvalidatePage = Methods("mmu_notifier_invalidate_page");
         RangeStart = Methods("mmu_notifier_invalidate_range_start");
@@ -127,8 +127,8 @@ internal sealed class KnownSymbols
     public INamedTypeSymbol? Linux { get; }
 
     /// <summary>
-    /// The runtime's types as resolved here, when none is declared in this compilation's source
-    /// (default otherwise). Everything else this class holds is read from them, so two compilations
+    /// The runtime's types as resolved here, when every one comes from metadata (default when one is
+    /// declared in source, this compilation's or a referenced project's). Everything else this class holds is read from them, so two compilations
     /// with the same referenced types judge a referenced method alike (<see cref="Flow.ApiModel"/>).
     /// </summary>
     public ImmutableArray<INamedTypeSymbol?> ReferencedTypes { get; }
