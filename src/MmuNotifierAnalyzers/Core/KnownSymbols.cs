@@ -128,8 +128,9 @@ internal sealed class KnownSymbols
 
     /// <summary>
     /// The runtime's types as resolved here, when every one comes from metadata (default when one is
-    /// declared in source, this compilation's or a referenced project's). Everything else this class holds is read from them, so two compilations
-    /// with the same referenced types judge a referenced method alike (<see cref="Flow.ApiModel"/>).
+    /// declared in source, this compilation's or a referenced project's). Everything else this class
+    /// holds is read from them, so two compilations with the same referenced types judge a
+    /// referenced method alike (<see cref="Flow.ApiModel"/>).
     /// </summary>
     public ImmutableArray<INamedTypeSymbol?> ReferencedTypes { get; }
 
